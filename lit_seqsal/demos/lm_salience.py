@@ -1,0 +1,108 @@
+r"""LIT server for sequence salience on causal language models.
+
+With no flags it serves the bundled Gemma 3 270M on the sample prompts:
+
+  python -m lit_seqsal.demos.lm_salience --port=5432
+
+Other models, as NAME:PATH where PATH is a local Hugging Face directory, a
+.tar.gz archive of one, a Hugging Face Hub preset (needs network and, for gated
+models, a token), or `bundled`:
+
+  python -m lit_seqsal.demos.lm_salience \
+      --models=gemma:google/gemma-3-270m,mine:/models/my_lm --precision=bfloat16
+
+For gunicorn (a hosted demo), use `get_wsgi_app()`; see demos/gunicorn_config.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+from lit_nlp import dev_server
+from lit_nlp import server_flags
+
+from lit_seqsal import datasets as seqsal_datasets
+from lit_seqsal import layouts
+from lit_seqsal import models as seqsal_models
+from lit_seqsal import server
+
+_MODELS = flags.DEFINE_list(
+    "models", list(seqsal_models.DEFAULT_MODELS),
+    "Models to load, as NAME:PATH. PATH is a local Hugging Face directory, a"
+    " .tar.gz archive of one, a preset name, or 'bundled' (Gemma 3 270M shipped"
+    " with lit-seqsal).")
+_DATASETS = flags.DEFINE_list(
+    "datasets", list(seqsal_datasets.DEFAULT_DATASETS),
+    "Datasets, as 'sample_prompts' or NAME:PATH with a .jsonl file (objects with"
+    " 'prompt' and optional 'target' and 'source') or a .txt file (one prompt per line).")
+_MAX_EXAMPLES = flags.DEFINE_integer(
+    "max_examples", seqsal_datasets.DEFAULT_MAX_EXAMPLES,
+    "Maximum number of examples loaded from each dataset.")
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", seqsal_models.DEFAULT_BATCH_SIZE, "Examples per model batch.", lower_bound=1)
+_DL_FRAMEWORK = flags.DEFINE_enum(
+    "dl_framework", seqsal_models.DEFAULT_DL_FRAMEWORK, list(seqsal_models.DL_FRAMEWORKS),
+    "Library that loads and runs the models.")
+_DL_RUNTIME = flags.DEFINE_enum(
+    "dl_runtime", seqsal_models.DEFAULT_DL_RUNTIME, list(seqsal_models.DL_RUNTIMES),
+    "Deep learning runtime the models run on.")
+_PRECISION = flags.DEFINE_enum(
+    "precision", seqsal_models.DEFAULT_PRECISION, list(seqsal_models.PRECISIONS),
+    "Floating point precision of the model weights and activations.")
+_SEQUENCE_LENGTH = flags.DEFINE_integer(
+    "sequence_length", seqsal_models.DEFAULT_SEQUENCE_LENGTH,
+    "Maximum tokens of prompt + target (salience) or prompt + generation.", lower_bound=2)
+_MAX_NEW_TOKENS = flags.DEFINE_integer(
+    "max_new_tokens", seqsal_models.DEFAULT_MAX_NEW_TOKENS,
+    "Maximum tokens generated per prompt.", lower_bound=1)
+
+FLAGS = flags.FLAGS
+FLAGS.set_default("development_demo", True)
+FLAGS.set_default("page_title", "LM Sequence Salience")
+FLAGS.set_default("default_layout", layouts.DEFAULT_LAYOUT)
+
+
+def build_server(*, hosted: bool = False) -> dev_server.Server:
+  """LIT server from the flags; `hosted` drops the loaders that read server paths."""
+  kwargs = server.lit_app_kwargs(
+      models_config=_MODELS.value,
+      datasets_config=_DATASETS.value,
+      max_examples=_MAX_EXAMPLES.value,
+      dl_framework=_DL_FRAMEWORK.value,
+      dl_runtime=_DL_RUNTIME.value,
+      precision=_PRECISION.value,
+      batch_size=_BATCH_SIZE.value,
+      max_length=_SEQUENCE_LENGTH.value,
+      max_new_tokens=_MAX_NEW_TOKENS.value,
+  )
+  if hosted:
+    # Visitors of a public demo must not make the server read arbitrary paths.
+    kwargs["model_loaders"] = {}
+    kwargs["dataset_loaders"] = {}
+  return dev_server.Server(**kwargs, **server_flags.get_flags())
+
+
+def get_wsgi_app():
+  """WSGI app for gunicorn: demo mode (no arbitrary file loading), no dev tools."""
+  FLAGS.set_default("server_type", "external")
+  FLAGS.set_default("demo_mode", True)
+  FLAGS.set_default("development_demo", False)
+  # gunicorn owns the command line; only take the flags we know.
+  unused = FLAGS(sys.argv, known_only=True)
+  if unused[1:]:
+    logging.info("get_wsgi_app(): ignoring unknown args %s", unused[1:])
+  return build_server(hosted=True).serve()
+
+
+def main(argv: Sequence[str]):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  return build_server().serve()
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,262 @@
+"""Hugging Face Transformers (PyTorch) engine for the LIT model group."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import transformers
+
+from lit_seqsal import contract
+from lit_seqsal.models.lit_wrappers import Generation, LMEngine
+
+# float64 is not offered to users; tests use it for finite differences.
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float64": torch.float64}
+BACKWARD_MODES = ("loop", "vmap")
+_BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_level_decoder() -> dict[str, int]:
+  """Inverse of GPT-2's byte-to-printable-character table."""
+  printable = (
+      list(range(ord("!"), ord("~") + 1))
+      + list(range(ord("¡"), ord("¬") + 1))
+      + list(range(ord("®"), ord("ÿ") + 1))
+  )
+  chars = list(printable)
+  extra = 0
+  for b in range(256):
+    if b not in printable:
+      printable.append(b)
+      chars.append(256 + extra)
+      extra += 1
+  return {chr(c): b for b, c in zip(printable, chars)}
+
+
+def dtype_for(precision: str) -> torch.dtype:
+  if precision not in PRECISIONS:
+    raise ValueError(
+        f"Unknown precision {precision!r}; allowed values: {', '.join(PRECISIONS)}."
+    )
+  return PRECISIONS[precision]
+
+
+class TransformersEngine(LMEngine):
+  """A causal LM from transformers, with salience from input-embedding gradients."""
+
+  def __init__(
+      self,
+      model: transformers.PreTrainedModel,
+      tokenizer: transformers.PreTrainedTokenizerBase,
+      *,
+      batch_size: int = 4,
+      max_length: int = 512,
+      max_new_tokens: int = 64,
+      precision: str = "float32",
+      backward_mode: str = "loop",
+  ):
+    super().__init__(batch_size=batch_size, max_length=max_length, max_new_tokens=max_new_tokens)
+    if backward_mode not in BACKWARD_MODES:
+      raise ValueError(
+          f"Unknown backward_mode {backward_mode!r}; allowed: {', '.join(BACKWARD_MODES)}."
+      )
+    self.backward_mode = backward_mode
+    self.precision = precision
+    self.model = model.to(dtype_for(precision)).eval()
+    # Gradients are only ever taken with respect to input embeddings.
+    self.model.requires_grad_(False)
+    self.device = next(self.model.parameters()).device
+    self.tokenizer = tokenizer
+    if tokenizer.pad_token_id is None:
+      tokenizer.pad_token = tokenizer.eos_token
+    self.pad_id = tokenizer.pad_token_id
+    # GPT-2 style byte-level BPE spells a leading space as "Ġ"; SentencePiece
+    # tokenizers (Gemma, Llama) already use "▁".
+    self._byte_level = any(t.startswith("Ġ") for t in tokenizer.get_vocab())
+    self._special_tokens = set(tokenizer.all_special_tokens)
+    self._stop_ids = set(_as_list(model.generation_config.eos_token_id)) | {
+        tokenizer.eos_token_id, self.pad_id}
+    self._embed = self.model.get_input_embeddings()
+
+  # -- tokens ---------------------------------------------------------------
+
+  def encode(self, text: str) -> list[int]:
+    ids = self.tokenizer(text, add_special_tokens=True)["input_ids"]
+    bos = self.tokenizer.bos_token_id
+    if bos is not None and (not ids or ids[0] != bos):
+      ids = [bos] + ids  # e.g. GPT-2 adds no BOS; salience needs a context token.
+    return ids
+
+  def token_strings(self, ids: Sequence[int]) -> list[str]:
+    tokens = self.tokenizer.convert_ids_to_tokens(list(ids))
+    if self._byte_level:
+      table = _byte_level_decoder()
+      out = []
+      for tok in tokens:
+        if tok in self._special_tokens:
+          out.append(tok)
+          continue
+        raw = bytes(table.get(c, ord("?")) for c in tok)
+        text = raw.decode("utf-8", errors="replace")
+        out.append("▁" + text[1:] if text.startswith(" ") else text)
+      return out
+    return [_BYTE_TOKEN.sub(lambda m: chr(int(m.group(1), 16)), t) for t in tokens]
+
+  # -- generation -----------------------------------------------------------
+
+  @torch.no_grad()
+  def generate(self, prompts: Sequence[str]) -> list[Generation]:
+    encoded = [self.encode(p) for p in prompts]
+    longest = max(len(e) for e in encoded)
+    width = longest
+    input_ids = torch.full((len(encoded), width), self.pad_id, dtype=torch.long)
+    attention = torch.zeros((len(encoded), width), dtype=torch.long)
+    for b, ids in enumerate(encoded):  # left-pad so continuations line up
+      input_ids[b, width - len(ids):] = torch.tensor(ids)
+      attention[b, width - len(ids):] = 1
+    max_new = min(self.max_new_tokens, self.max_length - longest)
+    out = self.model.generate(
+        input_ids=input_ids.to(self.device),
+        attention_mask=attention.to(self.device),
+        max_new_tokens=max_new,
+        do_sample=False,
+        top_p=None,
+        top_k=None,
+        pad_token_id=self.pad_id,
+    )
+    new_tokens = out[:, width:]
+    results = []
+    for b, ids in enumerate(encoded):
+      gen = new_tokens[b].tolist()
+      cut = next((k for k, t in enumerate(gen) if t in self._stop_ids), len(gen))
+      gen = gen[:cut]
+      text = self.tokenizer.decode(gen, skip_special_tokens=True)
+      prompt_emb = self._mean_embedding(ids)
+      resp_emb = self._mean_embedding(gen) if gen else np.zeros_like(prompt_emb)
+      results.append(Generation(text, prompt_emb, resp_emb))
+    return results
+
+  def _mean_embedding(self, ids: Sequence[int]) -> np.ndarray:
+    emb = self._embed(torch.tensor(list(ids), device=self.device))
+    return emb.float().mean(0).cpu().numpy()
+
+  # -- salience -------------------------------------------------------------
+
+  def _right_padded(self, id_lists: Sequence[Sequence[int]]):
+    width = max(len(ids) for ids in id_lists)
+    input_ids = torch.full((len(id_lists), width), self.pad_id, dtype=torch.long)
+    attention = torch.zeros((len(id_lists), width), dtype=torch.long)
+    for b, ids in enumerate(id_lists):
+      # Right padding keeps every real token at its natural position; causal
+      # attention means no real token ever sees the padding.
+      input_ids[b, :len(ids)] = torch.tensor(list(ids))
+      attention[b, :len(ids)] = 1
+    return input_ids.to(self.device), attention.to(self.device)
+
+  def target_logprobs(self, embs, input_ids, attention, positions=None):
+    """Log-probabilities of the actual next tokens, <float32>[B, K].
+
+    `positions` (<long>[K]) are the token positions whose probability is needed;
+    logits are computed only at positions - 1. None means every position 1..T-1.
+    """
+    if positions is None:
+      positions = torch.arange(1, input_ids.shape[1], device=input_ids.device)
+    out = self.model(
+        inputs_embeds=embs,
+        attention_mask=attention,
+        logits_to_keep=positions - 1,
+        use_cache=False,
+    )
+    logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
+    next_ids = input_ids[:, positions]  # [B, K]
+    return logprobs.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1)
+
+  def gradient_salience(self, rows):
+    id_lists = [ids for ids, _ in rows]
+    input_ids, attention = self._right_padded(id_lists)
+    batch, width = input_ids.shape
+    num_masks = max(masks.shape[0] for _, masks in rows)
+    # weights[b, m, t]: mask m of row b (rows with fewer masks are zero-padded).
+    weights = np.zeros((batch, num_masks, width), dtype=np.float32)
+    for b, (ids, masks) in enumerate(rows):
+      weights[b, :masks.shape[0], :len(ids)] = masks
+    weights = torch.from_numpy(weights).to(self.device)
+    # Only positions that some mask selects need logits (and the LM head).
+    positions = torch.nonzero(weights.sum((0, 1)) > 0).squeeze(-1)
+
+    embs = self._embed(input_ids).detach().requires_grad_(True)
+    with torch.enable_grad():
+      token_lp = self.target_logprobs(embs, input_ids, attention, positions)  # [B, K]
+      objectives = torch.einsum("bk,bmk->bm", token_lp, weights[:, :, positions])
+      grads = self._grads(objectives, embs)  # [M, B, T, H]
+    grads = grads.float()
+    embs = embs.detach().float()
+    grad_l2 = grads.norm(dim=-1)  # [M, B, T]
+    grad_dot_input = (grads * embs.unsqueeze(0)).sum(-1)
+    results = []
+    for b, (ids, masks) in enumerate(rows):
+      n, m = len(ids), masks.shape[0]
+      results.append({
+          contract.FieldNames.GRAD_L2: grad_l2[:m, b, :n].cpu().numpy(),
+          contract.FieldNames.GRAD_DOT_INPUT: grad_dot_input[:m, b, :n].cpu().numpy(),
+      })
+    return results
+
+  def _grads(self, objectives: torch.Tensor, embs: torch.Tensor) -> torch.Tensor:
+    """d objectives[:, m].sum() / d embs for every mask m, stacked: [M, B, T, H].
+
+    Rows of a batch are independent, so summing over the batch gives each row
+    its own gradient. Masks share the forward pass: either one backward per mask
+    over the retained graph ("loop"), or one vmapped backward ("vmap").
+    """
+    num_masks = objectives.shape[1]
+    if self.backward_mode == "vmap" and num_masks > 1:
+      eye = torch.eye(num_masks, dtype=objectives.dtype, device=objectives.device)
+      grad_outputs = eye.unsqueeze(1).expand(num_masks, *objectives.shape)
+      (grads,) = torch.autograd.grad(
+          objectives, embs, grad_outputs=grad_outputs, is_grads_batched=True
+      )
+      return grads
+    grads = []
+    for m in range(num_masks):
+      (g,) = torch.autograd.grad(
+          objectives[:, m].sum(), embs, retain_graph=m < num_masks - 1
+      )
+      grads.append(g)
+    return torch.stack(grads)
+
+
+def _as_list(value) -> list:
+  if value is None:
+    return []
+  return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def load_engine(
+    model_name_or_path: str,
+    *,
+    precision: str = "float32",
+    **engine_kwargs,
+) -> TransformersEngine:
+  """Loads tokenizer and causal LM from a preset, directory, archive or 'bundled'."""
+  from lit_seqsal.models import loading  # pylint: disable=g-import-not-at-top
+
+  dtype = dtype_for(precision)
+  path = loading.resolve_model_path(model_name_or_path)
+  is_local = os.path.isdir(path)
+  try:
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+  except (OSError, ValueError) as e:
+    if is_local:
+      raise ValueError(
+          f"Could not load a causal LM from {path!r} (from {model_name_or_path!r}):"
+          f" {e}"
+      ) from e
+    raise loading.preset_error(model_name_or_path, e) from e
+  return TransformersEngine(model, tokenizer, precision=precision, **engine_kwargs)

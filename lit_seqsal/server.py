@@ -1,0 +1,48 @@
+"""Wiring shared by the demo server, the WSGI app and the notebook widget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lit_seqsal import datasets as seqsal_datasets
+from lit_seqsal import layouts
+from lit_seqsal import models as seqsal_models
+
+ONBOARD_DOC = """
+# Sequence salience for language models
+
+Pick an example, then click a part of the model's output (a token, word,
+sentence, line or paragraph) in the Sequence Salience module. Earlier text is
+shaded by how much it mattered for that output: darker means a larger effect on
+the log-probability of the selected span. Use the granularity menu to move
+between tokens and larger units, and the method menu to switch between Gradient
+Norm and Gradient-dot-Input.
+"""
+
+
+def lit_app_kwargs(
+    *,
+    models_config: Sequence[str],
+    datasets_config: Sequence[str],
+    max_examples: int | None,
+    dl_framework: str,
+    dl_runtime: str,
+    precision: str,
+    batch_size: int,
+    max_length: int,
+    max_new_tokens: int = seqsal_models.DEFAULT_MAX_NEW_TOKENS,
+) -> dict:
+  """Keyword arguments for LIT's Server / LitWidget: models, data, layouts, loaders."""
+  # Datasets first: a bad file should fail before minutes of model loading.
+  datasets = seqsal_datasets.get_datasets(datasets_config, max_examples=max_examples)
+  model_kw = dict(
+      dl_framework=dl_framework, dl_runtime=dl_runtime, precision=precision,
+      batch_size=batch_size, max_length=max_length)
+  return dict(
+      models=seqsal_models.get_models(models_config, max_new_tokens=max_new_tokens, **model_kw),
+      datasets=datasets,
+      layouts=layouts.PROMPT_DEBUGGING_LAYOUTS,
+      model_loaders=seqsal_models.get_model_loaders(**model_kw),
+      dataset_loaders=seqsal_datasets.get_dataset_loaders(),
+      onboard_start_doc=ONBOARD_DOC,
+  )
