@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+
+import lit_nlp
 
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import layouts
 from lit_seqsal import models as seqsal_models
+
+# LIT's prebuilt web client, shipped inside the lit-nlp wheel.
+LIT_CLIENT_ROOT = os.path.join(os.path.dirname(lit_nlp.__file__), "client", "build", "default")
 
 ONBOARD_DOC = """
 # Sequence salience for language models

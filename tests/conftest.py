@@ -71,5 +71,6 @@ def serve_lit(models_map, datasets_config=("sample_prompts",)) -> ServedApp:
       dataset_loaders=datasets.get_dataset_loaders(),
       onboard_start_doc=server.ONBOARD_DOC,
       development_demo=True,
+      client_root=server.LIT_CLIENT_ROOT,
   )
   return ServedApp(lit_app)

@@ -75,11 +75,14 @@ def get_models(
     **kwargs,
 ) -> dict[str, lit_model.Model]:
   """Loads every 'NAME:PATH' entry; kwargs as for load_model_group."""
-  models: dict[str, lit_model.Model] = {}
-  for entry in models_config or ():
-    name, path = parse_model_spec(entry)
-    if name in models:
+  # Check every entry before loading anything: loading takes a while.
+  entries = [parse_model_spec(e) for e in models_config or ()]
+  names = [name for name, _ in entries]
+  for name in names:
+    if names.count(name) > 1:
       raise ValueError(f"Model name {name!r} is used twice in --models.")
+  models: dict[str, lit_model.Model] = {}
+  for name, path in entries:
     models |= load_model_group(name, path, **kwargs)
   return models
 
@@ -96,7 +99,8 @@ def get_model_loaders(
 
   def load(new_name: str, model_name_or_path: str, batch_size: int = batch_size,
            max_length: int = max_length, precision: str = precision,
-           max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS):
+           max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> lit_model.ModelMap:
+    # LIT reads the return annotation to know this loader returns a model group.
     return load_model_group(
         new_name, model_name_or_path, dl_framework=dl_framework,
         dl_runtime=dl_runtime, precision=precision, batch_size=batch_size,

@@ -76,8 +76,10 @@ class TransformersEngine(LMEngine):
       tokenizer.pad_token = tokenizer.eos_token
     self.pad_id = tokenizer.pad_token_id
     # GPT-2 style byte-level BPE spells a leading space as "Ġ"; SentencePiece
-    # tokenizers (Gemma, Llama) already use "▁".
-    self._byte_level = any(t.startswith("Ġ") for t in tokenizer.get_vocab())
+    # tokenizers (Gemma, Llama) already use "▁", like our contract.
+    # Probe behaviour: a vocabulary scan misfires on Gemma, whose
+    # multilingual vocabulary has tokens that happen to start with "Ġ".
+    self._byte_level = any(t.startswith("Ġ") for t in tokenizer.tokenize("a b c"))
     self._special_tokens = set(tokenizer.all_special_tokens)
     self._stop_ids = set(_as_list(model.generation_config.eos_token_id)) | {
         tokenizer.eos_token_id, self.pad_id}

@@ -1,0 +1,92 @@
+"""End to end on the bundled Gemma 3 270M: the walkthrough's fewshot-mistake prompt."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lit_seqsal import datasets
+
+pytestmark = pytest.mark.bundled
+
+
+@pytest.fixture(scope="module")
+def menu():
+  return {e["source"]: e for e in datasets.read_examples(datasets.sample_prompts_path())}
+
+
+@pytest.fixture(scope="module")
+def mistake_generation(bundled_group, menu):
+  response = bundled_group["gemma"].predict([{"prompt": menu["fewshot-mistake"]["prompt"]}])[0]["response"]
+  return response.split("\n\n")[0]  # the model's answer for the new menu item
+
+
+def _line_scores(tokens, scores):
+  """Sums token scores per line (the walkthrough's 'Lines' granularity)."""
+  lines, text, total = [], "", 0.0
+  for tok, s in zip(tokens[1:], scores[1:]):
+    if "\n" in tok:
+      lines.append((text, total))
+      text, total = "", 0.0
+    else:
+      text += tok.replace("▁", " ")
+      total += s
+  lines.append((text, total))
+  return [(t, s) for t, s in lines if t]
+
+
+def _recommendation_mask(tokens, prompt_len_chars):
+  """Mask over the target's 'Recommendation: ...' line."""
+  mask, pos, start = np.zeros(len(tokens)), 0, None
+  text = "".join(t.replace("▁", " ") for t in tokens[1:])
+  start = text.index("Recommendation", prompt_len_chars)
+  for i, tok in enumerate(tokens[1:], start=1):
+    if pos >= start and "\n" not in tok:
+      mask[i] = 1
+    pos += len(tok)
+  return mask
+
+
+def test_generation_continues_the_pattern(mistake_generation):
+  assert "\nRecommendation:" in mistake_generation
+
+
+def test_tokens_follow_contract_on_gemma(bundled_group, menu):
+  ex = menu["fewshot-mistake"]
+  tokens = bundled_group["_gemma_tokenizer"].predict([ex])[0]["tokens"]
+  assert tokens[0] == "<bos>"
+  assert "\n\n" in tokens and any(t.startswith("▁") for t in tokens)
+  assert "".join(tokens[1:]).replace("▁", " ") == ex["prompt"] + ex["target"]
+
+
+def test_recommendation_salience_lands_on_the_faulty_example(bundled_group, menu, mistake_generation):
+  ex = {"prompt": menu["fewshot-mistake"]["prompt"], "target": mistake_generation}
+  tokens = bundled_group["_gemma_tokenizer"].predict([ex])[0]["tokens"]
+  mask = _recommendation_mask(tokens, len(ex["prompt"]))
+  out = bundled_group["_gemma_salience"].predict([ex | {"target_mask": mask.tolist()}])[0]
+  assert len(out["tokens"]) == len(out["grad_l2"]) == len(out["grad_dot_input"])
+  first_target = int(np.argmax(mask))
+  assert np.all(out["grad_l2"][first_target + 1:][mask[first_target + 1:] == 1] >= 0)
+  lines = _line_scores(out["tokens"], out["grad_l2"])
+  # The three few-shot examples are lines 2..16 (five lines each).
+  examples = lines[2:17]
+  best = max(range(len(examples)), key=lambda i: examples[i][1])
+  assert best < 5, f"expected the first (faulty) example to be most salient, got {examples[best]}"
+  assert examples[best][0].startswith(("Analysis", "Recommendation"))
+
+
+def test_matches_full_logits_reference_on_gemma(bundled_group, menu, mistake_generation):
+  engine = bundled_group["gemma"].engine
+  ex = {"prompt": menu["fewshot-mistake"]["prompt"], "target": mistake_generation}
+  out = bundled_group["_gemma_salience"].predict([ex])[0]
+  ids = engine.encode(ex["prompt"] + ex["target"])
+  n_prompt = len(engine.encode(ex["prompt"]))
+  embs = engine.model.get_input_embeddings()(torch.tensor([ids])).detach().requires_grad_(True)
+  logits = engine.model(inputs_embeds=embs, use_cache=False).logits[0]  # every position
+  token_lp = torch.log_softmax(logits[:-1].float(), -1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])]
+  (grad,) = torch.autograd.grad(token_lp[n_prompt - 1:].sum(), embs)
+  scale = out["grad_l2"].max()
+  np.testing.assert_allclose(out["grad_l2"], grad[0].norm(dim=-1).numpy(), atol=1e-4 * scale)
+  np.testing.assert_allclose(
+      out["grad_dot_input"], (grad[0] * embs[0]).sum(-1).detach().numpy(), atol=1e-4 * scale)

@@ -1,0 +1,124 @@
+"""Bad input gets clear errors; tokens follow the contract; loading paths work."""
+
+from __future__ import annotations
+
+import tarfile
+
+import numpy as np
+import pytest
+
+from lit_seqsal import contract, models
+
+PROMPT = "Suggestion: Onion soup\nAnalysis:"
+TARGET = " it has onions.\nRecommendation: Avoid."
+
+
+def test_group_names_and_specs(tiny_group):
+  assert set(tiny_group) == {"tiny", "_tiny_salience", "_tiny_tokenizer"}
+  sal = tiny_group["_tiny_salience"]
+  assert set(sal.input_spec()) == {"prompt", "target", "target_mask"}
+  assert not sal.input_spec()["target_mask"].required
+  out = sal.output_spec()
+  assert out["grad_l2"].align == "tokens" and out["grad_dot_input"].align == "tokens"
+  assert tiny_group["tiny"].output_spec()["response"].parent == "target"
+
+
+def test_tokens_contract(tiny_group):
+  ex = {"prompt": "Analyze a menu item.\n\nTaste-likes: Cheese", "target": " Avoid it."}
+  tokens = tiny_group["_tiny_tokenizer"].predict([ex])[0]["tokens"]
+  sal = tiny_group["_tiny_salience"].predict([ex])[0]
+  assert tokens == sal["tokens"]
+  assert tokens[0] == "<bos>"
+  assert "\n" in tokens  # newlines kept as \n
+  assert any(t.startswith("▁") for t in tokens)  # word starts marked
+  assert "".join(tokens[1:]).replace("▁", " ") == ex["prompt"] + ex["target"]
+  assert len(sal["grad_l2"]) == len(sal["grad_dot_input"]) == len(tokens)
+
+
+def test_byte_level_tokens_are_cleaned(tiny_group):
+  engine = tiny_group["tiny"].engine
+  saved = engine._byte_level
+  try:
+    engine._byte_level = True
+    # GPT-2 byte-level spellings: "Ġ" is a space, "Ċ" a newline.
+    engine.tokenizer.convert_ids_to_tokens = lambda ids: ["ĠHello", "Ċ", "world"]
+    assert engine.token_strings([0, 1, 2]) == ["▁Hello", "\n", "world"]
+  finally:
+    engine._byte_level = saved
+    del engine.tokenizer.convert_ids_to_tokens
+
+
+def test_generation_is_greedy_and_padding_invariant(tiny_group):
+  gen = tiny_group["tiny"]
+  alone = gen.predict([{"prompt": PROMPT}])[0]["response"]
+  batch = gen.predict([{"prompt": "Hi"}, {"prompt": PROMPT}, {"prompt": PROMPT * 4}])
+  assert batch[1]["response"] == alone
+  assert alone == gen.predict([{"prompt": PROMPT}])[0]["response"]
+  assert batch[1]["prompt_embeddings"].shape == (32,)
+
+
+@pytest.mark.parametrize("example, message", [
+    ({"prompt": ""}, "'prompt'"),
+    ({"prompt": "   \n"}, "empty"),
+    ({"target": "x"}, "'prompt'"),
+    ({"prompt": "Hi", "target": ""}, "Nothing to explain"),
+    ({"prompt": "Hi"}, "Nothing to explain"),
+    ({"prompt": "Hi", "target": " there", "target_mask": [0, 1]}, "tokens"),
+    ({"prompt": "Hi", "target": " there", "target_mask": [0, 0, 0, 0, 0]}, "selects no target"),
+    ({"prompt": "Hi", "target": " there", "target_mask": [1, 0, 0, 0, 0]}, "selects no target"),
+    ({"prompt": "Hi", "target": " there", "target_mask": [0, 2, 0, 0, 0]}, "0 and 1"),
+    ({"prompt": "Hi", "target": 5}, "'target'"),
+])
+def test_bad_salience_inputs(tiny_group, example, message):
+  sal = tiny_group["_tiny_salience"]
+  if "target_mask" in example:  # make the mask length match except where tested
+    n = len(tiny_group["_tiny_tokenizer"].predict([example])[0]["tokens"])
+    if message != "tokens":
+      example["target_mask"] = (example["target_mask"] + [0] * n)[:n]
+  with pytest.raises(contract.InputError, match=message):
+    sal.predict([example])
+
+
+def test_too_long_inputs_are_refused_with_limits(tiny_model_dir):
+  group = models.load_model_group("short", tiny_model_dir, max_length=16)
+  long_prompt = "Taste-likes: Cheese and more cheese " * 10
+  with pytest.raises(contract.InputError, match=r"maximum of 16 tokens"):
+    group["_short_salience"].predict([{"prompt": long_prompt, "target": " yes"}])
+  with pytest.raises(contract.InputError, match=r"maximum of 16 tokens"):
+    group["short"].predict([{"prompt": long_prompt}])
+  # The model still works for inputs that fit.
+  assert group["short"].predict([{"prompt": "Hi"}])[0]["response"] is not None
+
+
+def test_config_errors():
+  with pytest.raises(ValueError, match="dl_framework.*allowed values: transformers"):
+    models.load_model_group("x", "bundled", dl_framework="tensorflowhub")
+  with pytest.raises(ValueError, match="precision.*float32, bfloat16"):
+    models.load_model_group("x", "bundled", precision="float16")
+  with pytest.raises(FileNotFoundError, match="does not exist"):
+    models.get_models(["x:/no/such/model_dir"])
+  with pytest.raises(ValueError, match="expected NAME:PATH"):
+    models.get_models(["just_a_name"])
+  with pytest.raises(ValueError, match="used twice"):
+    models.get_models(["a:/no/x", "a:/no/y"])
+
+
+def test_directory_that_is_not_a_model(tmp_path):
+  (tmp_path / "notes.txt").write_text("hello")
+  with pytest.raises(ValueError, match="Could not load a causal LM"):
+    models.load_model_group("x", str(tmp_path))
+
+
+def test_tar_gz_archive_loads_same_model(tiny_model_dir, tiny_group, tmp_path, monkeypatch):
+  monkeypatch.setenv("LIT_SEQSAL_CACHE", str(tmp_path / "cache"))
+  archive = tmp_path / "tiny.tar.gz"
+  with tarfile.open(archive, "w:gz") as tar:
+    tar.add(tiny_model_dir, arcname="tiny_model")
+  group = models.load_model_group("arch", str(archive))
+  ex = {"prompt": PROMPT, "target": TARGET}
+  got = group["_arch_salience"].predict([ex])[0]
+  want = tiny_group["_tiny_salience"].predict([ex])[0]
+  np.testing.assert_allclose(got["grad_l2"], want["grad_l2"], rtol=1e-6)
+  # Extracted once into the cache; loading again reuses that directory.
+  models.load_model_group("again", str(archive))
+  assert len(list((tmp_path / "cache" / "archives").iterdir())) == 1

@@ -1,0 +1,176 @@
+"""The HTTP API of running servers: LIT's endpoints on our models."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from tests.conftest import free_port, serve_lit
+
+
+def post(url: str, path: str, body=None, **params):
+  query = urllib.parse.urlencode(params)
+  req = urllib.request.Request(
+      f"{url}{path}?{query}", data=json.dumps(body or {}).encode(),
+      headers={"Content-Type": "application/json"}, method="POST")
+  with urllib.request.urlopen(req, timeout=120) as resp:
+    return json.loads(resp.read())
+
+
+def post_error(url: str, path: str, body=None, **params) -> str:
+  with pytest.raises(urllib.error.HTTPError) as err:
+    post(url, path, body, **params)
+  assert err.value.code >= 400
+  return err.value.read().decode()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_group):
+  srv = serve_lit(dict(tiny_group))
+  yield srv
+  srv.close()
+
+
+def _example(prompt="Suggestion: Onion soup\nAnalysis:", target=" it has onions.", **extra):
+  data = {"prompt": prompt, "target": target, **extra}
+  # LIT requires id == data._id; the server caches predictions by this id.
+  ex_id = hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
+  return {"data": data | {"_id": ex_id}, "id": ex_id, "meta": {}}
+
+
+def test_get_info_lists_group_layouts_and_loaders(served):
+  info = post(served.url, "/get_info")
+  assert {"tiny", "_tiny_salience", "_tiny_tokenizer"} <= set(info["models"])
+  assert {"left_right", "top_bottom", "three_panel"} <= set(info["layouts"])
+  assert "sample_prompts" in info["datasets"]
+  sal_out = info["models"]["_tiny_salience"]["spec"]["output"]
+  assert sal_out["grad_l2"]["__name__"] == "TokenScores"
+  assert "Transformers LM" in info["initSpecs"]["models"]
+  assert "prompt_file" in info["initSpecs"]["datasets"]
+
+
+def test_salience_preds_have_aligned_scores(served):
+  preds = post(served.url, "/get_preds", {"inputs": [_example()]},
+               model="_tiny_salience", dataset_name="sample_prompts")
+  assert len(preds) == 1
+  assert len(preds[0]["tokens"]) == len(preds[0]["grad_l2"]) == len(preds[0]["grad_dot_input"])
+  # LIT's client asks for TokenScores only; that filter must keep working.
+  preds = post(served.url, "/get_preds", {"inputs": [_example()]}, model="_tiny_salience",
+               dataset_name="sample_prompts", requested_types="TokenScores")
+  assert set(preds[0]) == {"grad_l2", "grad_dot_input"}
+
+
+def test_bad_requests_then_good_request(served):
+  bad_mask = _example(target_mask=[0, 1])
+  msg = post_error(served.url, "/get_preds", {"inputs": [bad_mask]},
+                   model="_tiny_salience", dataset_name="sample_prompts")
+  assert "target_mask" in msg
+  msg = post_error(served.url, "/get_preds", {"inputs": [_example(prompt="")]},
+                   model="tiny", dataset_name="sample_prompts")
+  assert "prompt" in msg
+  msg = post_error(served.url, "/get_preds", {"inputs": [_example(target="")]},
+                   model="_tiny_salience", dataset_name="sample_prompts")
+  assert "Nothing to explain" in msg
+  post_error(served.url, "/get_preds", {"inputs": [_example()]},
+             model="no_such_model", dataset_name="sample_prompts")
+  msg = post_error(served.url, "/create_dataset",
+                   {"config": {"new_name": "broken", "path": "/no/such.jsonl"}},
+                   dataset_name="prompt_file")
+  assert "does not exist" in msg
+  # The server keeps serving, and nothing loaded was lost.
+  preds = post(served.url, "/get_preds", {"inputs": [_example()]},
+               model="_tiny_salience", dataset_name="sample_prompts")
+  assert len(preds[0]["tokens"]) == len(preds[0]["grad_l2"])
+  info = post(served.url, "/get_info")
+  assert "sample_prompts" in info["datasets"] and "_tiny_salience" in info["models"]
+
+
+def test_generation_endpoint(served):
+  preds = post(served.url, "/get_preds", {"inputs": [_example()]},
+               model="tiny", dataset_name="sample_prompts")
+  assert isinstance(preds[0]["response"], str)
+
+
+def test_configure_menu_loads_dataset_and_model(served, tmp_path, tiny_model_dir):
+  path = tmp_path / "extra.jsonl"
+  path.write_text('{"prompt": "Extra prompt", "target": " here"}\n')
+  info, name = post(served.url, "/create_dataset", {"config": {"new_name": "extra", "path": str(path)}},
+                    dataset_name="prompt_file")
+  assert name == "extra" and "extra" in info["datasets"]
+  info, names = post(served.url, "/create_model",
+                     {"config": {"new_name": "tiny2", "model_name_or_path": tiny_model_dir}},
+                     model_name="Transformers LM")
+  assert {"tiny2", "_tiny2_salience", "_tiny2_tokenizer"} <= set(info["models"])
+
+
+def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 240):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if proc.poll() is not None:
+      raise AssertionError(f"server exited early:\n{proc.stdout.read()}")
+    try:
+      return post(url, "/get_info")
+    except (urllib.error.URLError, ConnectionError):
+      time.sleep(1)
+  raise AssertionError("server did not start in time")
+
+
+def test_demo_module_serves_from_command_line(tiny_model_dir, tmp_path):
+  port = free_port()
+  jl = tmp_path / "d.jsonl"
+  jl.write_text('{"prompt": "From a file"}\n')
+  cmd = [sys.executable, "-m", "lit_seqsal.demos.lm_salience", f"--port={port}",
+         f"--models=tiny:{tiny_model_dir}", f"--datasets=sample_prompts,mine:{jl}",
+         "--max_examples=5", "--batch_size=2", "--sequence_length=128",
+         "--dl_framework=transformers", "--dl_runtime=torch", "--precision=float32"]
+  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=os.environ | {"PYTHONUNBUFFERED": "1"})
+  try:
+    info = _wait_for(f"http://127.0.0.1:{port}", proc)
+    assert "_tiny_salience" in info["models"]
+    assert set(info["datasets"]) >= {"sample_prompts", "mine"}
+    data = post(f"http://127.0.0.1:{port}", "/get_dataset", dataset_name="sample_prompts")
+    assert len(data) == 5
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
+    assert "<script" in page  # LIT's prebuilt client
+  finally:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_demo_module_rejects_bad_flags(tiny_model_dir):
+  result = subprocess.run(
+      [sys.executable, "-m", "lit_seqsal.demos.lm_salience", "--dl_framework=jaxnlp",
+       f"--models=t:{tiny_model_dir}"], capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert "dl_framework" in result.stderr and "transformers" in result.stderr
+  result = subprocess.run(
+      [sys.executable, "-m", "lit_seqsal.demos.lm_salience", "--models=t:/no/such/dir"],
+      capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert "does not exist" in result.stderr
+
+
+def test_wsgi_app_for_gunicorn(tiny_model_dir):
+  code = (
+      "import sys\n"
+      f"sys.argv = ['gunicorn', '--models=tiny:{tiny_model_dir}', '--workers=1']\n"
+      "from lit_seqsal.demos import lm_salience\n"
+      "app = lm_salience.get_wsgi_app()\n"
+      "from werkzeug.test import Client\n"
+      "r = Client(app).post('/get_info')\n"
+      "import json; info = json.loads(r.data)\n"
+      "assert r.status_code == 200 and '_tiny_salience' in info['models'], r.data\n"
+      "assert info['demoMode'] is True and not info['initSpecs']['models']\n"
+      "print('WSGI_OK')\n")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+  assert "WSGI_OK" in result.stdout, result.stderr[-3000:]
