@@ -1,0 +1,80 @@
+// Drives LIT's prebuilt client against a running lit-seqsal server:
+// select an example, open Sequence Salience, click a target segment, and check
+// that salience colours appear on the prompt.
+//
+// usage: node lit_client_salience.mjs URL MODEL SOURCE SCREENSHOT_PATH
+// Prints one JSON line with what it saw; exits non-zero on failure.
+import {chromium} from 'playwright-core';
+
+const [url, model, source, screenshotPath] = process.argv.slice(2);
+
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+
+function fail(msg) {
+  console.error(`BROWSER TEST FAILED: ${msg}`);
+  process.exit(1);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  args: CHROMIUM_ARGS,
+});
+const errors = [];
+try {
+  const page = await browser.newPage({viewport: {width: 1500, height: 1000}});
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const params = new URLSearchParams({models: model, dataset: 'sample_prompts', layout: 'left_right'});
+  await page.goto(`${url}/?${params}`);
+
+  // Select the example whose source matches, by clicking its row in the data table.
+  const row = page.locator('lit-data-table tbody tr', {hasText: source}).first();
+  await row.waitFor({timeout: 60_000});
+  await row.click();
+
+  // The Sequence Salience module asks which sequence to explain: pick the dataset target.
+  const module = page.locator('sequence-salience-module');
+  await module.waitFor({timeout: 30_000});
+  const option = module.locator('.interstitial-target-option').first();
+  await option.waitFor({timeout: 120_000});
+  await option.click();
+
+  // Switch granularity to sentences, then click the last segment (part of the target).
+  await module.locator('#granularity-selector').getByText('Sentences').click();
+  const chips = module.locator('sequence-salience-chips .salient-token');
+  await chips.first().waitFor({timeout: 60_000});
+  const count = await chips.count();
+  const target = chips.nth(count - 1);
+  const targetText = (await target.innerText()).trim();
+  await target.click();
+
+  // Wait until some prompt segment has a non-zero salience weight.
+  const deadline = Date.now() + 180_000;
+  let weights = [];
+  while (Date.now() < deadline) {
+    weights = await module.locator('sequence-salience-chips .salient-token lit-tooltip')
+        .evaluateAll((els) => els.map((e) => Number(e.getAttribute('content'))));
+    if (weights.slice(0, -1).some((w) => w > 0)) break;
+    await page.waitForTimeout(500);
+  }
+  const nonzero = weights.slice(0, -1).filter((w) => w > 0).length;
+  if (nonzero === 0) fail(`no salience weights appeared (segments: ${weights.length})`);
+
+  // The colours themselves: the most salient prompt segment is not painted like a zero one.
+  const colours = await chips.evaluateAll((els) =>
+      els.map((e) => getComputedStyle(e).getPropertyValue('--token-bg-color').trim()));
+  const best = weights.slice(0, -1).reduce((bi, w, i, a) => (w > a[bi] ? i : bi), 0);
+  const zero = weights.findIndex((w) => w === 0);
+  if (zero >= 0 && colours[best] === colours[zero]) {
+    fail(`salient and non-salient segments share colour ${colours[best]}`);
+  }
+  if (screenshotPath) await page.screenshot({path: screenshotPath, fullPage: true});
+  console.log(JSON.stringify({segments: count, nonzero, targetText, bestColour: colours[best],
+                              pageErrors: errors}));
+} catch (e) {
+  fail(`${e}\npage errors: ${errors.join('\n')}`);
+} finally {
+  await browser.close();
+}
