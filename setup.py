@@ -26,5 +26,6 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "tokenizers>=0.20"],
+        "hosted": ["gunicorn>=22"],
     },
 )

@@ -1,0 +1,38 @@
+# One-command set-up, demo and tests. Everything lives in .venv at the repo root.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.lit_seqsal_installed
+BROWSER_STAMP := tests/browser/node_modules/.installed
+PORT ?= 5432
+HOST ?= 127.0.0.1
+DEMO_ARGS ?=
+
+.PHONY: setup demo test bench browser-deps
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# torch first and pinned: the CPU wheel; an unpinned torch would pull CUDA builds.
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(PY) -m lit_seqsal.demos.lm_salience --host=$(HOST) --port=$(PORT) $(DEMO_ARGS)
+
+$(BROWSER_STAMP): tests/browser/package-lock.json
+	scripts/install_chromium.sh
+	npm ci --prefix tests/browser --no-audit --no-fund
+	touch $(BROWSER_STAMP)
+
+browser-deps: $(BROWSER_STAMP)
+	@test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || scripts/install_chromium.sh
+
+test: setup browser-deps
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/bench_salience.py
