@@ -58,12 +58,17 @@ def test_matches_finite_differences(tiny_gpt2_dir):
   np.testing.assert_allclose(out["grad_dot_input"], fd_dot, rtol=1e-6, atol=1e-8)
 
 
-def test_matches_full_logits_reference(tiny_model_dir):
+@pytest.mark.parametrize("where", ["target", "middle"])
+def test_matches_full_logits_reference(tiny_model_dir, where):
   engine = _engine(tiny_model_dir)
   sal = lit_wrappers.SalienceModel(engine)
   ex = {"prompt": PROMPT, "target": TARGET}
-  out = sal.predict([ex])[0]
   ids, mask = _default_mask(sal, ex)
+  if where == "middle":  # a span in the prompt: later tokens are skipped by the engine
+    mask = np.zeros(len(ids), np.float32)
+    mask[8:12] = 1
+    ex = ex | {"target_mask": mask.tolist()}
+  out = sal.predict([ex])[0]
   model = engine.model
   embs = model.get_input_embeddings()(torch.tensor(ids)).detach().requires_grad_(True)
   (grad,) = torch.autograd.grad(_target_loglik(model, embs, ids, mask), embs)

@@ -160,14 +160,12 @@ class TransformersEngine(LMEngine):
       attention[b, :len(ids)] = 1
     return input_ids.to(self.device), attention.to(self.device)
 
-  def target_logprobs(self, embs, input_ids, attention, positions=None):
-    """Log-probabilities of the actual next tokens, <float32>[B, K].
+  def target_logprobs(self, embs, attention, labels, positions):
+    """Log-probabilities of `labels` at token `positions`, <float32>[B, K].
 
-    `positions` (<long>[K]) are the token positions whose probability is needed;
-    logits are computed only at positions - 1. None means every position 1..T-1.
+    Logits (and the LM head) are computed only at positions - 1, which predict
+    the tokens at `positions`; embs may stop right before max(positions).
     """
-    if positions is None:
-      positions = torch.arange(1, input_ids.shape[1], device=input_ids.device)
     out = self.model(
         inputs_embeds=embs,
         attention_mask=attention,
@@ -175,8 +173,7 @@ class TransformersEngine(LMEngine):
         use_cache=False,
     )
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
-    next_ids = input_ids[:, positions]  # [B, K]
-    return logprobs.gather(-1, next_ids.unsqueeze(-1)).squeeze(-1)
+    return logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
 
   def gradient_salience(self, rows):
     id_lists = [ids for ids, _ in rows]
@@ -190,22 +187,28 @@ class TransformersEngine(LMEngine):
     weights = torch.from_numpy(weights).to(self.device)
     # Only positions that some mask selects need logits (and the LM head).
     positions = torch.nonzero(weights.sum((0, 1)) > 0).squeeze(-1)
+    # Causality: tokens from the last target on never influence any target
+    # probability, so the model runs only on the tokens before it.
+    used = int(positions.max())
+    labels = input_ids[:, positions]
 
-    embs = self._embed(input_ids).detach().requires_grad_(True)
+    embs = self._embed(input_ids[:, :used]).detach().requires_grad_(True)
     with torch.enable_grad():
-      token_lp = self.target_logprobs(embs, input_ids, attention, positions)  # [B, K]
+      token_lp = self.target_logprobs(embs, attention[:, :used], labels, positions)  # [B, K]
       objectives = torch.einsum("bk,bmk->bm", token_lp, weights[:, :, positions])
-      grads = self._grads(objectives, embs)  # [M, B, T, H]
+      grads = self._grads(objectives, embs)  # [M, B, used, H]
     grads = grads.float()
     embs = embs.detach().float()
-    grad_l2 = grads.norm(dim=-1)  # [M, B, T]
-    grad_dot_input = (grads * embs.unsqueeze(0)).sum(-1)
+    grad_l2 = torch.zeros((num_masks, batch, width))
+    grad_dot_input = torch.zeros((num_masks, batch, width))
+    grad_l2[:, :, :used] = grads.norm(dim=-1).cpu()
+    grad_dot_input[:, :, :used] = (grads * embs.unsqueeze(0)).sum(-1).cpu()
     results = []
     for b, (ids, masks) in enumerate(rows):
       n, m = len(ids), masks.shape[0]
       results.append({
-          contract.FieldNames.GRAD_L2: grad_l2[:m, b, :n].cpu().numpy(),
-          contract.FieldNames.GRAD_DOT_INPUT: grad_dot_input[:m, b, :n].cpu().numpy(),
+          contract.FieldNames.GRAD_L2: grad_l2[:m, b, :n].numpy(),
+          contract.FieldNames.GRAD_DOT_INPUT: grad_dot_input[:m, b, :n].numpy(),
       })
     return results
 
