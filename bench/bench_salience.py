@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import threading
 import time
 
@@ -27,45 +29,47 @@ from lit_seqsal.models import lit_wrappers
 TARGET_TOKENS = 20
 
 
-class PeakRSS:
-  """Samples this process's resident memory while a block runs."""
-
-  def __enter__(self):
-    self._proc = psutil.Process()
-    self.base = self.peak = self._proc.memory_info().rss
-    self._stop = threading.Event()
-    self._thread = threading.Thread(target=self._sample, daemon=True)
-    self._thread.start()
-    return self
-
-  def _sample(self):
-    while not self._stop.is_set():
-      self.peak = max(self.peak, self._proc.memory_info().rss)
-      time.sleep(0.02)
-
-  def __exit__(self, *exc):
-    self._stop.set()
-    self._thread.join()
-
-  @property
-  def extra_mib(self) -> float:
-    return (self.peak - self.base) / 2**20
-
-
 def timed(fn, repeats):
-  """Median seconds over `repeats` after a warm-up; then one more run for memory.
-
-  Memory is sampled in a separate run so the sampler never slows the timings.
-  """
-  fn()  # warm-up: allocator, thread pools, first-call dispatch
+  """Median seconds over `repeats` runs after a warm-up, and the last result."""
+  result = fn()  # warm-up: allocator, thread pools, first-call dispatch
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  with PeakRSS() as mem:
     result = fn()
-  return statistics.median(times), mem.extra_mib, result
+    times.append(time.perf_counter() - start)
+  return statistics.median(times), result
+
+
+def sampled_peak_mib(fn) -> float:
+  """Peak resident memory while fn runs, above what was resident before it."""
+  proc = psutil.Process()
+  base = peak = proc.memory_info().rss
+  done = threading.Event()
+
+  def sample():
+    nonlocal peak
+    while not done.is_set():
+      peak = max(peak, proc.memory_info().rss)
+      time.sleep(0.005)
+
+  sampler = threading.Thread(target=sample, daemon=True)
+  sampler.start()
+  fn()
+  done.set()
+  sampler.join()
+  return (peak - base) / 2**20
+
+
+def peak_memory_mib(variant: str, n: int) -> float:
+  """Peak RSS above the loaded model for one call, in a fresh process.
+
+  A separate process per variant, and no sampling while timing: the sampler
+  would slow the timed runs, and memory one variant freed could hide another's.
+  """
+  out = subprocess.run(
+      [sys.executable, __file__, "--memory-of", variant, "--tokens", str(n)],
+      capture_output=True, text=True, check=True)
+  return float(out.stdout.strip().splitlines()[-1])
 
 
 def full_logits_reference(engine, ids, mask):
@@ -108,62 +112,110 @@ def input_of_length(engine, text: str, n: int):
   return ids, mask
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--repeats", type=int, default=3)
-  parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-  args = parser.parse_args()
-  if args.threads:
-    torch.set_num_threads(args.threads)
+def eight_masks(n_tokens: int) -> list[np.ndarray]:
+  """Eight consecutive 5-token segments at the end of the input."""
+  masks = []
+  for k in range(8):
+    m = np.zeros(n_tokens, np.float32)
+    m[n_tokens - 40 + 5 * k: n_tokens - 35 + 5 * k] = 1
+    masks.append(m)
+  return masks
 
+
+def salience_calls(engine, ids):
+  """Calls through the LIT wrapper on pre-tokenized ids, each without a cache."""
+
+  def call(batch_masks):
+    sal = lit_wrappers.SalienceModel(engine)  # fresh: no cache, the arithmetic only
+    sal._ids_of = lambda ex, i: (ids, len(ids) - 40)
+    return sal.predict([{"prompt": "x", "target_mask": m.tolist()} for m in batch_masks])
+
+  return call
+
+
+def variants(engine, ids, mask):
+  """Every measured variant, by name, as a zero-argument callable."""
+  call = salience_calls(engine, ids)
+  masks = eight_masks(len(ids))
+
+  def with_mode(mode, fn):
+    def run():
+      engine.backward_mode = mode
+      try:
+        return fn()
+      finally:
+        engine.backward_mode = "loop"
+    return run
+
+  return {
+      "ours": lambda: engine.gradient_salience([(ids, mask[None])])[0],
+      "full": lambda: full_logits_reference(engine, ids, mask),
+      "LIT-style": lambda: lit_style_reference(engine, ids, mask),
+      "8 masks, loop": with_mode("loop", lambda: call(masks)),
+      "8 masks, vmap": with_mode("vmap", lambda: call(masks)),
+      "8 separate": lambda: [call([m])[0] for m in masks],
+  }
+
+
+def load():
   group = models.load_model_group("gemma", "bundled", batch_size=8, max_length=4096)
   engine = group["gemma"].engine
   text = "\n\n".join(e["prompt"] + e["target"] for e in
                      datasets.read_examples(datasets.sample_prompts_path()))
-  print(f"Bundled Gemma 3 270M, float32, torch threads={torch.get_num_threads()},"
-        f" median of {args.repeats}; target = last {TARGET_TOKENS} tokens.\n")
+  return engine, text
 
-  print("1. Target-only logits (ours) vs full logits at every position (one salience call)")
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+  parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one variant's memory
+  parser.add_argument("--tokens", type=int, default=512, help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.threads:
+    torch.set_num_threads(args.threads)
+  engine, text = load()
+
+  if args.memory_of:
+    ids, mask = input_of_length(engine, text, args.tokens)
+    fn = variants(engine, ids, mask)[args.memory_of]
+    fn()  # warm-up: one-time allocations are not the variant's cost
+    print(sampled_peak_mib(fn))
+    return
+
+  print(f"Bundled Gemma 3 270M, float32, torch threads={torch.get_num_threads()},"
+        f" median of {args.repeats} after a warm-up; target = last {TARGET_TOKENS} tokens.")
+  print("Peak MiB: resident memory above the loaded model, one call in a fresh process.\n")
+  print("1. Target-only logits (ours) vs logits at every position (one salience call)")
   print("   full: plain log-softmax at every position; LIT-style: LIT 1.3's loss algorithm")
   print(f"{'tokens':>7} {'variant':<9} {'seconds':>8} {'ours faster':>12} {'max |diff|/max':>15}"
         f" {'peak MiB':>9}")
   for n in (64, 512):
     ids, mask = input_of_length(engine, text, n)
-    t_ours, m_ours, r_ours = timed(
-        lambda: engine.gradient_salience([(ids, mask[None])])[0], args.repeats)
-    print(f"{n:>7} {'ours':<9} {t_ours:>8.3f} {'':>12} {'':>15} {m_ours:>9.0f}")
-    for name, ref in (("full", full_logits_reference), ("LIT-style", lit_style_reference)):
-      t_ref, m_ref, r_ref = timed(lambda: ref(engine, ids, mask), args.repeats)
-      diff = max(np.abs(r_ours[k][0] - r_ref[k]).max() / np.abs(r_ref[k]).max()
+    runs = variants(engine, ids, mask)
+    t_ours, r_ours = timed(runs["ours"], args.repeats)
+    r_ours = {k: v[0] for k, v in r_ours.items()}
+    print(f"{n:>7} {'ours':<9} {t_ours:>8.3f} {'':>12} {'':>15} {peak_memory_mib('ours', n):>9.0f}")
+    for name in ("full", "LIT-style"):
+      t_ref, r_ref = timed(runs[name], args.repeats)
+      diff = max(np.abs(r_ours[k] - r_ref[k]).max() / np.abs(r_ref[k]).max()
                  for k in ("grad_l2", "grad_dot_input"))
-      print(f"{n:>7} {name:<9} {t_ref:>8.3f} {t_ref / t_ours:>11.2f}x {diff:>15.1e} {m_ref:>9.0f}")
+      print(f"{n:>7} {name:<9} {t_ref:>8.3f} {t_ref / t_ours:>11.2f}x {diff:>15.1e}"
+            f" {peak_memory_mib(name, n):>9.0f}")
 
   print("\n2. Eight target masks of one 512-token input")
-  ids, _ = input_of_length(engine, text, 512)
-  masks = []
-  for k in range(8):  # eight consecutive 5-token segments at the end
-    m = np.zeros(len(ids), np.float32)
-    m[len(ids) - 40 + 5 * k: len(ids) - 35 + 5 * k] = 1
-    masks.append(m)
-
-  def via_wrapper(batch_masks):
-    # A fresh wrapper each time: no cache, the arithmetic only.
-    sal = lit_wrappers.SalienceModel(engine)
-    sal._ids_of = lambda ex, i: (ids, len(ids) - 40)  # pre-tokenized input
-    return sal.predict([{"prompt": "x", "target_mask": m.tolist()} for m in batch_masks])
-
-  rows = []
-  for mode in ("loop", "vmap"):
-    engine.backward_mode = mode
-    t, mem, batched = timed(lambda: via_wrapper(masks), args.repeats)
-    rows.append((f"one call, 8 masks ({mode} backward)", t, mem, batched))
-  engine.backward_mode = "loop"
-  t_sep, m_sep, separate = timed(lambda: [via_wrapper([m])[0] for m in masks], args.repeats)
-  print(f"{'variant':<38} {'seconds':>8} {'vs separate':>12} {'MiB':>6} {'max |diff|':>10}")
-  for name, t, mem, res in rows:
-    diff = max(np.abs(a["grad_l2"] - b["grad_l2"]).max() for a, b in zip(res, separate))
-    print(f"{name:<38} {t:>8.3f} {t_sep / t:>11.2f}x {mem:>6.0f} {diff:>10.1e}")
-  print(f"{'8 separate calls':<38} {t_sep:>8.3f} {1.0:>11.2f}x {m_sep:>6.0f} {0:>10.1e}")
+  ids, mask = input_of_length(engine, text, 512)
+  runs = variants(engine, ids, mask)
+  t_sep, separate = timed(runs["8 separate"], args.repeats)
+  print(f"{'variant':<40} {'seconds':>8} {'vs separate':>12} {'peak MiB':>9} {'max |diff|/max':>15}")
+  for name in ("8 masks, loop", "8 masks, vmap"):
+    t, res = timed(runs[name], args.repeats)
+    diff = max(np.abs(a["grad_l2"] - b["grad_l2"]).max() / np.abs(b["grad_l2"]).max()
+               for a, b in zip(res, separate))
+    label = f"one call, {name.split(', ')[1]} backward"
+    print(f"{label:<40} {t:>8.3f} {t_sep / t:>11.2f}x {peak_memory_mib(name, 512):>9.0f} {diff:>15.1e}")
+  print(f"{'8 separate calls':<40} {t_sep:>8.3f} {1.0:>11.2f}x"
+        f" {peak_memory_mib('8 separate', 512):>9.0f} {0:>15.1e}")
 
 
 if __name__ == "__main__":
