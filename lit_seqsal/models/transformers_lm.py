@@ -114,14 +114,13 @@ class TransformersEngine(LMEngine):
   @torch.no_grad()
   def generate(self, prompts: Sequence[str]) -> list[Generation]:
     encoded = [self.encode(p) for p in prompts]
-    longest = max(len(e) for e in encoded)
-    width = longest
+    width = max(len(e) for e in encoded)
     input_ids = torch.full((len(encoded), width), self.pad_id, dtype=torch.long)
     attention = torch.zeros((len(encoded), width), dtype=torch.long)
     for b, ids in enumerate(encoded):  # left-pad so continuations line up
       input_ids[b, width - len(ids):] = torch.tensor(ids)
       attention[b, width - len(ids):] = 1
-    max_new = min(self.max_new_tokens, self.max_length - longest)
+    max_new = min(self.max_new_tokens, self.max_length - width)
     out = self.model.generate(
         input_ids=input_ids.to(self.device),
         attention_mask=attention.to(self.device),
