@@ -26,6 +26,18 @@ Norm and Gradient-dot-Input.
 """
 
 
+def app_kwargs(models: dict, datasets: dict, **model_kw) -> dict:
+  """LIT Server / LitApp / LitWidget arguments around already-loaded models and data."""
+  return dict(
+      models=models,
+      datasets=datasets,
+      layouts=layouts.PROMPT_DEBUGGING_LAYOUTS,
+      model_loaders=seqsal_models.get_model_loaders(**model_kw),
+      dataset_loaders=seqsal_datasets.get_dataset_loaders(),
+      onboard_start_doc=ONBOARD_DOC,
+  )
+
+
 def lit_app_kwargs(
     *,
     models_config: Sequence[str],
@@ -38,17 +50,11 @@ def lit_app_kwargs(
     max_length: int,
     max_new_tokens: int = seqsal_models.DEFAULT_MAX_NEW_TOKENS,
 ) -> dict:
-  """Keyword arguments for LIT's Server / LitWidget: models, data, layouts, loaders."""
+  """Loads datasets and models from configuration strings; see app_kwargs."""
   # Datasets first: a bad file should fail before minutes of model loading.
   datasets = seqsal_datasets.get_datasets(datasets_config, max_examples=max_examples)
   model_kw = dict(
       dl_framework=dl_framework, dl_runtime=dl_runtime, precision=precision,
       batch_size=batch_size, max_length=max_length)
-  return dict(
-      models=seqsal_models.get_models(models_config, max_new_tokens=max_new_tokens, **model_kw),
-      datasets=datasets,
-      layouts=layouts.PROMPT_DEBUGGING_LAYOUTS,
-      model_loaders=seqsal_models.get_model_loaders(**model_kw),
-      dataset_loaders=seqsal_datasets.get_dataset_loaders(),
-      onboard_start_doc=ONBOARD_DOC,
-  )
+  models = seqsal_models.get_models(models_config, max_new_tokens=max_new_tokens, **model_kw)
+  return app_kwargs(models, datasets, **model_kw)

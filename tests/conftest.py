@@ -61,15 +61,10 @@ class ServedApp:
 
 def serve_lit(models_map, datasets_config=("sample_prompts",)) -> ServedApp:
   from lit_nlp import app as lit_app_lib
-  from lit_seqsal import datasets, layouts, models, server
+  from lit_seqsal import datasets, layouts, server
   lit_app = lit_app_lib.LitApp(
-      models=models_map,
-      datasets=datasets.get_datasets(list(datasets_config)),
-      layouts=layouts.PROMPT_DEBUGGING_LAYOUTS,
+      **server.app_kwargs(models_map, datasets.get_datasets(list(datasets_config))),
       default_layout=layouts.LEFT_RIGHT,
-      model_loaders=models.get_model_loaders(),
-      dataset_loaders=datasets.get_dataset_loaders(),
-      onboard_start_doc=server.ONBOARD_DOC,
       development_demo=True,
       client_root=server.LIT_CLIENT_ROOT,
   )

@@ -55,8 +55,8 @@ class LMEngine(abc.ABC):
     """Display strings: `▁` marks a word start, newlines stay `\\n`."""
 
   @abc.abstractmethod
-  def generate(self, prompts: Sequence[str]) -> list[Generation]:
-    """Continuations of a batch of prompts (each fits max_length)."""
+  def generate(self, prompt_ids: Sequence[Sequence[int]]) -> list[Generation]:
+    """Continuations of a batch of tokenized prompts (each fits max_length)."""
 
   @abc.abstractmethod
   def gradient_salience(
@@ -111,17 +111,16 @@ class GenerationModel(_GroupMember):
 
   def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
     inputs = list(inputs)
-    prompts = []
+    encoded = []
     for i, ex in enumerate(inputs):
-      prompt = contract.prompt_of(ex, index=i)
-      n = len(self.engine.encode(prompt))
+      ids = self.engine.encode(contract.prompt_of(ex, index=i))
       # Leave room for at least one generated token.
-      contract.check_length(n + 1, self.engine.max_length, "The prompt plus one generated token")
-      prompts.append(prompt)
+      contract.check_length(len(ids) + 1, self.engine.max_length, "The prompt plus one generated token")
+      encoded.append(ids)
     outputs = []
-    for start in range(0, len(prompts), self.engine.batch_size):
+    for start in range(0, len(encoded), self.engine.batch_size):
       with self.engine.lock:
-        outputs.extend(self.engine.generate(prompts[start:start + self.engine.batch_size]))
+        outputs.extend(self.engine.generate(encoded[start:start + self.engine.batch_size]))
     return [{
         FieldNames.RESPONSE: g.text,
         FieldNames.PROMPT_EMBEDDINGS: g.prompt_embedding,

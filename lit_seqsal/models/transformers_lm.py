@@ -112,8 +112,8 @@ class TransformersEngine(LMEngine):
   # -- generation -----------------------------------------------------------
 
   @torch.no_grad()
-  def generate(self, prompts: Sequence[str]) -> list[Generation]:
-    encoded = [self.encode(p) for p in prompts]
+  def generate(self, prompt_ids: Sequence[Sequence[int]]) -> list[Generation]:
+    encoded = [list(ids) for ids in prompt_ids]
     width = max(len(e) for e in encoded)
     input_ids = torch.full((len(encoded), width), self.pad_id, dtype=torch.long)
     attention = torch.zeros((len(encoded), width), dtype=torch.long)
