@@ -7,6 +7,7 @@ here too, so every framework rejects bad input with the same messages.
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Sequence
 
@@ -52,6 +53,15 @@ SALIENCE_OUTPUT_SPEC: lit_types.Spec = TOKENIZER_OUTPUT_SPEC | {
     FieldNames.GRAD_L2: lit_types.TokenScores(align=FieldNames.TOKENS),
     FieldNames.GRAD_DOT_INPUT: lit_types.TokenScores(align=FieldNames.TOKENS),
 }
+
+
+_BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+def display_piece(piece: str) -> str:
+  """A SentencePiece piece as shown to users: byte-fallback pieces such as
+  `<0x0A>` become the character they encode, so newlines stay newlines."""
+  return _BYTE_PIECE.sub(lambda m: chr(int(m.group(1), 16)), piece)
 
 
 def salience_model_name(name: str) -> str:

@@ -44,17 +44,18 @@ def lit_app_kwargs(
     datasets_config: Sequence[str],
     max_examples: int | None,
     dl_framework: str,
-    dl_runtime: str,
+    dl_runtime: str | None,
     precision: str,
     batch_size: int,
     max_length: int,
     max_new_tokens: int = seqsal_models.DEFAULT_MAX_NEW_TOKENS,
+    sampler: str = seqsal_models.DEFAULT_SAMPLER,
 ) -> dict:
   """Loads datasets and models from configuration strings; see app_kwargs."""
   # Datasets first: a bad file should fail before minutes of model loading.
   datasets = seqsal_datasets.get_datasets(datasets_config, max_examples=max_examples)
   model_kw = dict(
       dl_framework=dl_framework, dl_runtime=dl_runtime, precision=precision,
-      batch_size=batch_size, max_length=max_length)
+      batch_size=batch_size, max_length=max_length, sampler=sampler)
   models = seqsal_models.get_models(models_config, max_new_tokens=max_new_tokens, **model_kw)
   return app_kwargs(models, datasets, **model_kw)

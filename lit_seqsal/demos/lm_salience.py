@@ -32,9 +32,11 @@ from lit_seqsal import server
 
 _MODELS = flags.DEFINE_list(
     "models", list(seqsal_models.DEFAULT_MODELS),
-    "Models to load, as NAME:PATH. PATH is a local Hugging Face directory, a"
-    " .tar.gz archive of one, a preset name, or 'bundled' (Gemma 3 270M shipped"
-    " with lit-seqsal).")
+    "Models to load, as NAME:PATH. PATH is a local Hugging Face directory (or,"
+    " with --dl_framework=kerasnlp, a Keras preset directory), a .tar.gz archive"
+    " of one, a preset name (Hugging Face Hub for transformers, Kaggle/keras-hub"
+    " such as gemma2_instruct_2b_en for kerasnlp), or 'bundled' (Gemma 3 270M"
+    " shipped with lit-seqsal).")
 _DATASETS = flags.DEFINE_list(
     "datasets", list(seqsal_datasets.DEFAULT_DATASETS),
     "Datasets, as 'sample_prompts' or NAME:PATH with a .jsonl file (objects with"
@@ -46,10 +48,16 @@ _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", seqsal_models.DEFAULT_BATCH_SIZE, "Examples per model batch.", lower_bound=1)
 _DL_FRAMEWORK = flags.DEFINE_enum(
     "dl_framework", seqsal_models.DEFAULT_DL_FRAMEWORK, list(seqsal_models.DL_FRAMEWORKS),
-    "Library that loads and runs the models.")
+    "Library that loads and runs the models: transformers (PyTorch) or"
+    " kerasnlp/kerashub (keras-hub on TensorFlow, PyTorch or JAX).")
 _DL_RUNTIME = flags.DEFINE_enum(
     "dl_runtime", seqsal_models.DEFAULT_DL_RUNTIME, list(seqsal_models.DL_RUNTIMES),
-    "Deep learning runtime the models run on.")
+    "Deep learning runtime the models run on; default: torch for transformers,"
+    " tensorflow for kerasnlp.")
+_SAMPLER = flags.DEFINE_enum(
+    "sampler", seqsal_models.DEFAULT_SAMPLER, list(seqsal_models.SAMPLERS),
+    "How the Keras frameworks pick generated tokens (keras-hub samplers);"
+    " transformers always generates greedily.")
 _PRECISION = flags.DEFINE_enum(
     "precision", seqsal_models.DEFAULT_PRECISION, list(seqsal_models.PRECISIONS),
     "Floating point precision of the model weights and activations.")
@@ -78,6 +86,7 @@ def build_server(*, hosted: bool = False) -> dev_server.Server:
       batch_size=_BATCH_SIZE.value,
       max_length=_SEQUENCE_LENGTH.value,
       max_new_tokens=_MAX_NEW_TOKENS.value,
+      sampler=_SAMPLER.value,
   )
   if hosted:
     # Visitors of a public demo must not make the server read arbitrary paths.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,12 +11,12 @@ import torch
 import transformers
 
 from lit_seqsal import contract
+from lit_seqsal.models import salience_batch
 from lit_seqsal.models.lit_wrappers import Generation, LMEngine
 
 # float64 is not offered to users; tests use it for finite differences.
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float64": torch.float64}
 BACKWARD_MODES = ("loop", "vmap")
-_BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
 
 @functools.lru_cache(maxsize=1)
@@ -107,7 +106,7 @@ class TransformersEngine(LMEngine):
         text = raw.decode("utf-8", errors="replace")
         out.append("▁" + text[1:] if text.startswith(" ") else text)
       return out
-    return [_BYTE_TOKEN.sub(lambda m: chr(int(m.group(1), 16)), t) for t in tokens]
+    return [contract.display_piece(t) for t in tokens]
 
   # -- generation -----------------------------------------------------------
 
@@ -148,17 +147,6 @@ class TransformersEngine(LMEngine):
 
   # -- salience -------------------------------------------------------------
 
-  def _right_padded(self, id_lists: Sequence[Sequence[int]]):
-    width = max(len(ids) for ids in id_lists)
-    input_ids = torch.full((len(id_lists), width), self.pad_id, dtype=torch.long)
-    attention = torch.zeros((len(id_lists), width), dtype=torch.long)
-    for b, ids in enumerate(id_lists):
-      # Right padding keeps every real token at its natural position; causal
-      # attention means no real token ever sees the padding.
-      input_ids[b, :len(ids)] = torch.tensor(list(ids))
-      attention[b, :len(ids)] = 1
-    return input_ids.to(self.device), attention.to(self.device)
-
   def target_logprobs(self, embs, attention, labels, positions):
     """Log-probabilities of `labels` at token `positions`, <float32>[B, K].
 
@@ -175,41 +163,20 @@ class TransformersEngine(LMEngine):
     return logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
 
   def gradient_salience(self, rows):
-    id_lists = [ids for ids, _ in rows]
-    input_ids, attention = self._right_padded(id_lists)
-    batch, width = input_ids.shape
-    num_masks = max(masks.shape[0] for _, masks in rows)
-    # weights[b, m, t]: mask m of row b (rows with fewer masks are zero-padded).
-    weights = np.zeros((batch, num_masks, width), dtype=np.float32)
-    for b, (ids, masks) in enumerate(rows):
-      weights[b, :masks.shape[0], :len(ids)] = masks
-    weights = torch.from_numpy(weights).to(self.device)
-    # Only positions that some mask selects need logits (and the LM head).
-    positions = torch.nonzero(weights.sum((0, 1)) > 0).squeeze(-1)
-    # Causality: tokens from the last target on never influence any target
-    # probability, so the model runs only on the tokens before it.
-    used = int(positions.max())
-    labels = input_ids[:, positions]
+    batch = salience_batch.pack(rows, self.pad_id)
+    input_ids = torch.from_numpy(batch.ids).to(self.device)
+    attention = torch.from_numpy(batch.attention).to(self.device)
+    positions = torch.from_numpy(batch.positions).to(self.device)
+    labels = torch.from_numpy(batch.labels).to(self.device)
+    weights = torch.from_numpy(batch.weights).to(self.device)
 
-    embs = self._embed(input_ids[:, :used]).detach().requires_grad_(True)
+    embs = self._embed(input_ids[:, :batch.used]).detach().requires_grad_(True)
     with torch.enable_grad():
-      token_lp = self.target_logprobs(embs, attention[:, :used], labels, positions)  # [B, K]
-      objectives = torch.einsum("bk,bmk->bm", token_lp, weights[:, :, positions])
+      token_lp = self.target_logprobs(embs, attention[:, :batch.used], labels, positions)
+      objectives = torch.einsum("bk,bmk->bm", token_lp, weights)  # [B, M]
       grads = self._grads(objectives, embs)  # [M, B, used, H]
-    grads = grads.float()
-    embs = embs.detach().float()
-    grad_l2 = torch.zeros((num_masks, batch, width))
-    grad_dot_input = torch.zeros((num_masks, batch, width))
-    grad_l2[:, :, :used] = grads.norm(dim=-1).cpu()
-    grad_dot_input[:, :, :used] = (grads * embs.unsqueeze(0)).sum(-1).cpu()
-    results = []
-    for b, (ids, masks) in enumerate(rows):
-      n, m = len(ids), masks.shape[0]
-      results.append({
-          contract.FieldNames.GRAD_L2: grad_l2[:m, b, :n].numpy(),
-          contract.FieldNames.GRAD_DOT_INPUT: grad_dot_input[:m, b, :n].numpy(),
-      })
-    return results
+    return salience_batch.unpack(
+        rows, grads.float().cpu().numpy(), embs.detach().float().cpu().numpy())
 
   def _grads(self, objectives: torch.Tensor, embs: torch.Tensor) -> torch.Tensor:
     """d objectives[:, m].sum() / d embs for every mask m, stacked: [M, B, T, H].

@@ -1,0 +1,71 @@
+"""Choosing the Keras runtime (backend) before anything imports Keras.
+
+Keras reads KERAS_BACKEND once, when it is first imported, and importing
+TensorFlow imports Keras too. So the runtime is fixed by the first Keras model a
+process loads; asking for another one later must fail loudly instead of silently
+running on the wrong backend.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+# Runtimes we run Keras models on. JAX would need jax/jaxlib in the environment
+# (an extra of this package); see runtime_error() for what users are told.
+KERAS_RUNTIMES = ("tensorflow", "torch", "jax")
+
+
+class RuntimeMismatchError(RuntimeError):
+  """Keras is already running on another backend in this process."""
+
+
+def _loaded_backend() -> str | None:
+  if "keras" not in sys.modules:
+    return None
+  import keras  # pylint: disable=g-import-not-at-top
+
+  return keras.backend.backend()
+
+
+def select(runtime: str):
+  """Makes Keras run on `runtime` and returns the keras module.
+
+  Raises ValueError for an unknown or unavailable runtime and
+  RuntimeMismatchError when Keras was already imported with another backend.
+  """
+  if runtime not in KERAS_RUNTIMES:
+    raise ValueError(
+        f"Unknown dl_runtime {runtime!r} for Keras; allowed values:"
+        f" {', '.join(KERAS_RUNTIMES)}."
+    )
+  loaded = _loaded_backend()
+  if loaded is None:
+    if runtime == "jax" and importlib.util.find_spec("jax") is None:
+      raise ValueError(
+          "dl_runtime='jax' needs JAX, which is not installed. Install it with"
+          " `pip install 'lit-seqsal[jax]'` (CPU build), or use"
+          " dl_runtime='tensorflow' or 'torch'."
+      )
+    env = os.environ.get("KERAS_BACKEND")
+    if env and env != runtime:
+      # Keras is not imported yet, so overriding is still safe; say so.
+      print(f"[lit_seqsal] KERAS_BACKEND={env} overridden by dl_runtime={runtime}.",
+            flush=True)
+    os.environ["KERAS_BACKEND"] = runtime
+    import keras  # pylint: disable=g-import-not-at-top
+
+    loaded = keras.backend.backend()
+  if loaded != runtime:
+    raise RuntimeMismatchError(
+        f"Keras is already running on the {loaded!r} backend in this process"
+        f" (something imported Keras or TensorFlow before), so dl_runtime="
+        f"{runtime!r} cannot be used. Keras picks its backend once, at import."
+        f" Restart the process or notebook kernel and load the {runtime!r} model"
+        f" first, or set KERAS_BACKEND={runtime} before importing anything, or"
+        f" use dl_runtime={loaded!r}."
+    )
+  import keras  # pylint: disable=g-import-not-at-top
+
+  return keras
