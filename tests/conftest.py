@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -13,6 +18,10 @@ import pytest
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tests import tiny_models  # noqa: E402
+
+# Keras cases run in a child process per runtime (tests/test_keras_runtimes.py);
+# they are collected here only when that child (or a developer) names a runtime.
+collect_ignore = [] if os.environ.get("LIT_SEQSAL_TEST_KERAS_RUNTIME") else ["keras_cases"]
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +78,26 @@ def serve_lit(models_map, datasets_config=("sample_prompts",)) -> ServedApp:
       client_root=server.LIT_CLIENT_ROOT,
   )
   return ServedApp(lit_app)
+
+
+def post(url: str, path: str, body=None, **params):
+  query = urllib.parse.urlencode(params)
+  req = urllib.request.Request(
+      f"{url}{path}?{query}", data=json.dumps(body or {}).encode(),
+      headers={"Content-Type": "application/json"}, method="POST")
+  with urllib.request.urlopen(req, timeout=120) as resp:
+    return json.loads(resp.read())
+
+
+def post_error(url: str, path: str, body=None, **params) -> str:
+  with pytest.raises(urllib.error.HTTPError) as err:
+    post(url, path, body, **params)
+  assert err.value.code >= 400
+  return err.value.read().decode()
+
+
+def lit_example(prompt="Suggestion: Onion soup\nAnalysis:", target=" it has onions.", **extra):
+  data = {"prompt": prompt, "target": target, **extra}
+  # LIT requires id == data._id; the server caches predictions by this id.
+  ex_id = hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
+  return {"data": data | {"_id": ex_id}, "id": ex_id, "meta": {}}

@@ -14,23 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import free_port, serve_lit
-
-
-def post(url: str, path: str, body=None, **params):
-  query = urllib.parse.urlencode(params)
-  req = urllib.request.Request(
-      f"{url}{path}?{query}", data=json.dumps(body or {}).encode(),
-      headers={"Content-Type": "application/json"}, method="POST")
-  with urllib.request.urlopen(req, timeout=120) as resp:
-    return json.loads(resp.read())
-
-
-def post_error(url: str, path: str, body=None, **params) -> str:
-  with pytest.raises(urllib.error.HTTPError) as err:
-    post(url, path, body, **params)
-  assert err.value.code >= 400
-  return err.value.read().decode()
+from tests.conftest import free_port, lit_example as _example, post, post_error, serve_lit
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +22,6 @@ def served(tiny_group):
   srv = serve_lit(dict(tiny_group))
   yield srv
   srv.close()
-
-
-def _example(prompt="Suggestion: Onion soup\nAnalysis:", target=" it has onions.", **extra):
-  data = {"prompt": prompt, "target": target, **extra}
-  # LIT requires id == data._id; the server caches predictions by this id.
-  ex_id = hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
-  return {"data": data | {"_id": ex_id}, "id": ex_id, "meta": {}}
 
 
 def test_get_info_lists_group_layouts_and_loaders(served):

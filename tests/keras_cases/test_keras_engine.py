@@ -1,0 +1,204 @@
+"""The Keras model group on one runtime (see conftest.py), on a tiny Gemma 3 preset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from keras import ops
+
+from lit_seqsal import contract, models
+from lit_seqsal.models import keras_backend, keras_lm, lit_wrappers
+from tests import salience_checks
+from tests.conftest import lit_example, post, serve_lit
+from tests.keras_cases import tiny_keras
+from tests.keras_cases.conftest import RUNTIME
+from tests.salience_checks import PROMPT, TARGET
+
+
+def _objective(engine, ids, mask):
+  """Forward only: summed log-probability of the masked tokens, float64."""
+  positions = np.nonzero(mask)[0]
+  used = int(positions.max())
+
+  def f(embs: np.ndarray) -> float:
+    lp = engine.target_logprobs(
+        ops.convert_to_tensor(embs[None, :used].astype(np.float32)),
+        ops.convert_to_tensor(np.ones((1, used), bool)),
+        ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
+        ops.convert_to_tensor(positions.astype(np.int32)),
+    )
+    return float(np.asarray(ops.convert_to_numpy(lp), np.float64).sum())
+
+  return f
+
+
+def _embeddings(engine, ids) -> np.ndarray:
+  embs = engine._embed(ops.convert_to_tensor(np.asarray(ids, np.int32)))
+  return np.asarray(ops.convert_to_numpy(embs), np.float64)
+
+
+def test_group_follows_contract(keras_group):
+  assert set(keras_group) == {"tk", "_tk_salience", "_tk_tokenizer"}
+  assert keras_group["tk"].input_spec().keys() == contract.INPUT_SPEC.keys()
+  assert keras_group["_tk_salience"].output_spec().keys() == contract.SALIENCE_OUTPUT_SPEC.keys()
+  assert keras_group["tk"].output_spec().keys() == contract.GENERATION_OUTPUT_SPEC.keys()
+  ex = {"prompt": "Taste-likes: Cheese\n\nAnalysis: it", "target": " has onions"}
+  tokens = keras_group["_tk_tokenizer"].predict([ex])[0]["tokens"]
+  assert tokens[0] == "<bos>"
+  assert "\n\n" in tokens and any(t.startswith("▁") for t in tokens)
+  # Token strings spell the text back: '▁' is a space.
+  assert "".join(tokens[1:]).replace("▁", " ") == ex["prompt"] + ex["target"]
+  sal = keras_group["_tk_salience"].predict([ex])[0]
+  assert sal["tokens"] == tokens
+  for method in contract.GRADIENT_METHODS:
+    assert sal[method].shape == (len(tokens),) and sal[method].dtype == np.float32
+
+
+def test_target_logprobs_match_keras_hub_forward(engine):
+  """Our forward (decoder from embeddings, LM head at target positions only)
+  against keras-hub's own full forward pass of the CausalLM."""
+  ids = engine.encode(PROMPT + TARGET)
+  n = len(ids)
+  logits = engine.lm({"token_ids": ops.convert_to_tensor(np.asarray([ids], np.int32)),
+                      "padding_mask": ops.convert_to_tensor(np.ones((1, n), bool))})
+  logits = np.asarray(ops.convert_to_numpy(logits), np.float64)[0]
+  ref = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+      - logits.max(-1, keepdims=True)
+  positions = np.arange(n - 12, n)
+  ours = engine.target_logprobs(
+      ops.convert_to_tensor(_embeddings(engine, ids)[None].astype(np.float32)),
+      ops.convert_to_tensor(np.ones((1, n), bool)),
+      ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
+      ops.convert_to_tensor(positions.astype(np.int32)))
+  want = ref[positions - 1, np.asarray(ids)[positions]]
+  np.testing.assert_allclose(np.asarray(ops.convert_to_numpy(ours))[0], want, rtol=1e-5, atol=1e-4)
+
+
+def test_gradients_match_finite_differences(keras_group, engine):
+  """grad_l2 and grad_dot_input against central differences of the forward pass.
+
+  Gemma's RMSNorm computes in float32 whatever the weights, so this runs in
+  float32 with a step that keeps rounding error well below the tolerance.
+  """
+  ex = {"prompt": PROMPT, "target": TARGET}
+  sal_model = keras_group["_tk_salience"]
+  ids, mask = salience_checks.default_mask(sal_model, ex)
+  sal = sal_model.predict([ex])[0]
+  f = _objective(engine, ids, mask)
+  embs = _embeddings(engine, ids)
+  eps = 1e-2
+  top = np.argsort(sal["grad_l2"])[-4:]  # the most salient tokens
+  for t in top:
+    grad = np.zeros(embs.shape[1])
+    for h in range(embs.shape[1]):
+      plus, minus = embs.copy(), embs.copy()
+      plus[t, h] += eps
+      minus[t, h] -= eps
+      grad[h] = (f(plus) - f(minus)) / (2 * eps)
+    scale = sal["grad_l2"].max()
+    assert abs(np.linalg.norm(grad) - sal["grad_l2"][t]) < 2e-2 * scale, t
+    assert abs(grad @ embs[t] - sal["grad_dot_input"][t]) < 2e-2 * np.abs(
+        sal["grad_dot_input"]).max(), t
+
+
+def test_target_mask_semantics(keras_group):
+  salience_checks.check_target_mask_semantics(keras_group["_tk_salience"])
+
+
+def test_padding_invariance(engine):
+  salience_checks.check_padding_invariance(
+      lambda: lit_wrappers.SalienceModel(engine), rtol=1e-4, atol=1e-5)
+
+
+def test_batched_masks_equal_one_at_a_time(engine):
+  salience_checks.check_batched_masks(
+      lambda: lit_wrappers.SalienceModel(engine), rtol=1e-4, atol=1e-5)
+
+
+def test_cache_returns_same_scores(keras_group):
+  salience_checks.check_cache(keras_group["_tk_salience"])
+
+
+def test_batched_generation_equals_one_at_a_time(keras_group, engine):
+  gen = keras_group["tk"]
+  prompts = [{"prompt": "Taste-likes: Cheese\nAnalysis:"},
+             {"prompt": PROMPT},
+             {"prompt": "Headline:"}]
+  together = [o["response"] for o in gen.predict(prompts)]
+  alone = [gen.predict([p])[0]["response"] for p in prompts]
+  assert together == alone
+  for text in together:
+    assert 0 < len(engine.encode(text)) - 1 <= engine.max_new_tokens
+  out = gen.predict(prompts[:1])[0]
+  assert out["prompt_embeddings"].shape == (engine.backbone.hidden_dim,)
+
+
+def test_sampler_is_configurable(tiny_keras_dir):
+  group = models.load_model_group("s", tiny_keras_dir, dl_framework="kerasnlp",
+                                  dl_runtime=RUNTIME, max_new_tokens=6, sampler="random")
+  assert group["s"].engine.sampler == "random"
+  assert isinstance(group["s"].predict([{"prompt": "Headline:"}])[0]["response"], str)
+  with pytest.raises(ValueError, match="Unknown sampler 'nucleus'.*greedy"):
+    models.load_model_group("s", tiny_keras_dir, dl_framework="kerasnlp",
+                            dl_runtime=RUNTIME, sampler="nucleus")
+
+
+def test_bfloat16_close_to_float32(tiny_keras_dir, keras_group):
+  ex = {"prompt": PROMPT, "target": TARGET}
+  f32 = keras_group["_tk_salience"].predict([ex])[0]
+  bf16_group = models.load_model_group("b", tiny_keras_dir, dl_framework="kerasnlp",
+                                       dl_runtime=RUNTIME, precision="bfloat16")
+  assert bf16_group["b"].engine.precision == "bfloat16"
+  bf16 = bf16_group["_b_salience"].predict([ex])[0]
+  assert bf16["grad_l2"].dtype == np.float32
+  cos = f32["grad_l2"] @ bf16["grad_l2"] / np.linalg.norm(f32["grad_l2"]) / np.linalg.norm(
+      bf16["grad_l2"])
+  assert cos > 0.98
+  assert bf16_group["b"].predict([{"prompt": "Headline:"}])[0]["response"] is not None
+
+
+def test_other_runtime_in_same_process_fails_clearly(tiny_keras_dir):
+  other = next(r for r in ("tensorflow", "torch") if r != RUNTIME)
+  with pytest.raises(keras_backend.RuntimeMismatchError,
+                     match=f"already running on the '{RUNTIME}' backend.*dl_runtime='{other}'"):
+    models.load_model_group("o", tiny_keras_dir, dl_framework="kerasnlp", dl_runtime=other)
+  with pytest.raises(ValueError, match="Unknown dl_runtime 'theano'"):
+    keras_backend.select("theano")
+
+
+def test_bad_models_give_clear_errors(tmp_path):
+  load = lambda path: models.load_model_group(  # noqa: E731
+      "x", path, dl_framework="kerasnlp", dl_runtime=RUNTIME)
+  with pytest.raises(ValueError, match="Could not load model 'no_such_preset_en'.*preset"):
+    load("no_such_preset_en")
+  classifier = tiny_keras.build_tiny_classifier(tmp_path / "classifier")
+  with pytest.raises(ValueError, match="Could not load a Keras causal LM.*BertBackbone"):
+    load(str(classifier))
+  gpt2 = tiny_keras.build_tiny_gpt2(tmp_path / "gpt2")
+  with pytest.raises(ValueError, match="GPT2Backbone is not supported.*transformers"):
+    load(str(gpt2))
+  with pytest.raises(FileNotFoundError, match="does not exist"):
+    load(str(tmp_path / "missing"))
+
+
+def test_served_through_lit(keras_group):
+  srv = serve_lit(dict(keras_group))
+  try:
+    example = lit_example(PROMPT, TARGET)
+    preds = post(srv.url, "/get_preds", {"inputs": [example]},
+                 model="_tk_salience", dataset_name="sample_prompts")
+    direct = keras_group["_tk_salience"].predict([example["data"]])[0]
+    np.testing.assert_allclose(preds[0]["grad_l2"], direct["grad_l2"], rtol=1e-6)
+    info = post(srv.url, "/get_info")
+    assert {"tk", "_tk_salience", "_tk_tokenizer"} <= set(info["models"])
+  finally:
+    srv.close()
+
+
+def test_keras_engine_refuses_a_model_without_preprocessor(engine):
+  class NoPre:
+    backbone = engine.backbone
+    preprocessor = None
+
+  with pytest.raises(ValueError, match="no preprocessor"):
+    keras_lm.KerasEngine(NoPre())
