@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.bundled]
 BROWSER_DIR = Path(__file__).parent / "browser"
 
 
-def _require_browser_tools():
+def require_browser_tools():
   chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
   missing = []
   if not os.path.exists(chromium):
@@ -37,7 +37,7 @@ def served_bundled(bundled_group):
 
 
 def test_sequence_salience_in_lit_client(served_bundled, tmp_path):
-  _require_browser_tools()
+  require_browser_tools()
   shot = tmp_path / "lit_client_salience.png"
   result = subprocess.run(
       ["node", str(BROWSER_DIR / "lit_client_salience.mjs"), served_bundled.url, "gemma",

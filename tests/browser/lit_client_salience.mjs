@@ -5,13 +5,9 @@
 // usage: node lit_client_salience.mjs URL MODEL SOURCE SCREENSHOT_PATH
 // Prints one JSON line with what it saw; exits non-zero on failure.
 import {chromium} from 'playwright-core';
+import {CHROMIUM_ARGS} from './chromium_args.mjs';
 
 const [url, model, source, screenshotPath] = process.argv.slice(2);
-
-export const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-];
 
 function fail(msg) {
   console.error(`BROWSER TEST FAILED: ${msg}`);

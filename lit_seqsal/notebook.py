@@ -1,0 +1,126 @@
+"""Prompt debugging with sequence salience inside a Jupyter or Colab notebook.
+
+    from lit_seqsal import notebook
+    widget = notebook.make_notebook_widget(["sample_prompts"], ["gemma3_270m:bundled"])
+    widget.render(data=[{"prompt": "..."}])
+
+The keyword arguments are those of LIT's own prompt-debugging helper
+(`lit_nlp.examples.prompt_debugging.notebook`); defaults fit the machine the
+kernel runs on.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+
+from lit_nlp import notebook as lit_notebook
+
+from lit_seqsal import datasets as seqsal_datasets
+from lit_seqsal import layouts
+from lit_seqsal import models as seqsal_models
+from lit_seqsal import server
+
+
+def has_accelerator() -> bool:
+  """A CUDA GPU is visible (checked without importing any framework)."""
+  if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+    return False
+  return bool(glob.glob("/dev/nvidia[0-9]*")) or shutil.which("nvidia-smi") is not None
+
+
+def default_precision() -> str:
+  # bfloat16 halves memory and is fast on GPUs; on CPUs float32 measured faster
+  # for salience here (bench/bench_salience.py --frameworks), and it is exact.
+  return "bfloat16" if has_accelerator() else "float32"
+
+
+class SalienceWidget(lit_notebook.LitWidget):
+  """LIT's notebook widget, plus the models and datasets it loaded.
+
+  `widget.datasets["sample_prompts"].examples` lists the loaded examples, so a
+  notebook can look one up by its `source`; `widget.stop()` shuts the server
+  down and frees its port.
+  """
+
+  def __init__(self, *, models: Mapping, datasets: Mapping, **kwargs):
+    self.models = dict(models)
+    self.datasets = dict(datasets)
+    super().__init__(models=self.models, datasets=self.datasets, **kwargs)
+
+  @property
+  def port(self) -> int:
+    return self._server.port
+
+  @property
+  def url(self) -> str:
+    return f"http://localhost:{self.port}/"
+
+  def find_example(self, source: str, dataset: str | None = None) -> dict:
+    """The first loaded example whose `source` field equals `source`."""
+    for name, ds in self.datasets.items():
+      if dataset is not None and name != dataset:
+        continue
+      for ex in ds.examples:
+        if ex.get("source") == source:
+          return ex
+    raise ValueError(f'Source "{source}" not found in datasets {sorted(self.datasets)}.')
+
+
+def make_notebook_widget(
+    datasets_config: Sequence[str],
+    models_config: Sequence[str],
+    *,
+    batch_size: int = seqsal_models.DEFAULT_BATCH_SIZE,
+    dl_framework: str = "kerasnlp",
+    dl_runtime: str | None = None,
+    max_examples: int | None = seqsal_datasets.DEFAULT_MAX_EXAMPLES,
+    precision: str | None = None,
+    max_length: int = seqsal_models.DEFAULT_SEQUENCE_LENGTH,
+    max_new_tokens: int = seqsal_models.DEFAULT_MAX_NEW_TOKENS,
+    sampler: str = seqsal_models.DEFAULT_SAMPLER,
+    **kwargs,
+) -> SalienceWidget:
+  """Loads models and datasets and starts a LIT server for this notebook.
+
+  Args:
+    datasets_config: "sample_prompts" or "NAME:PATH" entries (.jsonl or .txt).
+    models_config: "NAME:PATH" entries; PATH is "bundled", a local directory
+      (Keras preset or Hugging Face format), a .tar.gz of one, or a preset name
+      such as "gemma2_instruct_2b_en" (Kaggle access needed) for keras-hub.
+    batch_size: examples per model call.
+    dl_framework: "kerasnlp" (or "kerashub") or "transformers".
+    dl_runtime: "tensorflow", "torch" or "jax" for Keras (default tensorflow),
+      "torch" for transformers. Keras fixes its runtime when first imported:
+      to switch, restart the kernel.
+    max_examples: at most this many examples per dataset.
+    precision: "float32" or "bfloat16"; default bfloat16 with a GPU, float32
+      on a CPU (faster there, and exact).
+    max_length: longest prompt + target (or generation) in tokens.
+    max_new_tokens: longest generation in tokens.
+    sampler: keras-hub sampler for generation ("greedy" by default).
+    **kwargs: passed to LIT's LitWidget and LitApp (height, render, proxy_url,
+      warm_start, ...).
+
+  Returns:
+    A SalienceWidget; call `widget.render(data=[{"prompt": ...}])` to show it.
+  """
+  precision = precision or default_precision()
+  app = server.lit_app_kwargs(
+      models_config=models_config,
+      datasets_config=datasets_config,
+      max_examples=max_examples,
+      dl_framework=dl_framework,
+      dl_runtime=dl_runtime,
+      precision=precision,
+      batch_size=batch_size,
+      max_length=max_length,
+      max_new_tokens=max_new_tokens,
+      sampler=sampler,
+  )
+  kwargs.setdefault("default_layout", layouts.LEFT_RIGHT)
+  kwargs.setdefault("client_root", server.LIT_CLIENT_ROOT)
+  kwargs.setdefault("page_title", "LM Sequence Salience")
+  return SalienceWidget(**app, **kwargs)
