@@ -36,3 +36,4 @@ test: setup browser-deps
 
 bench: setup
 	$(PY) bench/bench_salience.py
+	$(PY) bench/bench_frameworks.py

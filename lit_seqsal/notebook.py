@@ -32,8 +32,10 @@ def has_accelerator() -> bool:
 
 
 def default_precision() -> str:
-  # bfloat16 halves memory and is fast on GPUs; on CPUs float32 measured faster
-  # for salience here (bench/bench_salience.py --frameworks), and it is exact.
+  # bfloat16 halves memory and is fast on GPUs. On CPUs it is faster only with
+  # native bfloat16 instructions (1.7-2.2x for salience on an AVX512-BF16 CPU in
+  # bench/bench_frameworks.py) and moves scores by 1-3% of the largest one, so
+  # CPUs get exact float32 unless the user asks for bfloat16.
   return "bfloat16" if has_accelerator() else "float32"
 
 
@@ -97,7 +99,7 @@ def make_notebook_widget(
       to switch, restart the kernel.
     max_examples: at most this many examples per dataset.
     precision: "float32" or "bfloat16"; default bfloat16 with a GPU, float32
-      on a CPU (faster there, and exact).
+      (exact) on a CPU.
     max_length: longest prompt + target (or generation) in tokens.
     max_new_tokens: longest generation in tokens.
     sampler: keras-hub sampler for generation ("greedy" by default).

@@ -54,6 +54,8 @@ def select(runtime: str):
       print(f"[lit_seqsal] KERAS_BACKEND={env} overridden by dl_runtime={runtime}.",
             flush=True)
     os.environ["KERAS_BACKEND"] = runtime
+    # TensorFlow's C++ INFO/WARNING lines (oneDNN, missing CUDA) are noise here.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras  # pylint: disable=g-import-not-at-top
 
     loaded = keras.backend.backend()
