@@ -6,10 +6,13 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +42,21 @@ def tiny_gpt2_dir(tmp_path_factory) -> str:
 def tiny_group(tiny_model_dir):
   from lit_seqsal import models
   return models.load_model_group("tiny", tiny_model_dir, batch_size=3, max_length=256)
+
+
+@pytest.fixture(scope="session")
+def tiny_keras_preset(tmp_path_factory) -> Path:
+  """A tiny Gemma 3 keras-hub preset (see tests/keras_cases/tiny_keras.py).
+
+  Built in a child process: this pytest process never imports Keras."""
+  out = tmp_path_factory.mktemp("tiny_keras") / "preset"
+  code = ("from lit_seqsal.models import keras_backend; keras_backend.select('tensorflow');"
+          "from pathlib import Path; from tests.keras_cases import tiny_keras;"
+          f"tiny_keras.build_tiny_gemma3(Path({str(out)!r}))")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return out
 
 
 @pytest.fixture(scope="session")

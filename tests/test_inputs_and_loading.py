@@ -101,6 +101,16 @@ def test_config_errors():
     models.get_models(["just_a_name"])
   with pytest.raises(ValueError, match="used twice"):
     models.get_models(["a:/no/x", "a:/no/y"])
+  # Framework/runtime/sampler combinations are checked before any loading.
+  with pytest.raises(ValueError, match="dl_runtime for dl_framework=transformers 'tensorflow'"
+                     ".*allowed values: torch"):
+    models.get_models(["x:/no/x"], dl_framework="transformers", dl_runtime="tensorflow")
+  with pytest.raises(ValueError, match="dl_framework=kerasnlp 'theano'.*tensorflow, torch, jax"):
+    models.get_models(["x:/no/x"], dl_framework="kerasnlp", dl_runtime="theano")
+  with pytest.raises(ValueError, match="sampler='top_k' is only available with the Keras"):
+    models.get_models(["x:/no/x"], sampler="top_k")
+  assert models.runtime_for("kerasnlp", None) == "tensorflow"
+  assert models.runtime_for("transformers", None) == "torch"
 
 
 def test_directory_that_is_not_a_model(tmp_path):

@@ -11,7 +11,6 @@ import json
 import re
 import socket
 import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 
@@ -26,19 +25,6 @@ from tests.test_browser_lit_client import BROWSER_DIR, require_browser_tools
 pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "demos" / "lm_salience_walkthrough.ipynb"
-
-
-@pytest.fixture(scope="module")
-def tiny_keras_preset(tmp_path_factory) -> Path:
-  # Built in a child process: this pytest process never imports Keras.
-  out = tmp_path_factory.mktemp("nb_model") / "tiny"
-  code = ("from lit_seqsal.models import keras_backend; keras_backend.select('tensorflow');"
-          "from pathlib import Path; from tests.keras_cases import tiny_keras;"
-          f"tiny_keras.build_tiny_gemma3(Path({str(out)!r}))")
-  proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                        text=True, timeout=300)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return out
 
 
 def _outputs_text(cell) -> str:

@@ -124,6 +124,26 @@ def test_demo_module_serves_from_command_line(tiny_model_dir, tmp_path):
     proc.wait(timeout=30)
 
 
+def test_demo_module_serves_a_keras_model_on_torch(tiny_keras_preset):
+  port = free_port()
+  cmd = [sys.executable, "-m", "lit_seqsal.demos.lm_salience", f"--port={port}",
+         f"--models=tk:{tiny_keras_preset}", "--dl_framework=kerasnlp", "--dl_runtime=torch",
+         "--sampler=top_k", "--max_new_tokens=4"]
+  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=os.environ | {"PYTHONUNBUFFERED": "1"})
+  try:
+    url = f"http://127.0.0.1:{port}"
+    info = _wait_for(url, proc)
+    assert {"tk", "_tk_salience", "_tk_tokenizer"} <= set(info["models"])
+    assert "Keras LM (torch)" in info["initSpecs"]["models"]
+    preds = post(url, "/get_preds", {"inputs": [_example()]}, model="_tk_salience",
+                 dataset_name="sample_prompts")
+    assert len(preds[0]["tokens"]) == len(preds[0]["grad_l2"]) > 3
+  finally:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
 def test_demo_module_rejects_bad_flags(tiny_model_dir):
   result = subprocess.run(
       [sys.executable, "-m", "lit_seqsal.demos.lm_salience", "--dl_framework=jaxnlp",

@@ -14,7 +14,7 @@ from lit_seqsal import datasets
 SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>"]
 
 
-def _training_text() -> list[str]:
+def training_text() -> list[str]:
   lines = []
   for ex in datasets.read_examples(datasets.sample_prompts_path()):
     lines.append(ex["prompt"] + ex["target"])
@@ -30,7 +30,7 @@ def build_tokenizer(vocab_size: int = 400) -> transformers.PreTrainedTokenizerFa
   ])
   tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="never")
   trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False)
-  tok.train_from_iterator(_training_text(), trainer=trainer)
+  tok.train_from_iterator(training_text(), trainer=trainer)
   bos = tok.token_to_id("<bos>")
   tok.post_processor = processors.TemplateProcessing(
       single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos)])

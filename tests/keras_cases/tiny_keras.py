@@ -16,21 +16,16 @@ import keras
 import keras_hub
 import sentencepiece as spm
 
-from lit_seqsal import datasets
+from tests import tiny_models
 
 # Sliding-window layers are every layer but each 6th; 2 layers -> both sliding.
 SLIDING_WINDOW = 8
 
 
-def _training_text() -> list[str]:
-  return [ex["prompt"] + ex["target"]
-          for ex in datasets.read_examples(datasets.sample_prompts_path())]
-
-
 def train_sentencepiece(vocab_size: int = 400) -> bytes:
   model = io.BytesIO()
   spm.SentencePieceTrainer.train(
-      sentence_iterator=iter(_training_text()),
+      sentence_iterator=iter(tiny_models.training_text()),
       model_writer=model,
       vocab_size=vocab_size,
       model_type="bpe",
