@@ -42,7 +42,7 @@ def test_sequence_salience_in_lit_client(served_bundled, tmp_path):
   result = subprocess.run(
       ["node", str(BROWSER_DIR / "lit_client_salience.mjs"), served_bundled.url, "gemma",
        "fewshot-mistake", str(shot)],
-      capture_output=True, text=True, timeout=540)
+      capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
   seen = json.loads(result.stdout.strip().splitlines()[-1])
   assert seen["nonzero"] > 5

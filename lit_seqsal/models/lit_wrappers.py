@@ -117,10 +117,16 @@ class GenerationModel(_GroupMember):
       # Leave room for at least one generated token.
       contract.check_length(len(ids) + 1, self.engine.max_length, "The prompt plus one generated token")
       encoded.append(ids)
-    outputs = []
-    for start in range(0, len(encoded), self.engine.batch_size):
+    # Batch prompts of similar length together: padding a short prompt to a long
+    # one's width costs a full generation step per padded position.
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    outputs: list[Generation | None] = [None] * len(encoded)
+    for start in range(0, len(order), self.engine.batch_size):
+      chunk = order[start:start + self.engine.batch_size]
       with self.engine.lock:
-        outputs.extend(self.engine.generate(encoded[start:start + self.engine.batch_size]))
+        generations = self.engine.generate([encoded[i] for i in chunk])
+      for i, g in zip(chunk, generations):
+        outputs[i] = g
     return [{
         FieldNames.RESPONSE: g.text,
         FieldNames.PROMPT_EMBEDDINGS: g.prompt_embedding,

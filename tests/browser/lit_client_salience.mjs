@@ -34,13 +34,13 @@ try {
   const module = page.locator('sequence-salience-module');
   await module.waitFor({timeout: 30_000});
   const option = module.locator('.interstitial-target-option').first();
-  await option.waitFor({timeout: 120_000});
+  await option.waitFor({timeout: 240_000});
   await option.click();
 
   // Switch granularity to sentences, then click the last segment (part of the target).
   await module.locator('#granularity-selector').getByText('Sentences').click();
   const chips = module.locator('sequence-salience-chips .salient-token');
-  await chips.first().waitFor({timeout: 60_000});
+  await chips.first().waitFor({timeout: 240_000});
   const count = await chips.count();
   const target = chips.nth(count - 1);
   const targetText = (await target.innerText()).trim();
