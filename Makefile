@@ -4,11 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lit_seqsal_installed
 BROWSER_STAMP := tests/browser/node_modules/.installed
+CLIENT_DIR := lit_seqsal/client
+CLIENT_STAMP := $(CLIENT_DIR)/node_modules/.installed
 PORT ?= 5432
 HOST ?= 127.0.0.1
 DEMO_ARGS ?=
 
-.PHONY: setup demo test bench browser-deps
+.PHONY: setup demo test bench browser-deps client-deps client-test
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +33,17 @@ $(BROWSER_STAMP): tests/browser/package-lock.json
 browser-deps: $(BROWSER_STAMP)
 	@test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || scripts/install_chromium.sh
 
-test: setup browser-deps
+# The TypeScript client (lit_seqsal/client): npm packages from its lockfile.
+$(CLIENT_STAMP): $(CLIENT_DIR)/package-lock.json
+	npm ci --prefix $(CLIENT_DIR) --no-audit --no-fund
+	touch $(CLIENT_STAMP)
+
+client-deps: $(CLIENT_STAMP)
+
+client-test: client-deps
+	npm test --prefix $(CLIENT_DIR)
+
+test: setup browser-deps client-test
 	$(PY) -m pytest
 
 bench: setup
