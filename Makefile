@@ -41,6 +41,7 @@ $(CLIENT_STAMP): $(CLIENT_DIR)/package-lock.json
 client-deps: $(CLIENT_STAMP)
 
 client-test: client-deps
+	npm run typecheck --prefix $(CLIENT_DIR)
 	npm test --prefix $(CLIENT_DIR)
 
 test: setup browser-deps client-test
