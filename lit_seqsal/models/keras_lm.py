@@ -28,11 +28,14 @@ PRECISIONS = ("float32", "bfloat16")
 # tied reverse embedding (with the optional final logit soft-cap inside it).
 GEMMA_FAMILY = ("GemmaBackbone", "Gemma3Backbone")
 SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam", "contrastive")
-# keras-hub compiles its sampling loop once per input shape (7 s for the bundled
-# model on TensorFlow); rounding prompt widths up to this many tokens lets
-# prompts of similar length share one compiled loop and one batch, at the cost
-# of a few extra sampling steps for the shortest row.
-GENERATE_WIDTH_BUCKET = 32
+# keras-hub samples every row of a batch from the shortest prompt's end on:
+# prompts whose lengths differ by this much or more run in separate calls.
+GENERATE_GROUP_SPREAD = 32
+# On TensorFlow and JAX keras-hub compiles its sampling loop once per input
+# shape (7 s for the bundled model); rounding widths up to a multiple of this
+# lets prompts of similar length share one compiled loop, for a few extra
+# sampling steps. PyTorch runs eagerly, so it gets exact widths.
+COMPILED_WIDTH_BUCKET = 16
 
 
 def _to_list(tensor) -> list[int]:
@@ -102,12 +105,10 @@ class KerasEngine(LMEngine):
 
   def generate(self, prompt_ids: Sequence[Sequence[int]]) -> list[Generation]:
     encoded = [list(ids) for ids in prompt_ids]
-    # keras-hub samples every row from the shortest prompt's end on, so prompts
-    # whose lengths differ by a bucket or more run in separate calls.
     order = sorted(range(len(encoded)), key=lambda b: len(encoded[b]))
     groups: list[list[int]] = []
     for b in order:
-      if groups and len(encoded[b]) - len(encoded[groups[-1][0]]) < GENERATE_WIDTH_BUCKET:
+      if groups and len(encoded[b]) - len(encoded[groups[-1][0]]) < GENERATE_GROUP_SPREAD:
         groups[-1].append(b)
       else:
         groups.append([b])
@@ -117,16 +118,16 @@ class KerasEngine(LMEngine):
         results[b] = g
     return results
 
-  @staticmethod
-  def _bucket(num_tokens: int) -> int:
-    return -(-num_tokens // GENERATE_WIDTH_BUCKET) * GENERATE_WIDTH_BUCKET
+  def _bucket(self, num_tokens: int) -> int:
+    step = 1 if self.backend == "torch" else COMPILED_WIDTH_BUCKET
+    return -(-num_tokens // step) * step
 
   def _generate_rows(self, encoded: list[list[int]]) -> list[Generation]:
     longest = max(len(e) for e in encoded)
     width = min(self._bucket(longest) + self.max_new_tokens, self.max_length)
-    # Batch sizes rounded up to a power of two (repeating the last prompt) also
-    # bound how many shapes get compiled.
-    rows = 1 << (len(encoded) - 1).bit_length()
+    # Where the loop is compiled, batch sizes rounded up to a power of two
+    # (repeating the last prompt) also bound how many shapes get compiled.
+    rows = len(encoded) if self.backend == "torch" else 1 << (len(encoded) - 1).bit_length()
     token_ids = np.full((rows, width), self.pad_id, dtype=np.int32)
     padding_mask = np.zeros((rows, width), dtype=bool)
     for b in range(rows):
