@@ -1,0 +1,206 @@
+/**
+ * The LM Salience module: what to explain, how to segment and colour it, one
+ * example or two side by side, and export of the current view.
+ */
+
+import {LitElement, css, html, nothing} from 'lit';
+import type {PropertyValues} from 'lit';
+
+import {LitApi} from './api.js';
+import type {Example} from './api.js';
+import {textColorFor} from './colors.js';
+import {viewToHtml, viewToJson} from './export.js';
+import {SalienceSource} from './salience_data.js';
+import './salience_pane.js';  // defines <seqsal-salience-pane>
+import type {SaliencePane} from './salience_pane.js';
+import {GRANULARITIES, parsePattern} from './segments.js';
+import type {Granularity} from './segments.js';
+import {DEFAULT_SETTINGS} from './settings.js';
+import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
+
+const GRANULARITY_LABELS: Record<Granularity, string> = {
+  tokens: 'Tokens', words: 'Words', sentences: 'Sentences', lines: 'Lines',
+  paragraphs: 'Paragraphs', custom: 'Custom regex',
+};
+
+function download(filename: string, type: string, text: string) {
+  const url = URL.createObjectURL(new Blob([text], {type}));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+export class SalienceModule extends LitElement {
+  static properties = {
+    api: {attribute: false},
+    group: {},
+    methods: {attribute: false},
+    example: {attribute: false},
+    examples: {attribute: false},
+    settings: {state: true},
+    mode: {state: true},
+    patternText: {state: true},
+    patternError: {state: true},
+    compare: {state: true},
+    compareId: {state: true},
+    mirror: {state: true},
+    exportError: {state: true},
+  };
+
+  api!: LitApi;
+  group = '';
+  methods: string[] = [];
+  example?: Example;
+  examples: Example[] = [];
+
+  settings: ViewSettings = {...DEFAULT_SETTINGS};
+  mode: OutputMode = 'target';
+  patternText = '\\n';
+  patternError = '';
+  compare = false;
+  compareId = '';
+  mirror?: SelectionRequest;
+  exportError = '';
+
+  private readonly sources = new Map<string, SalienceSource>();
+
+  static styles = css`
+    :host { display: block; font-family: system-ui, sans-serif; font-size: 13px; }
+    .controls { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; padding: 6px 0;
+                border-bottom: 1px solid #e0e0e0; margin-bottom: 8px; }
+    .controls label { display: inline-flex; gap: 4px; align-items: center; }
+    .pattern-error { color: #b00020; font-size: 12px; }
+    .panes { display: grid; grid-template-columns: 1fr; gap: 12px; }
+    .panes.compare { grid-template-columns: 1fr 1fr; }
+    input[type=range] { width: 90px; }
+    .export-error { color: #b00020; }
+  `;
+
+  private get source(): SalienceSource | undefined {
+    if (!this.group || !this.api) return undefined;
+    if (!this.sources.has(this.group)) this.sources.set(this.group, new SalienceSource(this.api, this.group));
+    return this.sources.get(this.group);
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>) {
+    if (changed.has('methods') && this.methods.length && !this.methods.includes(this.settings.method)) {
+      this.settings = {...this.settings, method: this.methods[0]};
+    }
+    if (changed.has('example') && this.example && !this.example.data.target) {
+      // Nothing to explain but the model's own output.
+      this.mode = 'generation';
+    }
+    if (changed.has('example') || changed.has('examples')) {
+      if (!this.examples.some((e) => e.id === this.compareId && e.id !== this.example?.id)) {
+        this.compareId = this.examples.find((e) => e.id !== this.example?.id)?.id ?? '';
+      }
+    }
+  }
+
+  private set(changes: Partial<ViewSettings>) {
+    this.settings = {...this.settings, ...changes};
+  }
+
+  private onGranularity(value: Granularity) {
+    if (value === 'custom') {
+      this.onPattern(this.patternText, 'custom');
+    } else {
+      this.set({granularity: value});
+    }
+  }
+
+  private onPattern(text: string, granularity: Granularity = this.settings.granularity) {
+    this.patternText = text;
+    const {pattern, error} = parsePattern(text);
+    this.patternError = error ?? '';
+    // An invalid pattern keeps the last valid segmentation on screen.
+    this.set(pattern ? {granularity, pattern} : {granularity});
+  }
+
+  private panes(): SaliencePane[] {
+    return [...this.renderRoot.querySelectorAll('seqsal-salience-pane')] as SaliencePane[];
+  }
+
+  private exportAs(kind: 'json' | 'html') {
+    const view = this.panes()[0]?.exportView(this.group);
+    if (!view) {
+      this.exportError = 'Select part of the output first: there is nothing to export yet.';
+      return;
+    }
+    this.exportError = '';
+    const name = `salience-${(view.source || 'example').replace(/[^\w-]+/g, '_')}-${view.method}-${view.granularity}`;
+    if (kind === 'json') download(`${name}.json`, 'application/json', viewToJson(view));
+    else download(`${name}.html`, 'text/html', viewToHtml(view, textColorFor));
+  }
+
+  protected override render() {
+    const s = this.settings;
+    const other = this.examples.find((e) => e.id === this.compareId);
+    const pane = (example: Example | undefined, label: string, mirror?: SelectionRequest) => html`
+      <seqsal-salience-pane .source=${this.source} .example=${example?.data} .mode=${this.mode}
+          .settings=${s} .requestedSelection=${mirror} label=${label}></seqsal-salience-pane>`;
+    return html`
+      <div class="controls">
+        <label>Explain
+          <select data-testid="mode" .value=${this.mode}
+              @change=${(e: Event) => this.mode = (e.target as HTMLSelectElement).value as OutputMode}>
+            <option value="target" ?selected=${this.mode === 'target'}>the example's target</option>
+            <option value="generation" ?selected=${this.mode === 'generation'}>the model's generation</option>
+          </select></label>
+        <label>Granularity
+          <select data-testid="granularity"
+              @change=${(e: Event) => this.onGranularity((e.target as HTMLSelectElement).value as Granularity)}>
+            ${GRANULARITIES.map((g) => html`<option value=${g} ?selected=${g === s.granularity}>${GRANULARITY_LABELS[g]}</option>`)}
+          </select></label>
+        ${s.granularity === 'custom' ? html`
+          <label>Pattern <input data-testid="pattern" .value=${this.patternText} size="12"
+              @input=${(e: Event) => this.onPattern((e.target as HTMLInputElement).value)}></label>
+          ${this.patternError ? html`<span class="pattern-error" role="alert">${this.patternError}</span>` : nothing}` : nothing}
+        <label>Method
+          <select data-testid="method" @change=${(e: Event) => this.set({method: (e.target as HTMLSelectElement).value})}>
+            ${this.methods.map((m) => html`<option value=${m} ?selected=${m === s.method}>${m}</option>`)}
+          </select></label>
+        <label>Intensity
+          <input type="range" data-testid="intensity" min="0" max="1" step="0.05" .value=${String(s.intensity)}
+              @input=${(e: Event) => this.set({intensity: Number((e.target as HTMLInputElement).value)})}>
+          <button data-testid="intensity-reset" title="Reset intensity"
+              @click=${() => this.set({intensity: DEFAULT_SETTINGS.intensity})}>Reset</button></label>
+        <label><select data-testid="density" @change=${(e: Event) => this.set({density: (e.target as HTMLSelectElement).value as ViewSettings['density']})}>
+            <option value="spacious" ?selected=${s.density === 'spacious'}>Spacious</option>
+            <option value="dense" ?selected=${s.density === 'dense'}>Dense</option></select></label>
+        <label><select data-testid="spacing" @change=${(e: Event) => this.set({spacing: (e.target as HTMLSelectElement).value as ViewSettings['spacing']})}>
+            <option value="loose" ?selected=${s.spacing === 'loose'}>Loose lines</option>
+            <option value="tight" ?selected=${s.spacing === 'tight'}>Tight lines</option></select></label>
+        <label><select data-testid="mark" @change=${(e: Event) => this.set({mark: (e.target as HTMLSelectElement).value as ViewSettings['mark']})}>
+            <option value="highlight" ?selected=${s.mark === 'highlight'}>Highlight</option>
+            <option value="underline" ?selected=${s.mark === 'underline'}>Underline</option></select></label>
+        <label><input type="checkbox" data-testid="in-selection" .checked=${s.showInSelection}
+            @change=${(e: Event) => this.set({showInSelection: (e.target as HTMLInputElement).checked})}>
+          Salience within the selection</label>
+        <label><input type="checkbox" data-testid="compare" .checked=${this.compare}
+            @change=${(e: Event) => this.compare = (e.target as HTMLInputElement).checked}> Compare with</label>
+        ${this.compare ? html`<select data-testid="compare-example"
+            @change=${(e: Event) => this.compareId = (e.target as HTMLSelectElement).value}>
+            ${this.examples.filter((e) => e.id !== this.example?.id).map((e) => html`
+              <option value=${e.id} ?selected=${e.id === this.compareId}>${e.data.source || e.data.prompt.slice(0, 40)}</option>`)}
+          </select>` : nothing}
+        <button data-testid="export-json" @click=${() => this.exportAs('json')}>Export JSON</button>
+        <button data-testid="export-html" @click=${() => this.exportAs('html')}>Export HTML</button>
+        ${this.exportError ? html`<span class="export-error" role="alert">${this.exportError}</span>` : nothing}
+      </div>
+      <div class="panes ${this.compare ? 'compare' : ''}"
+          @selection-change=${(e: CustomEvent<SelectionRequest>) => {
+            // The first pane leads: the compared example selects the same output line.
+            if (e.target === this.panes()[0]) this.mirror = e.detail;
+          }}>
+        ${pane(this.example, this.compare ? (this.example?.data.source || 'Selected example') : '')}
+        ${this.compare ? pane(other, other?.data.source || 'Compared example', this.mirror) : nothing}
+      </div>
+    `;
+  }
+}
+customElements.define('seqsal-salience-module', SalienceModule);

@@ -1,0 +1,432 @@
+/**
+ * One example's prompt and output as text chips, coloured by the salience of
+ * the selected output span. Click, shift-click, drag or the arrow keys select
+ * output segments.
+ */
+
+import {LitElement, css, html, nothing} from 'lit';
+import type {PropertyValues} from 'lit';
+
+import {aggregate, isSigned, scaleMax} from './aggregate.js';
+import type {ExampleData} from './api.js';
+import {colorFor, legend, textColorFor} from './colors.js';
+import {formatScore} from './export.js';
+import type {ExportedView} from './export.js';
+import {SalienceSource, explainedRange} from './salience_data.js';
+import type {Scores, Tokenized} from './salience_data.js';
+import {segmentTokens} from './segments.js';
+import type {Segment} from './segments.js';
+import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
+
+const NO_COLOR = 'rgb(255, 255, 255)';
+
+interface Shown {
+  prompt: Segment[];
+  output: Segment[];
+  promptValues: number[];
+  outputValues: number[];
+  /** Output segments [lo, hi] are selected; -1 when none. */
+  lo: number;
+  hi: number;
+  max: number;
+  signed: boolean;
+}
+
+export class SaliencePane extends LitElement {
+  static properties = {
+    source: {attribute: false},
+    example: {attribute: false},
+    mode: {},
+    settings: {attribute: false},
+    requestedSelection: {attribute: false},
+    label: {},
+    output: {state: true},
+    tokenized: {state: true},
+    status: {state: true},
+    error: {state: true},
+    anchor: {state: true},
+    focusIndex: {state: true},
+    scores: {state: true},
+  };
+
+  source?: SalienceSource;
+  example?: ExampleData;
+  mode: OutputMode = 'target';
+  settings!: ViewSettings;
+  requestedSelection?: SelectionRequest;
+  label = '';
+
+  output?: string;
+  tokenized?: Tokenized;
+  status = '';
+  error = '';
+  anchor = -1;
+  focusIndex = -1;
+  scores?: Scores;
+
+  private promptSegments: Segment[] = [];
+  private outputSegments: Segment[] = [];
+  private dragging = false;
+  private loadId = 0;
+  private scoreId = 0;
+
+  static styles = css`
+    :host { display: block; font-size: 14px; }
+    .status { color: #555; font-size: 12px; min-height: 18px; }
+    .error { color: #b00020; background: #fdecee; padding: 6px 8px; border-radius: 4px; margin: 4px 0; white-space: pre-wrap; }
+    .hint { color: #555; font-style: italic; margin: 6px 0; }
+    .text { white-space: pre-wrap; border: 1px solid #ddd; border-radius: 6px; padding: 10px; outline: none;
+            word-break: break-word; }
+    .text:focus-visible { border-color: #1a73e8; }
+    .text.tight { line-height: 1.35; }
+    .text.loose { line-height: 2.1; }
+    .seg { border-radius: 3px; }
+    .text.spacious .seg { padding: 1px 1px; }
+    .seg.out { cursor: pointer; font-style: italic; }
+    .seg.out:hover { outline: 1px dashed #888; }
+    .seg.after { color: #888; }
+    .seg.selected { outline: 2px solid #d6004c; outline-offset: 1px; }
+    .text.underline .seg { border-bottom: 3px solid transparent; }
+    .legend { display: flex; gap: 0; align-items: center; margin: 6px 0; font-size: 12px; }
+    .legend .swatch { padding: 1px 8px; border: 1px solid #ccc; min-width: 40px; text-align: center; }
+    .legend .caption { margin-right: 8px; color: #444; }
+    button { font: inherit; }
+  `;
+
+  private get prompt(): string {
+    return this.example?.prompt ?? '';
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>) {
+    if (changed.has('source') || changed.has('example') || changed.has('mode')) {
+      this.reload();
+    }
+    const s = this.settings;
+    const old = changed.get('settings') as ViewSettings | undefined;
+    const resegment = changed.has('settings') &&
+        (!old || old.granularity !== s.granularity || old.pattern !== s.pattern);
+    if (changed.has('tokenized') || resegment) {
+      this.resegment();
+    }
+    if (changed.has('requestedSelection') && this.requestedSelection) this.applyRequestedSelection();
+  }
+
+  /** The output changed: start from nothing and load what is cached or asked for. */
+  private reload() {
+    const id = ++this.loadId;
+    this.output = undefined;
+    this.tokenized = undefined;
+    this.scores = undefined;
+    this.anchor = this.focusIndex = -1;
+    this.error = '';
+    this.status = '';
+    if (!this.example || !this.source) return;
+    if (this.mode === 'target' && this.example.target) {
+      this.setOutput(this.example.target, id);
+    } else if (this.mode === 'generation' && this.source.hasGeneration(this.prompt)) {
+      this.generate();
+    } else {
+      this.setOutput(undefined, id);  // the prompt alone, until there is an output
+    }
+  }
+
+  /** Asks the model for its continuation (shows a loading state meanwhile). */
+  async generate() {
+    if (!this.source || !this.example) return;
+    const id = this.loadId;
+    this.status = 'Generating…';
+    this.error = '';
+    try {
+      const text = await this.source.generate(this.prompt);
+      if (id !== this.loadId) return;
+      if (!text) {
+        this.status = '';
+        this.error = 'The model generated nothing for this prompt.';
+        return;
+      }
+      this.setOutput(text, id);
+    } catch (e) {
+      if (id === this.loadId) this.fail(e);
+    }
+  }
+
+  private async setOutput(text: string | undefined, id: number) {
+    this.output = text;
+    this.status = 'Tokenizing…';
+    try {
+      const tokenized = await this.source!.tokenize(this.prompt, text ?? '');
+      if (id !== this.loadId) return;
+      this.tokenized = tokenized;
+      this.status = '';
+    } catch (e) {
+      if (id === this.loadId) this.fail(e);
+    }
+  }
+
+  private fail(e: unknown) {
+    this.status = '';
+    this.error = (e as Error).message || String(e);
+  }
+
+  private resegment() {
+    const t = this.tokenized;
+    const previous = this.selectedRange();
+    if (!t) {
+      this.promptSegments = this.outputSegments = [];
+      return;
+    }
+    const {granularity, pattern} = this.settings;
+    const g = granularity === 'custom' && !pattern ? 'tokens' : granularity;
+    // BOS (token 0) is not shown: nothing can be said about it.
+    this.promptSegments = segmentTokens(t.tokens, g, pattern, 1, t.promptLength);
+    this.outputSegments = segmentTokens(t.tokens, g, pattern, t.promptLength, t.tokens.length);
+    if (previous) {
+      // Keep the same text selected, in the new units that cover it.
+      const find = (token: number) => this.outputSegments.findIndex((s) => s.start <= token && token < s.end);
+      this.anchor = find(previous.start);
+      this.focusIndex = find(previous.end - 1);
+      this.updateScores();
+    } else if (this.requestedSelection) {
+      this.applyRequestedSelection();
+    }
+  }
+
+  private applyRequestedSelection() {
+    const request = this.requestedSelection;
+    if (!request || !this.outputSegments.length) return;
+    // The same text; else the same kind of line ("Recommendation: ..."); else the same position.
+    const texts = this.outputSegments.map((s) => s.text.trim());
+    const wanted = request.text.trim();
+    const label = wanted.match(/^[^:\n]{1,40}:/)?.[0];
+    let index = texts.indexOf(wanted);
+    if (index < 0 && label) index = texts.findIndex((t) => t.startsWith(label));
+    if (index < 0) index = Math.min(request.index, this.outputSegments.length - 1);
+    this.select(index, index, false);
+  }
+
+  /** Token range of the selected output segments, or undefined. */
+  selectedRange(): {start: number, end: number} | undefined {
+    if (this.anchor < 0 || this.focusIndex < 0) return undefined;
+    const [lo, hi] = [Math.min(this.anchor, this.focusIndex), Math.max(this.anchor, this.focusIndex)];
+    const [a, b] = [this.outputSegments[lo], this.outputSegments[hi]];
+    return a && b ? {start: a.start, end: b.end} : undefined;
+  }
+
+  select(anchor: number, focus: number, announce = true) {
+    const n = this.outputSegments.length;
+    if (!n) return;
+    this.anchor = Math.max(0, Math.min(n - 1, anchor));
+    this.focusIndex = Math.max(0, Math.min(n - 1, focus));
+    if (!this.dragging) this.updateScores();
+    if (announce) {
+      const range = this.selectedRange()!;
+      const text = this.tokenized!.tokens.slice(range.start, range.end).join('').replace(/▁/g, ' ');
+      const detail: SelectionRequest = {text, index: Math.min(this.anchor, this.focusIndex)};
+      this.dispatchEvent(new CustomEvent('selection-change', {detail, bubbles: true, composed: true}));
+    }
+  }
+
+  clearSelection() {
+    this.anchor = this.focusIndex = -1;
+    this.scores = undefined;
+  }
+
+  /** Fetches (one batch for all output segments) or reads the selection's scores. */
+  private async updateScores() {
+    const range = this.selectedRange();
+    const t = this.tokenized;
+    if (!range || !t || !this.source || this.output === undefined) return;
+    const id = ++this.scoreId;
+    const explained = (r: {start: number, end: number}) => explainedRange(t.tokens, r);
+    const wanted = explained(range);
+    const ranges = this.outputSegments.map(explained);
+    if (!ranges.some((r) => r.start === wanted.start && r.end === wanted.end)) ranges.push(wanted);
+    const cached = this.source.cached(this.prompt, this.output, wanted);
+    if (!cached) this.status = `Computing salience for ${ranges.length} output segments…`;
+    this.error = '';
+    try {
+      const all = await this.source.scores(this.prompt, this.output, t.tokens.length, ranges);
+      if (id !== this.scoreId) return;
+      this.scores = all[ranges.findIndex((r) => r.start === wanted.start && r.end === wanted.end)];
+      this.status = '';
+    } catch (e) {
+      if (id === this.scoreId) {
+        this.scores = undefined;
+        this.fail(e);
+      }
+    }
+  }
+
+  /** What is shown: segments, their values and the colour scale. */
+  private shown(): Shown {
+    const lo = this.anchor < 0 ? -1 : Math.min(this.anchor, this.focusIndex);
+    const hi = this.anchor < 0 ? -1 : Math.max(this.anchor, this.focusIndex);
+    const tokenScores = this.scores?.[this.settings.method];
+    const prompt = this.promptSegments;
+    const output = this.outputSegments;
+    const promptValues = tokenScores ? aggregate(tokenScores, prompt) : prompt.map(() => 0);
+    const outputValues = tokenScores ? aggregate(tokenScores, output) : output.map(() => 0);
+    const visible = outputValues.map((_, i) => i).filter((i) => this.isColoured(i, lo, hi));
+    const max = Math.max(scaleMax(promptValues), visible.length ? scaleMax(outputValues, visible) : 0);
+    return {prompt, output, promptValues, outputValues, lo, hi, max, signed: tokenScores ? isSigned(tokenScores) : false};
+  }
+
+  private isColoured(i: number, lo: number, hi: number): boolean {
+    if (lo < 0) return false;
+    return i < lo || (this.settings.showInSelection && i <= hi);
+  }
+
+  private chipStyle(color: string): string {
+    if (this.settings.mark === 'underline') return `border-bottom-color:${color}`;
+    return `background:${color};color:${textColorFor(color)}`;
+  }
+
+  protected override render() {
+    if (!this.example) return html`<div class="hint">Pick an example to explain.</div>`;
+    const s = this.settings;
+    const view = this.shown();
+    const hasScores = !!this.scores;
+    const colour = (v: number) => colorFor(v, view.max, view.signed, s.intensity);
+    const title = (v: number) => `${s.method}: ${v}`;
+    const promptChips = view.prompt.map((seg, i) => {
+      const v = view.promptValues[i];
+      const color = hasScores ? colour(v) : NO_COLOR;
+      return html`<span class="seg" data-role="prompt" data-i=${i} style=${this.chipStyle(color)}
+          title=${hasScores ? title(v) : nothing}>${seg.text}</span>`;
+    });
+    const outputChips = view.output.map((seg, i) => {
+      const v = view.outputValues[i];
+      const coloured = hasScores && this.isColoured(i, view.lo, view.hi);
+      const selected = view.lo >= 0 && i >= view.lo && i <= view.hi;
+      const after = view.lo >= 0 && !selected && i > view.hi;
+      const cls = `seg out${selected ? ' selected' : ''}${after ? ' after' : ''}`;
+      return html`<span class=${cls} data-role="output" data-i=${i}
+          style=${this.chipStyle(coloured ? colour(v) : NO_COLOR)}
+          title=${coloured ? title(v) : nothing}>${seg.text}</span>`;
+    });
+    const textClass = `text ${s.density} ${s.spacing} ${s.mark}`;
+    return html`
+      ${this.label ? html`<div class="label"><b>${this.label}</b></div>` : nothing}
+      <div class="status" role="status">${this.status}</div>
+      ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
+      ${this.renderOutputPrompt()}
+      ${this.tokenized ? html`
+        ${hasScores ? this.renderLegend(view) : this.output === undefined ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
+        <div class=${textClass} tabindex="0" aria-label="Prompt and output"
+            @mousedown=${this.onMouseDown} @mouseover=${this.onMouseOver} @keydown=${this.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
+    `;
+  }
+
+  private renderOutputPrompt() {
+    if (this.status || this.output !== undefined) return nothing;
+    if (this.mode === 'target' && !this.example?.target) {
+      return html`<div class="hint">This example has no target. Explain the model's generation instead, or add a target in the editor.</div>`;
+    }
+    if (this.mode === 'generation' && this.output === undefined) {
+      return html`<button class="generate" @click=${() => this.generate()}>Generate</button>
+        <span class="hint">The model continues the prompt; then click part of its output.</span>`;
+    }
+    return nothing;
+  }
+
+  private renderLegend(view: Shown) {
+    const stops = legend(view.max, view.signed, this.settings.intensity);
+    return html`<div class="legend" aria-label="Colour legend">
+      <span class="caption">${this.settings.method}${view.signed ? ' (signed)' : ''}</span>
+      ${stops.map((l) => html`<span class="swatch" style="background:${l.color};color:${textColorFor(l.color)}">${formatScore(l.value)}</span>`)}
+    </div>`;
+  }
+
+  private outputIndex(e: Event): number {
+    const target = e.target as HTMLElement;
+    if (target?.dataset?.['role'] !== 'output') return -1;
+    return Number(target.dataset['i']);
+  }
+
+  private onMouseDown(e: MouseEvent) {
+    const i = this.outputIndex(e);
+    if (i < 0 || e.button !== 0) return;
+    e.preventDefault();  // no text selection while dragging
+    // Keyboard selection starts from here; no scrolling under the pointer mid-click.
+    (this.renderRoot.querySelector('.text') as HTMLElement | null)?.focus({preventScroll: true});
+    if (e.shiftKey && this.anchor >= 0) {
+      this.select(this.anchor, i);
+      return;
+    }
+    this.dragging = true;
+    this.anchor = this.focusIndex = i;
+    const up = () => {
+      window.removeEventListener('mouseup', up);
+      this.dragging = false;
+      this.select(this.anchor, this.focusIndex);
+    };
+    window.addEventListener('mouseup', up);
+  }
+
+  private onMouseOver(e: MouseEvent) {
+    if (!this.dragging) return;
+    const i = this.outputIndex(e);
+    if (i >= 0) this.focusIndex = i;
+  }
+
+  private onKeyDown(e: KeyboardEvent) {
+    const n = this.outputSegments.length;
+    if (!n) return;
+    const moves: Record<string, number> = {ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1};
+    if (e.key in moves) {
+      e.preventDefault();
+      if (this.anchor < 0) {
+        this.select(moves[e.key] > 0 ? 0 : n - 1, moves[e.key] > 0 ? 0 : n - 1);
+      } else if (e.shiftKey) {
+        this.select(this.anchor, this.focusIndex + moves[e.key]);
+      } else {
+        const next = this.focusIndex + moves[e.key];
+        this.select(next, next);
+      }
+    } else if (e.key === 'Home' || e.key === 'End') {
+      e.preventDefault();
+      const i = e.key === 'Home' ? 0 : n - 1;
+      this.select(e.shiftKey && this.anchor >= 0 ? this.anchor : i, i);
+    } else if (e.key === 'Escape') {
+      this.clearSelection();
+    }
+  }
+
+  /** The current view for export, or undefined when nothing is explained yet. */
+  exportView(model: string): ExportedView | undefined {
+    if (!this.scores || !this.tokenized || this.output === undefined) return undefined;
+    const s = this.settings;
+    const view = this.shown();
+    const range = this.selectedRange()!;
+    const color = (v: number) => colorFor(v, view.max, view.signed, s.intensity);
+    return {
+      model,
+      method: s.method,
+      granularity: s.granularity,
+      pattern: s.granularity === 'custom' ? s.pattern?.source : undefined,
+      source: this.example?.source,
+      prompt: this.prompt,
+      output: this.output,
+      selection: {
+        text: this.tokenized.tokens.slice(range.start, range.end).join('').replace(/▁/g, ' '),
+        firstSegment: view.lo,
+        lastSegment: view.hi,
+      },
+      scaleMax: view.max,
+      signed: view.signed,
+      legend: legend(view.max, view.signed, s.intensity),
+      segments: [
+        ...view.prompt.map((seg, i) => ({
+          role: 'prompt' as const, text: seg.text, score: view.promptValues[i],
+          color: color(view.promptValues[i]), selected: false})),
+        ...view.output.map((seg, i) => {
+          const coloured = this.isColoured(i, view.lo, view.hi);
+          return {
+            role: 'output' as const, text: seg.text, score: coloured ? view.outputValues[i] : null,
+            color: coloured ? color(view.outputValues[i]) : NO_COLOR, selected: i >= view.lo && i <= view.hi};
+        }),
+      ],
+    };
+  }
+}
+customElements.define('seqsal-salience-pane', SaliencePane);

@@ -1,0 +1,35 @@
+/** How the salience view looks and what it explains; shared by compared panes. */
+
+import type {Granularity} from './segments.js';
+
+export type OutputMode = 'target' | 'generation';
+
+export interface ViewSettings {
+  granularity: Granularity;
+  /** The custom granularity's pattern (only used when it is valid). */
+  pattern?: RegExp;
+  method: string;
+  /** 0..1, 0.5 neutral: see colors.shownFraction. */
+  intensity: number;
+  density: 'dense' | 'spacious';
+  spacing: 'tight' | 'loose';
+  mark: 'highlight' | 'underline';
+  /** Also colour the selected output span by its own salience. */
+  showInSelection: boolean;
+}
+
+export const DEFAULT_SETTINGS: ViewSettings = {
+  granularity: 'words',
+  method: 'grad_l2',
+  intensity: 0.5,
+  density: 'spacious',
+  spacing: 'loose',
+  mark: 'highlight',
+  showInSelection: false,
+};
+
+/** A selection another pane should mirror: the same text, else the same position. */
+export interface SelectionRequest {
+  text: string;
+  index: number;
+}
