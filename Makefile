@@ -10,7 +10,7 @@ PORT ?= 5432
 HOST ?= 127.0.0.1
 DEMO_ARGS ?=
 
-.PHONY: setup demo test bench browser-deps client-deps client-test
+.PHONY: setup demo test bench browser-deps client-deps client client-test
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): setup.py
 	$(PY) -m pip install -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) client
 
 demo: setup
 	$(PY) -m lit_seqsal.demos.lm_salience --host=$(HOST) --port=$(PORT) $(DEMO_ARGS)
@@ -40,6 +40,13 @@ $(CLIENT_STAMP): $(CLIENT_DIR)/package-lock.json
 
 client-deps: $(CLIENT_STAMP)
 
+# The built client (lit_seqsal/client/build), served by the server at /.
+CLIENT_BUILD := $(CLIENT_DIR)/build/app.js
+$(CLIENT_BUILD): $(CLIENT_STAMP) $(wildcard $(CLIENT_DIR)/src/*.ts) $(CLIENT_DIR)/static/index.html $(CLIENT_DIR)/scripts/build.mjs
+	npm run build --prefix $(CLIENT_DIR)
+
+client: $(CLIENT_BUILD)
+
 client-test: client-deps
 	npm run typecheck --prefix $(CLIENT_DIR)
 	npm test --prefix $(CLIENT_DIR)
@@ -47,6 +54,7 @@ client-test: client-deps
 test: setup browser-deps client-test
 	$(PY) -m pytest
 
-bench: setup
+bench: setup browser-deps
 	$(PY) bench/bench_salience.py
 	$(PY) bench/bench_frameworks.py
+	node bench/bench_client.mjs

@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 
 from lit_nlp import notebook as lit_notebook
+from lit_nlp import server_config
 
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import layouts
@@ -40,17 +41,33 @@ def default_precision() -> str:
 
 
 class SalienceWidget(lit_notebook.LitWidget):
-  """LIT's notebook widget, plus the models and datasets it loaded.
+  """LIT's notebook widget, serving our client, plus the models and datasets it loaded.
 
-  `widget.datasets["sample_prompts"].examples` lists the loaded examples, so a
-  notebook can look one up by its `source`; `widget.stop()` shuts the server
-  down and frees its port.
+  `render()` shows the lit-seqsal client (LIT's own is at `/lit/` on the same
+  port). `widget.datasets["sample_prompts"].examples` lists the loaded
+  examples, so a notebook can look one up by its `source`; `widget.stop()`
+  shuts the server down and frees its port.
   """
 
-  def __init__(self, *, models: Mapping, datasets: Mapping, **kwargs):
+  def __init__(self, *, models: Mapping, datasets: Mapping, height: int = 1000,
+               render: bool = False, proxy_url: str | None = None,
+               warm_start: bool = False, **kwargs):
+    # LitWidget.__init__ builds LIT's own Server; this builds ours, with the
+    # same notebook settings, and reuses LitWidget's render() and stop().
     self.models = dict(models)
     self.datasets = dict(datasets)
-    super().__init__(models=self.models, datasets=self.datasets, **kwargs)
+    options = dict(server_config.get_flags())
+    options.update(
+        server_type="notebook", host="localhost", port=None,
+        warm_start=1 if warm_start else 0,
+        warm_start_progress_indicator=lit_notebook.progress_indicator,
+        sync_state=True)
+    options.update(kwargs)
+    self._server = server.Server(models=self.models, datasets=self.datasets, **options).serve()
+    self._height = height
+    self._proxy_url = proxy_url
+    if render:
+      self.render()
 
   @property
   def port(self) -> int:

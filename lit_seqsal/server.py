@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
-import lit_nlp
+from lit_nlp import dev_server
 
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import layouts
 from lit_seqsal import models as seqsal_models
+from lit_seqsal import web_app
 
-# LIT's prebuilt web client, shipped inside the lit-nlp wheel.
-LIT_CLIENT_ROOT = os.path.join(os.path.dirname(lit_nlp.__file__), "client", "build", "default")
+LIT_CLIENT_ROOT = web_app.LIT_CLIENT_ROOT
 
 ONBOARD_DOC = """
 # Sequence salience for language models
@@ -59,3 +58,26 @@ def lit_app_kwargs(
       batch_size=batch_size, max_length=max_length, sampler=sampler)
   models = seqsal_models.get_models(models_config, max_new_tokens=max_new_tokens, **model_kw)
   return app_kwargs(models, datasets, **model_kw)
+
+
+class Server(dev_server.Server):
+  """LIT's development server around our SalienceApp (our client at `/`).
+
+  LIT's Server builds a plain LitApp inside serve(); this one builds the
+  subclass and otherwise serves the same way (server types default, notebook,
+  external for gunicorn, prebake).
+  """
+
+  def serve(self):
+    app = web_app.SalienceApp(*self._app_args, **self._app_kw)
+    if self._server_type == "external":
+      return app
+    if self._server_type == "prebake":
+      app.save_cache()
+      return None
+    server = dev_server.WSGI_SERVERS[self._server_type](app, **self._server_kw)
+    server.serve()
+    if self._server_type == "notebook":
+      return server
+    app.save_cache()
+    return None

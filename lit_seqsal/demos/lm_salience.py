@@ -1,5 +1,7 @@
 r"""LIT server for sequence salience on causal language models.
 
+It serves the lit-seqsal client at / and LIT's own client at /lit/.
+
 With no flags it serves the bundled Gemma 3 270M on the sample prompts:
 
   python -m lit_seqsal.demos.lm_salience --port=5432
@@ -22,7 +24,6 @@ from collections.abc import Sequence
 from absl import app
 from absl import flags
 from absl import logging
-from lit_nlp import dev_server
 from lit_nlp import server_flags
 
 from lit_seqsal import datasets as seqsal_datasets
@@ -74,7 +75,7 @@ FLAGS.set_default("page_title", "LM Sequence Salience")
 FLAGS.set_default("default_layout", layouts.DEFAULT_LAYOUT)
 
 
-def build_server(*, hosted: bool = False) -> dev_server.Server:
+def build_server(*, hosted: bool = False) -> server.Server:
   """LIT server from the flags; `hosted` drops the loaders that read server paths."""
   kwargs = server.lit_app_kwargs(
       models_config=_MODELS.value,
@@ -92,7 +93,7 @@ def build_server(*, hosted: bool = False) -> dev_server.Server:
     # Visitors of a public demo must not make the server read arbitrary paths.
     kwargs["model_loaders"] = {}
     kwargs["dataset_loaders"] = {}
-  return dev_server.Server(**kwargs, **server_flags.get_flags())
+  return server.Server(**kwargs, **server_flags.get_flags())
 
 
 def get_wsgi_app():
