@@ -86,14 +86,15 @@ class ServedApp:
     self._server.shutdown()
 
 
-def serve_lit(models_map, datasets_config=("sample_prompts",)) -> ServedApp:
-  from lit_nlp import app as lit_app_lib
-  from lit_seqsal import datasets, layouts, server
-  lit_app = lit_app_lib.LitApp(
+def serve_lit(models_map, datasets_config=("sample_prompts",), **app_kw) -> ServedApp:
+  """Our app (our client at /, LIT's at /lit/) on the models and datasets given."""
+  from lit_seqsal import datasets, layouts, server, web_app
+  lit_app = web_app.SalienceApp(
       **server.app_kwargs(models_map, datasets.get_datasets(list(datasets_config))),
       default_layout=layouts.LEFT_RIGHT,
       development_demo=True,
       client_root=server.LIT_CLIENT_ROOT,
+      **app_kw,
   )
   return ServedApp(lit_app)
 

@@ -53,7 +53,7 @@ def _check_page_shows(url: str, prompt: str, tmp_path: Path) -> None:
   prompt_file.write_text(prompt)
   shot = tmp_path / "notebook_render.png"
   proc = subprocess.run(
-      ["node", str(BROWSER_DIR / "lit_url_example.mjs"), url, str(prompt_file), str(shot)],
+      ["node", str(BROWSER_DIR / "app_url_example.mjs"), url, str(prompt_file), str(shot)],
       capture_output=True, text=True, timeout=180)
   assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-1000:]
   assert json.loads(proc.stdout.strip().splitlines()[-1])["found"]

@@ -1,8 +1,8 @@
-// Opens a LIT page whose URL carries examples (data0_prompt=...), as the
-// notebook widget's render(data=...) does, and checks that LIT's client loaded
-// and selected that example: its prompt appears in the datapoint editor.
+// Opens a page whose URL carries examples (data0_prompt=...), as the notebook
+// widget's render(data=...) does, and checks that our client selected that
+// example: its prompt is in the editor and the salience module shows it.
 //
-// usage: node lit_url_example.mjs URL EXPECTED_PROMPT_FILE SCREENSHOT_PATH
+// usage: node app_url_example.mjs URL EXPECTED_PROMPT_FILE SCREENSHOT_PATH
 // Prints one JSON line with what it saw; exits non-zero on failure.
 import {readFileSync} from 'node:fs';
 import {chromium} from 'playwright-core';
@@ -18,20 +18,18 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({viewport: {width: 1500, height: 1000}});
   await page.goto(url);
-  const deadline = Date.now() + 90_000;
-  let values = [];
-  while (Date.now() < deadline) {
-    // CSS locators pierce LIT's shadow roots.
-    values = await page.locator('textarea').evaluateAll((els) => els.map((e) => e.value));
-    if (values.includes(expected)) break;
-    await page.waitForTimeout(500);
-  }
+  // The example's prompt is tokenized and shown as chips in the module.
+  await page.locator('seqsal-salience-pane .seg[data-role=prompt]').first().waitFor({timeout: 120_000});
+  // CSS locators pierce the shadow roots of our components.
+  const editor = await page.locator('[data-testid=edit-prompt]').inputValue();
+  const shown = (await page.locator('seqsal-salience-pane .seg[data-role=prompt]').allTextContents()).join('');
+  const selected = await page.locator('li.selected').getAttribute('data-source');
   await page.screenshot({path: screenshotPath});
-  if (!values.includes(expected)) {
-    console.error(`BROWSER TEST FAILED: prompt not in any textarea; saw ${JSON.stringify(values).slice(0, 500)}`);
+  if (editor !== expected || !selected?.startsWith('from URL')) {
+    console.error(`BROWSER TEST FAILED: editor has ${JSON.stringify(editor.slice(0, 200))}, selected ${selected}`);
     process.exit(1);
   }
-  console.log(JSON.stringify({found: true, textareas: values.length}));
+  console.log(JSON.stringify({found: true, selected, shownChars: shown.length}));
 } finally {
   await browser.close();
 }

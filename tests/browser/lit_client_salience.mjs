@@ -23,7 +23,7 @@ try {
   const page = await browser.newPage({viewport: {width: 1500, height: 1000}});
   page.on('pageerror', (e) => errors.push(String(e)));
   const params = new URLSearchParams({models: model, dataset: 'sample_prompts', layout: 'left_right'});
-  await page.goto(`${url}/?${params}`);
+  await page.goto(`${url}/lit/?${params}`);  // LIT's own client, next to ours
 
   // Select the example whose source matches, by clicking its row in the data table.
   const row = page.locator('lit-data-table tbody tr', {hasText: source}).first();

@@ -1,0 +1,297 @@
+// End-to-end checks of the lit-seqsal client (served at /) in Debian's
+// chromium, against a running server with a tiny model group.
+//
+// usage: node app_e2e.mjs URL GROUP OUT_DIR
+// Prints one JSON line {checks: [{name, ok, detail}]}; exits non-zero if any failed.
+import {readFileSync} from 'node:fs';
+import {join} from 'node:path';
+import {chromium} from 'playwright-core';
+import {CHROMIUM_ARGS} from './chromium_args.mjs';
+
+const [url, group, outDir] = process.argv.slice(2);
+const checks = [];
+function check(name, ok, detail = '') {
+  checks.push({name, ok: !!ok, detail: typeof detail === 'string' ? detail : JSON.stringify(detail)});
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: CHROMIUM_ARGS});
+const context = await browser.newContext({viewport: {width: 1600, height: 1000}, acceptDownloads: true});
+const page = await context.newPage();
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(String(e)));
+let salienceRequests = 0;
+page.on('request', (r) => { if (r.url().includes(`model=_${group}_salience`)) salienceRequests++; });
+
+const pane = (i = 0) => page.locator('seqsal-salience-pane').nth(i);
+const promptChips = (i = 0) => pane(i).locator('.seg[data-role=prompt]');
+const outputChips = (i = 0) => pane(i).locator('.seg[data-role=output]');
+const selectedText = async (i = 0) => (await pane(i).locator('.seg.selected').allTextContents()).join('');
+const titles = (loc) => loc.evaluateAll((els) => els.map((e) => e.getAttribute('title')));
+const backgrounds = (loc) => loc.evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
+const control = (id) => page.locator(`[data-testid=${id}]`);
+async function scoresShown(i = 0) {
+  await pane(i).locator('.legend').waitFor({timeout: 60_000});
+  await page.waitForFunction((idx) => {
+    const p = document.querySelector('seqsal-app').shadowRoot.querySelector('seqsal-salience-module')
+        .shadowRoot.querySelectorAll('seqsal-salience-pane')[idx];
+    return p && !p.status;
+  }, i, {timeout: 60_000});
+}
+async function pickExample(source) {
+  await page.locator(`li[data-source="${source}"]`).click();
+  await promptChips().first().waitFor({timeout: 60_000});
+}
+
+try {
+  // App shell: models with a salience sibling, datasets, examples with sources, filter.
+  await page.goto(`${url}/`);
+  await page.locator('li[data-source]').first().waitFor({timeout: 60_000});
+  const models = await control('model').locator('option').allTextContents();
+  check('model picker lists salience groups only', models.length === 1 && models[0] === group, models);
+  const datasets = await control('dataset').locator('option').allTextContents();
+  check('dataset picker lists the datasets', datasets.includes('sample_prompts'), datasets);
+  const all = await page.locator('li[data-source]').count();
+  await control('filter').fill('fewshot-');
+  const sources = await page.locator('li[data-source]').evaluateAll((els) => els.map((e) => e.dataset.source));
+  check('filter narrows the example list', sources.length === 3 && sources.every((s) => s.startsWith('fewshot')) && all > 3,
+        {all, sources});
+  await control('filter').fill('');
+
+  // Target mode, sentences: one batched request for all output segments, then cached.
+  await pickExample('fewshot-mistake');
+  await control('granularity').selectOption('sentences');
+  const nOut = await outputChips().count();
+  salienceRequests = 0;
+  await outputChips().nth(nOut - 1).click();
+  await scoresShown();
+  check('first selection fetches all output segments in one request', salienceRequests === 1, {salienceRequests, nOut});
+  const promptTitles = await titles(promptChips());
+  check('tooltips give exact scores', promptTitles.every((t) => /^grad_l2: -?\d/.test(t ?? '')), promptTitles.slice(0, 3));
+  const legend = await pane().locator('.legend .swatch').allTextContents();
+  check('legend shows numbers', legend.length === 5 && legend.every((t) => !Number.isNaN(Number(t))), legend);
+  const last = await titles(promptChips());
+  if (nOut > 1) {
+    await outputChips().nth(0).click();
+    await scoresShown();
+    const first = await titles(promptChips());
+    check('another segment: no new request, other scores', salienceRequests === 1 && first.join() !== last.join(),
+          {salienceRequests});
+  } else {
+    check('another segment: no new request, other scores', false, 'target has one sentence');
+  }
+  await control('method').selectOption('grad_dot_input');
+  await scoresShown();
+  const signedLegend = (await pane().locator('.legend .swatch').allTextContents()).map(Number);
+  check('method list comes from the spec; signed method uses a diverging legend',
+        salienceRequests === 1 && signedLegend[0] < 0 && signedLegend[4] > 0, {signedLegend, salienceRequests});
+  const dotTitles = await titles(promptChips());
+  check('tooltips follow the method', dotTitles.every((t) => t?.startsWith('grad_dot_input: ')), dotTitles.slice(0, 2));
+  await control('method').selectOption('grad_l2');
+
+  // Granularity changes keep the selection and batch again; tokens -> words -> lines.
+  await control('granularity').selectOption('words');
+  await scoresShown();
+  check('granularity change: one more batched request, selection kept',
+        salienceRequests === 2 && (await pane().locator('.seg.selected').count()) >= 1, {salienceRequests});
+  await control('granularity').selectOption('sentences');
+  await scoresShown();
+  check('back to a granularity seen before: no request', salienceRequests === 2, {salienceRequests});
+
+  // Shift-click and drag extend; the keyboard moves and extends.
+  await control('granularity').selectOption('words');
+  await scoresShown();
+  await outputChips().nth(0).click();
+  await outputChips().nth(2).click({modifiers: ['Shift']});
+  await scoresShown();
+  check('shift-click extends the selection', (await pane().locator('.seg.selected').count()) === 3);
+  const box0 = await outputChips().nth(1).boundingBox();
+  const box3 = await outputChips().nth(3).boundingBox();
+  await page.mouse.move(box0.x + 2, box0.y + box0.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box3.x + 2, box3.y + box3.height / 2, {steps: 5});
+  await page.mouse.up();
+  await scoresShown();
+  const dragged = await pane().locator('.seg.selected').evaluateAll((els) => els.map((e) => Number(e.dataset.i)));
+  check('drag selects a range', dragged.join() === '1,2,3', dragged);
+  await page.keyboard.press('ArrowRight');
+  await scoresShown();
+  let keyed = await pane().locator('.seg.selected').evaluateAll((els) => els.map((e) => Number(e.dataset.i)));
+  check('arrow key moves the selection', keyed.join() === '4', keyed);
+  await page.keyboard.press('Shift+ArrowRight');
+  await scoresShown();
+  keyed = await pane().locator('.seg.selected').evaluateAll((els) => els.map((e) => Number(e.dataset.i)));
+  check('shift+arrow extends the selection', keyed.join() === '4,5', keyed);
+
+  // Custom regex: an invalid one shows an inline error and the view stays.
+  await control('granularity').selectOption('custom');
+  await control('pattern').fill('(');
+  const error = await page.locator('.pattern-error').textContent();
+  check('invalid custom pattern: inline error', /Invalid regular expression/.test(error ?? ''), error);
+  check('invalid custom pattern: chips still shown', (await promptChips().count()) > 0);
+  await control('pattern').fill('\\n');
+  await scoresShown();
+  const lineChips = await promptChips().allTextContents();
+  check('custom pattern \\n splits at newlines',
+        (await page.locator('.pattern-error').count()) === 0 && lineChips.slice(0, -1).every((t) => t.endsWith('\n')),
+        lineChips.slice(0, 3));
+  await control('granularity').selectOption('sentences');
+  await outputChips().last().click();
+  await scoresShown();
+
+  // Colour: intensity slider and reset; density, spacing, underline.
+  const before = await backgrounds(promptChips());
+  await control('intensity').fill('0.9');
+  const brighter = await backgrounds(promptChips());
+  await control('intensity-reset').click();
+  const reset = await backgrounds(promptChips());
+  check('intensity changes colours; reset restores them', before.join() !== brighter.join() && before.join() === reset.join());
+  await control('mark').selectOption('underline');
+  const underline = await promptChips().evaluateAll((els) => els.map((e) => [getComputedStyle(e).backgroundColor, getComputedStyle(e).borderBottomColor]));
+  check('underline mode colours the underline, not the background',
+        underline.every(([bg]) => bg === 'rgba(0, 0, 0, 0)') && underline.some(([, b]) => b !== 'rgba(0, 0, 0, 0)'), underline.slice(0, 2));
+  await control('mark').selectOption('highlight');
+  const lineHeight = async () => pane().locator('.text').evaluate((e) => parseFloat(getComputedStyle(e).lineHeight));
+  const loose = await lineHeight();
+  await control('spacing').selectOption('tight');
+  const tight = await lineHeight();
+  check('tight line spacing is tighter', tight < loose, {loose, tight});
+  await control('density').selectOption('dense');
+  const dense = await promptChips().first().evaluate((e) => getComputedStyle(e).paddingLeft);
+  await control('density').selectOption('spacious');
+  const spacious = await promptChips().first().evaluate((e) => getComputedStyle(e).paddingLeft);
+  check('dense removes chip padding', dense === '0px' && spacious !== '0px', {dense, spacious});
+  await control('spacing').selectOption('loose');
+
+  // Salience within the selected span.
+  await control('granularity').selectOption('words');
+  await scoresShown();
+  await outputChips().nth(1).click();
+  await outputChips().nth(3).click({modifiers: ['Shift']});
+  await scoresShown();
+  const inside = async () => titles(pane().locator('.seg.selected'));
+  const off = await inside();
+  await control('in-selection').check();
+  const on = await inside();
+  check('salience within the selection is optional', off.every((t) => t === null) && on.every((t) => t?.startsWith('grad_l2')), {off, on});
+  await control('in-selection').uncheck();
+
+  // Export JSON and HTML; the HTML opens without a server and shows the same segments.
+  const shownTitles = await titles(promptChips());
+  const shownColors = await backgrounds(promptChips());
+  const [jsonDownload] = await Promise.all([page.waitForEvent('download'), control('export-json').click()]);
+  const jsonPath = join(outDir, 'view.json');
+  await jsonDownload.saveAs(jsonPath);
+  const view = JSON.parse(readFileSync(jsonPath, 'utf8'));
+  const jsonPrompt = view.segments.filter((s) => s.role === 'prompt');
+  check('JSON export has the shown segments and scores',
+        jsonPrompt.length === shownTitles.length && jsonPrompt.every((s, i) => `grad_l2: ${s.score}` === shownTitles[i]) &&
+        view.granularity === 'words' && view.method === 'grad_l2',
+        {n: jsonPrompt.length, shown: shownTitles.length});
+  const [htmlDownload] = await Promise.all([page.waitForEvent('download'), control('export-html').click()]);
+  const htmlPath = join(outDir, 'view.html');
+  await htmlDownload.saveAs(htmlPath);
+  const standalone = await context.newPage();
+  await standalone.goto(`file://${htmlPath}`);
+  const exportedColors = await backgrounds(standalone.locator('.seg.prompt'));
+  const exportedTexts = await standalone.locator('.seg.prompt').allTextContents();
+  check('HTML export shows the same segments in the same colours',
+        exportedColors.join('|') === shownColors.join('|') &&
+        exportedTexts.join('') === (await promptChips().allTextContents()).join(''),
+        {exported: exportedColors.slice(0, 3), shown: shownColors.slice(0, 3)});
+  await standalone.close();
+
+  // Compare: the compared example selects the same output line.
+  await control('granularity').selectOption('lines');
+  await outputChips().last().click();
+  await scoresShown();
+  await control('compare').check();
+  await control('compare-example').selectOption({label: 'fewshot-fixed'});
+  await scoresShown(1);
+  const leftSel = await selectedText(0);
+  const rightSel = await selectedText(1);
+  const rightLines = await outputChips(1).allTextContents();
+  check('compare shows two panes with the same output line selected',
+        (await page.locator('seqsal-salience-pane').count()) === 2 && rightSel.length > 0 &&
+        (rightSel === leftSel || !rightLines.includes(leftSel)) && (await promptChips(1).count()) > 0,
+        {leftSel, rightSel});
+  await outputChips(0).first().click();
+  await scoresShown(1);
+  check('compare follows a new selection', (await selectedText(1)) === (await outputChips(1).first().textContent()),
+        {right: await selectedText(1)});
+  await page.screenshot({path: join(outDir, 'app_compare.png')});
+  await control('compare').uncheck();
+
+  // The model's own generation, with a visible loading state.
+  await control('mode').selectOption('generation');
+  await page.route(`**/get_preds?model=${group}&*`, async (route) => {
+    await new Promise((r) => setTimeout(r, 800));  // keep the loading state on screen long enough to see
+    await route.continue();
+  });
+  await pane().locator('button.generate').click();
+  const loadingText = await pane().locator('.status').textContent();
+  check('generation shows a loading state', /Generating/.test(loadingText ?? ''), loadingText);
+  await outputChips().first().waitFor({timeout: 60_000});
+  await page.unroute(`**/get_preds?model=${group}&*`);
+  await outputChips().first().click();
+  await scoresShown();
+  check('generated output is explained', (await titles(promptChips())).every((t) => t?.startsWith('grad_l2')));
+
+  // Editor: empty prompt refused; a new example is added and selected.
+  await control('mode').selectOption('target');
+  await control('edit-prompt').fill('   ');
+  await control('add-example').click();
+  check('empty prompt is refused in the editor', /cannot be empty/.test(await page.locator('.editor-error').textContent() ?? ''));
+  await control('edit-prompt').fill('Suggestion: Tomato soup\nAnalysis:');
+  await control('edit-target').fill(' it has tomatoes.');
+  await control('add-example').click();
+  const selectedSource = await page.locator('li.selected').getAttribute('data-source');
+  await outputChips().last().click();
+  await scoresShown();
+  check('editor adds a new example and selects it', selectedSource?.startsWith('new') &&
+        (await promptChips().allTextContents()).join('').includes('Tomato soup'), selectedSource);
+
+  // A server error shows in the module; the app stays usable.
+  await control('edit-prompt').fill('word '.repeat(400));
+  await control('edit-target').fill(' end.');
+  await control('add-example').click();
+  await pane().locator('.seg[data-role=output]', {hasText: 'end.'}).click();
+  await pane().locator('.error').waitFor({timeout: 60_000});
+  const serverError = await pane().locator('.error').textContent();
+  check('server errors are shown in the module', /over this model's maximum/.test(serverError ?? ''), serverError);
+  await pickExample('fewshot-fixed');
+  await outputChips().last().click();
+  await scoresShown();
+  check('the app stays usable after an error', (await pane().locator('.error').count()) === 0 &&
+        (await titles(promptChips())).every((t) => t?.startsWith('grad_l2')));
+
+  // LIT's URL parameters: models, dataset, layout and dataN_* open on those examples.
+  const params = new URLSearchParams({
+    models: group, dataset: 'sample_prompts', layout: 'top_bottom',
+    data0_prompt: 'Suggestion: Tomato bread\nAnalysis:', data0_target: ' it has tomatoes.',
+    data1_prompt: 'Suggestion: Pea soup\nAnalysis:'});
+  await page.goto(`${url}/?${params}`);
+  await promptChips().first().waitFor({timeout: 60_000});
+  const layout = await page.locator('main').getAttribute('data-layout');
+  const urlPrompt = (await promptChips().allTextContents()).join('');
+  const urlSources = await page.locator('li[data-source^="from URL"]').count();
+  check('URL parameters open on their examples and layout',
+        layout === 'top_bottom' && urlPrompt.includes('Tomato bread') && urlSources === 2, {layout, urlPrompt, urlSources});
+  await page.screenshot({path: join(outDir, 'app_url.png')});
+
+  // LIT's own client is still reachable from the same server.
+  const lit = await context.newPage();
+  const litResponse = await lit.goto(`${url}/lit/`);
+  await lit.locator('lit-app').waitFor({state: 'attached', timeout: 60_000});
+  check("LIT's client is served at /lit/", litResponse.ok());
+  await lit.close();
+
+  check('no uncaught errors in the page', pageErrors.length === 0, pageErrors);
+} catch (e) {
+  check('script ran to the end', false, String(e.stack || e));
+  await page.screenshot({path: join(outDir, 'app_failure.png')}).catch(() => {});
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify({checks}));
+process.exit(checks.every((c) => c.ok) ? 0 : 1);

@@ -1,0 +1,121 @@
+"""Our client (lit_seqsal/client) served at /, in Debian's chromium, and the routing around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import post, serve_lit
+from tests.test_browser_lit_client import BROWSER_DIR, require_browser_tools
+
+pytestmark = pytest.mark.browser
+
+
+def require_built_client():
+  from lit_seqsal import web_app
+  if not web_app.client_is_built():
+    pytest.fail(f"The client is not built in {web_app.CLIENT_BUILD_DIR}: run `make client` (`make test` does).")
+
+
+@pytest.fixture(scope="module")
+def served(tiny_group):
+  srv = serve_lit(dict(tiny_group))
+  yield srv
+  srv.close()
+
+
+def _get(url: str) -> tuple[int, str, dict]:
+  try:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+      return resp.status, resp.read().decode(), dict(resp.headers)
+  except urllib.error.HTTPError as e:
+    return e.code, e.read().decode(), dict(e.headers)
+
+
+def test_routes_our_client_lit_client_and_api(served):
+  require_built_client()
+  status, body, _ = _get(f"{served.url}/")
+  assert status == 200 and "<seqsal-app>" in body
+  status, body, headers = _get(f"{served.url}/app.js")
+  assert status == 200 and "seqsal-salience-pane" in body
+  # LIT's client under /lit/, calling the same API relative to itself.
+  status, body, _ = _get(f"{served.url}/lit/")
+  assert status == 200 and "<lit-app>" in body
+  assert "tiny" in post(served.url, "/lit/get_info")["models"]
+  assert "tiny" in post(served.url, "/get_info")["models"]
+  status, _, _ = _get(f"{served.url}/../../etc/passwd")
+  assert status in (400, 404)
+
+
+def test_lit_without_slash_redirects_keeping_the_query(tiny_group):
+  from werkzeug.test import Client
+  from lit_seqsal import datasets, layouts, server, web_app
+  app = web_app.SalienceApp(**server.app_kwargs(dict(tiny_group), datasets.get_datasets(["sample_prompts"])),
+                            default_layout=layouts.LEFT_RIGHT)
+  resp = Client(app).get("/lit?models=tiny")
+  assert resp.status_code == 301 and resp.headers["Location"] == "/lit/?models=tiny"
+
+
+def test_missing_build_explains_how_to_build(tiny_group, tmp_path):
+  srv = serve_lit(dict(tiny_group), seqsal_client_dir=str(tmp_path / "no_build"))
+  try:
+    status, body, _ = _get(f"{srv.url}/")
+    assert status == 503
+    assert "not built" in body and "make client" in body and 'href="lit/"' in body
+    # The API and LIT's client keep working.
+    assert "tiny" in post(srv.url, "/get_info")["models"]
+    assert _get(f"{srv.url}/lit/")[0] == 200
+  finally:
+    srv.close()
+
+
+def test_client_end_to_end_in_chromium(served, tmp_path):
+  """Every feature of the LM Salience module, in a real browser (see app_e2e.mjs)."""
+  require_browser_tools()
+  require_built_client()
+  result = subprocess.run(
+      ["node", str(BROWSER_DIR / "app_e2e.mjs"), served.url, "tiny", str(tmp_path)],
+      capture_output=True, text=True, timeout=600)
+  lines = result.stdout.strip().splitlines()
+  assert lines, result.stderr[-4000:]
+  checks = json.loads(lines[-1])["checks"]
+  failed = [c for c in checks if not c["ok"]]
+  assert not failed, json.dumps(failed, indent=1)[:6000]
+  assert len(checks) >= 30
+  assert result.returncode == 0
+  out_dir = os.environ.get("LIT_SEQSAL_SCREENSHOT_DIR")
+  if out_dir:
+    for shot in tmp_path.glob("*.png"):
+      shutil.copy(shot, Path(out_dir) / shot.name)
+
+
+@pytest.fixture(scope="module")
+def served_bundled(bundled_group):
+  srv = serve_lit(dict(bundled_group))
+  yield srv
+  srv.close()
+
+
+@pytest.mark.bundled
+def test_walkthrough_in_our_client_on_the_bundled_model(served_bundled, tmp_path):
+  """The issue's done-when: fewshot-mistake, generate, Recommendation sentence, compare with fewshot-fixed."""
+  require_browser_tools()
+  require_built_client()
+  shot = tmp_path / "lm_salience_module.png"
+  result = subprocess.run(
+      ["node", str(BROWSER_DIR / "app_walkthrough.mjs"), served_bundled.url, "gemma", str(shot)],
+      capture_output=True, text=True, timeout=900)
+  assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
+  seen = json.loads(result.stdout.strip().splitlines()[-1])
+  assert "Recommendation" in seen["explained"] and "Recommendation" in seen["compared"]
+  assert shot.exists() and shot.stat().st_size > 10_000
+  out_dir = os.environ.get("LIT_SEQSAL_SCREENSHOT_DIR")
+  if out_dir:
+    shutil.copy(shot, Path(out_dir) / shot.name)
