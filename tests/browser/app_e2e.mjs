@@ -6,6 +6,7 @@
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
 import {chromium} from 'playwright-core';
+import {waitForScores} from './app_page.mjs';
 import {CHROMIUM_ARGS} from './chromium_args.mjs';
 
 const [url, group, outDir] = process.argv.slice(2);
@@ -30,14 +31,7 @@ const selectedText = async (i = 0) => (await pane(i).locator('.seg.selected').al
 const titles = (loc) => loc.evaluateAll((els) => els.map((e) => e.getAttribute('title')));
 const backgrounds = (loc) => loc.evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
 const control = (id) => page.locator(`[data-testid=${id}]`);
-async function scoresShown(i = 0) {
-  await pane(i).locator('.legend').waitFor({timeout: 60_000});
-  await page.waitForFunction((idx) => {
-    const p = document.querySelector('seqsal-app').shadowRoot.querySelector('seqsal-salience-module')
-        .shadowRoot.querySelectorAll('seqsal-salience-pane')[idx];
-    return p && !p.status;
-  }, i, {timeout: 60_000});
-}
+const scoresShown = (i = 0) => waitForScores(page, i);
 async function pickExample(source) {
   await page.locator(`li[data-source="${source}"]`).click();
   await promptChips().first().waitFor({timeout: 60_000});

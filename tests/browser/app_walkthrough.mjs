@@ -5,6 +5,7 @@
 // usage: node app_walkthrough.mjs URL GROUP SCREENSHOT_PATH
 // Prints one JSON line with what it saw; exits non-zero on failure.
 import {chromium} from 'playwright-core';
+import {waitForScores} from './app_page.mjs';
 import {CHROMIUM_ARGS} from './chromium_args.mjs';
 
 const [url, group, screenshotPath] = process.argv.slice(2);
@@ -15,14 +16,7 @@ try {
   const page = await browser.newPage({viewport: {width: 1600, height: 1100}});
   await page.goto(`${url}/?models=${group}&layout=left_right`);
   const pane = (i) => page.locator('seqsal-salience-pane').nth(i);
-  const waitScores = async (i) => {
-    await pane(i).locator('.legend').waitFor({timeout: 300_000});
-    await page.waitForFunction((idx) => {
-      const p = document.querySelector('seqsal-app').shadowRoot.querySelector('seqsal-salience-module')
-          .shadowRoot.querySelectorAll('seqsal-salience-pane')[idx];
-      return p && !p.status;
-    }, i, {timeout: 300_000});
-  };
+  const waitScores = (i) => waitForScores(page, i, 300_000);
   await page.locator('li[data-source="fewshot-mistake"]').click();
   await page.locator('[data-testid=mode]').selectOption('generation');
   await pane(0).locator('button.generate').click();
