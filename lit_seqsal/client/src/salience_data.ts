@@ -63,8 +63,6 @@ export class SalienceSource {
   private readonly tokenCache = new BoundedCache<Promise<Tokenized>>(256);
   private readonly generationCache = new BoundedCache<Promise<string>>(256);
   private readonly scoreCache = new BoundedCache<Promise<Scores>>(20000);
-  /** Requests sent to the salience model (for tests and the status line). */
-  salienceRequests = 0;
 
   constructor(private readonly api: LitApi, readonly group: string) {}
 
@@ -124,7 +122,6 @@ export class SalienceSource {
       if (!results[i] && !missing.some((m) => m.start === range.start && m.end === range.end)) missing.push(range);
     });
     if (missing.length) {
-      this.salienceRequests++;
       const batch = this.api.getPreds<Scores>(
           `_${this.group}_salience`,
           missing.map((range) => ({prompt, target: output, target_mask: maskFor(tokens, range)})));

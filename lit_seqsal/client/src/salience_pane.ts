@@ -14,7 +14,7 @@ import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
 import {SalienceSource, explainedRange} from './salience_data.js';
 import type {Scores, Tokenized} from './salience_data.js';
-import {segmentTokens} from './segments.js';
+import {segmentTokens, tokenText} from './segments.js';
 import type {Segment} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 
@@ -219,11 +219,16 @@ export class SaliencePane extends LitElement {
     this.focusIndex = Math.max(0, Math.min(n - 1, focus));
     if (!this.dragging) this.updateScores();
     if (announce) {
-      const range = this.selectedRange()!;
-      const text = this.tokenized!.tokens.slice(range.start, range.end).join('').replace(/▁/g, ' ');
-      const detail: SelectionRequest = {text, index: Math.min(this.anchor, this.focusIndex)};
+      const detail: SelectionRequest = {text: this.selectedText(), index: Math.min(this.anchor, this.focusIndex)};
       this.dispatchEvent(new CustomEvent('selection-change', {detail, bubbles: true, composed: true}));
     }
+  }
+
+  /** The selected output text, as the chips show it. */
+  private selectedText(): string {
+    const range = this.selectedRange();
+    if (!range || !this.tokenized) return '';
+    return this.tokenized.tokens.slice(range.start, range.end).map(tokenText).join('');
   }
 
   clearSelection() {
@@ -397,7 +402,6 @@ export class SaliencePane extends LitElement {
     if (!this.scores || !this.tokenized || this.output === undefined) return undefined;
     const s = this.settings;
     const view = this.shown();
-    const range = this.selectedRange()!;
     const color = (v: number) => colorFor(v, view.max, view.signed, s.intensity);
     return {
       model,
@@ -408,7 +412,7 @@ export class SaliencePane extends LitElement {
       prompt: this.prompt,
       output: this.output,
       selection: {
-        text: this.tokenized.tokens.slice(range.start, range.end).join('').replace(/▁/g, ' '),
+        text: this.selectedText(),
         firstSegment: view.lo,
         lastSegment: view.hi,
       },
