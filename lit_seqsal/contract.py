@@ -25,10 +25,29 @@ class FieldNames(types.SimpleNamespace):
   TARGET_MASK = "target_mask"
   GRAD_L2 = "grad_l2"
   GRAD_DOT_INPUT = "grad_dot_input"
+  INTEGRATED_GRADIENTS = "integrated_gradients"
+  OCCLUSION = "occlusion"
+  # Optional request fields of `_NAME_salience` (see SALIENCE_INPUT_SPEC).
+  SALIENCE_METHODS = "salience_methods"
+  OCCLUSION_GRANULARITY = "occlusion_granularity"
+  IG_STEPS = "ig_steps"
 
 
-# Gradient methods every salience model returns, in output-spec order.
+# Gradient methods: one forward and one backward pass per mask, computed
+# together; what `_NAME_salience` returns unless asked for other methods.
 GRADIENT_METHODS = (FieldNames.GRAD_L2, FieldNames.GRAD_DOT_INPUT)
+# Methods that cost many passes per mask: computed only when an input lists
+# them in `salience_methods`. Their output fields are not `required`, which is
+# how a client tells them apart from the gradient methods.
+ON_REQUEST_METHODS = (FieldNames.INTEGRATED_GRADIENTS, FieldNames.OCCLUSION)
+SALIENCE_METHODS = GRADIENT_METHODS + ON_REQUEST_METHODS
+
+# Units occlusion deletes (the client's granularities, less custom patterns).
+OCCLUSION_GRANULARITIES = ("tokens", "words", "sentences", "lines", "paragraphs")
+DEFAULT_OCCLUSION_GRANULARITY = "sentences"
+# Integrated-gradients integration points (see components/attribution.py).
+DEFAULT_IG_STEPS = 32
+MAX_IG_STEPS = 512
 
 INPUT_SPEC: lit_types.Spec = {
     FieldNames.PROMPT: lit_types.TextSegment(),
@@ -37,6 +56,12 @@ INPUT_SPEC: lit_types.Spec = {
 
 SALIENCE_INPUT_SPEC: lit_types.Spec = INPUT_SPEC | {
     FieldNames.TARGET_MASK: lit_types.TokenScores(align="", required=False),
+    FieldNames.SALIENCE_METHODS: lit_types.SparseMultilabel(
+        vocab=list(SALIENCE_METHODS), required=False),
+    FieldNames.OCCLUSION_GRANULARITY: lit_types.CategoryLabel(
+        vocab=list(OCCLUSION_GRANULARITIES), required=False),
+    FieldNames.IG_STEPS: lit_types.Integer(
+        default=DEFAULT_IG_STEPS, min_val=1, max_val=MAX_IG_STEPS, required=False),
 }
 
 GENERATION_OUTPUT_SPEC: lit_types.Spec = {
@@ -52,6 +77,9 @@ TOKENIZER_OUTPUT_SPEC: lit_types.Spec = {
 SALIENCE_OUTPUT_SPEC: lit_types.Spec = TOKENIZER_OUTPUT_SPEC | {
     FieldNames.GRAD_L2: lit_types.TokenScores(align=FieldNames.TOKENS),
     FieldNames.GRAD_DOT_INPUT: lit_types.TokenScores(align=FieldNames.TOKENS),
+    FieldNames.INTEGRATED_GRADIENTS: lit_types.TokenScores(
+        align=FieldNames.TOKENS, required=False),
+    FieldNames.OCCLUSION: lit_types.TokenScores(align=FieldNames.TOKENS, required=False),
 }
 
 
@@ -122,6 +150,40 @@ def target_mask_for(
     mask[num_prompt_tokens:] = 1.0
     return mask
   return validate_mask(mask, num_tokens)
+
+
+def requested_methods(example: dict) -> tuple[str, ...]:
+  """The salience methods an input asks for (default: the gradient methods)."""
+  methods = example.get(FieldNames.SALIENCE_METHODS)
+  if methods is None or (hasattr(methods, "__len__") and len(methods) == 0):
+    return GRADIENT_METHODS
+  if isinstance(methods, str):
+    methods = [m.strip() for m in methods.split(",")]
+  unknown = [m for m in methods if m not in SALIENCE_METHODS]
+  if unknown:
+    raise InputError(
+        f"Field 'salience_methods' names unknown method(s) {', '.join(map(repr, unknown))};"
+        f" allowed values: {', '.join(SALIENCE_METHODS)}.")
+  return tuple(dict.fromkeys(methods))
+
+
+def check_granularity(granularity, field: str = FieldNames.OCCLUSION_GRANULARITY) -> str:
+  if granularity not in OCCLUSION_GRANULARITIES:
+    raise InputError(
+        f"Unknown {field} {granularity!r}; allowed values:"
+        f" {', '.join(OCCLUSION_GRANULARITIES)} (custom patterns are client-side only).")
+  return granularity
+
+
+def check_steps(steps, field: str = FieldNames.IG_STEPS) -> int:
+  if isinstance(steps, float) and steps.is_integer():
+    steps = int(steps)  # JSON clients may send 32.0
+  if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
+      or not 1 <= steps <= MAX_IG_STEPS:
+    raise InputError(
+        f"Field {field!r} must be a whole number of integration steps between 1"
+        f" and {MAX_IG_STEPS}, got {steps!r} (default {DEFAULT_IG_STEPS}).")
+  return int(steps)
 
 
 def validate_mask(mask: Sequence[float], num_tokens: int) -> np.ndarray:

@@ -39,6 +39,9 @@ _three_panel = layout.LitCanonicalLayout(
     },
     lower={
         "Sequence Salience": [_M.SequenceSalienceModule],
+        # Every output token against every earlier token (the salience map
+        # interpreter, components/interpreters.py).
+        "Salience map": [_M.LegacySequenceSalienceModule],
         "Metrics": [_M.MetricsModule],
     },
     layoutSettings=layout.LayoutSettings(leftWidth=35, mainHeight=40),

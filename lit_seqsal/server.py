@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from lit_nlp import dev_server
+from lit_nlp.components import core as lit_core
 
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import layouts
 from lit_seqsal import models as seqsal_models
 from lit_seqsal import web_app
+from lit_seqsal.components import interpreters as seqsal_interpreters
 
 LIT_CLIENT_ROOT = web_app.LIT_CLIENT_ROOT
 
@@ -21,7 +23,9 @@ sentence, line or paragraph) in the Sequence Salience module. Earlier text is
 shaded by how much it mattered for that output: darker means a larger effect on
 the log-probability of the selected span. Use the granularity menu to move
 between tokens and larger units, and the method menu to switch between Gradient
-Norm and Gradient-dot-Input.
+Norm, Gradient-dot-Input, Integrated Gradients and segment occlusion (the last
+two are computed when you pick them). The "Salience map" tab shows every output
+token against every earlier token.
 """
 
 
@@ -30,6 +34,9 @@ def app_kwargs(models: dict, datasets: dict, **model_kw) -> dict:
   return dict(
       models=models,
       datasets=datasets,
+      # LIT's defaults (what a LitApp gets without this argument) plus ours.
+      interpreters=lit_core.default_interpreters(models)
+      | seqsal_interpreters.seqsal_interpreters(),
       layouts=layouts.PROMPT_DEBUGGING_LAYOUTS,
       model_loaders=seqsal_models.get_model_loaders(**model_kw),
       dataset_loaders=seqsal_datasets.get_dataset_loaders(),

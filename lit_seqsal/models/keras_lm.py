@@ -19,7 +19,6 @@ import numpy as np
 from keras import ops
 
 from lit_seqsal import contract
-from lit_seqsal.models import salience_batch
 from lit_seqsal.models.lit_wrappers import Generation, LMEngine
 
 PRECISIONS = ("float32", "bfloat16")
@@ -158,8 +157,7 @@ class KerasEngine(LMEngine):
     return results
 
   def _mean_embedding(self, ids: Sequence[int]) -> np.ndarray:
-    emb = self._embed(ops.convert_to_tensor(np.asarray(ids, dtype=np.int32)))
-    return np.asarray(ops.convert_to_numpy(ops.cast(emb, "float32"))).mean(0)
+    return self.embed(np.asarray(ids)).mean(0)
 
   # -- salience -------------------------------------------------------------
 
@@ -179,10 +177,13 @@ class KerasEngine(LMEngine):
     logprobs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     return ops.squeeze(ops.take_along_axis(logprobs, labels[..., None], axis=-1), -1)
 
-  def gradient_salience(self, rows):
-    batch = salience_batch.pack(rows, self.pad_id)
-    ids = ops.convert_to_tensor(batch.ids[:, :batch.used].astype(np.int32))
-    padding_mask = ops.convert_to_tensor(batch.attention[:, :batch.used].astype(bool))
+  def embed(self, ids: np.ndarray) -> np.ndarray:
+    embs = self._embed(ops.convert_to_tensor(np.asarray(ids, dtype=np.int32)))
+    return np.asarray(ops.convert_to_numpy(ops.cast(embs, "float32")))
+
+  def objectives(self, embs, batch, *, gradients):
+    used = embs.shape[1]
+    padding_mask = ops.convert_to_tensor(batch.attention[:, :used].astype(bool))
     positions = ops.convert_to_tensor(batch.positions.astype(np.int32))
     labels = ops.convert_to_tensor(batch.labels.astype(np.int32))
     weights = ops.convert_to_tensor(batch.weights)
@@ -191,13 +192,20 @@ class KerasEngine(LMEngine):
       token_lp = self.target_logprobs(embs, padding_mask, labels, positions)
       return ops.einsum("bk,bmk->bm", token_lp, weights)
 
-    embs = self._embed(ids)
-    grads = _per_mask_gradients(self.backend, objectives, embs, batch.num_masks)
-    return salience_batch.unpack(rows, grads, ops.convert_to_numpy(ops.cast(embs, "float32")))
+    # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
+    embs = ops.convert_to_tensor(embs, dtype=self.backbone.compute_dtype)
+    if not gradients:
+      return _numpy(objectives(embs)), None
+    return _values_and_gradients(self.backend, objectives, embs, batch.num_masks)
 
 
-def _per_mask_gradients(backend: str, fn, embs, num_masks: int) -> np.ndarray:
-  """d fn(embs)[:, m].sum() / d embs for every m: <float32>[M, B, T, H].
+def _numpy(tensor) -> np.ndarray:
+  return np.asarray(ops.convert_to_numpy(ops.cast(tensor, "float32")))
+
+
+def _values_and_gradients(backend: str, fn, embs, num_masks: int):
+  """fn(embs) <float32>[B, M], and d fn(embs)[:, m].sum() / d embs for every m:
+  <float32>[M, B, T, H].
 
   One forward pass; the backward pass is repeated per mask over the kept graph.
   Rows of a batch are independent, so summing over rows gives each its own.
@@ -212,7 +220,7 @@ def _per_mask_gradients(backend: str, fn, embs, num_masks: int) -> np.ndarray:
       per_mask = [tf.reduce_sum(out[:, m]) for m in range(num_masks)]
     grads = [tape.gradient(o, embs) for o in per_mask]
     del tape
-    return np.stack([tf.cast(g, tf.float32).numpy() for g in grads])
+    return _numpy(out), np.stack([tf.cast(g, tf.float32).numpy() for g in grads])
   if backend == "torch":
     import torch  # pylint: disable=g-import-not-at-top
 
@@ -223,7 +231,7 @@ def _per_mask_gradients(backend: str, fn, embs, num_masks: int) -> np.ndarray:
           torch.autograd.grad(out[:, m].sum(), embs, retain_graph=m < num_masks - 1)[0]
           for m in range(num_masks)
       ]
-    return np.stack([g.float().cpu().numpy() for g in grads])
+    return _numpy(out.detach()), np.stack([g.float().cpu().numpy() for g in grads])
   if backend == "jax":
     import jax  # pylint: disable=g-import-not-at-top
     import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
@@ -233,7 +241,7 @@ def _per_mask_gradients(backend: str, fn, embs, num_masks: int) -> np.ndarray:
     for m in range(num_masks):
       cotangent = jnp.zeros_like(out).at[:, m].set(1.0)
       grads.append(np.asarray(vjp(cotangent)[0], dtype=np.float32))
-    return np.stack(grads)
+    return _numpy(out), np.stack(grads)
   raise ValueError(f"Keras backend {backend!r} is not supported for salience.")
 
 

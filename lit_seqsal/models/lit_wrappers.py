@@ -19,7 +19,10 @@ from lit_nlp.api import model as lit_model
 from lit_nlp.api import types as lit_types
 
 from lit_seqsal import contract
+from lit_seqsal.components import attribution
 from lit_seqsal.contract import FieldNames
+from lit_seqsal.models import salience_batch
+from lit_seqsal.models.salience_batch import SalienceBatch
 
 
 @dataclass
@@ -31,6 +34,8 @@ class Generation:
 
 class LMEngine(abc.ABC):
   """One loaded causal LM, framework-specific. Wrappers call it under `lock`."""
+
+  pad_id: int  # token that fills rows shorter than their batch
 
   def __init__(self, *, batch_size: int, max_length: int, max_new_tokens: int):
     if batch_size < 1:
@@ -59,6 +64,22 @@ class LMEngine(abc.ABC):
     """Continuations of a batch of tokenized prompts (each fits max_length)."""
 
   @abc.abstractmethod
+  def embed(self, ids: np.ndarray) -> np.ndarray:
+    """Input embeddings of ids <int>[B, T] as the decoder sees them: <float32>[B, T, H]."""
+
+  @abc.abstractmethod
+  def objectives(
+      self, embs: np.ndarray, batch: SalienceBatch, *, gradients: bool
+  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Runs the model on `embs` <float32>[B, batch.used, H] (instead of the
+    embeddings of batch.ids) and returns the summed log-probability of each
+    mask's target tokens, <float32>[B, M], and, if `gradients`, the gradient of
+    each mask's objective with respect to `embs`, <float32>[M, B, used, H].
+
+    This is the one framework-specific primitive every salience method is built
+    on (lit_seqsal.components.attribution); one forward pass serves all masks.
+    """
+
   def gradient_salience(
       self, rows: Sequence[tuple[Sequence[int], np.ndarray]]
   ) -> list[dict[str, np.ndarray]]:
@@ -68,10 +89,16 @@ class LMEngine(abc.ABC):
     method in contract.GRADIENT_METHODS, explaining per mask the summed
     log-probability of the masked tokens.
     """
+    batch = salience_batch.pack(rows, self.pad_id)
+    embs = self.embed(batch.ids[:, :batch.used])
+    _, grads = self.objectives(embs, batch, gradients=True)
+    return salience_batch.unpack(rows, grads, embs)
 
 
 class _GroupMember(lit_model.Model):
   """Common parts of the three models of a group."""
+
+  group: "ModelGroup"  # set by make_model_group
 
   def __init__(self, engine: LMEngine):
     self.engine = engine
@@ -148,12 +175,15 @@ class TokenizerModel(_GroupMember):
 
 
 class SalienceModel(_GroupMember):
-  """`_NAME_salience`: gradient salience of the target_mask tokens' log-probability.
+  """`_NAME_salience`: salience of the target_mask tokens' log-probability.
 
-  Inputs in one call that share prompt + target but differ in target_mask share
-  one forward pass; their gradients come from one backward pass per mask over
-  the retained graph. So a client can prefetch every segment of an output in one
-  request. Results are cached per (input tokens, mask).
+  By default returns the gradient methods. Inputs that share prompt + target
+  but differ in target_mask share one forward pass; their gradients come from
+  one backward pass per mask over the retained graph, so a client can prefetch
+  every segment of an output in one request. The costlier methods
+  (integrated gradients, occlusion) run only for inputs that list them in
+  `salience_methods`. Results are cached per (input tokens, mask, method and
+  its settings).
   """
 
   def __init__(self, engine: LMEngine, cache_size: int = 4096):
@@ -179,55 +209,111 @@ class SalienceModel(_GroupMember):
     while len(self._cache) > self._cache_size:
       self._cache.popitem(last=False)
 
+  def prepare(self, example: dict, index: int = 0) -> tuple[tuple[int, ...], np.ndarray]:
+    """Token ids of prompt + target and the checked 0/1 mask of tokens to explain."""
+    ids, num_prompt = self._ids_of(example, index)
+    contract.check_length(len(ids), self.engine.max_length, "Prompt + target")
+    return tuple(ids), contract.target_mask_for(example, len(ids), num_prompt)
+
+  @staticmethod
+  def _settings(example: dict, method: str):
+    """The cache key part of a method: its name and the settings it depends on."""
+    if method == FieldNames.INTEGRATED_GRADIENTS:
+      steps = example.get(FieldNames.IG_STEPS)
+      return method, contract.check_steps(contract.DEFAULT_IG_STEPS if steps is None else steps)
+    if method == FieldNames.OCCLUSION:
+      granularity = example.get(FieldNames.OCCLUSION_GRANULARITY) \
+          or contract.DEFAULT_OCCLUSION_GRANULARITY
+      return method, contract.check_granularity(granularity)
+    return method, None
+
   def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
     inputs = list(inputs)
-    prepared = []  # (ids, mask) per input
+    prepared = []  # (ids, mask, {method: cache key part}) per input
     for i, ex in enumerate(inputs):
-      ids, num_prompt = self._ids_of(ex, i)
-      contract.check_length(len(ids), self.engine.max_length, "Prompt + target")
-      mask = contract.target_mask_for(ex, len(ids), num_prompt)
-      prepared.append((tuple(ids), mask))
+      ids, mask = self.prepare(ex, i)
+      methods = contract.requested_methods(ex)
+      prepared.append((ids, mask, {m: self._settings(ex, m) for m in methods}))
 
-    results: list[dict | None] = [None] * len(inputs)
-    # Group cache misses by token sequence: one forward pass per distinct input.
-    groups: dict[tuple, list[tuple[int, np.ndarray]]] = collections.OrderedDict()
-    for i, (ids, mask) in enumerate(prepared):
-      hit = self._cache_get((ids, mask.tobytes()))
-      if hit is not None:
-        results[i] = hit
-      else:
-        groups.setdefault(ids, []).append((i, mask))
-
-    group_items = list(groups.items())
-    for start in range(0, len(group_items), self.engine.batch_size):
-      chunk = group_items[start:start + self.engine.batch_size]
-      rows = []
-      for ids, members in chunk:
-        # Identical masks within a group are computed once.
-        unique = list({m.tobytes(): m for _, m in members}.values())
-        rows.append((list(ids), np.stack(unique)))
-      with self.engine.lock:
-        scores = self.engine.gradient_salience(rows)
-      for (ids, members), (_, masks), row_scores in zip(chunk, rows, scores):
-        for j, mask in enumerate(masks):
-          key = (ids, mask.tobytes())
-          self._cache_put(key, {m: row_scores[m][j] for m in contract.GRADIENT_METHODS})
-        for i, mask in members:
-          results[i] = self._cache_get((ids, mask.tobytes()))
+    # Cache misses, grouped by how they are computed: the gradient methods
+    # together, each costlier method per setting. Within a kind, one entry per
+    # token sequence with its distinct masks.
+    todo: dict[tuple, dict[tuple, dict[bytes, np.ndarray]]] = collections.OrderedDict()
+    for ids, mask, methods in prepared:
+      for method, setting in methods.items():
+        if self._cache_get((ids, mask.tobytes(), setting)) is None:
+          kind = ("gradients", None) if method in contract.GRADIENT_METHODS else setting
+          todo.setdefault(kind, collections.OrderedDict()).setdefault(
+              ids, {})[mask.tobytes()] = mask
+    for kind, by_ids in todo.items():
+      self._compute(kind, [(list(ids), np.stack(list(masks.values())))
+                           for ids, masks in by_ids.items()])
 
     tokens_by_ids: dict[tuple, list[str]] = {}
     outputs = []
-    for (ids, _), scores in zip(prepared, results):
+    for ids, mask, methods in prepared:
       if ids not in tokens_by_ids:
         tokens_by_ids[ids] = self.engine.token_strings(ids)
-      outputs.append({FieldNames.TOKENS: tokens_by_ids[ids], **scores})
+      out = {FieldNames.TOKENS: tokens_by_ids[ids]}
+      for method, setting in methods.items():
+        out[method] = self._cache_get((ids, mask.tobytes(), setting))
+      outputs.append(out)
     return outputs
+
+  def _compute(self, kind: tuple, rows: list[tuple[list[int], np.ndarray]]) -> None:
+    """Runs one kind of method on rows of (ids, masks) and caches every mask's scores."""
+    method, setting = kind
+    if method == "gradients":
+      for start in range(0, len(rows), self.engine.batch_size):
+        chunk = rows[start:start + self.engine.batch_size]
+        with self.engine.lock:
+          scores = self.engine.gradient_salience(chunk)
+        for (ids, masks), row in zip(chunk, scores):
+          for m in contract.GRADIENT_METHODS:
+            for mask, values in zip(masks, row[m]):
+              self._cache_put((tuple(ids), mask.tobytes(), (m, None)), values)
+      return
+    if method == FieldNames.INTEGRATED_GRADIENTS:
+      results = attribution.integrated_gradients(self.engine, rows, steps=setting)
+      per_mask = [list(r.scores) for r in results]
+    else:
+      results = attribution.occlusion(self.engine, rows, setting)
+      per_mask = [[o.scores for o in r] for r in results]
+    for (ids, masks), values in zip(rows, per_mask):
+      for mask, scores in zip(masks, values):
+        self._cache_put((tuple(ids), mask.tobytes(), kind), scores)
+
+
+@dataclass
+class ModelGroup:
+  """The three LIT models of one loaded LM; each member links back to it."""
+  name: str
+  engine: LMEngine
+  generation: GenerationModel
+  salience: SalienceModel
+  tokenizer: TokenizerModel
 
 
 def make_model_group(name: str, engine: LMEngine) -> dict[str, lit_model.Model]:
   """The three LIT models of one loaded LM, sharing its weights and lock."""
+  group = ModelGroup(name, engine, GenerationModel(engine), SalienceModel(engine),
+                     TokenizerModel(engine))
+  for member in (group.generation, group.salience, group.tokenizer):
+    member.group = group
   return {
-      name: GenerationModel(engine),
-      contract.salience_model_name(name): SalienceModel(engine),
-      contract.tokenizer_model_name(name): TokenizerModel(engine),
+      name: group.generation,
+      contract.salience_model_name(name): group.salience,
+      contract.tokenizer_model_name(name): group.tokenizer,
   }
+
+
+def group_of(model: lit_model.Model) -> ModelGroup | None:
+  """The group a LIT model belongs to, looking through LIT's wrappers (caching)."""
+  seen = 0
+  while model is not None and seen < 8:
+    group = getattr(model, "group", None)
+    if isinstance(group, ModelGroup):
+      return group
+    model = getattr(model, "wrapped", None)
+    seen += 1
+  return None

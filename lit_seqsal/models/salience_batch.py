@@ -58,6 +58,30 @@ def pack(rows: Sequence[tuple[Sequence[int], np.ndarray]], pad_id: int) -> Salie
   )
 
 
+def take_rows(batch: SalienceBatch, rows: Sequence[int]) -> SalienceBatch:
+  """The batch made of `rows` of `batch` (repeats allowed), same positions."""
+  rows = np.asarray(rows, dtype=np.int64)
+  return SalienceBatch(
+      ids=batch.ids[rows], attention=batch.attention[rows], weights=batch.weights[rows],
+      positions=batch.positions, labels=batch.labels[rows], used=batch.used,
+      num_masks=batch.num_masks)
+
+
+def per_row(rows: Sequence[tuple[Sequence[int], np.ndarray]], scores: np.ndarray) -> list[np.ndarray]:
+  """Scores [M, B, used] as one [num_masks, num_tokens] array per row.
+
+  Tokens from `used` on get zero: they cannot influence any target.
+  """
+  used = scores.shape[2]
+  out = []
+  for b, (ids, masks) in enumerate(rows):
+    n, m = len(ids), masks.shape[0]
+    row = np.zeros((m, n), dtype=np.float32)
+    row[:, :min(used, n)] = scores[:m, b, :n]
+    out.append(row)
+  return out
+
+
 def unpack(
     rows: Sequence[tuple[Sequence[int], np.ndarray]],
     grads: np.ndarray,
@@ -66,21 +90,13 @@ def unpack(
   """Per-row {method: [num_masks, num_tokens]} from gradients [M, B, used, H].
 
   `embeddings` [B, used, H] are the inputs the gradients were taken against.
-  Tokens from `used` on get zero: they cannot influence any target.
   """
   grads = np.asarray(grads, dtype=np.float32)
   embeddings = np.asarray(embeddings, dtype=np.float32)
-  grad_l2 = np.linalg.norm(grads, axis=-1)  # [M, B, used]
-  grad_dot_input = np.einsum("mbth,bth->mbt", grads, embeddings)
-  used = grads.shape[2]
-  results = []
-  for b, (ids, masks) in enumerate(rows):
-    n, m = len(ids), masks.shape[0]
-    row = {}
-    for method, scores in ((contract.FieldNames.GRAD_L2, grad_l2),
-                           (contract.FieldNames.GRAD_DOT_INPUT, grad_dot_input)):
-      out = np.zeros((m, n), dtype=np.float32)
-      out[:, :min(used, n)] = scores[:m, b, :n]
-      row[method] = out
-    results.append(row)
-  return results
+  by_method = {
+      contract.FieldNames.GRAD_L2: per_row(rows, np.linalg.norm(grads, axis=-1)),
+      contract.FieldNames.GRAD_DOT_INPUT: per_row(
+          rows, np.einsum("mbth,bth->mbt", grads, embeddings)),
+  }
+  return [{method: scores[b] for method, scores in by_method.items()}
+          for b in range(len(rows))]

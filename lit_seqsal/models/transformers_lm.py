@@ -11,7 +11,6 @@ import torch
 import transformers
 
 from lit_seqsal import contract
-from lit_seqsal.models import salience_batch
 from lit_seqsal.models.lit_wrappers import Generation, LMEngine
 
 # float64 is not offered to users; tests use it for finite differences.
@@ -162,21 +161,28 @@ class TransformersEngine(LMEngine):
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
     return logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
 
-  def gradient_salience(self, rows):
-    batch = salience_batch.pack(rows, self.pad_id)
-    input_ids = torch.from_numpy(batch.ids).to(self.device)
-    attention = torch.from_numpy(batch.attention).to(self.device)
+  def embed(self, ids: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+      embs = self._embed(torch.as_tensor(ids, device=self.device))
+    return embs.float().cpu().numpy()
+
+  def objectives(self, embs, batch, *, gradients):
+    attention = torch.from_numpy(batch.attention[:, :embs.shape[1]]).to(self.device)
     positions = torch.from_numpy(batch.positions).to(self.device)
     labels = torch.from_numpy(batch.labels).to(self.device)
     weights = torch.from_numpy(batch.weights).to(self.device)
-
-    embs = self._embed(input_ids[:, :batch.used]).detach().requires_grad_(True)
+    # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
+    embs = torch.from_numpy(np.ascontiguousarray(embs)).to(self.device, self.model.dtype)
+    if not gradients:
+      with torch.no_grad():
+        token_lp = self.target_logprobs(embs, attention, labels, positions)
+        return torch.einsum("bk,bmk->bm", token_lp, weights).cpu().numpy(), None
+    embs.requires_grad_(True)
     with torch.enable_grad():
-      token_lp = self.target_logprobs(embs, attention[:, :batch.used], labels, positions)
+      token_lp = self.target_logprobs(embs, attention, labels, positions)
       objectives = torch.einsum("bk,bmk->bm", token_lp, weights)  # [B, M]
       grads = self._grads(objectives, embs)  # [M, B, used, H]
-    return salience_batch.unpack(
-        rows, grads.float().cpu().numpy(), embs.detach().float().cpu().numpy())
+    return objectives.detach().cpu().numpy(), grads.float().cpu().numpy()
 
   def _grads(self, objectives: torch.Tensor, embs: torch.Tensor) -> torch.Tensor:
     """d objectives[:, m].sum() / d embs for every mask m, stacked: [M, B, T, H].

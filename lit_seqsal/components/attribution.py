@@ -1,0 +1,280 @@
+"""Salience methods beyond plain gradients, over any engine of our contract.
+
+Everything here is written against two engine primitives (`LMEngine.embed` and
+`LMEngine.objectives`: the summed log-probability of each target mask, and
+optionally its gradient with respect to the input embeddings), so the same code
+serves the Transformers engine and the Keras engine on every runtime.
+
+Methods, all explaining the summed log-probability of the masked target tokens:
+- the salience map: grad_l2 / grad_dot_input of every output token on its own,
+  masks chunked so memory stays bounded;
+- integrated gradients: from a baseline where the target's context has zero
+  embeddings (BOS and the target kept) to the input, Gauss-Legendre
+  quadrature, integration points batched as rows;
+- occlusion: the drop in target log-likelihood when a segment (word, sentence,
+  line, paragraph) is deleted from the sequence, all deletions batched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lit_seqsal import contract
+from lit_seqsal.components import segmentation
+from lit_seqsal.components.progress import Progress, ProgressCallback
+from lit_seqsal.models import salience_batch
+
+if TYPE_CHECKING:
+  from lit_seqsal.models.lit_wrappers import LMEngine
+
+# Integration points: contract.DEFAULT_IG_STEPS (Gauss-Legendre, exact for
+# polynomials of degree 2n-1 along the path); the completeness gap this leaves
+# on the sample prompts is measured by bench/bench_faithfulness.py.
+DEFAULT_IG_STEPS = contract.DEFAULT_IG_STEPS
+# The integrated-gradients baseline scales the context's input embeddings by
+# this factor instead of zeroing them: Gemma's RMSNorm makes an exactly zero
+# embedding a singular point (the log-likelihood jumps between 0 and 0.001x,
+# which no gradient along the path sees), while from 0.01x on it is smooth.
+BASELINE_SCALE = 0.01
+# Output tokens per forward pass of a salience map: each adds one backward pass
+# and one [tokens, hidden] gradient held in memory.
+DEFAULT_MAP_CHUNK = 16
+
+Rows = Sequence[tuple[Sequence[int], np.ndarray]]
+
+
+def check_chunk(chunk_size) -> int:
+  if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+    raise contract.InputError(
+        f"chunk_size must be a whole number of at least 1, got {chunk_size!r}"
+        f" (default {DEFAULT_MAP_CHUNK})."
+    )
+  return int(chunk_size)
+
+
+# -- salience map ------------------------------------------------------------
+
+
+def salience_map(
+    engine: LMEngine,
+    ids: Sequence[int],
+    first_output: int,
+    *,
+    chunk_size: int = DEFAULT_MAP_CHUNK,
+    progress: ProgressCallback | None = None,
+) -> dict[str, np.ndarray]:
+  """Gradient salience of every output token ids[first_output:] on its own.
+
+  Returns {method: <float32>[num_outputs, len(ids)]}: row i explains the
+  log-probability of token first_output + i; only earlier tokens can be
+  non-zero. Outputs are processed `chunk_size` at a time (one forward pass and
+  one backward pass per output token in each chunk).
+  """
+  chunk_size = check_chunk(chunk_size)
+  n = len(ids)
+  first_output = max(first_output, 1)  # BOS is never predicted
+  if first_output >= n:
+    raise contract.InputError(
+        "The output to explain is empty: give a target text or let the model"
+        " generate one first.")
+  outputs = list(range(first_output, n))
+  counter = Progress(f"Salience map of {len(outputs)} output tokens", len(outputs), progress)
+  parts: dict[str, list[np.ndarray]] = {m: [] for m in contract.GRADIENT_METHODS}
+  for start in range(0, len(outputs), chunk_size):
+    chunk = outputs[start:start + chunk_size]
+    masks = np.zeros((len(chunk), n), dtype=np.float32)
+    masks[np.arange(len(chunk)), chunk] = 1.0
+    with engine.lock:
+      (scores,) = engine.gradient_salience([(list(ids), masks)])
+    for method in parts:
+      parts[method].append(scores[method])
+    counter.advance(len(chunk))
+  return {method: np.concatenate(chunks) for method, chunks in parts.items()}
+
+
+# -- integrated gradients ----------------------------------------------------
+
+
+@dataclass
+class IntegratedGradients:
+  scores: np.ndarray  # <float32>[num_masks, num_tokens]
+  log_likelihood: np.ndarray  # [num_masks]: of the input
+  baseline_log_likelihood: np.ndarray  # [num_masks]: of the baseline
+
+  @property
+  def completeness_gap(self) -> np.ndarray:
+    """Sum of attributions minus the change in log-likelihood, per mask."""
+    return self.scores.sum(-1) - (self.log_likelihood - self.baseline_log_likelihood)
+
+
+def _gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
+  nodes, weights = np.polynomial.legendre.leggauss(steps)
+  return (nodes + 1.0) / 2.0, weights / 2.0  # from [-1, 1] to [0, 1]
+
+
+def integrated_gradients(
+    engine: LMEngine,
+    rows: Rows,
+    *,
+    steps: int = DEFAULT_IG_STEPS,
+    progress: ProgressCallback | None = None,
+) -> list[IntegratedGradients]:
+  """Integrated gradients of each mask's target log-likelihood, per row.
+
+  What is attributed: the context of the target, i.e. every token after BOS
+  and before the mask's first target token. The baseline sets those tokens'
+  input embeddings to zero and keeps BOS (the attention sink every position
+  reads) and the target tokens as they are. The path is the straight line from
+  baseline to input; the path integral of the gradient uses `steps`
+  Gauss-Legendre points (run as rows of model batches), and each token's
+  attribution is that integral dotted with its embedding. A mask's
+  attributions sum to its log-likelihood change from baseline to input up to
+  the quadrature error (`completeness_gap`). Each mask has its own baseline,
+  so masks do not share forward passes here.
+  """
+  steps = contract.check_steps(steps, 'steps')
+  paths = [(list(ids), mask[None]) for ids, masks in rows for mask in masks]
+  batch = salience_batch.pack(paths, engine.pad_id)
+  inputs = engine.embed(batch.ids[:, :batch.used])
+  context = np.zeros(inputs.shape[:2], dtype=np.float32)  # 1 where attributed
+  for p, (_, mask) in enumerate(paths):
+    context[p, 1:int(np.nonzero(mask[0])[0][0])] = 1.0
+  delta = (1.0 - BASELINE_SCALE) * inputs * context[..., None]  # input - baseline
+  baseline = inputs - delta
+  alphas, quad_weights = _gauss_legendre(steps)
+
+  # Each (path, integration point) is one row of a model batch.
+  points = [(p, s) for p in range(len(paths)) for s in range(steps)]
+  counter = Progress(f"Integrated gradients ({steps} steps x {len(paths)} targets)",
+                     len(points), progress)
+  path_integral = np.zeros(inputs.shape, dtype=np.float32)
+  for start in range(0, len(points), engine.batch_size):
+    chunk = points[start:start + engine.batch_size]
+    which = [p for p, _ in chunk]
+    alpha = alphas[[s for _, s in chunk]].astype(np.float32)[:, None, None]
+    embs = baseline[which] + alpha * delta[which]
+    with engine.lock:
+      _, grads = engine.objectives(embs, salience_batch.take_rows(batch, which), gradients=True)
+    for r, (p, s) in enumerate(chunk):
+      path_integral[p] += quad_weights[s] * grads[0, r]
+    counter.advance(len(chunk))
+
+  ends = _forward(engine, batch, np.concatenate([inputs, baseline]), list(range(len(paths))) * 2)
+  attributions = np.einsum("pth,pth->pt", path_integral, delta)[None]  # [1, P, used]
+  per_path = salience_batch.per_row(paths, attributions)
+  results, p = [], 0
+  for ids, masks in rows:
+    m = masks.shape[0]
+    results.append(IntegratedGradients(
+        scores=np.concatenate(per_path[p:p + m]),
+        log_likelihood=ends[p:p + m, 0],
+        baseline_log_likelihood=ends[len(paths) + p:len(paths) + p + m, 0]))
+    p += m
+  return results
+
+
+def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.ndarray:
+  """Objectives [len(which), M] of rows `which` of `batch` run on `embs`, in chunks."""
+  out = []
+  for start in range(0, len(which), engine.batch_size):
+    sub = salience_batch.take_rows(batch, which[start:start + engine.batch_size])
+    with engine.lock:
+      values, _ = engine.objectives(embs[start:start + engine.batch_size], sub, gradients=False)
+    out.append(values)
+  return np.concatenate(out)
+
+
+# -- occlusion ---------------------------------------------------------------
+
+
+@dataclass
+class Occlusion:
+  scores: np.ndarray  # <float32>[num_tokens]: segment score / its tokens, spread
+  segments: list[tuple[int, int]]  # token ranges [a, b) that were deleted
+  segment_scores: np.ndarray  # [num_segments]: LL(input) - LL(without segment)
+  log_likelihood: float  # of the input
+
+
+def occlusion_segments(
+    tokens: Sequence[str], mask: np.ndarray, granularity: str
+) -> list[list[int]]:
+  """Token positions to delete, one list per segment that can affect the target.
+
+  Segments come from all tokens before the last target token (later tokens
+  cannot affect it); BOS and target tokens are never deleted.
+  """
+  targets = np.nonzero(mask)[0]
+  last = int(targets.max())
+  out = []
+  for a, b in segmentation.segment_tokens(tokens, granularity, 1, last):
+    positions = [i for i in range(a, b) if not mask[i]]
+    if positions:
+      out.append(positions)
+  return out
+
+
+def occlusion(
+    engine: LMEngine,
+    rows: Rows,
+    granularity: str,
+    *,
+    progress: ProgressCallback | None = None,
+) -> list[list[Occlusion]]:
+  """Segment occlusion for every (row, mask): per row, one Occlusion per mask.
+
+  A segment's score is the target log-likelihood of the full input minus that
+  of the input with the segment's tokens deleted (positive: the segment makes
+  the target more likely). All deletions of all masks run as batched forward
+  passes.
+  """
+  contract.check_granularity(granularity, 'granularity')
+  jobs = []  # (row, mask, positions deleted or None for the full input)
+  variants: list[tuple[list[int], np.ndarray]] = []
+  for r, (ids, masks) in enumerate(rows):
+    ids = list(ids)
+    tokens = engine.token_strings(ids)
+    for m, mask in enumerate(masks):
+      jobs.append((r, m, None))
+      variants.append((ids, mask[None]))
+      for positions in occlusion_segments(tokens, mask, granularity):
+        keep = np.ones(len(ids), dtype=bool)
+        keep[positions] = False
+        jobs.append((r, m, positions))
+        variants.append(([t for t, k in zip(ids, keep) if k], mask[keep][None]))
+
+  counter = Progress(f"Occlusion of {len(variants) - sum(len(m) for _, m in rows)}"
+                     f" {granularity}", len(variants), progress)
+  values = np.zeros(len(variants), dtype=np.float64)
+  # Similar lengths together: less padding per batch.
+  order = sorted(range(len(variants)), key=lambda i: len(variants[i][0]))
+  for start in range(0, len(order), engine.batch_size):
+    chunk = [variants[i] for i in order[start:start + engine.batch_size]]
+    batch = salience_batch.pack(chunk, engine.pad_id)
+    with engine.lock:
+      lls, _ = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
+    values[order[start:start + engine.batch_size]] = lls[:, 0]
+    counter.advance(len(chunk))
+
+  results: list[list[Occlusion]] = [[] for _ in rows]
+  j = 0
+  while j < len(jobs):
+    r, m, _ = jobs[j]
+    full = values[j]
+    j += 1
+    segments, seg_scores = [], []
+    scores = np.zeros(len(rows[r][0]), dtype=np.float32)
+    while j < len(jobs) and jobs[j][2] is not None:
+      positions = jobs[j][2]
+      score = full - values[j]
+      scores[positions] = score / len(positions)
+      segments.append((positions[0], positions[-1] + 1))
+      seg_scores.append(score)
+      j += 1
+    results[r].append(Occlusion(scores=scores, segments=segments,
+                                segment_scores=np.asarray(seg_scores, dtype=np.float32),
+                                log_likelihood=float(full)))
+  return results

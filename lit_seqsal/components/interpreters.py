@@ -1,0 +1,225 @@
+"""LIT interpreters over our model groups: salience map, integrated gradients, occlusion.
+
+They accept any model of a group (`NAME`, `_NAME_salience`, `_NAME_tokenizer`)
+and work through the group's engine, so they serve every framework. What is
+explained, in order of precedence: the input's `target_mask` over prompt +
+target; the `target_text` in the config (LIT's legacy sequence-salience module
+sends it as a one-element list); the input's `target`; the model's own
+generation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lit_nlp.api import components as lit_components
+from lit_nlp.api import dataset as lit_dataset
+from lit_nlp.api import dtypes
+from lit_nlp.api import model as lit_model
+from lit_nlp.api import types as lit_types
+
+from lit_seqsal import contract
+from lit_seqsal.components import attribution
+from lit_seqsal.components.progress import ProgressCallback
+from lit_seqsal.contract import FieldNames
+from lit_seqsal.models import lit_wrappers
+
+# LIT's legacy sequence-salience module asks for the interpreter by this name.
+SALIENCE_MAP = "sequence_salience"
+INTEGRATED_GRADIENTS = "LM Integrated Gradients"
+OCCLUSION = "LM Segment Occlusion"
+
+_SIGNED = {contract.FieldNames.GRAD_L2: False, contract.FieldNames.GRAD_DOT_INPUT: True}
+
+
+def _group(model: lit_model.Model) -> lit_wrappers.ModelGroup:
+  group = lit_wrappers.group_of(model)
+  if group is None:
+    raise ValueError(
+        f"{type(model).__name__} is not a lit-seqsal model group member; these"
+        " interpreters need a model loaded by lit_seqsal.models.")
+  return group
+
+
+def _target_text(example: dict, index: int, config: dict, model_output: dict | None,
+                 group: lit_wrappers.ModelGroup) -> str:
+  texts = config.get("target_text")
+  if isinstance(texts, str):
+    texts = [texts]
+  if texts:
+    return texts[min(index, len(texts) - 1)]
+  if example.get(FieldNames.TARGET):
+    return contract.target_of(example)
+  if model_output and isinstance(model_output.get(FieldNames.RESPONSE), str):
+    return model_output[FieldNames.RESPONSE]
+  (generated,) = group.generation.predict([{FieldNames.PROMPT: example.get(FieldNames.PROMPT)}])
+  return generated[FieldNames.RESPONSE]
+
+
+def _explained(
+    inputs: Sequence[dict], model_outputs: Sequence[dict] | None, config: dict,
+    group: lit_wrappers.ModelGroup,
+) -> list[tuple[tuple[int, ...], Any]]:
+  """(ids, mask) per input, with the target filled in as the module doc says."""
+  out = []
+  for i, ex in enumerate(inputs):
+    ex = dict(ex)
+    if ex.get(FieldNames.TARGET_MASK) is None or len(ex[FieldNames.TARGET_MASK]) == 0:
+      output = model_outputs[i] if model_outputs else None
+      ex[FieldNames.TARGET] = _target_text(ex, i, config, output, group)
+      if not ex[FieldNames.TARGET]:
+        raise contract.InputError(
+            f"Example {i}: the output to explain is empty (no target text and the"
+            " model generated nothing). Give a target text to explain.")
+    out.append(group.salience.prepare(ex, i))
+  return out
+
+
+class _GroupInterpreter(lit_components.Interpreter):
+  """Compatible with every model of one of our groups."""
+
+  def __init__(self, progress: ProgressCallback | None = None):
+    self._progress = progress
+
+  def is_compatible(self, model: lit_model.Model, dataset: lit_dataset.Dataset) -> bool:
+    del dataset  # salience comes from the model alone
+    return lit_wrappers.group_of(model) is not None
+
+
+class SalienceMapInterpreter(_GroupInterpreter):
+  """Salience of every output token with respect to every earlier token.
+
+  Output tokens are the target (or the model's generation); each row of the
+  map is the gradient salience of one output token's log-probability, in the
+  shape of LIT's SequenceSalienceMap ([outputs, prompt + outputs]). Output
+  tokens are processed in chunks of `chunk_size` (one forward pass each), which
+  bounds memory; progress goes to the server log.
+  """
+
+  def config_spec(self) -> lit_types.Spec:
+    return {
+        "chunk_size": lit_types.Integer(
+            default=attribution.DEFAULT_MAP_CHUNK, min_val=1, max_val=1024, required=False),
+    }
+
+  def meta_spec(self) -> lit_types.Spec:
+    return {m: lit_types.SequenceSalience(autorun=True, signed=_SIGNED[m])
+            for m in contract.GRADIENT_METHODS}
+
+  def run(self, inputs, model, dataset, model_outputs=None, config=None):
+    del dataset
+    config = config or {}
+    chunk = config.get("chunk_size", attribution.DEFAULT_MAP_CHUNK)
+    group = _group(model)
+    # The map covers everything after the prompt, not a mask's selection.
+    unmasked = [{k: v for k, v in ex.items() if k != FieldNames.TARGET_MASK} for ex in inputs]
+    results = []
+    for ids, mask in _explained(unmasked, model_outputs, config, group):
+      first_output = int(mask.nonzero()[0][0])
+      maps = attribution.salience_map(group.engine, ids, first_output, chunk_size=chunk,
+                                      progress=self._progress)
+      tokens = group.engine.token_strings(ids)
+      results.append({
+          method: dtypes.SequenceSalienceMap(
+              tokens_in=tokens[:first_output], tokens_out=tokens[first_output:],
+              salience=values)
+          for method, values in maps.items()
+      })
+    return results
+
+
+class IntegratedGradientsInterpreter(_GroupInterpreter):
+  """Integrated gradients of the target log-likelihood (see attribution.py).
+
+  Baseline: the target's context (tokens after BOS, before the first target
+  token) with input embeddings scaled by 0.01; `steps` Gauss-Legendre points.
+  Also returns each input's completeness check: the sum of attributions and the
+  log-likelihood change from baseline to input.
+  """
+
+  def config_spec(self) -> lit_types.Spec:
+    return {
+        FieldNames.IG_STEPS: lit_types.Integer(
+            default=contract.DEFAULT_IG_STEPS, min_val=1, max_val=contract.MAX_IG_STEPS),
+    }
+
+  def meta_spec(self) -> lit_types.Spec:
+    return {
+        FieldNames.INTEGRATED_GRADIENTS: lit_types.TokenSalience(autorun=False, signed=True),
+        "attribution_sum": lit_types.Scalar(),
+        "log_likelihood_change": lit_types.Scalar(),
+    }
+
+  def run(self, inputs, model, dataset, model_outputs=None, config=None):
+    del dataset
+    config = config or {}
+    steps = contract.check_steps(config.get(FieldNames.IG_STEPS, contract.DEFAULT_IG_STEPS))
+    group = _group(model)
+    explained = _explained(inputs, model_outputs, config, group)
+    results = attribution.integrated_gradients(
+        group.engine, [(ids, mask[None]) for ids, mask in explained], steps=steps,
+        progress=self._progress)
+    return [{
+        FieldNames.INTEGRATED_GRADIENTS: dtypes.TokenSalience(
+            group.engine.token_strings(ids), r.scores[0]),
+        "attribution_sum": float(r.scores[0].sum()),
+        "log_likelihood_change": float(r.log_likelihood[0] - r.baseline_log_likelihood[0]),
+    } for (ids, _), r in zip(explained, results)]
+
+
+class OcclusionInterpreter(_GroupInterpreter):
+  """Segment occlusion: how much the target's log-likelihood drops when each
+  word / sentence / line / paragraph before it is deleted. One forward pass
+  per segment (batched); run it on request, it is the costliest method.
+
+  Returns token scores (each segment's score spread evenly over its tokens, so
+  summing a segment's tokens gives its score) and the segments themselves.
+  """
+
+  def config_spec(self) -> lit_types.Spec:
+    return {
+        "granularity": lit_types.CategoryLabel(
+            vocab=list(contract.OCCLUSION_GRANULARITIES),
+            default=contract.DEFAULT_OCCLUSION_GRANULARITY),
+    }
+
+  def meta_spec(self) -> lit_types.Spec:
+    return {
+        FieldNames.OCCLUSION: lit_types.TokenSalience(autorun=False, signed=True),
+        "segments": lit_types.JsonDict(),
+    }
+
+  def run(self, inputs, model, dataset, model_outputs=None, config=None):
+    del dataset
+    config = config or {}
+    granularity = contract.check_granularity(
+        config.get("granularity", contract.DEFAULT_OCCLUSION_GRANULARITY), "granularity")
+    group = _group(model)
+    explained = _explained(inputs, model_outputs, config, group)
+    results = attribution.occlusion(
+        group.engine, [(ids, mask[None]) for ids, mask in explained], granularity,
+        progress=self._progress)
+    outputs = []
+    for (ids, _), (occ,) in zip(explained, results):
+      tokens = group.engine.token_strings(ids)
+      outputs.append({
+          FieldNames.OCCLUSION: dtypes.TokenSalience(tokens, occ.scores),
+          "segments": [
+              {"start": a, "end": b, "text": "".join(tokens[a:b]).replace("▁", " "),
+               "score": float(score)}
+              for (a, b), score in zip(occ.segments, occ.segment_scores)
+          ],
+      })
+    return outputs
+
+
+def seqsal_interpreters(
+    progress: ProgressCallback | None = None,
+) -> dict[str, lit_components.Interpreter]:
+  """Our interpreters by the names LIT lists them under."""
+  return {
+      SALIENCE_MAP: SalienceMapInterpreter(progress),
+      INTEGRATED_GRADIENTS: IntegratedGradientsInterpreter(progress),
+      OCCLUSION: OcclusionInterpreter(progress),
+  }

@@ -1,0 +1,62 @@
+"""Segmenting token strings into words, sentences, lines and paragraphs.
+
+The same rules as the client's `segments.ts` (a test runs both on the same
+tokens), so that occlusion removes exactly the segments a user sees. They work
+from the token strings alone: `▁` marks a word start, newlines stay `\\n`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from lit_seqsal import contract
+
+GRANULARITIES = contract.OCCLUSION_GRANULARITIES
+
+_SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*\s*$")
+
+
+def _ends(texts: list[str], granularity: str) -> list[bool]:
+  """ends[i]: a segment ends after token i."""
+  n = len(texts)
+  nxt = lambda i: texts[i + 1] if i + 1 < n else None
+  if granularity == "tokens":
+    ends = [True] * n
+  elif granularity == "words":
+    # A word ends before a token starting with a space, and at a newline.
+    ends = [("\n" in t) or nxt(i) is None or nxt(i).startswith(" ")
+            for i, t in enumerate(texts)]
+  elif granularity == "lines":
+    ends = ["\n" in t for t in texts]
+  elif granularity == "paragraphs":
+    # A blank line: "\n\n" in one token, or a newline token after a line end.
+    ends = [("\n\n" in t) or (t.startswith("\n") and i > 0 and texts[i - 1].endswith("\n"))
+            for i, t in enumerate(texts)]
+  elif granularity == "sentences":
+    ends = [("\n" in t) or (bool(_SENTENCE_END.search(t))
+                            and (nxt(i) is None or nxt(i).startswith(" ")))
+            for i, t in enumerate(texts)]
+  else:
+    contract.check_granularity(granularity, 'granularity')
+  if n:
+    ends[-1] = True
+  return ends
+
+
+def segment_tokens(
+    tokens: Sequence[str], granularity: str, start: int = 0, end: int | None = None
+) -> list[tuple[int, int]]:
+  """Token ranges [a, b) of the segments of tokens[start:end], in order.
+
+  Boundaries are those of the whole sequence, cut at `start` and `end`.
+  """
+  contract.check_granularity(granularity, 'granularity')
+  end = len(tokens) if end is None else end
+  ends = _ends([t.replace("▁", " ") for t in tokens], granularity)
+  segments, a = [], start
+  for i in range(start, end):
+    if ends[i] or i == end - 1:
+      segments.append((a, i + 1))
+      a = i + 1
+  return segments
