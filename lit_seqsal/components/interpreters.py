@@ -141,7 +141,8 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
   def config_spec(self) -> lit_types.Spec:
     return {
         FieldNames.IG_STEPS: lit_types.Integer(
-            default=contract.DEFAULT_IG_STEPS, min_val=1, max_val=contract.MAX_IG_STEPS),
+            default=contract.DEFAULT_IG_STEPS, min_val=1, max_val=contract.MAX_IG_STEPS,
+            required=False),
     }
 
   def meta_spec(self) -> lit_types.Spec:
@@ -181,14 +182,12 @@ class OcclusionInterpreter(_GroupInterpreter):
     return {
         "granularity": lit_types.CategoryLabel(
             vocab=list(contract.OCCLUSION_GRANULARITIES),
-            default=contract.DEFAULT_OCCLUSION_GRANULARITY),
+            default=contract.DEFAULT_OCCLUSION_GRANULARITY, required=False),
     }
 
   def meta_spec(self) -> lit_types.Spec:
-    return {
-        FieldNames.OCCLUSION: lit_types.TokenSalience(autorun=False, signed=True),
-        "segments": lit_types.JsonDict(),
-    }
+    # Outputs also carry "segments": [{start, end, text, score}], which has no LIT type.
+    return {FieldNames.OCCLUSION: lit_types.TokenSalience(autorun=False, signed=True)}
 
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
     del dataset
