@@ -88,7 +88,7 @@ def test_client_end_to_end_in_chromium(served, tmp_path):
   checks = json.loads(lines[-1])["checks"]
   failed = [c for c in checks if not c["ok"]]
   assert not failed, json.dumps(failed, indent=1)[:6000]
-  assert len(checks) >= 30
+  assert len(checks) >= 41
   assert result.returncode == 0
   out_dir = os.environ.get("LIT_SEQSAL_SCREENSHOT_DIR")
   if out_dir:

@@ -191,6 +191,27 @@ def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.
 # -- occlusion ---------------------------------------------------------------
 
 
+def log_likelihoods(
+    engine: LMEngine,
+    rows: Sequence[tuple[Sequence[int], np.ndarray]],
+    *,
+    progress: Progress | None = None,
+) -> np.ndarray:
+  """Target log-likelihood of each (ids, mask <float>[1, num_tokens]) row, forward
+  passes only, in batches of rows of similar length (less padding)."""
+  values = np.zeros(len(rows), dtype=np.float64)
+  order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+  for start in range(0, len(order), engine.batch_size):
+    which = order[start:start + engine.batch_size]
+    batch = salience_batch.pack([rows[i] for i in which], engine.pad_id)
+    with engine.lock:
+      lls, _ = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
+    values[which] = lls[:, 0]
+    if progress is not None:
+      progress.advance(len(which))
+  return values
+
+
 @dataclass
 class Occlusion:
   scores: np.ndarray  # <float32>[num_tokens]: segment score / its tokens, spread
@@ -246,19 +267,10 @@ def occlusion(
         jobs.append((r, m, positions))
         variants.append(([t for t, k in zip(ids, keep) if k], mask[keep][None]))
 
-  counter = Progress(f"Occlusion of {len(variants) - sum(len(m) for _, m in rows)}"
-                     f" {granularity}", len(variants), progress)
-  values = np.zeros(len(variants), dtype=np.float64)
-  # Similar lengths together: less padding per batch.
-  order = sorted(range(len(variants)), key=lambda i: len(variants[i][0]))
-  for start in range(0, len(order), engine.batch_size):
-    chunk = [variants[i] for i in order[start:start + engine.batch_size]]
-    batch = salience_batch.pack(chunk, engine.pad_id)
-    with engine.lock:
-      lls, _ = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
-    values[order[start:start + engine.batch_size]] = lls[:, 0]
-    counter.advance(len(chunk))
-
+  num_deleted = len(variants) - sum(len(masks) for _, masks in rows)
+  values = log_likelihoods(engine, variants,
+                           progress=Progress(f"Occlusion of {num_deleted} {granularity}",
+                                             len(variants), progress))
   results: list[list[Occlusion]] = [[] for _ in rows]
   j = 0
   while j < len(jobs):

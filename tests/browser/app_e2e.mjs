@@ -92,6 +92,53 @@ try {
   await scoresShown();
   check('back to a granularity seen before: no request', salienceRequests === 2, {salienceRequests});
 
+  // Costly methods: offered from the spec, fetched for the selection alone when picked.
+  const methodOptions = await control('method').locator('option').allTextContents();
+  check('costly methods are offered and marked',
+        ['integrated_gradients', 'occlusion'].every((m) => methodOptions.includes(`${m} (computed when picked)`)), methodOptions);
+  const costly = [];
+  page.on('request', (r) => {
+    if (r.url().includes(`model=_${group}_salience`) && r.postData()?.includes('salience_methods')) {
+      costly.push(JSON.parse(r.postData()).inputs.map((ex) => ex.data));
+    }
+  });
+  // Slow the costly answers down so the progress text can be read.
+  await page.route(`**/get_preds?model=_${group}_salience&*`, async (route) => {
+    if (route.request().postData()?.includes('salience_methods')) await new Promise((r) => setTimeout(r, 700));
+    await route.continue();
+  });
+  await control('method').selectOption('integrated_gradients');
+  await page.waitForTimeout(150);
+  const igStatus = await pane().locator('.status').textContent();
+  await scoresShown();
+  const igTitles = await titles(promptChips());
+  check('integrated gradients: progress text, then one request for the selection alone',
+        /integrated gradients/.test(igStatus ?? '') && costly.length === 1 && costly[0].length === 1 &&
+        costly[0][0].salience_methods.join() === 'integrated_gradients' &&
+        igTitles.every((t) => t?.startsWith('integrated_gradients: ')), {igStatus, costly, igTitles: igTitles.slice(0, 2)});
+  await control('method').selectOption('occlusion');
+  await page.waitForTimeout(150);
+  const occStatus = await pane().locator('.status').textContent();
+  await scoresShown();
+  const occTitles = await titles(promptChips());
+  check('occlusion at the shown granularity, with progress text',
+        /once without each of the \d+ sentences/.test(occStatus ?? '') && costly.length === 2 &&
+        costly[1][0].occlusion_granularity === 'sentences' &&
+        occTitles.every((t) => t?.startsWith('occlusion: ')) && occTitles.some((t) => Number(t.split(': ')[1]) !== 0),
+        {occStatus, occTitles: occTitles.slice(0, 3)});
+  await control('granularity').selectOption('custom');
+  await pane().locator('.error').waitFor({timeout: 10_000});
+  const occError = await pane().locator('.error').textContent();
+  check('occlusion with a custom pattern says which granularities work', /pick one of those granularities/.test(occError ?? ''), occError);
+  await control('granularity').selectOption('sentences');
+  await scoresShown();
+  await control('method').selectOption('integrated_gradients');
+  await scoresShown();
+  check('costly scores are cached per selection and setting', costly.length === 2, costly.length);
+  await page.unroute(`**/get_preds?model=_${group}_salience&*`);
+  await control('method').selectOption('grad_l2');
+  await scoresShown();
+
   // Shift-click and drag extend; the keyboard moves and extends.
   await control('granularity').selectOption('words');
   await scoresShown();

@@ -106,3 +106,13 @@ export function salienceMethods(info: ServerInfo, group: string): string[] {
   const spec = info.models[`_${group}_salience`]?.spec.output ?? {};
   return Object.keys(spec).filter((k) => spec[k].__name__ === 'TokenScores');
 }
+
+/**
+ * Methods the salience model computes only when asked (its TokenScores fields
+ * that are not `required`: integrated gradients, occlusion): each costs many
+ * model passes, so they are fetched for the selection alone, when picked.
+ */
+export function onRequestMethods(info: ServerInfo, group: string): string[] {
+  const spec = info.models[`_${group}_salience`]?.spec.output ?? {};
+  return salienceMethods(info, group).filter((k) => spec[k].required === false);
+}

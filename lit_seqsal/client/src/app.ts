@@ -6,7 +6,7 @@
 
 import {LitElement, css, html, nothing} from 'lit';
 
-import {LitApi, salienceGroups, salienceMethods} from './api.js';
+import {LitApi, onRequestMethods, salienceGroups, salienceMethods} from './api.js';
 import type {Example, ExampleData, ServerInfo} from './api.js';
 import {arrangementFor} from './layout.js';
 import type {Area, Part} from './layout.js';
@@ -204,6 +204,7 @@ export class SeqsalApp extends LitElement {
       <h2>LM Salience</h2>
       <seqsal-salience-module .api=${this.api} group=${this.group}
           .methods=${this.info ? salienceMethods(this.info, this.group) : []}
+          .onRequest=${this.info ? onRequestMethods(this.info, this.group) : []}
           .example=${this.selected} .examples=${this.allExamples}></seqsal-salience-module>
     </section>`;
   }

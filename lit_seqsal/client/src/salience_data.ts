@@ -63,6 +63,7 @@ export class SalienceSource {
   private readonly tokenCache = new BoundedCache<Promise<Tokenized>>(256);
   private readonly generationCache = new BoundedCache<Promise<string>>(256);
   private readonly scoreCache = new BoundedCache<Promise<Scores>>(20000);
+  private readonly methodCache = new BoundedCache<Promise<number[]>>(2000);
 
   constructor(private readonly api: LitApi, readonly group: string) {}
 
@@ -135,6 +136,26 @@ export class SalienceSource {
       });
     }
     return Promise.all(ranges.map((range) => this.cached(prompt, output, range)!));
+  }
+
+  /**
+   * Scores of one costly method (integrated gradients, occlusion) for one
+   * range, asked for on its own; occlusion deletes units of `granularity`.
+   */
+  methodScores(prompt: string, output: string, tokens: number, range: TokenRange,
+               method: string, granularity: string): Promise<number[]> {
+    const setting = method === 'occlusion' ? granularity : '';
+    const key = SalienceSource.key(prompt, output, `${range.start}:${range.end}`, method, setting);
+    let result = this.methodCache.get(key);
+    if (!result) {
+      const input: Record<string, unknown> = {
+        prompt, target: output, target_mask: maskFor(tokens, range), salience_methods: [method]};
+      if (setting) input['occlusion_granularity'] = setting;
+      result = this.api.getPreds<Scores>(`_${this.group}_salience`, [input], [method])
+          .then((preds) => preds[0][method]);
+      this.forgetOnError(this.methodCache, key, result);
+    }
+    return result;
   }
 
   private forgetOnError<V>(cache: BoundedCache<Promise<V>>, key: string, value: Promise<V>) {

@@ -39,6 +39,7 @@ export class SalienceModule extends LitElement {
     api: {attribute: false},
     group: {},
     methods: {attribute: false},
+    onRequest: {attribute: false},
     example: {attribute: false},
     examples: {attribute: false},
     settings: {state: true},
@@ -54,6 +55,8 @@ export class SalienceModule extends LitElement {
   api!: LitApi;
   group = '';
   methods: string[] = [];
+  /** The methods computed only when picked (integrated gradients, occlusion). */
+  onRequest: string[] = [];
   example?: Example;
   examples: Example[] = [];
 
@@ -141,7 +144,7 @@ export class SalienceModule extends LitElement {
     const s = this.settings;
     const other = this.examples.find((e) => e.id === this.compareId);
     const pane = (example: Example | undefined, label: string, mirror?: SelectionRequest) => html`
-      <seqsal-salience-pane .source=${this.source} .example=${example?.data} .mode=${this.mode}
+      <seqsal-salience-pane .source=${this.source} .onRequest=${this.onRequest} .example=${example?.data} .mode=${this.mode}
           .settings=${s} .requestedSelection=${mirror} label=${label}></seqsal-salience-pane>`;
     return html`
       <div class="controls">
@@ -162,7 +165,8 @@ export class SalienceModule extends LitElement {
           ${this.patternError ? html`<span class="pattern-error" role="alert">${this.patternError}</span>` : nothing}` : nothing}
         <label>Method
           <select data-testid="method" @change=${(e: Event) => this.set({method: (e.target as HTMLSelectElement).value})}>
-            ${this.methods.map((m) => html`<option value=${m} ?selected=${m === s.method}>${m}</option>`)}
+            ${this.methods.map((m) => html`<option value=${m} ?selected=${m === s.method}>${
+                this.onRequest.includes(m) ? `${m} (computed when picked)` : m}</option>`)}
           </select></label>
         <label>Intensity
           <input type="range" data-testid="intensity" min="0" max="1" step="0.05" .value=${String(s.intensity)}

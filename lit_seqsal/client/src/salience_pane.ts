@@ -39,6 +39,7 @@ export class SaliencePane extends LitElement {
     mode: {},
     settings: {attribute: false},
     requestedSelection: {attribute: false},
+    onRequest: {attribute: false},
     label: {},
     output: {state: true},
     tokenized: {state: true},
@@ -54,6 +55,8 @@ export class SaliencePane extends LitElement {
   mode: OutputMode = 'target';
   settings!: ViewSettings;
   requestedSelection?: SelectionRequest;
+  /** Methods fetched for the selection alone, when picked (see api.onRequestMethods). */
+  onRequest: string[] = [];
   label = '';
 
   output?: string;
@@ -106,7 +109,9 @@ export class SaliencePane extends LitElement {
     const resegment = changed.has('settings') &&
         (!old || old.granularity !== s.granularity || old.pattern !== s.pattern);
     if (changed.has('tokenized') || resegment) {
-      this.resegment();
+      this.resegment();  // re-reads the selection's scores
+    } else if (changed.has('settings') && old && old.method !== s.method) {
+      this.updateScores();  // cached for the gradient methods; asks for a costly one
     }
     if (changed.has('requestedSelection') && this.requestedSelection) this.applyRequestedSelection();
   }
@@ -244,6 +249,9 @@ export class SaliencePane extends LitElement {
     const id = ++this.scoreId;
     const explained = (r: {start: number, end: number}) => explainedRange(t.tokens, r);
     const wanted = explained(range);
+    if (this.onRequest.includes(this.settings.method)) {
+      return this.updateCostlyScores(id, wanted);
+    }
     const ranges = this.outputSegments.map(explained);
     if (!ranges.some((r) => r.start === wanted.start && r.end === wanted.end)) ranges.push(wanted);
     const cached = this.source.cached(this.prompt, this.output, wanted);
@@ -259,6 +267,32 @@ export class SaliencePane extends LitElement {
         this.scores = undefined;
         this.fail(e);
       }
+    }
+  }
+
+  /** Integrated gradients or occlusion for the selection alone, with progress text. */
+  private async updateCostlyScores(id: number, wanted: {start: number, end: number}) {
+    const t = this.tokenized!;
+    const {method, granularity} = this.settings;
+    this.scores = undefined;
+    this.error = '';
+    if (method === 'occlusion' && granularity === 'custom') {
+      this.status = '';
+      this.error = 'Occlusion deletes tokens, words, sentences, lines or paragraphs: pick one of those granularities.';
+      return;
+    }
+    const units = [...this.promptSegments, ...this.outputSegments].filter((seg) => seg.end <= wanted.start).length;
+    this.status = method === 'occlusion' ?
+        `Computing occlusion: the model runs once without each of the ${units} ${granularity} before the selection…` :
+        `Computing ${method.replace(/_/g, ' ')} for the selection (the model runs many times)…`;
+    try {
+      const values = await this.source!.methodScores(
+          this.prompt, this.output!, t.tokens.length, wanted, method, granularity);
+      if (id !== this.scoreId) return;
+      this.scores = {[method]: values};
+      this.status = '';
+    } catch (e) {
+      if (id === this.scoreId) this.fail(e);
     }
   }
 

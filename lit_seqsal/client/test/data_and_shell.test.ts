@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
-import {LitApi, ServerError, salienceGroups, salienceMethods, serverErrorMessage} from '../src/api.js';
+import {LitApi, ServerError, onRequestMethods, salienceGroups, salienceMethods, serverErrorMessage} from '../src/api.js';
 import type {Fetch, ServerInfo} from '../src/api.js';
 import {textColorFor} from '../src/colors.js';
 import {escapeHtml, viewToHtml} from '../src/export.js';
@@ -23,8 +23,10 @@ function fakeServer(failSalience = false) {
         tokens: ex.data.target ? ['<bos>', '▁Hi', '▁there', '▁you'] : ['<bos>', '▁Hi']}));
     } else if (model === '_m_salience') {
       if (failSalience) return {ok: false, status: 500, text: async () => 'Uncaught error: too long\n\nDetails: Traceback'};
-      result = body.inputs.map((ex: {data: {target_mask: number[]}}) => ({
-        tokens: [], grad_l2: ex.data.target_mask.map((m) => m * 2)}));
+      result = body.inputs.map((ex: {data: {target_mask: number[], salience_methods?: string[]}}) => {
+        const [method] = ex.data.salience_methods ?? ['grad_l2'];
+        return {tokens: [], [method]: ex.data.target_mask.map((m) => m * 2)};
+      });
     } else {
       result = body.inputs.map(() => ({response: ' there you'}));
     }
@@ -147,4 +149,33 @@ test('explained ranges leave out whitespace at their ends, unless that is all th
   assert.deepEqual(explainedRange(tokens, {start: 2, end: 5}), {start: 3, end: 5});
   assert.deepEqual(explainedRange(tokens, {start: 7, end: 8}), {start: 7, end: 8});
   assert.deepEqual(explainedRange(tokens, {start: 7, end: 9}), {start: 7, end: 9});
+});
+
+test('costly methods: listed from the spec, asked for one range at a time, cached per granularity', async () => {
+  const field = (required?: boolean) => ({__name__: 'TokenScores', ...(required === undefined ? {} : {required})});
+  const info = {models: {m: {spec: {input: {}, output: {}}, datasets: []}, _m_salience: {datasets: [], spec: {
+    input: {}, output: {tokens: {__name__: 'Tokens'}, grad_l2: field(), grad_dot_input: field(true),
+      integrated_gradients: field(false), occlusion: field(false)}}}}, datasets: {}, layouts: {}} as ServerInfo;
+  assert.deepEqual(salienceMethods(info, 'm'), ['grad_l2', 'grad_dot_input', 'integrated_gradients', 'occlusion']);
+  assert.deepEqual(onRequestMethods(info, 'm'), ['integrated_gradients', 'occlusion']);
+
+  const {calls, api} = fakeServer();
+  const source = new SalienceSource(api, 'm');
+  const range = {start: 2, end: 4};
+  const occ = await source.methodScores('Hi', ' there you', 4, range, 'occlusion', 'sentences');
+  assert.deepEqual(occ, [0, 0, 2, 2]);
+  assert.equal(calls.length, 1);
+  const sent = calls[0].body.inputs[0].data;
+  assert.deepEqual(sent['salience_methods'], ['occlusion']);
+  assert.equal(sent['occlusion_granularity'], 'sentences');
+  assert.match(calls[0].url, /requested_fields=occlusion/);
+  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', 'sentences');
+  assert.equal(calls.length, 1);
+  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', 'words');
+  assert.equal(calls.length, 2);
+  // Integrated gradients do not depend on the granularity shown.
+  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', 'words');
+  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', 'lines');
+  assert.equal(calls.length, 3);
+  assert.equal(calls[2].body.inputs[0].data['occlusion_granularity'], undefined);
 });
