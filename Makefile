@@ -57,4 +57,5 @@ test: setup browser-deps client-test
 bench: setup browser-deps
 	$(PY) bench/bench_salience.py
 	$(PY) bench/bench_frameworks.py
+	$(PY) bench/bench_faithfulness.py
 	node bench/bench_client.mjs

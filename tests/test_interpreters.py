@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -121,3 +124,19 @@ def test_bad_configs_are_clear_errors_and_the_server_keeps_serving(served):
   assert "unknown method(s) 'shap'" in msg
   (ok,) = _interpret(served, interpreters.OCCLUSION, ex, {"granularity": "lines"})
   assert ok["segments"]
+
+
+@pytest.mark.browser
+def test_lit_legacy_module_draws_the_map(served):
+  """LIT's own client: the Salience map tab (three_panel) shows our map."""
+  from tests.test_browser_lit_client import BROWSER_DIR, require_browser_tools
+  require_browser_tools()
+  result = subprocess.run(
+      ["node", str(BROWSER_DIR / "lit_legacy_map.mjs"), served.url, "tiny", "headline-generation"],
+      capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
+  seen = json.loads(result.stdout.strip().splitlines()[-1])
+  assert seen["targetTokens"] > 1 and seen["nonzero"] >= seen["sourceTokens"] / 2
+  # The tiny model's 256-token limit makes LIT's metrics over the whole
+  # dataset fail for the long few-shot prompts; nothing else may.
+  assert [e for e in seen["pageErrors"] if "over this model's maximum" not in e] == []

@@ -8,9 +8,9 @@ serves the Transformers engine and the Keras engine on every runtime.
 Methods, all explaining the summed log-probability of the masked target tokens:
 - the salience map: grad_l2 / grad_dot_input of every output token on its own,
   masks chunked so memory stays bounded;
-- integrated gradients: from a baseline where the target's context has zero
-  embeddings (BOS and the target kept) to the input, Gauss-Legendre
-  quadrature, integration points batched as rows;
+- integrated gradients: from a baseline where the target's context has its
+  embeddings scaled down 100x (BOS and the target kept) to the input,
+  Gauss-Legendre quadrature, integration points batched as rows;
 - occlusion: the drop in target log-likelihood when a segment (word, sentence,
   line, paragraph) is deleted from the sequence, all deletions batched.
 """
@@ -31,10 +31,6 @@ from lit_seqsal.models import salience_batch
 if TYPE_CHECKING:
   from lit_seqsal.models.lit_wrappers import LMEngine
 
-# Integration points: contract.DEFAULT_IG_STEPS (Gauss-Legendre, exact for
-# polynomials of degree 2n-1 along the path); the completeness gap this leaves
-# on the sample prompts is measured by bench/bench_faithfulness.py.
-DEFAULT_IG_STEPS = contract.DEFAULT_IG_STEPS
 # The integrated-gradients baseline scales the context's input embeddings by
 # this factor instead of zeroing them: Gemma's RMSNorm makes an exactly zero
 # embedding a singular point (the log-likelihood jumps between 0 and 0.001x,
@@ -120,18 +116,18 @@ def integrated_gradients(
     engine: LMEngine,
     rows: Rows,
     *,
-    steps: int = DEFAULT_IG_STEPS,
+    steps: int = contract.DEFAULT_IG_STEPS,
     progress: ProgressCallback | None = None,
 ) -> list[IntegratedGradients]:
   """Integrated gradients of each mask's target log-likelihood, per row.
 
   What is attributed: the context of the target, i.e. every token after BOS
-  and before the mask's first target token. The baseline sets those tokens'
-  input embeddings to zero and keeps BOS (the attention sink every position
-  reads) and the target tokens as they are. The path is the straight line from
-  baseline to input; the path integral of the gradient uses `steps`
+  and before the mask's first target token. The baseline scales those tokens'
+  input embeddings by BASELINE_SCALE and keeps BOS (the attention sink every
+  position reads) and the target tokens as they are. The path is the straight
+  line from baseline to input; the path integral of the gradient uses `steps`
   Gauss-Legendre points (run as rows of model batches), and each token's
-  attribution is that integral dotted with its embedding. A mask's
+  attribution is that integral dotted with (input - baseline). A mask's
   attributions sum to its log-likelihood change from baseline to input up to
   the quadrature error (`completeness_gap`). Each mask has its own baseline,
   so masks do not share forward passes here.

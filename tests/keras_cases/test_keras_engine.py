@@ -202,3 +202,53 @@ def test_keras_engine_refuses_a_model_without_preprocessor(engine):
 
   with pytest.raises(ValueError, match="no preprocessor"):
     keras_lm.KerasEngine(NoPre())
+
+
+# -- the other salience methods: the same code as for Transformers -------------
+
+
+def _prepared(keras_group):
+  ids, mask = keras_group["_tk_salience"].prepare({"prompt": PROMPT, "target": TARGET})
+  return list(ids), mask
+
+
+def test_integrated_gradients_completeness(keras_group, engine):
+  from lit_seqsal.components import attribution
+  ids, mask = _prepared(keras_group)
+  (ig,) = attribution.integrated_gradients(engine, [(ids, mask[None])])
+  f = _objective(engine, ids, mask)
+  embs = _embeddings(engine, ids)
+  base = embs.copy()
+  first = int(mask.nonzero()[0][0])
+  base[1:first] *= attribution.BASELINE_SCALE
+  change = f(embs) - f(base)
+  assert abs(change) > 0.1
+  assert abs(ig.scores[0].sum() - change) <= 0.05 * abs(change)
+
+
+def test_occlusion_matches_a_direct_loop(keras_group, engine):
+  from lit_seqsal.components import attribution
+  ids, mask = _prepared(keras_group)
+  ((occ,),) = attribution.occlusion(engine, [(ids, mask[None])], "words")
+  full = _objective(engine, ids, mask)(_embeddings(engine, ids))
+  assert len(occ.segments) > 2
+  for (a, b), score in zip(occ.segments, occ.segment_scores):
+    kept = ids[:a] + ids[b:]
+    kept_mask = np.concatenate([mask[:a], mask[b:]])
+    deleted = _objective(engine, kept, kept_mask)(_embeddings(engine, kept))
+    assert score == pytest.approx(full - deleted, abs=1e-3)
+
+
+def test_salience_map_rows_equal_single_masks(keras_group, engine):
+  from lit_seqsal.components import attribution
+  ids, mask = _prepared(keras_group)
+  first = int(mask.nonzero()[0][0])
+  smap = attribution.salience_map(engine, ids, first, chunk_size=2)
+  sal = keras_group["_tk_salience"]
+  for i in (0, len(ids) - first - 1):
+    one_hot = np.zeros(len(ids))
+    one_hot[first + i] = 1
+    (single,) = sal.predict([{"prompt": PROMPT, "target": TARGET, "target_mask": one_hot}])
+    for method in contract.GRADIENT_METHODS:
+      np.testing.assert_allclose(smap[method][i], single[method], rtol=1e-4,
+                                 atol=1e-5 * np.abs(smap[method]).max())
