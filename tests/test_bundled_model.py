@@ -90,3 +90,27 @@ def test_matches_full_logits_reference_on_gemma(bundled_group, menu, mistake_gen
   np.testing.assert_allclose(out["grad_l2"], grad[0].norm(dim=-1).numpy(), atol=1e-4 * scale)
   np.testing.assert_allclose(
       out["grad_dot_input"], (grad[0] * embs[0]).sum(-1).detach().numpy(), atol=1e-4 * scale)
+
+
+def test_integrated_gradients_and_occlusion_on_gemma(bundled_group, menu, mistake_generation):
+  """The interpreters on the bundled model, for the walkthrough's selection."""
+  from lit_seqsal.components import interpreters
+  ex = {"prompt": menu["fewshot-mistake"]["prompt"], "target": mistake_generation}
+  tokens = bundled_group["_gemma_tokenizer"].predict([ex])[0]["tokens"]
+  selected = ex | {"target_mask": _recommendation_mask(tokens, len(ex["prompt"])).tolist()}
+  model = bundled_group["gemma"]
+
+  (ig,) = interpreters.IntegratedGradientsInterpreter().run([selected], model, None)
+  change = ig["log_likelihood_change"]
+  assert abs(change) > 1.0
+  assert abs(ig["attribution_sum"] - change) <= 0.05 * abs(change)  # completeness, default steps
+
+  (occ,) = interpreters.OcclusionInterpreter().run([selected], model, None,
+                                                   config={"granularity": "lines"})
+  lines = [s for s in occ["segments"] if s["text"].strip()]
+  assert lines[0]["text"].startswith("Analyze a menu item") and len(lines) > 16
+  # Deleting the faulty example's recommendation makes the mistake less likely:
+  # it is among the lines whose deletion costs the selection the most.
+  ranked = sorted(lines, key=lambda s: -s["score"])
+  faulty = next(s for s in lines if s["text"].startswith("Recommendation: You have to try it"))
+  assert faulty in ranked[:3], [(s["text"][:40], round(s["score"], 2)) for s in ranked[:5]]

@@ -80,6 +80,9 @@ def test_walkthrough_notebook_runs_in_a_kernel(tiny_keras_preset, tmp_path, monk
         info = post(base_url.rstrip("/"), "/get_info")
         assert {"tiny", "_tiny_salience", "_tiny_tokenizer"} <= set(info["models"])
         assert "sample_prompts" in info["datasets"]
+        # The widget offers our interpreters (salience map, IG, occlusion).
+        assert {"sequence_salience", "LM Integrated Gradients", "LM Segment Occlusion"} \
+            <= set(info["models"]["tiny"]["interpreters"])
       if "render(data=" in cell.source:
         url = _rendered_url(cell)
         query = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
