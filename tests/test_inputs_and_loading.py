@@ -16,10 +16,14 @@ TARGET = " it has onions.\nRecommendation: Avoid."
 def test_group_names_and_specs(tiny_group):
   assert set(tiny_group) == {"tiny", "_tiny_salience", "_tiny_tokenizer"}
   sal = tiny_group["_tiny_salience"]
-  assert set(sal.input_spec()) == {"prompt", "target", "target_mask"}
-  assert not sal.input_spec()["target_mask"].required
+  assert set(sal.input_spec()) == {"prompt", "target", "target_mask", "salience_methods",
+                                   "occlusion_granularity", "ig_steps"}
+  assert not any(sal.input_spec()[k].required for k in set(sal.input_spec()) - {"prompt"})
   out = sal.output_spec()
-  assert out["grad_l2"].align == "tokens" and out["grad_dot_input"].align == "tokens"
+  for method in ("grad_l2", "grad_dot_input", "integrated_gradients", "occlusion"):
+    assert out[method].align == "tokens"
+  # Required: always returned; not required: computed when asked for.
+  assert out["grad_l2"].required and not out["occlusion"].required
   assert tiny_group["tiny"].output_spec()["response"].parent == "target"
 
 
