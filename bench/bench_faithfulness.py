@@ -146,14 +146,17 @@ def main() -> None:
         " model (mean over examples; near 0 is good).")
   header = ["method"] + [f"{int(f * 100)}%" for f in FRACTIONS] + [
       "area", "vs random", "rand. corr", "s / example"]
-  print(("{:<22}" + "{:>8}" * (len(header) - 1)).format(*header))
+  # Each column wide enough for its header, so the table stays readable as plain text.
+  line = "{:<22}" + "".join("{:>%d}" % max(8, len(h) + 2) for h in header[1:])
+  print(line.format(*header))
   for m in methods + [RANDOM]:
     mean_curve = np.mean(curves[m], axis=0)
     area = float(np.mean([c.mean() for c in curves[m]]))
     corr = f"{np.mean(correlations[m]):.2f}" if m in correlations else "-"
     secs = f"{seconds[m] / len(examples):.1f}" if m in seconds else "-"
     row = [m] + [f"{v:.2f}" for v in mean_curve] + [f"{area:.2f}", f"{area / random_area:.2f}", corr, secs]
-    print(("{:<22}" + "{:>8}" * (len(header) - 1)).format(*row))
+    print(line.format(*row))
+  print("(One pass computes both gradient methods, so grad_dot_input's time is in grad_l2's.)")
   print(f"\nIntegrated gradients ({contract.DEFAULT_IG_STEPS} steps): completeness gap"
         f" |sum - change| / |change|: median {np.median(gaps):.3f}, max {np.max(gaps):.3f}"
         f" over {len(gaps)} examples.")
