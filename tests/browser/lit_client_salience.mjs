@@ -4,32 +4,12 @@
 //
 // usage: node lit_client_salience.mjs URL MODEL SOURCE SCREENSHOT_PATH
 // Prints one JSON line with what it saw; exits non-zero on failure.
-import {chromium} from 'playwright-core';
-import {CHROMIUM_ARGS} from './chromium_args.mjs';
+import {fail, withLitExample} from './lit_page.mjs';
 
 const [url, model, source, screenshotPath] = process.argv.slice(2);
 
-function fail(msg) {
-  console.error(`BROWSER TEST FAILED: ${msg}`);
-  process.exit(1);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: CHROMIUM_ARGS,
-});
-const errors = [];
-try {
-  const page = await browser.newPage({viewport: {width: 1500, height: 1000}});
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const params = new URLSearchParams({models: model, dataset: 'sample_prompts', layout: 'left_right'});
-  await page.goto(`${url}/lit/?${params}`);  // LIT's own client, next to ours
-
-  // Select the example whose source matches, by clicking its row in the data table.
-  const row = page.locator('lit-data-table tbody tr', {hasText: source}).first();
-  await row.waitFor({timeout: 60_000});
-  await row.click();
-
+// left_right: LIT's own client, next to ours.
+await withLitExample({url, model, source, layout: 'left_right'}, async (page) => {
   // The Sequence Salience module asks which sequence to explain: pick the dataset target.
   const module = page.locator('sequence-salience-module');
   await module.waitFor({timeout: 30_000});
@@ -67,10 +47,5 @@ try {
     fail(`salient and non-salient segments share colour ${colours[best]}`);
   }
   if (screenshotPath) await page.screenshot({path: screenshotPath, fullPage: true});
-  console.log(JSON.stringify({segments: count, nonzero, targetText, bestColour: colours[best],
-                              pageErrors: errors}));
-} catch (e) {
-  fail(`${e}\npage errors: ${errors.join('\n')}`);
-} finally {
-  await browser.close();
-}
+  return {segments: count, nonzero, targetText, bestColour: colours[best]};
+});

@@ -5,30 +5,11 @@
 //
 // usage: node lit_legacy_map.mjs URL MODEL SOURCE
 // Prints one JSON line with what it saw; exits non-zero on failure.
-import {chromium} from 'playwright-core';
-import {CHROMIUM_ARGS} from './chromium_args.mjs';
+import {fail, withLitExample} from './lit_page.mjs';
 
 const [url, model, source] = process.argv.slice(2);
 
-function fail(msg) {
-  console.error(`BROWSER TEST FAILED: ${msg}`);
-  process.exit(1);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: CHROMIUM_ARGS,
-});
-const errors = [];
-try {
-  const page = await browser.newPage({viewport: {width: 1500, height: 1100}});
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const params = new URLSearchParams({models: model, dataset: 'sample_prompts', layout: 'three_panel'});
-  await page.goto(`${url}/lit/?${params}`);
-
-  const row = page.locator('lit-data-table tbody tr', {hasText: source}).first();
-  await row.waitFor({timeout: 60_000});
-  await row.click();
+await withLitExample({url, model, source, layout: 'three_panel', height: 1100}, async (page) => {
   await page.getByText('Salience map', {exact: true}).click();
 
   const module = page.locator('legacy-sequence-salience-module');
@@ -49,9 +30,5 @@ try {
   const colours = await chipGroups.nth(0).locator('.salient-token').evaluateAll((els) =>
       new Set(els.map((e) => getComputedStyle(e).getPropertyValue('--token-bg-color').trim())).size);
   if (colours < 3) fail(`source tokens use ${colours} colours`);
-  console.log(JSON.stringify({sourceTokens, targetTokens, nonzero, colours, pageErrors: errors}));
-} catch (e) {
-  fail(`${e}\npage errors: ${errors.join('\n')}`);
-} finally {
-  await browser.close();
-}
+  return {sourceTokens, targetTokens, nonzero, colours};
+});
