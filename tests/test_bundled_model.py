@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lit_seqsal import datasets
+from lit_seqsal.components import interpreters
 
 pytestmark = pytest.mark.bundled
 
@@ -94,7 +95,6 @@ def test_matches_full_logits_reference_on_gemma(bundled_group, menu, mistake_gen
 
 def test_integrated_gradients_and_occlusion_on_gemma(bundled_group, menu, mistake_generation):
   """The interpreters on the bundled model, for the walkthrough's selection."""
-  from lit_seqsal.components import interpreters
   ex = {"prompt": menu["fewshot-mistake"]["prompt"], "target": mistake_generation}
   tokens = bundled_group["_gemma_tokenizer"].predict([ex])[0]["tokens"]
   selected = ex | {"target_mask": _recommendation_mask(tokens, len(ex["prompt"])).tolist()}
