@@ -34,9 +34,12 @@ import numpy as np
 import torch
 import transformers
 
-from lit_seqsal import contract, datasets, models
-from lit_seqsal.components import attribution, segmentation
-from lit_seqsal.models import lit_wrappers, transformers_lm
+from lit_seqsal import datasets, models
+from lit_seqsal.contract import FieldNames
+from lit_seqsal.engine import encode_example
+from lit_seqsal.models import lit_models, transformers_engine
+from lit_seqsal.salience import attribution, segmentation
+from lit_seqsal.salience import methods as method_registry
 
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
 RANDOM = "random"
@@ -50,12 +53,12 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
   return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def all_scores(group: lit_wrappers.ModelGroup, example: dict, granularity: str) -> dict:
+def all_scores(group: lit_models.ModelGroup, example: dict, granularity: str) -> dict:
   """Every method's token scores for the example's whole target, through the contract."""
-  ex = dict(example, salience_methods=list(contract.SALIENCE_METHODS),
+  ex = dict(example, salience_methods=list(method_registry.REGISTRY),
             occlusion_granularity=granularity)
   (out,) = group.salience.predict([ex])
-  return {m: np.asarray(out[m], dtype=np.float64) for m in contract.SALIENCE_METHODS}
+  return {m: np.asarray(out[m], dtype=np.float64) for m in method_registry.REGISTRY}
 
 
 def deletion_curve(engine, ids, mask, segments, order) -> np.ndarray:
@@ -71,20 +74,20 @@ def deletion_curve(engine, ids, mask, segments, order) -> np.ndarray:
   return lls[0] - lls[1:]
 
 
-def random_model_group(trained: lit_wrappers.ModelGroup, seed: int) -> lit_wrappers.ModelGroup:
+def random_model_group(trained: lit_models.ModelGroup, seed: int) -> lit_models.ModelGroup:
   engine = trained.engine
   torch.manual_seed(seed)
   model = transformers.AutoModelForCausalLM.from_config(engine.model.config)
-  random_engine = transformers_lm.TransformersEngine(
+  random_engine = transformers_engine.TransformersEngine(
       model, engine.tokenizer, batch_size=engine.batch_size, max_length=engine.max_length)
-  return lit_wrappers.group_of(lit_wrappers.make_model_group("random", random_engine)["random"])
+  return lit_models.group_of(lit_models.make_model_group("random", random_engine)["random"])
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--limit", type=int, default=None, help="first N sample prompts only")
   parser.add_argument("--granularity", default="sentences",
-                      choices=[g for g in contract.OCCLUSION_GRANULARITIES if g != "tokens"])
+                      choices=[g for g in segmentation.GRANULARITIES if g != "tokens"])
   parser.add_argument("--random_orders", type=int, default=5)
   parser.add_argument("--batch_size", type=int, default=8)
   parser.add_argument("--seed", type=int, default=0)
@@ -92,27 +95,28 @@ def main() -> None:
 
   rng = np.random.default_rng(args.seed)
   start = time.perf_counter()
-  trained = lit_wrappers.group_of(
+  trained = lit_models.group_of(
       models.load_model_group("gemma", "bundled", batch_size=args.batch_size)["gemma"])
   randomised = random_model_group(trained, args.seed)
   engine = trained.engine
   examples = [ex for ex in datasets.get_datasets(["sample_prompts"])["sample_prompts"].examples
               if ex.get("target")][:args.limit]
 
-  methods = list(contract.SALIENCE_METHODS)
+  methods = list(method_registry.REGISTRY)
   curves = {m: [] for m in methods + [RANDOM]}
   correlations = {m: [] for m in methods}
   gaps, seconds = [], {m: 0.0 for m in methods}
   for n, example in enumerate(examples):
     ex = {"prompt": example["prompt"], "target": example["target"]}
-    ids, mask = trained.salience.prepare(ex)
+    encoded = encode_example(engine, ex)
+    ids, mask = encoded.ids, encoded.mask
     first = int(mask.nonzero()[0][0])
     tokens = engine.token_strings(ids)
     segments = segmentation.segment_tokens(tokens, args.granularity, 1, first)
     scores = {}
     for m in methods:  # one method at a time, timed
       t = time.perf_counter()
-      if m == contract.FieldNames.INTEGRATED_GRADIENTS:
+      if m == FieldNames.INTEGRATED_GRADIENTS:
         # The same computation as the salience field (a test checks they are
         # equal), called directly for its completeness figures.
         (ig,) = attribution.integrated_gradients(engine, [(list(ids), mask[None])])
@@ -157,7 +161,7 @@ def main() -> None:
     row = [m] + [f"{v:.2f}" for v in mean_curve] + [f"{area:.2f}", f"{area / random_area:.2f}", corr, secs]
     print(line.format(*row))
   print("(One pass computes both gradient methods, so grad_dot_input's time is in grad_l2's.)")
-  print(f"\nIntegrated gradients ({contract.DEFAULT_IG_STEPS} steps): completeness gap"
+  print(f"\nIntegrated gradients ({attribution.DEFAULT_IG_STEPS} steps): completeness gap"
         f" |sum - change| / |change|: median {np.median(gaps):.3f}, max {np.max(gaps):.3f}"
         f" over {len(gaps)} examples.")
 

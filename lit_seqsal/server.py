@@ -12,6 +12,7 @@ from lit_seqsal import layouts
 from lit_seqsal import models as seqsal_models
 from lit_seqsal import web_app
 from lit_seqsal.components import interpreters as seqsal_interpreters
+from lit_seqsal.options import ModelOptions
 
 LIT_CLIENT_ROOT = web_app.LIT_CLIENT_ROOT
 
@@ -29,8 +30,9 @@ token against every earlier token.
 """
 
 
-def app_kwargs(models: dict, datasets: dict, **model_kw) -> dict:
-  """LIT Server / LitApp / LitWidget arguments around already-loaded models and data."""
+def app_kwargs(models: dict, datasets: dict, opts: ModelOptions | None = None) -> dict:
+  """LIT Server / LitApp / LitWidget arguments around already-loaded models and data;
+  `opts` are the defaults of the "Configure" menu's model loader."""
   return dict(
       models=models,
       datasets=datasets,
@@ -38,7 +40,7 @@ def app_kwargs(models: dict, datasets: dict, **model_kw) -> dict:
       interpreters=lit_core.default_interpreters(models)
       | seqsal_interpreters.seqsal_interpreters(),
       layouts=layouts.PROMPT_DEBUGGING_LAYOUTS,
-      model_loaders=seqsal_models.get_model_loaders(**model_kw),
+      model_loaders=seqsal_models.get_model_loaders(opts),
       dataset_loaders=seqsal_datasets.get_dataset_loaders(),
       onboard_start_doc=ONBOARD_DOC,
   )
@@ -49,22 +51,14 @@ def lit_app_kwargs(
     models_config: Sequence[str],
     datasets_config: Sequence[str],
     max_examples: int | None,
-    dl_framework: str,
-    dl_runtime: str | None,
-    precision: str,
-    batch_size: int,
-    max_length: int,
-    max_new_tokens: int = seqsal_models.DEFAULT_MAX_NEW_TOKENS,
-    sampler: str = seqsal_models.DEFAULT_SAMPLER,
+    opts: ModelOptions,
 ) -> dict:
   """Loads datasets and models from configuration strings; see app_kwargs."""
+  opts = opts.checked()
   # Datasets first: a bad file should fail before minutes of model loading.
   datasets = seqsal_datasets.get_datasets(datasets_config, max_examples=max_examples)
-  model_kw = dict(
-      dl_framework=dl_framework, dl_runtime=dl_runtime, precision=precision,
-      batch_size=batch_size, max_length=max_length, sampler=sampler)
-  models = seqsal_models.get_models(models_config, max_new_tokens=max_new_tokens, **model_kw)
-  return app_kwargs(models, datasets, **model_kw)
+  models = seqsal_models.get_models(models_config, opts)
+  return app_kwargs(models, datasets, opts)
 
 
 class Server(dev_server.Server):

@@ -13,7 +13,8 @@ import time
 
 import numpy as np
 
-from lit_seqsal import contract, datasets, models
+from lit_seqsal import datasets, models
+from lit_seqsal.salience import methods
 
 # The walkthrough's three menu prompts and one of each other kind.
 SOURCES = ("fewshot-mistake", "fewshot-fixed", "fewshot-constitution",
@@ -48,7 +49,7 @@ def run(framework: str, runtime: str, precision: str = "float32") -> dict:
   sal = group["_m_salience"].predict(sal_inputs)
   out = {"tokens": json.dumps(tokens), "generations": json.dumps(generations),
          "seconds": time.perf_counter() - start}
-  for method in contract.GRADIENT_METHODS:
+  for method in methods.gradient_names():
     for i, o in enumerate(sal):
       out[f"{method}_{i}"] = o[method]
   return out

@@ -10,12 +10,15 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lit_seqsal.engine import encode_example
+
 PROMPT = "Taste-likes: Cheese\nTaste-dislikes: Can't eat eggs\nSuggestion: Quiche Lorraine\nAnalysis:"
 TARGET = " it has eggs in it.\nRecommendation: Avoid."
 
 
 def default_mask(sal, ex) -> tuple[list[int], np.ndarray]:
-  ids, n_prompt = sal._ids_of(ex, 0)
+  encoded = encode_example(sal.engine, ex, with_mask=False)
+  ids, n_prompt = encoded.ids, encoded.num_prompt_tokens
   mask = np.zeros(len(ids), np.float32)
   mask[n_prompt:] = 1
   return ids, mask
@@ -90,7 +93,7 @@ def check_batched_masks(new_salience_model: Callable, rtol=1e-5, atol=1e-6) -> N
 def check_cache(sal) -> None:
   ex = {"prompt": PROMPT + " cached", "target": TARGET}
   first = sal.predict([ex])[0]
-  before = len(sal._cache)
+  before = len(sal.cache)
   second = sal.predict([ex])[0]
-  assert len(sal._cache) == before
+  assert len(sal.cache) == before
   np.testing.assert_array_equal(first["grad_l2"], second["grad_l2"])

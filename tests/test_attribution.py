@@ -16,25 +16,26 @@ import pytest
 import torch
 import transformers
 
-from lit_seqsal import contract, datasets
-from lit_seqsal.components import attribution, segmentation
-from lit_seqsal.models import lit_wrappers, transformers_lm
+from lit_seqsal import datasets, inputs
+from lit_seqsal.engine import encode_example
+from lit_seqsal.models import lit_models, transformers_engine
+from lit_seqsal.salience import attribution, methods, segmentation
 
 from tests.salience_checks import PROMPT, TARGET
 
 CLIENT_DIR = Path(__file__).resolve().parents[1] / "lit_seqsal" / "client"
+REDUCTIONS = methods.gradient_reductions()
 
 
 def _engine(model_dir, precision="float32", **kw):
   tok = transformers.AutoTokenizer.from_pretrained(model_dir)
   model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
-  return transformers_lm.TransformersEngine(model, tok, precision=precision, **kw)
+  return transformers_engine.TransformersEngine(model, tok, precision=precision, **kw)
 
 
 def _example(engine, prompt=PROMPT, target=TARGET):
-  sal = lit_wrappers.SalienceModel(engine)
-  ids, mask = sal.prepare({"prompt": prompt, "target": target})
-  return list(ids), mask
+  encoded = encode_example(engine, {"prompt": prompt, "target": target})
+  return list(encoded.ids), encoded.mask
 
 
 def _loglik(model, ids, mask, embs=None) -> float:
@@ -155,13 +156,13 @@ def test_salience_map_chunked_equals_unchunked_and_single_masks(tiny_model_dir):
   ids, mask = _example(engine)
   first = int(mask.nonzero()[0][0])
   seen = []
-  whole = attribution.salience_map(engine, ids, first, chunk_size=len(ids))
-  chunked = attribution.salience_map(engine, ids, first, chunk_size=2,
+  whole = attribution.salience_map(engine, ids, first, REDUCTIONS, chunk_size=len(ids))
+  chunked = attribution.salience_map(engine, ids, first, REDUCTIONS, chunk_size=2,
                                      progress=lambda done, total: seen.append((done, total)))
   outputs = len(ids) - first
   assert seen[-1] == (outputs, outputs) and len(seen) == -(-outputs // 2)
-  sal = lit_wrappers.SalienceModel(engine)
-  for method in contract.GRADIENT_METHODS:
+  sal = lit_models.SalienceModel(engine)
+  for method in methods.gradient_names():
     assert whole[method].shape == (outputs, len(ids))
     # float32: chunks stop the model at different lengths, so sums differ in
     # their last bits.
@@ -180,14 +181,14 @@ def test_salience_map_chunked_equals_unchunked_and_single_masks(tiny_model_dir):
 def test_bad_settings_are_clear_errors(tiny_model_dir):
   engine = _engine(tiny_model_dir)
   ids, mask = _example(engine)
-  with pytest.raises(contract.InputError, match="granularity 'clauses'; allowed values: tokens, words"):
+  with pytest.raises(inputs.InputError, match="granularity 'clauses'; allowed values: tokens, words"):
     attribution.occlusion(engine, [(ids, mask[None])], "clauses")
-  with pytest.raises(contract.InputError, match="steps.*between 1 and 512, got 0"):
+  with pytest.raises(inputs.InputError, match="steps.*between 1 and 512, got 0"):
     attribution.integrated_gradients(engine, [(ids, mask[None])], steps=0)
-  with pytest.raises(contract.InputError, match="chunk_size must be a whole number"):
-    attribution.salience_map(engine, ids, 3, chunk_size=0)
-  with pytest.raises(contract.InputError, match="output to explain is empty"):
-    attribution.salience_map(engine, ids, len(ids))
+  with pytest.raises(inputs.InputError, match="chunk_size must be a whole number"):
+    attribution.salience_map(engine, ids, 3, REDUCTIONS, chunk_size=0)
+  with pytest.raises(inputs.InputError, match="output to explain is empty"):
+    attribution.salience_map(engine, ids, len(ids), REDUCTIONS)
 
 
 # -- the same methods through the salience model -----------------------------
@@ -195,10 +196,10 @@ def test_bad_settings_are_clear_errors(tiny_model_dir):
 
 def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_dir):
   engine = _engine(tiny_model_dir, batch_size=4)
-  sal = lit_wrappers.SalienceModel(engine)
+  sal = lit_models.SalienceModel(engine)
   ex = {"prompt": PROMPT, "target": TARGET}
   (default,) = sal.predict([ex])
-  assert set(default) == {"tokens", *contract.GRADIENT_METHODS}
+  assert set(default) == {"tokens", *methods.gradient_names()}
 
   calls = []
   original = engine.objectives
@@ -207,7 +208,8 @@ def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_d
                occlusion_granularity="words")
   (out,) = sal.predict([asked])
   assert set(out) == {"tokens", "integrated_gradients", "occlusion"}
-  ids, mask = sal.prepare(ex)
+  encoded = encode_example(engine, ex)
+  ids, mask = encoded.ids, encoded.mask
   (ig,) = attribution.integrated_gradients(engine, [(list(ids), mask[None])], steps=4)
   ((occ,),) = attribution.occlusion(engine, [(list(ids), mask[None])], "words")
   np.testing.assert_allclose(out["integrated_gradients"], ig.scores[0], rtol=1e-5, atol=1e-7)
@@ -224,7 +226,7 @@ def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_d
        "occlusion_granularity 'custom'"),
       (dict(ex, salience_methods=["integrated_gradients"], ig_steps=0), "'ig_steps'.*got 0"),
   ]:
-    with pytest.raises(contract.InputError, match=message):
+    with pytest.raises(inputs.InputError, match=message):
       sal.predict([bad])
 
 
@@ -253,6 +255,6 @@ def test_segmentation_matches_the_client(tiny_model_dir):
                        input=json.dumps(token_lists), capture_output=True, text=True, check=True)
   client = json.loads(run.stdout)
   for tokens, theirs in zip(token_lists, client):
-    for granularity in contract.OCCLUSION_GRANULARITIES:
+    for granularity in segmentation.GRANULARITIES:
       ours = [list(s) for s in segmentation.segment_tokens(tokens, granularity)]
       assert ours == theirs[granularity], granularity

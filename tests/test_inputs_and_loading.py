@@ -7,7 +7,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from lit_seqsal import contract, models
+from lit_seqsal import inputs, models, options
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions.\nRecommendation: Avoid."
@@ -41,14 +41,14 @@ def test_tokens_contract(tiny_group):
 
 def test_byte_level_tokens_are_cleaned(tiny_group):
   engine = tiny_group["tiny"].engine
-  saved = engine._byte_level
+  saved = engine.byte_level
   try:
-    engine._byte_level = True
+    engine.byte_level = True
     # GPT-2 byte-level spellings: "Ġ" is a space, "Ċ" a newline.
     engine.tokenizer.convert_ids_to_tokens = lambda ids: ["ĠHello", "Ċ", "world"]
     assert engine.token_strings([0, 1, 2]) == ["▁Hello", "\n", "world"]
   finally:
-    engine._byte_level = saved
+    engine.byte_level = saved
     del engine.tokenizer.convert_ids_to_tokens
 
 
@@ -79,16 +79,16 @@ def test_bad_salience_inputs(tiny_group, example, message):
     n = len(tiny_group["_tiny_tokenizer"].predict([example])[0]["tokens"])
     if message != "tokens":
       example["target_mask"] = (example["target_mask"] + [0] * n)[:n]
-  with pytest.raises(contract.InputError, match=message):
+  with pytest.raises(inputs.InputError, match=message):
     sal.predict([example])
 
 
 def test_too_long_inputs_are_refused_with_limits(tiny_model_dir):
   group = models.load_model_group("short", tiny_model_dir, max_length=16)
   long_prompt = "Taste-likes: Cheese and more cheese " * 10
-  with pytest.raises(contract.InputError, match=r"maximum of 16 tokens"):
+  with pytest.raises(inputs.InputError, match=r"maximum of 16 tokens"):
     group["_short_salience"].predict([{"prompt": long_prompt, "target": " yes"}])
-  with pytest.raises(contract.InputError, match=r"maximum of 16 tokens"):
+  with pytest.raises(inputs.InputError, match=r"maximum of 16 tokens"):
     group["short"].predict([{"prompt": long_prompt}])
   # The model still works for inputs that fit.
   assert group["short"].predict([{"prompt": "Hi"}])[0]["response"] is not None
@@ -113,8 +113,8 @@ def test_config_errors():
     models.get_models(["x:/no/x"], dl_framework="kerasnlp", dl_runtime="theano")
   with pytest.raises(ValueError, match="sampler='top_k' is only available with the Keras"):
     models.get_models(["x:/no/x"], sampler="top_k")
-  assert models.runtime_for("kerasnlp", None) == "tensorflow"
-  assert models.runtime_for("transformers", None) == "torch"
+  assert options.ModelOptions(dl_framework="kerasnlp").runtime == "tensorflow"
+  assert options.ModelOptions(dl_framework="transformers").runtime == "torch"
 
 
 def test_directory_that_is_not_a_model(tmp_path):

@@ -8,8 +8,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from lit_seqsal import contract
 from lit_seqsal.components import interpreters
+from lit_seqsal.salience import methods
 
 from tests.conftest import lit_example, post, post_error, serve_lit
 
@@ -44,7 +44,7 @@ def test_interpreters_are_listed_for_every_model_of_the_group(served):
   assert "legacy-sequence-salience-module" in modules
   # The on-request methods are TokenScores of the salience model, not required.
   out = info["models"]["_tiny_salience"]["spec"]["output"]
-  for method in contract.ON_REQUEST_METHODS:
+  for method in methods.on_request_names():
     assert out[method]["__name__"] == "TokenScores" and out[method]["required"] is False
 
 
@@ -54,7 +54,7 @@ def test_salience_map_as_lit_legacy_module_asks_for_it(served):
                          {"target_text": [TARGET]})
   tokens = post(served.url, "/get_preds", {"inputs": [lit_example(PROMPT, TARGET)]},
                 model="_tiny_tokenizer", dataset_name="sample_prompts")[0]["tokens"]
-  for method in contract.GRADIENT_METHODS:
+  for method in methods.gradient_names():
     smap = result[method]
     assert smap["tokens_in"] + smap["tokens_out"] == tokens
     salience = np.asarray(smap["salience"])

@@ -19,22 +19,22 @@ from lit_nlp.api import dtypes
 from lit_nlp.api import model as lit_model
 from lit_nlp.api import types as lit_types
 
-from lit_seqsal import contract
-from lit_seqsal.components import attribution
-from lit_seqsal.components.progress import ProgressCallback
+from lit_seqsal import engine as engine_lib
+from lit_seqsal import inputs as input_checks
+from lit_seqsal import tokens as token_display
 from lit_seqsal.contract import FieldNames
-from lit_seqsal.models import lit_wrappers
+from lit_seqsal.models import lit_models
+from lit_seqsal.salience import attribution, methods
+from lit_seqsal.salience.progress import ProgressCallback
 
 # LIT's legacy sequence-salience module asks for the interpreter by this name.
 SALIENCE_MAP = "sequence_salience"
 INTEGRATED_GRADIENTS = "LM Integrated Gradients"
 OCCLUSION = "LM Segment Occlusion"
 
-_SIGNED = {contract.FieldNames.GRAD_L2: False, contract.FieldNames.GRAD_DOT_INPUT: True}
 
-
-def _group(model: lit_model.Model) -> lit_wrappers.ModelGroup:
-  group = lit_wrappers.group_of(model)
+def _group(model: lit_model.Model) -> lit_models.ModelGroup:
+  group = lit_models.group_of(model)
   if group is None:
     raise ValueError(
         f"{type(model).__name__} is not a lit-seqsal model group member; these"
@@ -43,14 +43,14 @@ def _group(model: lit_model.Model) -> lit_wrappers.ModelGroup:
 
 
 def _target_text(example: dict, index: int, config: dict, model_output: dict | None,
-                 group: lit_wrappers.ModelGroup) -> str:
+                 group: lit_models.ModelGroup) -> str:
   texts = config.get("target_text")
   if isinstance(texts, str):
     texts = [texts]
   if texts:
     return texts[min(index, len(texts) - 1)]
   if example.get(FieldNames.TARGET):
-    return contract.target_of(example)
+    return input_checks.target_of(example)
   if model_output and isinstance(model_output.get(FieldNames.RESPONSE), str):
     return model_output[FieldNames.RESPONSE]
   (generated,) = group.generation.predict([{FieldNames.PROMPT: example.get(FieldNames.PROMPT)}])
@@ -59,20 +59,21 @@ def _target_text(example: dict, index: int, config: dict, model_output: dict | N
 
 def _explained(
     inputs: Sequence[dict], model_outputs: Sequence[dict] | None, config: dict,
-    group: lit_wrappers.ModelGroup,
+    group: lit_models.ModelGroup,
 ) -> list[tuple[tuple[int, ...], Any]]:
   """(ids, mask) per input, with the target filled in as the module doc says."""
   out = []
   for i, ex in enumerate(inputs):
     ex = dict(ex)
-    if ex.get(FieldNames.TARGET_MASK) is None or len(ex[FieldNames.TARGET_MASK]) == 0:
+    if input_checks.is_empty(ex.get(FieldNames.TARGET_MASK)):
       output = model_outputs[i] if model_outputs else None
       ex[FieldNames.TARGET] = _target_text(ex, i, config, output, group)
       if not ex[FieldNames.TARGET]:
-        raise contract.InputError(
+        raise input_checks.InputError(
             f"Example {i}: the output to explain is empty (no target text and the"
             " model generated nothing). Give a target text to explain.")
-    out.append(group.salience.prepare(ex, i))
+    encoded = engine_lib.encode_example(group.engine, ex, i)
+    out.append((encoded.ids, encoded.mask))
   return out
 
 
@@ -84,7 +85,7 @@ class _GroupInterpreter(lit_components.Interpreter):
 
   def is_compatible(self, model: lit_model.Model, dataset: lit_dataset.Dataset) -> bool:
     del dataset  # salience comes from the model alone
-    return lit_wrappers.group_of(model) is not None
+    return lit_models.group_of(model) is not None
 
 
 class SalienceMapInterpreter(_GroupInterpreter):
@@ -104,8 +105,8 @@ class SalienceMapInterpreter(_GroupInterpreter):
     }
 
   def meta_spec(self) -> lit_types.Spec:
-    return {m: lit_types.SequenceSalience(autorun=True, signed=_SIGNED[m])
-            for m in contract.GRADIENT_METHODS}
+    return {m.name: lit_types.SequenceSalience(autorun=True, signed=m.signed)
+            for m in methods.gradient_methods()}
 
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
     del dataset
@@ -117,8 +118,9 @@ class SalienceMapInterpreter(_GroupInterpreter):
     results = []
     for ids, mask in _explained(unmasked, model_outputs, config, group):
       first_output = int(mask.nonzero()[0][0])
-      maps = attribution.salience_map(group.engine, ids, first_output, chunk_size=chunk,
-                                      progress=self._progress)
+      maps = attribution.salience_map(
+          group.engine, ids, first_output, methods.gradient_reductions(),
+          chunk_size=chunk, progress=self._progress)
       tokens = group.engine.token_strings(ids)
       results.append({
           method: dtypes.SequenceSalienceMap(
@@ -139,11 +141,7 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
   """
 
   def config_spec(self) -> lit_types.Spec:
-    return {
-        FieldNames.IG_STEPS: lit_types.Integer(
-            default=contract.DEFAULT_IG_STEPS, min_val=1, max_val=contract.MAX_IG_STEPS,
-            required=False),
-    }
+    return {methods.IG_STEPS.config_key: methods.IG_STEPS.lit_type()}
 
   def meta_spec(self) -> lit_types.Spec:
     return {
@@ -155,7 +153,7 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
     del dataset
     config = config or {}
-    steps = contract.check_steps(config.get(FieldNames.IG_STEPS, contract.DEFAULT_IG_STEPS))
+    steps = methods.IG_STEPS.value_in(config, methods.IG_STEPS.config_key)
     group = _group(model)
     explained = _explained(inputs, model_outputs, config, group)
     results = attribution.integrated_gradients(
@@ -179,11 +177,8 @@ class OcclusionInterpreter(_GroupInterpreter):
   """
 
   def config_spec(self) -> lit_types.Spec:
-    return {
-        "granularity": lit_types.CategoryLabel(
-            vocab=list(contract.OCCLUSION_GRANULARITIES),
-            default=contract.DEFAULT_OCCLUSION_GRANULARITY, required=False),
-    }
+    setting = methods.OCCLUSION_GRANULARITY
+    return {setting.config_key: setting.lit_type()}
 
   def meta_spec(self) -> lit_types.Spec:
     # Outputs also carry "segments": [{start, end, text, score}], which has no LIT type.
@@ -192,8 +187,8 @@ class OcclusionInterpreter(_GroupInterpreter):
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
     del dataset
     config = config or {}
-    granularity = contract.check_granularity(
-        config.get("granularity", contract.DEFAULT_OCCLUSION_GRANULARITY), "granularity")
+    setting = methods.OCCLUSION_GRANULARITY
+    granularity = setting.value_in(config, setting.config_key)
     group = _group(model)
     explained = _explained(inputs, model_outputs, config, group)
     results = attribution.occlusion(
@@ -205,7 +200,7 @@ class OcclusionInterpreter(_GroupInterpreter):
       outputs.append({
           FieldNames.OCCLUSION: dtypes.TokenSalience(tokens, occ.scores),
           "segments": [
-              {"start": a, "end": b, "text": "".join(tokens[a:b]).replace("▁", " "),
+              {"start": a, "end": b, "text": token_display.token_text("".join(tokens[a:b])),
                "score": float(score)}
               for (a, b), score in zip(occ.segments, occ.segment_scores)
           ],

@@ -28,11 +28,11 @@ from lit_nlp import server_flags
 
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import layouts
-from lit_seqsal import models as seqsal_models
+from lit_seqsal import options
 from lit_seqsal import server
 
 _MODELS = flags.DEFINE_list(
-    "models", list(seqsal_models.DEFAULT_MODELS),
+    "models", list(options.DEFAULT_MODELS),
     "Models to load, as NAME:PATH. PATH is a local Hugging Face directory (or,"
     " with --dl_framework=kerasnlp, a Keras preset directory), a .tar.gz archive"
     " of one, a preset name (Hugging Face Hub for transformers, Kaggle/keras-hub"
@@ -45,29 +45,7 @@ _DATASETS = flags.DEFINE_list(
 _MAX_EXAMPLES = flags.DEFINE_integer(
     "max_examples", seqsal_datasets.DEFAULT_MAX_EXAMPLES,
     "Maximum number of examples loaded from each dataset.")
-_BATCH_SIZE = flags.DEFINE_integer(
-    "batch_size", seqsal_models.DEFAULT_BATCH_SIZE, "Examples per model batch.", lower_bound=1)
-_DL_FRAMEWORK = flags.DEFINE_enum(
-    "dl_framework", seqsal_models.DEFAULT_DL_FRAMEWORK, list(seqsal_models.DL_FRAMEWORKS),
-    "Library that loads and runs the models: transformers (PyTorch) or"
-    " kerasnlp/kerashub (keras-hub on TensorFlow, PyTorch or JAX).")
-_DL_RUNTIME = flags.DEFINE_enum(
-    "dl_runtime", seqsal_models.DEFAULT_DL_RUNTIME, list(seqsal_models.DL_RUNTIMES),
-    "Deep learning runtime the models run on; default: torch for transformers,"
-    " tensorflow for kerasnlp.")
-_SAMPLER = flags.DEFINE_enum(
-    "sampler", seqsal_models.DEFAULT_SAMPLER, list(seqsal_models.SAMPLERS),
-    "How the Keras frameworks pick generated tokens (keras-hub samplers);"
-    " transformers always generates greedily.")
-_PRECISION = flags.DEFINE_enum(
-    "precision", seqsal_models.DEFAULT_PRECISION, list(seqsal_models.PRECISIONS),
-    "Floating point precision of the model weights and activations.")
-_SEQUENCE_LENGTH = flags.DEFINE_integer(
-    "sequence_length", seqsal_models.DEFAULT_SEQUENCE_LENGTH,
-    "Maximum tokens of prompt + target (salience) or prompt + generation.", lower_bound=2)
-_MAX_NEW_TOKENS = flags.DEFINE_integer(
-    "max_new_tokens", seqsal_models.DEFAULT_MAX_NEW_TOKENS,
-    "Maximum tokens generated per prompt.", lower_bound=1)
+options.define_flags()  # --dl_framework, --precision, --sequence_length, ...
 
 FLAGS = flags.FLAGS
 FLAGS.set_default("development_demo", True)
@@ -81,13 +59,7 @@ def build_server(*, hosted: bool = False) -> server.Server:
       models_config=_MODELS.value,
       datasets_config=_DATASETS.value,
       max_examples=_MAX_EXAMPLES.value,
-      dl_framework=_DL_FRAMEWORK.value,
-      dl_runtime=_DL_RUNTIME.value,
-      precision=_PRECISION.value,
-      batch_size=_BATCH_SIZE.value,
-      max_length=_SEQUENCE_LENGTH.value,
-      max_new_tokens=_MAX_NEW_TOKENS.value,
-      sampler=_SAMPLER.value,
+      opts=options.from_flags(),
   )
   if hosted:
     # Visitors of a public demo must not make the server read arbitrary paths.

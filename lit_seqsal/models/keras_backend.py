@@ -12,9 +12,13 @@ import importlib.util
 import os
 import sys
 
-# Runtimes we run Keras models on. JAX would need jax/jaxlib in the environment
-# (an extra of this package); see runtime_error() for what users are told.
-KERAS_RUNTIMES = ("tensorflow", "torch", "jax")
+from absl import logging
+
+from lit_seqsal import options
+
+# Runtimes we run Keras models on. JAX needs jax/jaxlib in the environment (an
+# extra of this package); select() says how to install it.
+KERAS_RUNTIMES = options.RUNTIMES_BY_FRAMEWORK[options.KERAS_FRAMEWORKS[0]]
 
 
 class RuntimeMismatchError(RuntimeError):
@@ -51,8 +55,7 @@ def select(runtime: str):
     env = os.environ.get("KERAS_BACKEND")
     if env and env != runtime:
       # Keras is not imported yet, so overriding is still safe; say so.
-      print(f"[lit_seqsal] KERAS_BACKEND={env} overridden by dl_runtime={runtime}.",
-            flush=True)
+      logging.warning("KERAS_BACKEND=%s overridden by dl_runtime=%s.", env, runtime)
     os.environ["KERAS_BACKEND"] = runtime
     # TensorFlow's C++ INFO/WARNING lines (oneDNN, missing CUDA) are noise here.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

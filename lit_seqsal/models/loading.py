@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tarfile
 from pathlib import Path
-
-from absl import logging
 
 from lit_seqsal import bundled
 
@@ -32,8 +31,7 @@ def _extract_archive(archive: Path) -> Path:
   dest = bundled.cache_root() / "archives" / f"{archive.name.split('.')[0]}-{key}"
   done = dest / ".lit_seqsal_complete"
   if not done.exists():
-    logging.info("Extracting %s to %s", archive, dest)
-    print(f"[lit_seqsal] Extracting {archive} to {dest} ...", flush=True)
+    bundled.say(f"Extracting {archive} to {dest} ...")
     dest.mkdir(parents=True, exist_ok=True)
     try:
       with tarfile.open(archive, "r:*") as tar:
@@ -76,10 +74,22 @@ def resolve_model_path(path: str) -> str:
   return path
 
 
-def preset_error(path: str, err: Exception) -> ValueError:
-  return ValueError(
-      f"Could not load model {path!r}: it is not a local directory or archive,"
-      " and loading it as a preset failed. Check the name, your network access"
-      " and credentials for the hub (Hugging Face token or Kaggle login), or use"
-      f" 'bundled' for the Gemma 3 270M that ships with lit-seqsal. Cause: {err}"
-  )
+@contextlib.contextmanager
+def load_errors(path: str, source: str, what: str, errors=(Exception,), hint: str = ""):
+  """Turns a framework's loading failure into a ValueError that says what to do.
+
+  `path` is what the framework was given (resolve_model_path's result),
+  `source` what the user wrote, `what` the kind of model expected.
+  """
+  try:
+    yield
+  except errors as e:
+    if os.path.isdir(path):
+      raise ValueError(f"Could not load {what} from {path!r} (from {source!r}):"
+                       f" {type(e).__name__}: {e}{hint}") from e
+    raise ValueError(
+        f"Could not load model {source!r}: it is not a local directory or archive,"
+        " and loading it as a preset failed. Check the name, your network access"
+        " and credentials for the hub (Hugging Face token or Kaggle login), or use"
+        f" 'bundled' for the Gemma 3 270M that ships with lit-seqsal. Cause: {e}"
+    ) from e

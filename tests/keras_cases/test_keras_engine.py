@@ -7,7 +7,9 @@ import pytest
 from keras import ops
 
 from lit_seqsal import contract, models
-from lit_seqsal.models import keras_backend, keras_lm, lit_wrappers
+from lit_seqsal.engine import encode_example
+from lit_seqsal.models import keras_backend, keras_engine, lit_models
+from lit_seqsal.salience import attribution, methods
 from tests import salience_checks
 from tests.conftest import lit_example, post, serve_lit
 from tests.keras_cases import tiny_keras
@@ -33,14 +35,13 @@ def _objective(engine, ids, mask):
 
 
 def _embeddings(engine, ids) -> np.ndarray:
-  embs = engine._embed(ops.convert_to_tensor(np.asarray(ids, np.int32)))
-  return np.asarray(ops.convert_to_numpy(embs), np.float64)
+  return engine.embed(np.asarray([ids], np.int32))[0].astype(np.float64)
 
 
 def test_group_follows_contract(keras_group):
   assert set(keras_group) == {"tk", "_tk_salience", "_tk_tokenizer"}
   assert keras_group["tk"].input_spec().keys() == contract.INPUT_SPEC.keys()
-  assert keras_group["_tk_salience"].output_spec().keys() == contract.SALIENCE_OUTPUT_SPEC.keys()
+  assert keras_group["_tk_salience"].output_spec().keys() == contract.salience_output_spec(methods.REGISTRY.values()).keys()
   assert keras_group["tk"].output_spec().keys() == contract.GENERATION_OUTPUT_SPEC.keys()
   ex = {"prompt": "Taste-likes: Cheese\n\nAnalysis: it", "target": " has onions"}
   tokens = keras_group["_tk_tokenizer"].predict([ex])[0]["tokens"]
@@ -50,7 +51,7 @@ def test_group_follows_contract(keras_group):
   assert "".join(tokens[1:]).replace("▁", " ") == ex["prompt"] + ex["target"]
   sal = keras_group["_tk_salience"].predict([ex])[0]
   assert sal["tokens"] == tokens
-  for method in contract.GRADIENT_METHODS:
+  for method in methods.gradient_names():
     assert sal[method].shape == (len(tokens),) and sal[method].dtype == np.float32
 
 
@@ -107,12 +108,12 @@ def test_target_mask_semantics(keras_group):
 
 def test_padding_invariance(engine):
   salience_checks.check_padding_invariance(
-      lambda: lit_wrappers.SalienceModel(engine), rtol=1e-4, atol=1e-5)
+      lambda: lit_models.SalienceModel(engine), rtol=1e-4, atol=1e-5)
 
 
 def test_batched_masks_equal_one_at_a_time(engine):
   salience_checks.check_batched_masks(
-      lambda: lit_wrappers.SalienceModel(engine), rtol=1e-4, atol=1e-5)
+      lambda: lit_models.SalienceModel(engine), rtol=1e-4, atol=1e-5)
 
 
 def test_cache_returns_same_scores(keras_group):
@@ -201,19 +202,18 @@ def test_keras_engine_refuses_a_model_without_preprocessor(engine):
     preprocessor = None
 
   with pytest.raises(ValueError, match="no preprocessor"):
-    keras_lm.KerasEngine(NoPre())
+    keras_engine.KerasEngine(NoPre())
 
 
 # -- the other salience methods: the same code as for Transformers -------------
 
 
 def _prepared(keras_group):
-  ids, mask = keras_group["_tk_salience"].prepare({"prompt": PROMPT, "target": TARGET})
-  return list(ids), mask
+  encoded = encode_example(keras_group["_tk_salience"].engine, {"prompt": PROMPT, "target": TARGET})
+  return list(encoded.ids), encoded.mask
 
 
 def test_integrated_gradients_completeness(keras_group, engine):
-  from lit_seqsal.components import attribution
   ids, mask = _prepared(keras_group)
   (ig,) = attribution.integrated_gradients(engine, [(ids, mask[None])])
   f = _objective(engine, ids, mask)
@@ -227,7 +227,6 @@ def test_integrated_gradients_completeness(keras_group, engine):
 
 
 def test_occlusion_matches_a_direct_loop(keras_group, engine):
-  from lit_seqsal.components import attribution
   ids, mask = _prepared(keras_group)
   ((occ,),) = attribution.occlusion(engine, [(ids, mask[None])], "words")
   full = _objective(engine, ids, mask)(_embeddings(engine, ids))
@@ -240,15 +239,14 @@ def test_occlusion_matches_a_direct_loop(keras_group, engine):
 
 
 def test_salience_map_rows_equal_single_masks(keras_group, engine):
-  from lit_seqsal.components import attribution
   ids, mask = _prepared(keras_group)
   first = int(mask.nonzero()[0][0])
-  smap = attribution.salience_map(engine, ids, first, chunk_size=2)
+  smap = attribution.salience_map(engine, ids, first, methods.gradient_reductions(), chunk_size=2)
   sal = keras_group["_tk_salience"]
   for i in (0, len(ids) - first - 1):
     one_hot = np.zeros(len(ids))
     one_hot[first + i] = 1
     (single,) = sal.predict([{"prompt": PROMPT, "target": TARGET, "target_mask": one_hot}])
-    for method in contract.GRADIENT_METHODS:
+    for method in methods.gradient_names():
       np.testing.assert_allclose(smap[method][i], single[method], rtol=1e-4,
                                  atol=1e-5 * np.abs(smap[method]).max())

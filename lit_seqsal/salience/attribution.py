@@ -1,9 +1,10 @@
-"""Salience methods beyond plain gradients, over any engine of our contract.
+"""Salience methods beyond plain gradients, over any engine.
 
-Everything here is written against two engine primitives (`LMEngine.embed` and
-`LMEngine.objectives`: the summed log-probability of each target mask, and
-optionally its gradient with respect to the input embeddings), so the same code
-serves the Transformers engine and the Keras engine on every runtime.
+Everything here is written against the two engine primitives (`LMEngine.embed`
+and `LMEngine.objectives`: the summed log-probability of each target mask, and
+optionally its gradient with respect to the input embeddings; see
+lit_seqsal/engine.py), so the same code serves the Transformers engine and the
+Keras engine on every runtime.
 
 Methods, all explaining the summed log-probability of the masked target tokens:
 - the salience map: grad_l2 / grad_dot_input of every output token on its own,
@@ -17,19 +18,16 @@ Methods, all explaining the summed log-probability of the masked target tokens:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lit_seqsal import contract
-from lit_seqsal.components import segmentation
-from lit_seqsal.components.progress import Progress, ProgressCallback
-from lit_seqsal.models import salience_batch
-
-if TYPE_CHECKING:
-  from lit_seqsal.models.lit_wrappers import LMEngine
+from lit_seqsal import engine as engine_lib
+from lit_seqsal import inputs
+from lit_seqsal.engine import LMEngine, Row
+from lit_seqsal.salience import gradients, segmentation
+from lit_seqsal.salience.progress import Progress, ProgressCallback
 
 # The integrated-gradients baseline scales the context's input embeddings by
 # this factor instead of zeroing them: Gemma's RMSNorm makes an exactly zero
@@ -39,13 +37,25 @@ BASELINE_SCALE = 0.01
 # Output tokens per forward pass of a salience map: each adds one backward pass
 # and one [tokens, hidden] gradient held in memory.
 DEFAULT_MAP_CHUNK = 16
+# Integrated-gradients integration points. On the sample prompts with the
+# bundled model, 32 points left completeness gaps up to 20% on short prompts,
+# 64 under 5%, 128 under 0.5% (bench/bench_faithfulness.py prints the gaps at
+# this default).
+DEFAULT_IG_STEPS = 64
+MAX_IG_STEPS = 512
+DEFAULT_OCCLUSION_GRANULARITY = "sentences"
 
-Rows = Sequence[tuple[Sequence[int], np.ndarray]]
+Rows = Sequence[Row]
+
+
+def check_steps(steps, field: str = "steps") -> int:
+  return inputs.whole_number(steps, field, 1, MAX_IG_STEPS, what=" of integration steps",
+                             default=DEFAULT_IG_STEPS)
 
 
 def check_chunk(chunk_size) -> int:
   if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-    raise contract.InputError(
+    raise inputs.InputError(
         f"chunk_size must be a whole number of at least 1, got {chunk_size!r}"
         f" (default {DEFAULT_MAP_CHUNK})."
     )
@@ -59,13 +69,15 @@ def salience_map(
     engine: LMEngine,
     ids: Sequence[int],
     first_output: int,
+    reductions: Mapping[str, gradients.Reduction],
     *,
     chunk_size: int = DEFAULT_MAP_CHUNK,
     progress: ProgressCallback | None = None,
 ) -> dict[str, np.ndarray]:
   """Gradient salience of every output token ids[first_output:] on its own.
 
-  Returns {method: <float32>[num_outputs, len(ids)]}: row i explains the
+  Returns {method: <float32>[num_outputs, len(ids)]} for each of `reductions`
+  (the gradient methods, lit_seqsal/salience/methods.py): row i explains the
   log-probability of token first_output + i; only earlier tokens can be
   non-zero. Outputs are processed `chunk_size` at a time (one forward pass and
   one backward pass per output token in each chunk).
@@ -74,18 +86,17 @@ def salience_map(
   n = len(ids)
   first_output = max(first_output, 1)  # BOS is never predicted
   if first_output >= n:
-    raise contract.InputError(
+    raise inputs.InputError(
         "The output to explain is empty: give a target text or let the model"
         " generate one first.")
   outputs = list(range(first_output, n))
   counter = Progress(f"Salience map of {len(outputs)} output tokens", len(outputs), progress)
-  parts: dict[str, list[np.ndarray]] = {m: [] for m in contract.GRADIENT_METHODS}
+  parts: dict[str, list[np.ndarray]] = {m: [] for m in reductions}
   for start in range(0, len(outputs), chunk_size):
     chunk = outputs[start:start + chunk_size]
     masks = np.zeros((len(chunk), n), dtype=np.float32)
     masks[np.arange(len(chunk)), chunk] = 1.0
-    with engine.lock:
-      (scores,) = engine.gradient_salience([(list(ids), masks)])
+    (scores,) = gradients.gradient_salience(engine, [(list(ids), masks)], reductions)
     for method in parts:
       parts[method].append(scores[method])
     counter.advance(len(chunk))
@@ -116,7 +127,7 @@ def integrated_gradients(
     engine: LMEngine,
     rows: Rows,
     *,
-    steps: int = contract.DEFAULT_IG_STEPS,
+    steps: int = DEFAULT_IG_STEPS,
     progress: ProgressCallback | None = None,
 ) -> list[IntegratedGradients]:
   """Integrated gradients of each mask's target log-likelihood, per row.
@@ -132,9 +143,9 @@ def integrated_gradients(
   the quadrature error (`completeness_gap`). Each mask has its own baseline,
   so masks do not share forward passes here.
   """
-  steps = contract.check_steps(steps, 'steps')
+  steps = check_steps(steps)
   paths = [(list(ids), mask[None]) for ids, masks in rows for mask in masks]
-  batch = salience_batch.pack(paths, engine.pad_id)
+  batch = engine_lib.pack(paths, engine.pad_id)
   inputs = engine.embed(batch.ids[:, :batch.used])
   context = np.zeros(inputs.shape[:2], dtype=np.float32)  # 1 where attributed
   for p, (_, mask) in enumerate(paths):
@@ -153,15 +164,14 @@ def integrated_gradients(
     which = [p for p, _ in chunk]
     alpha = alphas[[s for _, s in chunk]].astype(np.float32)[:, None, None]
     embs = baseline[which] + alpha * delta[which]
-    with engine.lock:
-      _, grads = engine.objectives(embs, salience_batch.take_rows(batch, which), gradients=True)
+    _, grads = engine.objectives(embs, engine_lib.take_rows(batch, which), gradients=True)
     for r, (p, s) in enumerate(chunk):
       path_integral[p] += quad_weights[s] * grads[0, r]
     counter.advance(len(chunk))
 
   ends = _forward(engine, batch, np.concatenate([inputs, baseline]), list(range(len(paths))) * 2)
   attributions = np.einsum("pth,pth->pt", path_integral, delta)[None]  # [1, P, used]
-  per_path = salience_batch.per_row(paths, attributions)
+  per_path = engine_lib.per_row(paths, attributions)
   results, p = [], 0
   for ids, masks in rows:
     m = masks.shape[0]
@@ -177,9 +187,8 @@ def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.
   """Objectives [len(which), M] of rows `which` of `batch` run on `embs`, in chunks."""
   out = []
   for start in range(0, len(which), engine.batch_size):
-    sub = salience_batch.take_rows(batch, which[start:start + engine.batch_size])
-    with engine.lock:
-      values, _ = engine.objectives(embs[start:start + engine.batch_size], sub, gradients=False)
+    sub = engine_lib.take_rows(batch, which[start:start + engine.batch_size])
+    values, _ = engine.objectives(embs[start:start + engine.batch_size], sub, gradients=False)
     out.append(values)
   return np.concatenate(out)
 
@@ -189,7 +198,7 @@ def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.
 
 def log_likelihoods(
     engine: LMEngine,
-    rows: Sequence[tuple[Sequence[int], np.ndarray]],
+    rows: Rows,
     *,
     progress: Progress | None = None,
 ) -> np.ndarray:
@@ -199,9 +208,8 @@ def log_likelihoods(
   order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
   for start in range(0, len(order), engine.batch_size):
     which = order[start:start + engine.batch_size]
-    batch = salience_batch.pack([rows[i] for i in which], engine.pad_id)
-    with engine.lock:
-      lls, _ = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
+    batch = engine_lib.pack([rows[i] for i in which], engine.pad_id)
+    lls, _ = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
     values[which] = lls[:, 0]
     if progress is not None:
       progress.advance(len(which))
@@ -248,7 +256,7 @@ def occlusion(
   the target more likely). All deletions of all masks run as batched forward
   passes.
   """
-  contract.check_granularity(granularity, 'granularity')
+  segmentation.check_granularity(granularity)
   jobs = []  # (row, mask, positions deleted or None for the full input)
   variants: list[tuple[list[int], np.ndarray]] = []
   for r, (ids, masks) in enumerate(rows):

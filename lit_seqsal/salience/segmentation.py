@@ -10,11 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from lit_seqsal import contract
+from lit_seqsal import inputs
+from lit_seqsal import tokens as token_display
 
-GRANULARITIES = contract.OCCLUSION_GRANULARITIES
+# The client's granularities, less custom patterns (which stay client-side).
+GRANULARITIES = ("tokens", "words", "sentences", "lines", "paragraphs")
 
 _SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*\s*$")
+
+
+def check_granularity(granularity, field: str = "granularity") -> str:
+  return inputs.one_of(granularity, field, GRANULARITIES,
+                       " (custom patterns are client-side only)")
 
 
 def _ends(texts: list[str], granularity: str) -> list[bool]:
@@ -38,7 +45,7 @@ def _ends(texts: list[str], granularity: str) -> list[bool]:
                             and (nxt(i) is None or nxt(i).startswith(" ")))
             for i, t in enumerate(texts)]
   else:
-    contract.check_granularity(granularity, 'granularity')
+    check_granularity(granularity)
   if n:
     ends[-1] = True
   return ends
@@ -51,9 +58,9 @@ def segment_tokens(
 
   Boundaries are those of the whole sequence, cut at `start` and `end`.
   """
-  contract.check_granularity(granularity, 'granularity')
+  check_granularity(granularity)
   end = len(tokens) if end is None else end
-  ends = _ends([t.replace("▁", " ") for t in tokens], granularity)
+  ends = _ends([token_display.token_text(t) for t in tokens], granularity)
   segments, a = [], start
   for i in range(start, end):
     if ends[i] or i == end - 1:

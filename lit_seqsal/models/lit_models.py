@@ -1,0 +1,190 @@
+"""The three LIT models of a group, over one engine (docs/architecture.md).
+
+`NAME` generates, `_NAME_tokenizer` tokenizes and `_NAME_salience` explains.
+They wrap one `LMEngine` (lit_seqsal/engine.py) and own what LIT needs around
+it: specs, batching of requests, grouping several target masks of one input
+into one computation, and the salience cache. Every salience method comes from
+the registry (lit_seqsal/salience/methods.py).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from lit_nlp.api import model as lit_model
+from lit_nlp.api import types as lit_types
+
+from lit_seqsal import contract
+from lit_seqsal import engine as engine_lib
+from lit_seqsal.cache import ByteLRU
+from lit_seqsal.contract import FieldNames
+from lit_seqsal.engine import LMEngine
+from lit_seqsal.inputs import check_length, prompt_of
+from lit_seqsal.salience import methods
+from lit_seqsal.salience.progress import ProgressCallback
+
+# All gradient methods come from one pass, so a request for one caches all.
+_GRADIENT_PASS = ("gradients",)
+
+
+class _GroupMember(lit_model.Model):
+  """Common parts of the three models of a group."""
+
+  group: "ModelGroup"  # set by make_model_group
+
+  def __init__(self, engine: LMEngine):
+    self.engine = engine
+
+  def max_minibatch_size(self) -> int:
+    return self.engine.batch_size
+
+  def supports_concurrent_predictions(self) -> bool:
+    return False
+
+  def input_spec(self) -> lit_types.Spec:
+    return dict(contract.INPUT_SPEC)
+
+
+class GenerationModel(_GroupMember):
+  """`NAME`: the model's own continuation of the prompt."""
+
+  def output_spec(self) -> lit_types.Spec:
+    return dict(contract.GENERATION_OUTPUT_SPEC)
+
+  def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
+    encoded = []
+    for i, ex in enumerate(inputs):
+      ids = self.engine.encode(prompt_of(ex, index=i))
+      # Leave room for at least one generated token.
+      check_length(len(ids) + 1, self.engine.max_length, "The prompt plus one generated token")
+      encoded.append(ids)
+    return [{
+        FieldNames.RESPONSE: g.text,
+        FieldNames.PROMPT_EMBEDDINGS: g.prompt_embedding,
+        FieldNames.RESPONSE_EMBEDDINGS: g.response_embedding,
+    } for g in self.engine.generate(encoded)]
+
+
+class TokenizerModel(_GroupMember):
+  """`_NAME_tokenizer`: the tokens of prompt + target, as salience sees them."""
+
+  def output_spec(self) -> lit_types.Spec:
+    return dict(contract.TOKENIZER_OUTPUT_SPEC)
+
+  def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
+    return [
+        {FieldNames.TOKENS: self.engine.token_strings(
+            engine_lib.encode_example(self.engine, ex, i, with_mask=False).ids)}
+        for i, ex in enumerate(inputs)
+    ]
+
+
+class SalienceModel(_GroupMember):
+  """`_NAME_salience`: salience of the target_mask tokens' log-probability.
+
+  By default returns the registry's default methods (the gradient methods).
+  Inputs that share prompt + target but differ in target_mask share one
+  computation (for the gradient methods: one forward pass, one backward pass per
+  mask), so a client can prefetch every segment of an output in one request.
+  Costly methods run only for inputs that list them in `salience_methods`.
+  Results are cached per (input tokens, mask, method and its settings).
+  """
+
+  def __init__(self, engine: LMEngine, cache: ByteLRU | None = None):
+    super().__init__(engine)
+    self.cache = cache if cache is not None else ByteLRU()
+
+  def input_spec(self) -> lit_types.Spec:
+    return contract.salience_input_spec(methods.REGISTRY.values())
+
+  def output_spec(self) -> lit_types.Spec:
+    return contract.salience_output_spec(methods.REGISTRY.values())
+
+  def predict(self, inputs: Iterable[dict], *, progress: ProgressCallback | None = None,
+              **unused_kw) -> list[dict]:
+    """Scores per input; `progress(done, total)` follows the costly methods."""
+    prepared = []  # (encoded example, [(method, settings)]) per input
+    for i, ex in enumerate(inputs):
+      encoded = engine_lib.encode_example(self.engine, ex, i)
+      prepared.append((encoded, [(m, m.settings_of(ex)) for m in methods.requested(ex)]))
+
+    # Cache misses by computation (all gradient methods together, each costlier
+    # method per setting); within one, each token sequence with its distinct masks.
+    todo: dict[tuple, dict[tuple, dict[bytes, np.ndarray]]] = collections.OrderedDict()
+    for encoded, requested in prepared:
+      for method, settings in requested:
+        if _key(encoded, method.name, settings) not in self.cache:
+          computation = _GRADIENT_PASS if method.from_gradients else (method.name, settings)
+          todo.setdefault(computation, collections.OrderedDict()).setdefault(
+              encoded.ids, {})[encoded.mask.tobytes()] = encoded.mask
+    for computation, by_ids in todo.items():
+      rows = [(list(ids), np.stack(list(masks.values()))) for ids, masks in by_ids.items()]
+      self._compute(computation, rows, progress)
+
+    tokens_by_ids: dict[tuple, list[str]] = {}
+    outputs = []
+    for encoded, requested in prepared:
+      if encoded.ids not in tokens_by_ids:
+        tokens_by_ids[encoded.ids] = self.engine.token_strings(encoded.ids)
+      out = {FieldNames.TOKENS: tokens_by_ids[encoded.ids]}
+      for method, settings in requested:
+        out[method.name] = self.cache.get(_key(encoded, method.name, settings))
+      outputs.append(out)
+    return outputs
+
+  def _compute(self, computation: tuple, rows: list[engine_lib.Row],
+               progress: ProgressCallback | None) -> None:
+    """Runs one computation on rows of (ids, masks) and caches every mask's scores."""
+    if computation == _GRADIENT_PASS:
+      results = methods.gradient_methods_run(self.engine, rows, methods.REGISTRY.values())
+      settings = ()
+    else:
+      name, settings = computation
+      scores = methods.REGISTRY[name].run(self.engine, rows, settings, progress=progress)
+      results = [{name: s} for s in scores]
+    for (ids, masks), row in zip(rows, results):
+      for name, per_mask in row.items():
+        for mask, values in zip(masks, per_mask):
+          self.cache.put((tuple(ids), mask.tobytes(), name, settings), values)
+
+
+def _key(encoded: engine_lib.EncodedExample, method: str, settings: tuple) -> tuple:
+  return (encoded.ids, encoded.mask.tobytes(), method, settings)
+
+
+@dataclass
+class ModelGroup:
+  """The three LIT models of one loaded LM; each member links back to it."""
+  name: str
+  engine: LMEngine
+  generation: GenerationModel
+  salience: SalienceModel
+  tokenizer: TokenizerModel
+
+
+def make_model_group(name: str, engine: LMEngine) -> dict[str, lit_model.Model]:
+  """The three LIT models of one loaded LM, sharing its weights and lock."""
+  group = ModelGroup(name, engine, GenerationModel(engine), SalienceModel(engine),
+                     TokenizerModel(engine))
+  for member in (group.generation, group.salience, group.tokenizer):
+    member.group = group
+  return {
+      name: group.generation,
+      contract.salience_model_name(name): group.salience,
+      contract.tokenizer_model_name(name): group.tokenizer,
+  }
+
+
+def group_of(model: lit_model.Model) -> ModelGroup | None:
+  """The group a LIT model belongs to, looking through LIT's wrappers (caching)."""
+  seen = 0
+  while model is not None and seen < 8:
+    group = getattr(model, "group", None)
+    if isinstance(group, ModelGroup):
+      return group
+    model = getattr(model, "wrapped", None)
+    seen += 1
+  return None

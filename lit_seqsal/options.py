@@ -1,0 +1,140 @@
+"""How a model is loaded and run: one set of options, their allowed values and defaults.
+
+The demo server's flags, the notebook widget's keyword arguments, LIT's
+"Configure" loaders and the engines all read `ModelOptions`; add an option here
+and it reaches all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+# "kerasnlp" is the name LIT and the walkthrough use; keras-hub is its new name.
+KERAS_FRAMEWORKS = ("kerasnlp", "kerashub")
+DL_FRAMEWORKS = ("transformers", *KERAS_FRAMEWORKS)
+# Runtimes each framework runs on (transformers 5 has no TensorFlow models); the
+# first is the framework's default (as in LIT's own helper and the walkthrough).
+RUNTIMES_BY_FRAMEWORK = {
+    "transformers": ("torch",),
+    **{f: ("tensorflow", "torch", "jax") for f in KERAS_FRAMEWORKS},
+}
+DL_RUNTIMES = ("tensorflow", "torch", "jax")
+PRECISIONS = ("float32", "bfloat16")
+SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam", "contrastive")
+
+DEFAULT_MODELS = ("gemma3_270m:bundled",)
+# LIT's notebook helper loads Keras models by default; so does ours.
+NOTEBOOK_DL_FRAMEWORK = "kerasnlp"
+
+
+def _choice(allowed: Sequence[str]) -> dict:
+  return {"choices": tuple(allowed)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions:
+  """Options of one loaded model. Field metadata: the command-line flag, its help."""
+
+  dl_framework: str = dataclasses.field(default="transformers", metadata={
+      **_choice(DL_FRAMEWORKS), "help":
+      "Library that loads and runs the models: transformers (PyTorch) or"
+      " kerasnlp/kerashub (keras-hub on TensorFlow, PyTorch or JAX)."})
+  dl_runtime: str | None = dataclasses.field(default=None, metadata={
+      **_choice(DL_RUNTIMES), "help":
+      "Deep learning runtime the models run on; default: torch for transformers,"
+      " tensorflow for kerasnlp."})
+  # float32 is exact; bfloat16 is faster only on GPUs and CPUs with native
+  # bfloat16 instructions (see README, "Precision"), and shifts scores by 1-3%.
+  precision: str = dataclasses.field(default="float32", metadata={
+      **_choice(PRECISIONS), "help": "Floating point precision of the model weights and activations."})
+  batch_size: int = dataclasses.field(default=4, metadata={
+      "min": 1, "max": 64, "help": "Examples per model batch."})
+  max_length: int = dataclasses.field(default=1024, metadata={
+      "flag": "sequence_length", "min": 2, "max": 32768, "help":
+      "Maximum tokens of prompt + target (salience) or prompt + generation."})
+  max_new_tokens: int = dataclasses.field(default=64, metadata={
+      "min": 1, "max": 4096, "help": "Maximum tokens generated per prompt."})
+  sampler: str = dataclasses.field(default="greedy", metadata={
+      **_choice(SAMPLERS), "help":
+      "How the Keras frameworks pick generated tokens (keras-hub samplers);"
+      " transformers always generates greedily."})
+
+  @property
+  def runtime(self) -> str:
+    """The runtime to use: the one asked for, else the framework's default."""
+    if self.dl_runtime:
+      return self.dl_runtime
+    _check_choice(self.dl_framework, DL_FRAMEWORKS, "dl_framework")
+    return RUNTIMES_BY_FRAMEWORK[self.dl_framework][0]
+
+  @property
+  def is_keras(self) -> bool:
+    return self.dl_framework in KERAS_FRAMEWORKS
+
+  def checked(self) -> ModelOptions:
+    """These options with the runtime filled in; clear errors for values or
+    combinations we cannot run, before any loading."""
+    _check_choice(self.dl_framework, DL_FRAMEWORKS, "dl_framework")
+    runtime = self.runtime
+    _check_choice(runtime, RUNTIMES_BY_FRAMEWORK[self.dl_framework],
+                  f"dl_runtime for dl_framework={self.dl_framework}")
+    _check_choice(self.precision, PRECISIONS, "precision")
+    _check_choice(self.sampler, SAMPLERS, "sampler")
+    if not self.is_keras and self.sampler != "greedy":
+      raise ValueError(
+          f"sampler={self.sampler!r} is only available with the Keras frameworks;"
+          " dl_framework=transformers generates greedily."
+      )
+    for field in dataclasses.fields(self):
+      low, high = field.metadata.get("min"), field.metadata.get("max")
+      value = getattr(self, field.name)
+      if low is not None and not low <= value <= high:
+        raise ValueError(f"{field.name} must be between {low} and {high}, got {value!r}.")
+    return dataclasses.replace(self, dl_runtime=runtime)
+
+  def replace(self, **changes) -> ModelOptions:
+    return dataclasses.replace(self, **changes)
+
+  def engine_kwargs(self) -> dict:
+    """What every engine takes (batching and length limits)."""
+    return dict(batch_size=self.batch_size, max_length=self.max_length,
+                max_new_tokens=self.max_new_tokens)
+
+
+DEFAULTS = ModelOptions()
+
+
+def option_fields() -> tuple[dataclasses.Field, ...]:
+  return dataclasses.fields(ModelOptions)
+
+
+def flag_name(field: dataclasses.Field) -> str:
+  return field.metadata.get("flag", field.name)
+
+
+def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
+  if value not in allowed:
+    raise ValueError(f"Unknown {what} {value!r}; allowed values: {', '.join(allowed)}.")
+
+
+def define_flags() -> None:
+  """absl flags for every option (the demo server and the batch command)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+
+  for field in option_fields():
+    name, meta = flag_name(field), field.metadata
+    if "choices" in meta:
+      flags.DEFINE_enum(name, field.default, list(meta["choices"]), meta["help"])
+    else:
+      flags.DEFINE_integer(name, field.default, meta["help"], lower_bound=meta.get("min"),
+                           upper_bound=meta.get("max"))
+
+
+def from_flags(values: Mapping | None = None) -> ModelOptions:
+  """Options from the absl flags defined by define_flags() (or a mapping of them)."""
+  if values is None:
+    from absl import flags  # pylint: disable=g-import-not-at-top
+
+    values = {flag_name(f): flags.FLAGS[flag_name(f)].value for f in option_fields()}
+  return ModelOptions(**{f.name: values[flag_name(f)] for f in option_fields()})

@@ -1,0 +1,210 @@
+"""The registry of salience methods: each method declared once, here.
+
+A `Method` says what a client and the server need to know about it: its name
+(the output field of `_NAME_salience`), whether its scores are signed, whether
+it is costly and so computed only when an input asks for it, its settings (the
+request fields it reads, with defaults and bounds), and how it is computed:
+either as a reduction of the input-embedding gradient (computed together with
+every other gradient method, one backward pass per mask) or by its own compute
+function over the engine primitives.
+
+The LIT specs (lit_seqsal/contract.py), the salience model's dispatch and cache
+keys (lit_seqsal/models/lit_models.py), the interpreters' signed/unsigned
+choice (lit_seqsal/components/interpreters.py), the client's method menu (it
+reads the specs) and the README's method table (`markdown_table`, checked by a
+test) all derive from `REGISTRY`. Adding a method is adding one entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from lit_nlp.api import types as lit_types
+
+from lit_seqsal import inputs
+from lit_seqsal.contract import FieldNames
+from lit_seqsal.engine import LMEngine, Row
+from lit_seqsal.salience import attribution, gradients, segmentation
+from lit_seqsal.salience.progress import ProgressCallback
+
+# (engine, rows, *setting values, progress=) -> per row <float32>[num_masks, num_tokens].
+Compute = Callable[..., list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Setting:
+  """A request field a method reads, with its default and allowed values."""
+  name: str  # input field of `_NAME_salience`
+  default: int | str
+  help: str
+  choices: tuple[str, ...] = ()  # a choice setting; else a whole number in [low, high]
+  low: int = 1
+  high: int = 1
+  unit: str = ""  # for error messages: " of integration steps"
+  note: str = ""  # appended to the allowed values in error messages
+  config_name: str = ""  # the interpreter's config key, where it differs from `name`
+
+  @property
+  def config_key(self) -> str:
+    return self.config_name or self.name
+
+  def check(self, value, field: str | None = None):
+    """The value if allowed; else InputError naming the field and allowed values."""
+    field = field or self.name
+    if self.choices:
+      return inputs.one_of(value, field, self.choices, self.note)
+    return inputs.whole_number(value, field, self.low, self.high, what=self.unit,
+                               default=self.default)
+
+  def value_in(self, example: dict, field: str | None = None):
+    value = example.get(field or self.name)
+    return self.check(self.default if inputs.is_empty(value) else value, field)
+
+  def lit_type(self) -> lit_types.LitType:
+    if self.choices:
+      return lit_types.CategoryLabel(vocab=list(self.choices), default=self.default,
+                                     required=False)
+    return lit_types.Integer(default=self.default, min_val=self.low, max_val=self.high,
+                             required=False)
+
+
+@dataclass(frozen=True)
+class Method:
+  """One salience method (see the module docstring)."""
+  name: str
+  signed: bool
+  measures: str  # what the score means (README)
+  cost: str  # model passes per explained span (README)
+  on_request: bool = False  # costly: computed only when an input lists it
+  settings: tuple[Setting, ...] = ()
+  from_gradients: gradients.Reduction | None = None
+  compute: Compute | None = None
+
+  def __post_init__(self):
+    if (self.from_gradients is None) == (self.compute is None):
+      raise ValueError(f"Method {self.name!r} needs exactly one of from_gradients, compute.")
+
+  def settings_of(self, example: dict) -> tuple:
+    """The checked values of this method's settings in `example`, in order."""
+    return tuple(s.value_in(example) for s in self.settings)
+
+  def run(self, engine: LMEngine, rows: Sequence[Row], settings: tuple = (), *,
+          progress: ProgressCallback | None = None) -> list[np.ndarray]:
+    """Scores per row, <float32>[num_masks, num_tokens]."""
+    if self.from_gradients is not None:
+      return [r[self.name] for r in gradient_methods_run(engine, rows, [self])]
+    return self.compute(engine, rows, *settings, progress=progress)
+
+
+def _integrated_gradients(engine, rows, steps, *, progress=None):
+  return [r.scores for r in attribution.integrated_gradients(
+      engine, rows, steps=steps, progress=progress)]
+
+
+def _occlusion(engine, rows, granularity, *, progress=None):
+  return [np.stack([o.scores for o in per_mask]) for per_mask in attribution.occlusion(
+      engine, rows, granularity, progress=progress)]
+
+
+IG_STEPS = Setting(
+    FieldNames.IG_STEPS, attribution.DEFAULT_IG_STEPS, "Gauss-Legendre integration points",
+    low=1, high=attribution.MAX_IG_STEPS, unit=" of integration steps")
+OCCLUSION_GRANULARITY = Setting(
+    FieldNames.OCCLUSION_GRANULARITY, attribution.DEFAULT_OCCLUSION_GRANULARITY,
+    "the units deleted one at a time", choices=segmentation.GRANULARITIES,
+    note=" (custom patterns are client-side only)", config_name="granularity")
+
+REGISTRY: dict[str, Method] = {m.name: m for m in (
+    Method(FieldNames.GRAD_L2, signed=False,
+           measures="size of the gradient at each token (unsigned)",
+           cost="1 forward + 1 backward, shared by all spans of an output",
+           from_gradients=gradients.l2_norm),
+    Method(FieldNames.GRAD_DOT_INPUT, signed=True,
+           measures="gradient · embedding: first-order effect of the token (signed)",
+           cost="as above", from_gradients=gradients.dot_input),
+    Method(FieldNames.INTEGRATED_GRADIENTS, signed=True, on_request=True,
+           measures="the gradient integrated from a baseline to the input, · (input −"
+           " baseline); signed; sums to the log-likelihood change",
+           cost="`ig_steps` forward + backward passes, batched",
+           settings=(IG_STEPS,), compute=_integrated_gradients),
+    Method(FieldNames.OCCLUSION, signed=True, on_request=True,
+           measures="log-likelihood of the target minus that with the segment deleted; signed",
+           cost="one forward pass per segment before the span, batched",
+           settings=(OCCLUSION_GRANULARITY,), compute=_occlusion),
+)}
+
+
+
+def register(method: Method) -> Method:
+  """Adds a method (from a plugin or a notebook) before the server is built."""
+  if method.name in REGISTRY:
+    raise ValueError(f"A salience method named {method.name!r} is already registered.")
+  REGISTRY[method.name] = method
+  return method
+
+
+def default_names() -> tuple[str, ...]:
+  """What `_NAME_salience` returns for an input that lists no methods."""
+  return tuple(m.name for m in REGISTRY.values() if not m.on_request)
+
+
+def on_request_names() -> tuple[str, ...]:
+  return tuple(m.name for m in REGISTRY.values() if m.on_request)
+
+
+def gradient_methods() -> tuple[Method, ...]:
+  """The methods computed together from one gradient pass."""
+  return tuple(m for m in REGISTRY.values() if m.from_gradients is not None)
+
+
+def gradient_names() -> tuple[str, ...]:
+  return tuple(m.name for m in gradient_methods())
+
+
+def get(name: str, field: str = FieldNames.SALIENCE_METHODS) -> Method:
+  if name not in REGISTRY:
+    raise inputs.InputError(
+        f"Field {field!r} names unknown method(s) {name!r}; allowed values:"
+        f" {', '.join(REGISTRY)}.")
+  return REGISTRY[name]
+
+
+def requested(example: dict) -> tuple[Method, ...]:
+  """The methods an input asks for in `salience_methods` (default: default_names())."""
+  names = example.get(FieldNames.SALIENCE_METHODS)
+  if inputs.is_empty(names):
+    return tuple(REGISTRY[n] for n in default_names())
+  if isinstance(names, str):
+    names = [n.strip() for n in names.split(",")]
+  unknown = [n for n in names if n not in REGISTRY]
+  if unknown:
+    raise inputs.InputError(
+        f"Field {FieldNames.SALIENCE_METHODS!r} names unknown method(s)"
+        f" {', '.join(map(repr, unknown))}; allowed values: {', '.join(REGISTRY)}.")
+  return tuple(REGISTRY[n] for n in dict.fromkeys(names))
+
+
+def gradient_reductions(methods: Iterable[Method] | None = None) -> dict[str, gradients.Reduction]:
+  methods = REGISTRY.values() if methods is None else methods
+  return {m.name: m.from_gradients for m in methods if m.from_gradients is not None}
+
+
+def gradient_methods_run(engine: LMEngine, rows: Sequence[Row],
+                         methods: Iterable[Method]) -> list[dict[str, np.ndarray]]:
+  """Every gradient method of `methods` from one gradient pass per row batch."""
+  return gradients.gradient_salience(engine, rows, gradient_reductions(methods))
+
+
+def markdown_table() -> str:
+  """The README's method table."""
+  lines = ["| method | what it measures | cost per explained span | computed | settings |",
+           "|---|---|---|---|---|"]
+  for m in REGISTRY.values():
+    settings = ", ".join(
+        f"`{s.name}` ({', '.join(s.choices) if s.choices else f'{s.low}–{s.high}'};"
+        f" default {s.default})" for s in m.settings) or "–"
+    computed = "when asked (`salience_methods`)" if m.on_request else "always"
+    lines.append(f"| `{m.name}` | {m.measures} | {m.cost} | {computed} | {settings} |")
+  return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""The method registry: one entry adds a method everywhere it is offered."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lit_seqsal import inputs, models
+from lit_seqsal.components import interpreters
+from lit_seqsal.engine import encode_example
+from lit_seqsal.salience import methods
+
+from tests.conftest import lit_example, post, serve_lit
+
+PROMPT = "Suggestion: Onion soup\nAnalysis:"
+TARGET = " it has onions. Avoid."
+
+
+def _max_abs(grads: np.ndarray, embs: np.ndarray) -> np.ndarray:
+  del embs
+  return np.abs(grads).max(-1)
+
+
+# The throwaway method: the largest gradient component of each token.
+GRAD_MAX = methods.Method(
+    "grad_max", signed=False, measures="largest gradient component (unsigned)",
+    cost="as grad_l2", from_gradients=_max_abs)
+
+
+@pytest.fixture
+def with_grad_max(monkeypatch):
+  monkeypatch.setitem(methods.REGISTRY, GRAD_MAX.name, GRAD_MAX)
+  yield GRAD_MAX
+
+
+def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
+  group = models.load_model_group("reg", tiny_model_dir, batch_size=2, max_length=256)
+  served = serve_lit(group)
+  try:
+    info = post(served.url, "/get_info")
+    out_spec = info["models"]["_reg_salience"]["spec"]["output"]
+    assert out_spec["grad_max"]["__name__"] == "TokenScores" and out_spec["grad_max"]["required"]
+    assert "grad_max" in info["models"]["_reg_salience"]["spec"]["input"]["salience_methods"]["vocab"]
+    meta = info["interpreters"][interpreters.SALIENCE_MAP]["metaSpec"]
+    assert meta["grad_max"]["signed"] is False
+
+    (pred,) = post(served.url, "/get_preds", {"inputs": [lit_example(PROMPT, TARGET)]},
+                   model="_reg_salience", dataset_name="sample_prompts")
+    assert set(pred) == {"tokens", "grad_l2", "grad_dot_input", "grad_max"}
+    # Independent reference: plain autograd through the Hugging Face model, full logits.
+    engine = group["reg"].engine
+    encoded = encode_example(engine, {"prompt": PROMPT, "target": TARGET})
+    ids = list(encoded.ids)
+    embs = engine.model.get_input_embeddings()(torch.tensor(ids)).detach().requires_grad_(True)
+    logits = engine.model(inputs_embeds=embs[None], use_cache=False).logits[0]
+    lp = torch.log_softmax(logits[:-1], -1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])]
+    (grad,) = torch.autograd.grad((lp * torch.tensor(encoded.mask[1:])).sum(), embs)
+    want = grad.abs().max(-1).values.numpy()
+    assert want.max() > 0
+    np.testing.assert_allclose(pred["grad_max"], want, rtol=1e-4, atol=1e-5 * want.max())
+
+    # Asked for alone, through the request field; cached with the others.
+    (alone,) = group["_reg_salience"].predict(
+        [{"prompt": PROMPT, "target": TARGET, "salience_methods": ["grad_max"]}])
+    assert set(alone) == {"tokens", "grad_max"}
+  finally:
+    served.close()
+
+
+def test_registry_lookups_and_errors():
+  assert methods.default_names() == ("grad_l2", "grad_dot_input")
+  assert methods.on_request_names() == ("integrated_gradients", "occlusion")
+  with pytest.raises(inputs.InputError, match="unknown method.*'lime'.*allowed values: grad_l2"):
+    methods.requested({"salience_methods": ["lime"]})
+  assert [m.name for m in methods.requested({"salience_methods": "occlusion, grad_l2"})] == [
+      "occlusion", "grad_l2"]
+  with pytest.raises(ValueError, match="already registered"):
+    methods.register(methods.REGISTRY["grad_l2"])
+  with pytest.raises(ValueError, match="exactly one of"):
+    methods.Method("broken", signed=False, measures="", cost="")
+  steps = methods.IG_STEPS
+  assert steps.value_in({}) == 64 and steps.value_in({"ig_steps": 8.0}) == 8
+  with pytest.raises(inputs.InputError, match="'ig_steps'.*between 1 and 512, got 513"):
+    steps.value_in({"ig_steps": 513})

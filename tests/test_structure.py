@@ -1,0 +1,105 @@
+"""The package's structure: an import graph without circles, layers that import
+downwards only, and the README's method table generated from the registry."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from lit_seqsal.salience import methods
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "lit_seqsal"
+
+
+def _module_name(path: Path) -> str:
+  parts = list(path.relative_to(REPO).with_suffix("").parts)
+  if parts[-1] == "__init__":
+    parts = parts[:-1]
+  return ".".join(parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+  """Every lit_seqsal module and the lit_seqsal modules it imports (anywhere in it,
+  function-level imports included)."""
+  modules = {_module_name(p): p for p in PACKAGE.rglob("*.py") if "node_modules" not in p.parts}
+  graph: dict[str, set[str]] = {}
+  for name, path in modules.items():
+    deps = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+      if isinstance(node, ast.Import):
+        targets = [a.name for a in node.names]
+      elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+          base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
+                          + ([base] if base else []))
+        # `from pkg import mod` imports the submodule when there is one.
+        targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                   for a in node.names]
+      else:
+        continue
+      deps |= {t for t in targets if t in modules and t != name}
+    graph[name] = deps
+  return graph
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+  state: dict[str, int] = {}
+  stack: list[str] = []
+
+  def visit(node):
+    state[node] = 1
+    stack.append(node)
+    for dep in sorted(graph[node]):
+      if state.get(dep) == 1:
+        return stack[stack.index(dep):] + [dep]
+      if dep not in state and (cycle := visit(dep)):
+        return cycle
+    stack.pop()
+    state[node] = 2
+    return None
+
+  for node in sorted(graph):
+    if node not in state and (cycle := visit(node)):
+      return cycle
+  return None
+
+
+def test_import_graph_has_no_circle():
+  graph = import_graph()
+  assert "lit_seqsal.engine" in graph and graph["lit_seqsal.models.lit_models"]
+  assert _find_cycle(graph) is None, " -> ".join(_find_cycle(graph))
+
+
+def test_cycle_finder_finds_a_circle():
+  assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+  assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_layers_import_downwards_only():
+  """engine and salience math know nothing of LIT's models, interpreters or
+  servers; models know nothing of the interpreters or servers."""
+  graph = import_graph()
+  above = {
+      "lit_seqsal.engine": ("lit_seqsal.models", "lit_seqsal.components", "lit_seqsal.server",
+                            "lit_seqsal.web_app", "lit_seqsal.salience"),
+      "lit_seqsal.salience": ("lit_seqsal.models", "lit_seqsal.components", "lit_seqsal.server",
+                              "lit_seqsal.web_app"),
+      "lit_seqsal.models": ("lit_seqsal.components", "lit_seqsal.server", "lit_seqsal.web_app",
+                            "lit_seqsal.demos", "lit_seqsal.notebook"),
+      "lit_seqsal.contract": ("lit_seqsal.",),
+  }
+  for module, deps in graph.items():
+    for layer, forbidden in above.items():
+      if module == layer or module.startswith(layer + "."):
+        bad = [d for d in deps if d.startswith(forbidden) and not d.startswith(layer)]
+        assert not bad, f"{module} imports {bad}, above its layer"
+
+
+def test_readme_method_table_is_the_registry():
+  readme = (REPO / "README.md").read_text(encoding="utf-8")
+  assert methods.markdown_table() in readme, (
+      "README's method table is out of date; paste the output of"
+      " `python -c 'from lit_seqsal.salience import methods; print(methods.markdown_table())'`")
