@@ -5,6 +5,8 @@
  */
 
 import {LitApi, salienceModelName, tokenizerModelName} from './api.js';
+import {sameRange} from './segments.js';
+import type {TokenRange} from './segments.js';
 
 /** Salience scores of one target mask: method name -> one score per token. */
 export type Scores = Record<string, number[]>;
@@ -14,12 +16,6 @@ export interface Tokenized {
   tokens: string[];
   /** Tokens [0, promptLength) belong to the prompt (BOS first). */
   promptLength: number;
-}
-
-/** Token range [start, end) of the output being explained. */
-export interface TokenRange {
-  start: number;
-  end: number;
 }
 
 /**
@@ -120,7 +116,7 @@ export class SalienceSource {
     const missing: TokenRange[] = [];
     const results = ranges.map((range) => this.cached(prompt, output, range));
     ranges.forEach((range, i) => {
-      if (!results[i] && !missing.some((m) => m.start === range.start && m.end === range.end)) missing.push(range);
+      if (!results[i] && !missing.some((m) => sameRange(m, range))) missing.push(range);
     });
     if (missing.length) {
       const batch = this.api.getPreds<Scores>(

@@ -14,8 +14,8 @@ import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
 import {SalienceSource, explainedRange} from './salience_data.js';
 import type {Scores, Tokenized} from './salience_data.js';
-import {segmentTokens, tokenText} from './segments.js';
-import type {Segment} from './segments.js';
+import {sameRange, segmentTokens, tokenText} from './segments.js';
+import type {Segment, TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 
 const NO_COLOR = 'rgb(255, 255, 255)';
@@ -210,7 +210,7 @@ export class SaliencePane extends LitElement {
   }
 
   /** Token range of the selected output segments, or undefined. */
-  selectedRange(): {start: number, end: number} | undefined {
+  selectedRange(): TokenRange | undefined {
     if (this.anchor < 0 || this.focusIndex < 0) return undefined;
     const [lo, hi] = [Math.min(this.anchor, this.focusIndex), Math.max(this.anchor, this.focusIndex)];
     const [a, b] = [this.outputSegments[lo], this.outputSegments[hi]];
@@ -247,20 +247,20 @@ export class SaliencePane extends LitElement {
     const t = this.tokenized;
     if (!range || !t || !this.source || this.output === undefined) return;
     const id = ++this.scoreId;
-    const explained = (r: {start: number, end: number}) => explainedRange(t.tokens, r);
+    const explained = (r: TokenRange) => explainedRange(t.tokens, r);
     const wanted = explained(range);
     if (this.onRequest.includes(this.settings.method)) {
       return this.updateCostlyScores(id, wanted);
     }
     const ranges = this.outputSegments.map(explained);
-    if (!ranges.some((r) => r.start === wanted.start && r.end === wanted.end)) ranges.push(wanted);
+    if (!ranges.some((r) => sameRange(r, wanted))) ranges.push(wanted);
     const cached = this.source.cached(this.prompt, this.output, wanted);
     if (!cached) this.status = `Computing salience for ${ranges.length} output segments…`;
     this.error = '';
     try {
       const all = await this.source.scores(this.prompt, this.output, t.tokens.length, ranges);
       if (id !== this.scoreId) return;
-      this.scores = all[ranges.findIndex((r) => r.start === wanted.start && r.end === wanted.end)];
+      this.scores = all[ranges.findIndex((r) => sameRange(r, wanted))];
       this.status = '';
     } catch (e) {
       if (id === this.scoreId) {
@@ -271,7 +271,7 @@ export class SaliencePane extends LitElement {
   }
 
   /** Integrated gradients or occlusion for the selection alone, with progress text. */
-  private async updateCostlyScores(id: number, wanted: {start: number, end: number}) {
+  private async updateCostlyScores(id: number, wanted: TokenRange) {
     const t = this.tokenized!;
     const {method, granularity} = this.settings;
     this.scores = undefined;
