@@ -1,7 +1,8 @@
 /**
  * One example's prompt and output as text chips, coloured by the salience of
  * the selected output span. Click, shift-click, drag or the arrow keys select
- * output segments.
+ * output segments. This component loads, fetches, handles events and renders;
+ * what it shows and how the selection moves is worked out in pane_view.ts.
  */
 
 import {LitElement, css, html, nothing} from 'lit';
@@ -12,8 +13,8 @@ import {legend, textColorFor} from './colors.js';
 import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
 import {
-  NO_SELECTION, batchRanges, chipStyle, chips, clampSelection, costlyStatus, exportedView, keyMove, paneSegments, paneView,
-  requestedIndex, selectedRange, selectedText, selectionCovering,
+  NO_SELECTION, batchRanges, chipStyle, chips, clampSelection, costlyStatus, exportedView, keyMove,
+  paneSegments, paneView, requestedIndex, selectedRange, selectedText, selectionCovering,
 } from './pane_view.js';
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
 import {SalienceSource} from './salience_data.js';
