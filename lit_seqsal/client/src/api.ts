@@ -95,15 +95,25 @@ export class LitApi {
   }
 }
 
+/** The salience model of a group: _NAME_salience, as the server names it (contract.py). */
+export function salienceModelName(group: string): string {
+  return `_${group}_salience`;
+}
+
+/** The tokenizer model of a group (_NAME_tokenizer). */
+export function tokenizerModelName(group: string): string {
+  return `_${group}_tokenizer`;
+}
+
 /** Models that form a salience group: NAME with a _NAME_salience sibling. */
 export function salienceGroups(info: ServerInfo): string[] {
   return Object.keys(info.models).filter(
-      (name) => !name.startsWith('_') && `_${name}_salience` in info.models);
+      (name) => !name.startsWith('_') && salienceModelName(name) in info.models);
 }
 
 /** The TokenScores fields of a salience model: the methods it offers. */
 export function salienceMethods(info: ServerInfo, group: string): string[] {
-  const spec = info.models[`_${group}_salience`]?.spec.output ?? {};
+  const spec = info.models[salienceModelName(group)]?.spec.output ?? {};
   return Object.keys(spec).filter((k) => spec[k].__name__ === 'TokenScores');
 }
 
@@ -113,6 +123,6 @@ export function salienceMethods(info: ServerInfo, group: string): string[] {
  * model passes, so they are fetched for the selection alone, when picked.
  */
 export function onRequestMethods(info: ServerInfo, group: string): string[] {
-  const spec = info.models[`_${group}_salience`]?.spec.output ?? {};
+  const spec = info.models[salienceModelName(group)]?.spec.output ?? {};
   return salienceMethods(info, group).filter((k) => spec[k].required === false);
 }

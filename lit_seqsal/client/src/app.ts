@@ -6,7 +6,7 @@
 
 import {LitElement, css, html, nothing} from 'lit';
 
-import {LitApi, onRequestMethods, salienceGroups, salienceMethods} from './api.js';
+import {LitApi, onRequestMethods, salienceGroups, salienceMethods, salienceModelName} from './api.js';
 import type {Example, ExampleData, ServerInfo} from './api.js';
 import {arrangementFor} from './layout.js';
 import type {Area, Part} from './layout.js';
@@ -98,7 +98,7 @@ export class SeqsalApp extends LitElement {
     const groups = salienceGroups(this.info);
     if (!groups.length) {
       this.loading = '';
-      this.error = 'The server has no model with a salience model (_NAME_salience): load one with --models.';
+      this.error = `The server has no model with a salience model (${salienceModelName('NAME')}): load one with --models.`;
       return;
     }
     const wanted = this.url.models?.find((m) => groups.includes(m));

@@ -4,7 +4,9 @@
  * costs nothing once the data is there.
  */
 
-import {LitApi} from './api.js';
+import {LitApi, salienceModelName, tokenizerModelName} from './api.js';
+import {sameRange} from './segments.js';
+import type {TokenRange} from './segments.js';
 
 /** Salience scores of one target mask: method name -> one score per token. */
 export type Scores = Record<string, number[]>;
@@ -14,12 +16,6 @@ export interface Tokenized {
   tokens: string[];
   /** Tokens [0, promptLength) belong to the prompt (BOS first). */
   promptLength: number;
-}
-
-/** Token range [start, end) of the output being explained. */
-export interface TokenRange {
-  start: number;
-  end: number;
 }
 
 /**
@@ -96,7 +92,7 @@ export class SalienceSource {
       // The prompt alone tells where the prompt's tokens end (tokens may merge
       // across the boundary; such a token counts as output, as on the server).
       result = this.api.getPreds<{tokens: string[]}>(
-          `_${this.group}_tokenizer`, [{prompt, target: output}, {prompt}], ['tokens'])
+          tokenizerModelName(this.group), [{prompt, target: output}, {prompt}], ['tokens'])
           .then(([both, alone]) => {
             let shared = 0;
             while (shared < alone.tokens.length && alone.tokens[shared] === both.tokens[shared]) shared++;
@@ -120,11 +116,11 @@ export class SalienceSource {
     const missing: TokenRange[] = [];
     const results = ranges.map((range) => this.cached(prompt, output, range));
     ranges.forEach((range, i) => {
-      if (!results[i] && !missing.some((m) => m.start === range.start && m.end === range.end)) missing.push(range);
+      if (!results[i] && !missing.some((m) => sameRange(m, range))) missing.push(range);
     });
     if (missing.length) {
       const batch = this.api.getPreds<Scores>(
-          `_${this.group}_salience`,
+          salienceModelName(this.group),
           missing.map((range) => ({prompt, target: output, target_mask: maskFor(tokens, range)})));
       missing.forEach((range, i) => {
         const key = SalienceSource.key(prompt, output, `${range.start}:${range.end}`);
@@ -151,7 +147,7 @@ export class SalienceSource {
       const input: Record<string, unknown> = {
         prompt, target: output, target_mask: maskFor(tokens, range), salience_methods: [method]};
       if (setting) input['occlusion_granularity'] = setting;
-      result = this.api.getPreds<Scores>(`_${this.group}_salience`, [input], [method])
+      result = this.api.getPreds<Scores>(salienceModelName(this.group), [input], [method])
           .then((preds) => preds[0][method]);
       this.forgetOnError(this.methodCache, key, result);
     }

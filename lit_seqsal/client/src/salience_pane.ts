@@ -1,36 +1,27 @@
 /**
  * One example's prompt and output as text chips, coloured by the salience of
  * the selected output span. Click, shift-click, drag or the arrow keys select
- * output segments.
+ * output segments. This component loads, fetches, handles events and renders;
+ * what it shows and how the selection moves is worked out in pane_view.ts.
  */
 
 import {LitElement, css, html, nothing} from 'lit';
 import type {PropertyValues} from 'lit';
 
-import {aggregate, isSigned, scaleMax} from './aggregate.js';
 import type {ExampleData} from './api.js';
-import {colorFor, legend, textColorFor} from './colors.js';
+import {legend, textColorFor} from './colors.js';
 import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
-import {SalienceSource, explainedRange} from './salience_data.js';
+import {
+  NO_SELECTION, batchRanges, chipStyle, chips, clampSelection, costlyStatus, exportedView, keyMove,
+  paneSegments, paneView, requestedIndex, selectedRange, selectedText, selectionCovering,
+} from './pane_view.js';
+import type {PaneSegments, PaneView, Selection} from './pane_view.js';
+import {SalienceSource} from './salience_data.js';
 import type {Scores, Tokenized} from './salience_data.js';
-import {segmentTokens, tokenText} from './segments.js';
-import type {Segment} from './segments.js';
+import {sameRange} from './segments.js';
+import type {TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
-
-const NO_COLOR = 'rgb(255, 255, 255)';
-
-interface Shown {
-  prompt: Segment[];
-  output: Segment[];
-  promptValues: number[];
-  outputValues: number[];
-  /** Output segments [lo, hi] are selected; -1 when none. */
-  lo: number;
-  hi: number;
-  max: number;
-  signed: boolean;
-}
 
 export class SaliencePane extends LitElement {
   static properties = {
@@ -67,8 +58,7 @@ export class SaliencePane extends LitElement {
   focusIndex = -1;
   scores?: Scores;
 
-  private promptSegments: Segment[] = [];
-  private outputSegments: Segment[] = [];
+  private segments: PaneSegments = {prompt: [], output: []};
   private dragging = false;
   private loadId = 0;
   private scoreId = 0;
@@ -98,6 +88,15 @@ export class SaliencePane extends LitElement {
 
   private get prompt(): string {
     return this.example?.prompt ?? '';
+  }
+
+  private get selection(): Selection {
+    return {anchor: this.anchor, focus: this.focusIndex};
+  }
+
+  private set selection(selection: Selection) {
+    this.anchor = selection.anchor;
+    this.focusIndex = selection.focus;
   }
 
   protected override willUpdate(changed: PropertyValues<this>) {
@@ -177,19 +176,12 @@ export class SaliencePane extends LitElement {
     const t = this.tokenized;
     const previous = this.selectedRange();
     if (!t) {
-      this.promptSegments = this.outputSegments = [];
+      this.segments = {prompt: [], output: []};
       return;
     }
-    const {granularity, pattern} = this.settings;
-    const g = granularity === 'custom' && !pattern ? 'tokens' : granularity;
-    // BOS (token 0) is not shown: nothing can be said about it.
-    this.promptSegments = segmentTokens(t.tokens, g, pattern, 1, t.promptLength);
-    this.outputSegments = segmentTokens(t.tokens, g, pattern, t.promptLength, t.tokens.length);
+    this.segments = paneSegments(t, this.settings.granularity, this.settings.pattern);
     if (previous) {
-      // Keep the same text selected, in the new units that cover it.
-      const find = (token: number) => this.outputSegments.findIndex((s) => s.start <= token && token < s.end);
-      this.anchor = find(previous.start);
-      this.focusIndex = find(previous.end - 1);
+      this.selection = selectionCovering(this.segments.output, previous);
       this.updateScores();
     } else if (this.requestedSelection) {
       this.applyRequestedSelection();
@@ -197,31 +189,19 @@ export class SaliencePane extends LitElement {
   }
 
   private applyRequestedSelection() {
-    const request = this.requestedSelection;
-    if (!request || !this.outputSegments.length) return;
-    // The same text; else the same kind of line ("Recommendation: ..."); else the same position.
-    const texts = this.outputSegments.map((s) => s.text.trim());
-    const wanted = request.text.trim();
-    const label = wanted.match(/^[^:\n]{1,40}:/)?.[0];
-    let index = texts.indexOf(wanted);
-    if (index < 0 && label) index = texts.findIndex((t) => t.startsWith(label));
-    if (index < 0) index = Math.min(request.index, this.outputSegments.length - 1);
-    this.select(index, index, false);
+    const index = this.requestedSelection ? requestedIndex(this.segments.output, this.requestedSelection) : -1;
+    if (index >= 0) this.select(index, index, false);
   }
 
   /** Token range of the selected output segments, or undefined. */
-  selectedRange(): {start: number, end: number} | undefined {
-    if (this.anchor < 0 || this.focusIndex < 0) return undefined;
-    const [lo, hi] = [Math.min(this.anchor, this.focusIndex), Math.max(this.anchor, this.focusIndex)];
-    const [a, b] = [this.outputSegments[lo], this.outputSegments[hi]];
-    return a && b ? {start: a.start, end: b.end} : undefined;
+  selectedRange(): TokenRange | undefined {
+    return selectedRange(this.segments.output, this.selection);
   }
 
   select(anchor: number, focus: number, announce = true) {
-    const n = this.outputSegments.length;
+    const n = this.segments.output.length;
     if (!n) return;
-    this.anchor = Math.max(0, Math.min(n - 1, anchor));
-    this.focusIndex = Math.max(0, Math.min(n - 1, focus));
+    this.selection = clampSelection(anchor, focus, n);
     if (!this.dragging) this.updateScores();
     if (announce) {
       const detail: SelectionRequest = {text: this.selectedText(), index: Math.min(this.anchor, this.focusIndex)};
@@ -229,15 +209,12 @@ export class SaliencePane extends LitElement {
     }
   }
 
-  /** The selected output text, as the chips show it. */
   private selectedText(): string {
-    const range = this.selectedRange();
-    if (!range || !this.tokenized) return '';
-    return this.tokenized.tokens.slice(range.start, range.end).map(tokenText).join('');
+    return this.tokenized ? selectedText(this.tokenized.tokens, this.selectedRange()) : '';
   }
 
   clearSelection() {
-    this.anchor = this.focusIndex = -1;
+    this.selection = NO_SELECTION;
     this.scores = undefined;
   }
 
@@ -247,20 +224,17 @@ export class SaliencePane extends LitElement {
     const t = this.tokenized;
     if (!range || !t || !this.source || this.output === undefined) return;
     const id = ++this.scoreId;
-    const explained = (r: {start: number, end: number}) => explainedRange(t.tokens, r);
-    const wanted = explained(range);
+    const {ranges, wanted} = batchRanges(t.tokens, this.segments.output, range);
     if (this.onRequest.includes(this.settings.method)) {
       return this.updateCostlyScores(id, wanted);
     }
-    const ranges = this.outputSegments.map(explained);
-    if (!ranges.some((r) => r.start === wanted.start && r.end === wanted.end)) ranges.push(wanted);
     const cached = this.source.cached(this.prompt, this.output, wanted);
     if (!cached) this.status = `Computing salience for ${ranges.length} output segments…`;
     this.error = '';
     try {
       const all = await this.source.scores(this.prompt, this.output, t.tokens.length, ranges);
       if (id !== this.scoreId) return;
-      this.scores = all[ranges.findIndex((r) => r.start === wanted.start && r.end === wanted.end)];
+      this.scores = all[ranges.findIndex((r) => sameRange(r, wanted))];
       this.status = '';
     } catch (e) {
       if (id === this.scoreId) {
@@ -271,20 +245,14 @@ export class SaliencePane extends LitElement {
   }
 
   /** Integrated gradients or occlusion for the selection alone, with progress text. */
-  private async updateCostlyScores(id: number, wanted: {start: number, end: number}) {
+  private async updateCostlyScores(id: number, wanted: TokenRange) {
     const t = this.tokenized!;
     const {method, granularity} = this.settings;
     this.scores = undefined;
-    this.error = '';
-    if (method === 'occlusion' && granularity === 'custom') {
-      this.status = '';
-      this.error = 'Occlusion deletes tokens, words, sentences, lines or paragraphs: pick one of those granularities.';
-      return;
-    }
-    const units = [...this.promptSegments, ...this.outputSegments].filter((seg) => seg.end <= wanted.start).length;
-    this.status = method === 'occlusion' ?
-        `Computing occlusion: the model runs once without each of the ${units} ${granularity} before the selection…` :
-        `Computing ${method.replace(/_/g, ' ')} for the selection (the model runs many times)…`;
+    const {status, error} = costlyStatus(method, granularity, this.segments, wanted);
+    this.status = status;
+    this.error = error;
+    if (error) return;
     try {
       const values = await this.source!.methodScores(
           this.prompt, this.output!, t.tokens.length, wanted, method, granularity);
@@ -297,27 +265,8 @@ export class SaliencePane extends LitElement {
   }
 
   /** What is shown: segments, their values and the colour scale. */
-  private shown(): Shown {
-    const lo = this.anchor < 0 ? -1 : Math.min(this.anchor, this.focusIndex);
-    const hi = this.anchor < 0 ? -1 : Math.max(this.anchor, this.focusIndex);
-    const tokenScores = this.scores?.[this.settings.method];
-    const prompt = this.promptSegments;
-    const output = this.outputSegments;
-    const promptValues = tokenScores ? aggregate(tokenScores, prompt) : prompt.map(() => 0);
-    const outputValues = tokenScores ? aggregate(tokenScores, output) : output.map(() => 0);
-    const visible = outputValues.map((_, i) => i).filter((i) => this.isColoured(i, lo, hi));
-    const max = Math.max(scaleMax(promptValues), visible.length ? scaleMax(outputValues, visible) : 0);
-    return {prompt, output, promptValues, outputValues, lo, hi, max, signed: tokenScores ? isSigned(tokenScores) : false};
-  }
-
-  private isColoured(i: number, lo: number, hi: number): boolean {
-    if (lo < 0) return false;
-    return i < lo || (this.settings.showInSelection && i <= hi);
-  }
-
-  private chipStyle(color: string): string {
-    if (this.settings.mark === 'underline') return `border-bottom-color:${color}`;
-    return `background:${color};color:${textColorFor(color)}`;
+  private shown(): PaneView {
+    return paneView(this.segments, this.scores?.[this.settings.method], this.selection, this.settings.showInSelection);
   }
 
   protected override render() {
@@ -325,23 +274,14 @@ export class SaliencePane extends LitElement {
     const s = this.settings;
     const view = this.shown();
     const hasScores = !!this.scores;
-    const colour = (v: number) => colorFor(v, view.max, view.signed, s.intensity);
-    const title = (v: number) => `${s.method}: ${v}`;
-    const promptChips = view.prompt.map((seg, i) => {
-      const v = view.promptValues[i];
-      const color = hasScores ? colour(v) : NO_COLOR;
-      return html`<span class="seg" data-role="prompt" data-i=${i} style=${this.chipStyle(color)}
-          title=${hasScores ? title(v) : nothing}>${seg.text}</span>`;
-    });
-    const outputChips = view.output.map((seg, i) => {
-      const v = view.outputValues[i];
-      const coloured = hasScores && this.isColoured(i, view.lo, view.hi);
-      const selected = view.lo >= 0 && i >= view.lo && i <= view.hi;
-      const after = view.lo >= 0 && !selected && i > view.hi;
-      const cls = `seg out${selected ? ' selected' : ''}${after ? ' after' : ''}`;
+    const {prompt, output} = chips(view, hasScores, s.intensity);
+    const title = (c: {scored: boolean, value: number}) => c.scored ? `${s.method}: ${c.value}` : nothing;
+    const promptChips = prompt.map((c, i) => html`<span class="seg" data-role="prompt" data-i=${i}
+        style=${chipStyle(c.color, s.mark)} title=${title(c)}>${c.text}</span>`);
+    const outputChips = output.map((c, i) => {
+      const cls = `seg out${c.selected ? ' selected' : ''}${c.after ? ' after' : ''}`;
       return html`<span class=${cls} data-role="output" data-i=${i}
-          style=${this.chipStyle(coloured ? colour(v) : NO_COLOR)}
-          title=${coloured ? title(v) : nothing}>${seg.text}</span>`;
+          style=${chipStyle(c.color, s.mark)} title=${title(c)}>${c.text}</span>`;
     });
     const textClass = `text ${s.density} ${s.spacing} ${s.mark}`;
     return html`
@@ -368,7 +308,7 @@ export class SaliencePane extends LitElement {
     return nothing;
   }
 
-  private renderLegend(view: Shown) {
+  private renderLegend(view: PaneView) {
     const stops = legend(view.max, view.signed, this.settings.intensity);
     return html`<div class="legend" aria-label="Colour legend">
       <span class="caption">${this.settings.method}${view.signed ? ' (signed)' : ''}</span>
@@ -409,62 +349,21 @@ export class SaliencePane extends LitElement {
   }
 
   private onKeyDown(e: KeyboardEvent) {
-    const n = this.outputSegments.length;
-    if (!n) return;
-    const moves: Record<string, number> = {ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1};
-    if (e.key in moves) {
-      e.preventDefault();
-      if (this.anchor < 0) {
-        this.select(moves[e.key] > 0 ? 0 : n - 1, moves[e.key] > 0 ? 0 : n - 1);
-      } else if (e.shiftKey) {
-        this.select(this.anchor, this.focusIndex + moves[e.key]);
-      } else {
-        const next = this.focusIndex + moves[e.key];
-        this.select(next, next);
-      }
-    } else if (e.key === 'Home' || e.key === 'End') {
-      e.preventDefault();
-      const i = e.key === 'Home' ? 0 : n - 1;
-      this.select(e.shiftKey && this.anchor >= 0 ? this.anchor : i, i);
-    } else if (e.key === 'Escape') {
+    const next = keyMove(this.selection, e.key, e.shiftKey, this.segments.output.length);
+    if (next === 'clear') {
       this.clearSelection();
+    } else if (next) {
+      e.preventDefault();  // the arrows and Home/End would scroll the page
+      this.select(next.anchor, next.focus);
     }
   }
 
   /** The current view for export, or undefined when nothing is explained yet. */
   exportView(model: string): ExportedView | undefined {
     if (!this.scores || !this.tokenized || this.output === undefined) return undefined;
-    const s = this.settings;
-    const view = this.shown();
-    const color = (v: number) => colorFor(v, view.max, view.signed, s.intensity);
-    return {
-      model,
-      method: s.method,
-      granularity: s.granularity,
-      pattern: s.granularity === 'custom' ? s.pattern?.source : undefined,
-      source: this.example?.source,
-      prompt: this.prompt,
-      output: this.output,
-      selection: {
-        text: this.selectedText(),
-        firstSegment: view.lo,
-        lastSegment: view.hi,
-      },
-      scaleMax: view.max,
-      signed: view.signed,
-      legend: legend(view.max, view.signed, s.intensity),
-      segments: [
-        ...view.prompt.map((seg, i) => ({
-          role: 'prompt' as const, text: seg.text, score: view.promptValues[i],
-          color: color(view.promptValues[i]), selected: false})),
-        ...view.output.map((seg, i) => {
-          const coloured = this.isColoured(i, view.lo, view.hi);
-          return {
-            role: 'output' as const, text: seg.text, score: coloured ? view.outputValues[i] : null,
-            color: coloured ? color(view.outputValues[i]) : NO_COLOR, selected: i >= view.lo && i <= view.hi};
-        }),
-      ],
-    };
+    return exportedView(this.shown(), {
+      model, settings: this.settings, source: this.example?.source, prompt: this.prompt, output: this.output,
+      selectionText: this.selectedText()});
   }
 }
 customElements.define('seqsal-salience-pane', SaliencePane);

@@ -9,10 +9,18 @@ export type Granularity = 'tokens' | 'words' | 'sentences' | 'lines' | 'paragrap
 export const GRANULARITIES: readonly Granularity[] =
     ['tokens', 'words', 'sentences', 'lines', 'paragraphs', 'custom'];
 
-/** A run of tokens [start, end) and the text it shows. */
-export interface Segment {
+/** Token indices [start, end) into prompt + output (end exclusive). */
+export interface TokenRange {
   start: number;
   end: number;
+}
+
+export function sameRange(a: TokenRange, b: TokenRange): boolean {
+  return a.start === b.start && a.end === b.end;
+}
+
+/** A run of tokens [start, end) and the text it shows. */
+export interface Segment extends TokenRange {
   text: string;
 }
 

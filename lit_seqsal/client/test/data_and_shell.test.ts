@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
-import {LitApi, ServerError, onRequestMethods, salienceGroups, salienceMethods, serverErrorMessage} from '../src/api.js';
+import {
+  LitApi, ServerError, onRequestMethods, salienceGroups, salienceMethods, salienceModelName, serverErrorMessage,
+  tokenizerModelName,
+} from '../src/api.js';
 import type {Fetch, ServerInfo} from '../src/api.js';
 import {textColorFor} from '../src/colors.js';
 import {escapeHtml, viewToHtml} from '../src/export.js';
@@ -101,6 +104,9 @@ test('groups and methods come from /get_info', () => {
   } as unknown as ServerInfo;
   assert.deepEqual(salienceGroups(info), ['a']);
   assert.deepEqual(salienceMethods(info, 'a'), ['grad_l2', 'occlusion']);
+  // The names the server registers a group's helper models under (lit_seqsal/contract.py).
+  assert.equal(salienceModelName('a'), '_a_salience');
+  assert.equal(tokenizerModelName('gemma'), '_gemma_tokenizer');
 });
 
 test("LIT's URL parameters", () => {

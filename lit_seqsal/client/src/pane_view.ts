@@ -1,0 +1,262 @@
+/**
+ * The salience pane's logic, with no Lit and no DOM (unit-tested in node):
+ * its segments and view model, which chips are coloured and in what colour
+ * (for the pane and the export alike), and the selection arithmetic of
+ * clicks, keys, granularity changes and compare mode.
+ */
+
+import {aggregate, isSigned, scaleMax} from './aggregate.js';
+import {colorFor, legend, textColorFor} from './colors.js';
+import type {ExportedSegment, ExportedView} from './export.js';
+import {explainedRange} from './salience_data.js';
+import type {Tokenized} from './salience_data.js';
+import {sameRange, segmentTokens, tokenText} from './segments.js';
+import type {Granularity, Segment, TokenRange} from './segments.js';
+import type {SelectionRequest, ViewSettings} from './settings.js';
+
+/** The colour of a chip that shows no score. */
+export const NO_COLOR = 'rgb(255, 255, 255)';
+
+/** Selected output segments: from `anchor` (where it started) to `focus`; -1 for none. */
+export interface Selection {
+  anchor: number;
+  focus: number;
+}
+
+export const NO_SELECTION: Selection = {anchor: -1, focus: -1};
+
+export interface PaneSegments {
+  prompt: Segment[];
+  output: Segment[];
+}
+
+/** What the pane shows: segments, their values and the colour scale. */
+export interface PaneView extends PaneSegments {
+  promptValues: number[];
+  outputValues: number[];
+  /** Output segments [lo, hi] are selected; -1 when none. */
+  lo: number;
+  hi: number;
+  /** Whether each output segment shows its salience (see isColoured). */
+  coloured: boolean[];
+  /** The |value| shown at full colour: the largest over the prompt and the coloured output. */
+  max: number;
+  signed: boolean;
+}
+
+/** The prompt's and the output's segments at a granularity. */
+export function paneSegments(t: Tokenized, granularity: Granularity, pattern?: RegExp): PaneSegments {
+  // A custom granularity without a valid pattern yet shows tokens.
+  const g = granularity === 'custom' && !pattern ? 'tokens' : granularity;
+  return {
+    // BOS (token 0) is not shown: nothing can be said about it.
+    prompt: segmentTokens(t.tokens, g, pattern, 1, t.promptLength),
+    output: segmentTokens(t.tokens, g, pattern, t.promptLength, t.tokens.length),
+  };
+}
+
+/** The selected output segments [lo, hi]; both -1 when none. */
+export function selectedBounds(selection: Selection): {lo: number, hi: number} {
+  if (selection.anchor < 0) return {lo: -1, hi: -1};
+  return {lo: Math.min(selection.anchor, selection.focus), hi: Math.max(selection.anchor, selection.focus)};
+}
+
+/**
+ * Whether output segment i shows its salience for the selection [lo, hi]: the
+ * output before the selection does (it is part of what the model read), the
+ * selection itself only when asked for, and what comes after never (the model
+ * had not read it yet).
+ */
+export function isColoured(i: number, lo: number, hi: number, showInSelection: boolean): boolean {
+  if (lo < 0) return false;
+  return i < lo || (showInSelection && i <= hi);
+}
+
+/** The view model: `tokenScores` (one per token) summed per segment, or zeros without scores. */
+export function paneView(segments: PaneSegments, tokenScores: ArrayLike<number> | undefined,
+                         selection: Selection, showInSelection: boolean): PaneView {
+  const {prompt, output} = segments;
+  const {lo, hi} = selectedBounds(selection);
+  const promptValues = tokenScores ? aggregate(tokenScores, prompt) : prompt.map(() => 0);
+  const outputValues = tokenScores ? aggregate(tokenScores, output) : output.map(() => 0);
+  const coloured = output.map((_, i) => isColoured(i, lo, hi, showInSelection));
+  const visible = outputValues.map((_, i) => i).filter((i) => coloured[i]);
+  const max = Math.max(scaleMax(promptValues), visible.length ? scaleMax(outputValues, visible) : 0);
+  const signed = tokenScores ? isSigned(tokenScores) : false;
+  return {prompt, output, promptValues, outputValues, lo, hi, coloured, max, signed};
+}
+
+/** One chip as the pane and the export show it. */
+export interface Chip {
+  text: string;
+  /** The segment's summed salience (0 without scores). */
+  value: number;
+  /** Whether it shows its value: a colour and a tooltip. */
+  scored: boolean;
+  color: string;
+  selected: boolean;
+  /** An output segment after the selection (greyed out). */
+  after: boolean;
+}
+
+/** The prompt's and the output's chips: one rule for the pane's render and the export. */
+export function chips(view: PaneView, hasScores: boolean, intensity: number): {prompt: Chip[], output: Chip[]} {
+  const chip = (text: string, value: number, scored: boolean, selected: boolean, after: boolean): Chip => ({
+    text, value, scored, selected, after,
+    color: scored ? colorFor(value, view.max, view.signed, intensity) : NO_COLOR,
+  });
+  return {
+    prompt: view.prompt.map((seg, i) => chip(seg.text, view.promptValues[i], hasScores, false, false)),
+    output: view.output.map((seg, i) => {
+      const selected = view.lo >= 0 && i >= view.lo && i <= view.hi;
+      const after = view.lo >= 0 && !selected && i > view.hi;
+      return chip(seg.text, view.outputValues[i], hasScores && view.coloured[i], selected, after);
+    }),
+  };
+}
+
+/** A chip's inline style: the colour as background (with readable text) or as underline. */
+export function chipStyle(color: string, mark: ViewSettings['mark']): string {
+  if (mark === 'underline') return `border-bottom-color:${color}`;
+  return `background:${color};color:${textColorFor(color)}`;
+}
+
+/** The exported segments: the chips the pane shows with scores, prompt first. */
+export function exportedSegments(view: PaneView, intensity: number): ExportedSegment[] {
+  const {prompt, output} = chips(view, true, intensity);
+  return [
+    ...prompt.map((c) => ({role: 'prompt' as const, text: c.text, score: c.value, color: c.color, selected: false})),
+    ...output.map((c) => ({
+      role: 'output' as const, text: c.text, score: c.scored ? c.value : null, color: c.color, selected: c.selected})),
+  ];
+}
+
+/** What the export needs besides the view model. */
+export interface ExportContext {
+  model: string;
+  settings: ViewSettings;
+  source?: string;
+  prompt: string;
+  output: string;
+  selectionText: string;
+}
+
+export function exportedView(view: PaneView, c: ExportContext): ExportedView {
+  const s = c.settings;
+  return {
+    model: c.model,
+    method: s.method,
+    granularity: s.granularity,
+    pattern: s.granularity === 'custom' ? s.pattern?.source : undefined,
+    source: c.source,
+    prompt: c.prompt,
+    output: c.output,
+    selection: {text: c.selectionText, firstSegment: view.lo, lastSegment: view.hi},
+    scaleMax: view.max,
+    signed: view.signed,
+    legend: legend(view.max, view.signed, s.intensity),
+    segments: exportedSegments(view, s.intensity),
+  };
+}
+
+/** Both ends moved into [0, n) (n > 0). */
+export function clampSelection(anchor: number, focus: number, n: number): Selection {
+  const clamp = (i: number) => Math.max(0, Math.min(n - 1, i));
+  return {anchor: clamp(anchor), focus: clamp(focus)};
+}
+
+/** The token range of the selected output segments, or undefined. */
+export function selectedRange(output: readonly Segment[], selection: Selection): TokenRange | undefined {
+  if (selection.anchor < 0 || selection.focus < 0) return undefined;
+  const {lo, hi} = selectedBounds(selection);
+  const [a, b] = [output[lo], output[hi]];
+  return a && b ? {start: a.start, end: b.end} : undefined;
+}
+
+/** The selected output text, as the chips show it ('' without a selection). */
+export function selectedText(tokens: readonly string[], range: TokenRange | undefined): string {
+  return range ? tokens.slice(range.start, range.end).map(tokenText).join('') : '';
+}
+
+/**
+ * The segments covering a range selected before a granularity change: the
+ * same text stays selected, in the new units that cover it (-1 where none does).
+ */
+export function selectionCovering(output: readonly Segment[], range: TokenRange): Selection {
+  const find = (token: number) => output.findIndex((s) => s.start <= token && token < s.end);
+  return {anchor: find(range.start), focus: find(range.end - 1)};
+}
+
+const STEPS = new Map([['ArrowRight', 1], ['ArrowDown', 1], ['ArrowLeft', -1], ['ArrowUp', -1]]);
+
+/**
+ * The selection after a key press among n output segments: arrows move it
+ * (from either end when there is none), Shift+arrows extend it, Home/End go
+ * to the first/last segment (Shift extends), Escape clears it. Undefined for
+ * other keys, or when there are no segments.
+ */
+export function keyMove(selection: Selection, key: string, shift: boolean, n: number): Selection | 'clear' | undefined {
+  if (!n) return undefined;
+  const {anchor, focus} = selection;
+  const step = STEPS.get(key);
+  if (step !== undefined) {
+    if (anchor < 0) {
+      const i = step > 0 ? 0 : n - 1;
+      return {anchor: i, focus: i};
+    }
+    return shift ? clampSelection(anchor, focus + step, n) : clampSelection(focus + step, focus + step, n);
+  }
+  if (key === 'Home' || key === 'End') {
+    const i = key === 'Home' ? 0 : n - 1;
+    return clampSelection(shift && anchor >= 0 ? anchor : i, i, n);
+  }
+  return key === 'Escape' ? 'clear' : undefined;
+}
+
+/**
+ * The output segment a compared pane selects for the leading pane's
+ * selection: the same text; else the same kind of line ("Recommendation:
+ * ..."); else the same position, or the last segment. -1 without segments.
+ */
+export function requestedIndex(output: readonly Segment[], request: SelectionRequest): number {
+  if (!output.length) return -1;
+  const texts = output.map((s) => s.text.trim());
+  const wanted = request.text.trim();
+  const label = wanted.match(/^[^:\n]{1,40}:/)?.[0];
+  let index = texts.indexOf(wanted);
+  if (index < 0 && label) index = texts.findIndex((t) => t.startsWith(label));
+  if (index < 0) index = Math.max(0, Math.min(request.index, output.length - 1));
+  return index;
+}
+
+/**
+ * The ranges to fetch in one batch for a selection: what each output segment
+ * explains (so that the next click costs nothing), plus the selection's own
+ * when no segment explains the same (it spans several); `wanted` is the
+ * selection's.
+ */
+export function batchRanges(tokens: readonly string[], output: readonly Segment[], range: TokenRange):
+    {ranges: TokenRange[], wanted: TokenRange} {
+  const wanted = explainedRange(tokens, range);
+  const ranges = output.map((seg) => explainedRange(tokens, seg));
+  if (!ranges.some((r) => sameRange(r, wanted))) ranges.push(wanted);
+  return {ranges, wanted};
+}
+
+/**
+ * What the pane says while a costly method runs for the selection `wanted`
+ * (the model runs many times), or why it cannot: occlusion deletes whole
+ * units, which the server knows only for the named granularities (custom
+ * patterns are the client's alone).
+ */
+export function costlyStatus(method: string, granularity: Granularity, segments: PaneSegments, wanted: TokenRange):
+    {status: string, error: string} {
+  if (method === 'occlusion' && granularity === 'custom') {
+    return {status: '', error: 'Occlusion deletes tokens, words, sentences, lines or paragraphs: pick one of those granularities.'};
+  }
+  const units = [...segments.prompt, ...segments.output].filter((seg) => seg.end <= wanted.start).length;
+  const status = method === 'occlusion' ?
+      `Computing occlusion: the model runs once without each of the ${units} ${granularity} before the selection…` :
+      `Computing ${method.replace(/_/g, ' ')} for the selection (the model runs many times)…`;
+  return {status, error: ''};
+}
