@@ -1,6 +1,6 @@
 /**
  * Segmenting model tokens into words, sentences, lines, paragraphs or
- * custom-pattern units, from the token strings alone (see DESIGN.md: `▁` marks
+ * custom-pattern units, from the token strings alone (see docs/architecture.md: `▁` marks
  * a word start, newlines stay `\n`).
  */
 
