@@ -34,6 +34,18 @@ Row = tuple[Sequence[int], np.ndarray]
 
 
 @dataclass
+class Objectives:
+  """What `LMEngine.objectives` returns for a batch of B rows and M masks."""
+  values: np.ndarray  # <float32>[B, M]: summed target log-probability per mask
+  grads: np.ndarray | None  # <float32>[M, B, used, H], when gradients were asked for
+  # When `alternatives=k` was asked for: the model's top k next tokens at each of
+  # the batch's target positions (batch.positions), from the logits it computed
+  # anyway: log-probabilities <float32>[B, K, k] and token ids <int>[B, K, k].
+  top_logprobs: np.ndarray | None = None
+  top_ids: np.ndarray | None = None
+
+
+@dataclass
 class Generation:
   text: str
   prompt_embedding: np.ndarray  # mean input embedding over prompt tokens
@@ -203,8 +215,8 @@ class LMEngine(abc.ABC):
     """See embed()."""
 
   @abc.abstractmethod
-  def _objectives(self, embs: np.ndarray, batch: SalienceBatch, gradients: bool
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+  def _objectives(self, embs: np.ndarray, batch: SalienceBatch, gradients: bool,
+                  alternatives: int) -> Objectives:
     """See objectives()."""
 
   # -- shared ------------------------------------------------------------------
@@ -214,19 +226,19 @@ class LMEngine(abc.ABC):
     with self.lock:
       return self._embed(np.asarray(ids))
 
-  def objectives(
-      self, embs: np.ndarray, batch: SalienceBatch, *, gradients: bool
-  ) -> tuple[np.ndarray, np.ndarray | None]:
+  def objectives(self, embs: np.ndarray, batch: SalienceBatch, *, gradients: bool,
+                 alternatives: int = 0) -> Objectives:
     """Runs the model on `embs` <float32>[B, batch.used, H] (instead of the
     embeddings of batch.ids) and returns the summed log-probability of each
     mask's target tokens, <float32>[B, M], and, if `gradients`, the gradient of
-    each mask's objective with respect to `embs`, <float32>[M, B, used, H].
+    each mask's objective with respect to `embs`, <float32>[M, B, used, H]; with
+    `alternatives=k`, also the top k next tokens at every target position.
 
     The one framework-specific primitive every salience method is built on
     (lit_seqsal/salience/); one forward pass serves all masks.
     """
     with self.lock:
-      return self._objectives(embs, batch, gradients)
+      return self._objectives(embs, batch, gradients, alternatives)
 
   def generate(self, prompt_ids: Sequence[Sequence[int]]) -> list[Generation]:
     """Continuations of tokenized prompts (each fits max_length), in order.

@@ -15,48 +15,73 @@ from collections.abc import Callable
 
 import numpy as np
 
+from lit_seqsal.engine import Objectives
+
 BACKWARD_MODES = ("loop", "vmap")
 
 
 def objectives_and_gradients(
     backend: str,
-    token_logprobs: Callable,
+    forward: Callable,
     embs,
     weights,
     *,
     gradients: bool,
     backward_mode: str = "loop",
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> Objectives:
   """Objectives <float32>[B, M] and, if `gradients`, <float32>[M, B, T, H].
 
-  `token_logprobs(embs)` is the framework's forward pass: <float32>[B, K]
-  log-probabilities of the target tokens; `weights` [B, M, K] weigh them per
-  mask; `embs` [B, T, H] and `weights` are tensors of `backend`.
-  `backward_mode="vmap"` (PyTorch only) replaces the loop over masks with one
-  vmapped backward pass: within noise on CPUs, but more memory.
+  `forward(embs)` is the framework's forward pass: <float32>[B, K]
+  log-probabilities of the target tokens, and a tuple of auxiliary outputs that
+  are not differentiated (the top next tokens at the target positions, when
+  asked for: log-probabilities and ids, each [B, K, k]); `weights` [B, M, K]
+  weigh the target tokens per mask; `embs` [B, T, H] and `weights` are tensors
+  of `backend`. `backward_mode="vmap"` (PyTorch only) replaces the loop over
+  masks with one vmapped backward pass: within noise on CPUs, but more memory.
   """
   if backend == "torch":
-    return _torch(token_logprobs, embs, weights, gradients, backward_mode)
-  if backend == "tensorflow":
-    return _tensorflow(token_logprobs, embs, weights, gradients)
-  if backend == "jax":
-    return _jax(token_logprobs, embs, weights, gradients)
-  raise ValueError(f"Backend {backend!r} is not supported for salience; use torch,"
-                   " tensorflow or jax.")
+    values, grads, aux = _torch(forward, embs, weights, gradients, backward_mode)
+  elif backend == "tensorflow":
+    values, grads, aux = _tensorflow(forward, embs, weights, gradients)
+  elif backend == "jax":
+    values, grads, aux = _jax(forward, embs, weights, gradients)
+  else:
+    raise ValueError(f"Backend {backend!r} is not supported for salience; use torch,"
+                     " tensorflow or jax.")
+  top_logprobs, top_ids = aux if aux else (None, None)
+  return Objectives(values, grads, top_logprobs, top_ids)
 
 
-def _torch(token_logprobs, embs, weights, gradients, backward_mode):
+def with_aux(target_logprobs: Callable, *args) -> Callable:
+  """The forward function for objectives_and_gradients from an engine's
+  target_logprobs(embs, ..., top_k): (token log-probabilities, auxiliary outputs)."""
+  *inputs, top_k = args
+
+  def forward(embs):
+    if not top_k:
+      return target_logprobs(embs, *inputs), ()
+    token_lp, *aux = target_logprobs(embs, *inputs, top_k)
+    return token_lp, tuple(aux)
+
+  return forward
+
+
+def _torch(forward, embs, weights, gradients, backward_mode):
   import torch  # pylint: disable=g-import-not-at-top
 
-  def objectives(e):
-    return torch.einsum("bk,bmk->bm", token_logprobs(e), weights)
+  def numpy(aux):
+    return tuple(a.detach().float().cpu().numpy() if a.is_floating_point()
+                 else a.cpu().numpy() for a in aux)
 
   if not gradients:
     with torch.no_grad():
-      return objectives(embs).float().cpu().numpy(), None
+      token_lp, aux = forward(embs)
+      values = torch.einsum("bk,bmk->bm", token_lp, weights)
+      return values.float().cpu().numpy(), None, numpy(aux)
   embs = embs.detach().requires_grad_(True)
   with torch.enable_grad():
-    out = objectives(embs)
+    token_lp, aux = forward(embs)
+    out = torch.einsum("bk,bmk->bm", token_lp, weights)
     num_masks = out.shape[1]
     if backward_mode == "vmap" and num_masks > 1:
       eye = torch.eye(num_masks, dtype=out.dtype, device=out.device)
@@ -66,38 +91,45 @@ def _torch(token_logprobs, embs, weights, gradients, backward_mode):
       grads = torch.stack([
           torch.autograd.grad(out[:, m].sum(), embs, retain_graph=m < num_masks - 1)[0]
           for m in range(num_masks)])
-  return out.detach().float().cpu().numpy(), grads.float().cpu().numpy()
+  return out.detach().float().cpu().numpy(), grads.float().cpu().numpy(), numpy(aux)
 
 
-def _tensorflow(token_logprobs, embs, weights, gradients):
+def _tensorflow(forward, embs, weights, gradients):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  def objectives(e):
-    return tf.einsum("bk,bmk->bm", token_logprobs(e), weights)
+  def numpy(aux):
+    return tuple(a.numpy() for a in aux)
 
   if not gradients:
-    return tf.cast(objectives(embs), tf.float32).numpy(), None
+    token_lp, aux = forward(embs)
+    return tf.einsum("bk,bmk->bm", token_lp, weights).numpy(), None, numpy(aux)
   embs = tf.convert_to_tensor(embs)
   num_masks = int(weights.shape[1])
   with tf.GradientTape(persistent=num_masks > 1, watch_accessed_variables=False) as tape:
     tape.watch(embs)
-    out = objectives(embs)
+    token_lp, aux = forward(embs)
+    out = tf.einsum("bk,bmk->bm", token_lp, weights)
     per_mask = [tf.reduce_sum(out[:, m]) for m in range(num_masks)]
   grads = [tf.cast(tape.gradient(o, embs), tf.float32).numpy() for o in per_mask]
   del tape
-  return tf.cast(out, tf.float32).numpy(), np.stack(grads)
+  return out.numpy(), np.stack(grads), numpy(aux)
 
 
-def _jax(token_logprobs, embs, weights, gradients):
+def _jax(forward, embs, weights, gradients):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
   def objectives(e):
-    return jnp.einsum("bk,bmk->bm", token_logprobs(e), weights)
+    token_lp, aux = forward(e)
+    return jnp.einsum("bk,bmk->bm", token_lp, weights), aux
+
+  def numpy(aux):
+    return tuple(np.asarray(a) for a in aux)
 
   if not gradients:
-    return np.asarray(objectives(embs), dtype=np.float32), None
-  out, vjp = jax.vjp(objectives, embs)
+    out, aux = objectives(embs)
+    return np.asarray(out, dtype=np.float32), None, numpy(aux)
+  out, vjp, aux = jax.vjp(objectives, embs, has_aux=True)
   grads = [np.asarray(vjp(jnp.zeros_like(out).at[:, m].set(1.0))[0], dtype=np.float32)
            for m in range(out.shape[1])]
-  return np.asarray(out, dtype=np.float32), np.stack(grads)
+  return np.asarray(out, dtype=np.float32), np.stack(grads), numpy(aux)

@@ -148,8 +148,9 @@ class KerasEngine(LMEngine):
 
   # -- salience -------------------------------------------------------------
 
-  def target_logprobs(self, embs, padding_mask, labels, positions):
-    """Log-probabilities of `labels` at token `positions`, <float32>[B, K].
+  def target_logprobs(self, embs, padding_mask, labels, positions, top_k: int = 0):
+    """Log-probabilities of `labels` at token `positions`, <float32>[B, K]; with
+    `top_k`, also the top_k next tokens there (log-probabilities and ids).
 
     The decoder runs on `embs`; the final norm and the LM head (reverse
     embedding over the whole vocabulary) only at positions - 1, which predict
@@ -162,13 +163,17 @@ class KerasEngine(LMEngine):
     x = self.backbone.layer_norm(x)
     logits = self.backbone.token_embedding(x, reverse=True)
     logprobs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-    return ops.squeeze(ops.take_along_axis(logprobs, labels[..., None], axis=-1), -1)
+    token_lp = ops.squeeze(ops.take_along_axis(logprobs, labels[..., None], axis=-1), -1)
+    if not top_k:
+      return token_lp
+    top_values, top_ids = ops.top_k(logprobs, top_k)
+    return token_lp, top_values, top_ids
 
   def _embed(self, ids: np.ndarray) -> np.ndarray:
     embs = self._embedding_tensor(ops.convert_to_tensor(np.asarray(ids, dtype=np.int32)))
     return np.asarray(ops.convert_to_numpy(ops.cast(embs, "float32")))
 
-  def _objectives(self, embs, batch: SalienceBatch, gradients: bool):
+  def _objectives(self, embs, batch: SalienceBatch, gradients: bool, alternatives: int):
     used = embs.shape[1]
     padding_mask = ops.convert_to_tensor(batch.attention[:, :used].astype(bool))
     positions = ops.convert_to_tensor(batch.positions.astype(np.int32))
@@ -176,7 +181,8 @@ class KerasEngine(LMEngine):
     # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
     embs = ops.convert_to_tensor(embs, dtype=self.backbone.compute_dtype)
     return autodiff.objectives_and_gradients(
-        self.backend, lambda e: self.target_logprobs(e, padding_mask, labels, positions),
+        self.backend, autodiff.with_aux(self.target_logprobs, padding_mask, labels, positions,
+                                        alternatives),
         embs, ops.convert_to_tensor(batch.weights), gradients=gradients)
 
 

@@ -105,8 +105,9 @@ class TransformersEngine(LMEngine):
 
   # -- salience -------------------------------------------------------------
 
-  def target_logprobs(self, embs, attention, labels, positions):
-    """Log-probabilities of `labels` at token `positions`, <float32>[B, K].
+  def target_logprobs(self, embs, attention, labels, positions, top_k: int = 0):
+    """Log-probabilities of `labels` at token `positions`, <float32>[B, K]; with
+    `top_k`, also the top_k next tokens there (log-probabilities and ids).
 
     Logits (and the LM head) are computed only at positions - 1, which predict
     the tokens at `positions`; embs may stop right before max(positions).
@@ -118,14 +119,18 @@ class TransformersEngine(LMEngine):
         use_cache=False,
     )
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
-    return logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    if not top_k:
+      return token_lp
+    top = torch.topk(logprobs, top_k, dim=-1)
+    return token_lp, top.values, top.indices
 
   def _embed(self, ids: np.ndarray) -> np.ndarray:
     with torch.no_grad():
       embs = self._embedding(torch.as_tensor(ids, device=self.device))
     return embs.float().cpu().numpy()
 
-  def _objectives(self, embs, batch: SalienceBatch, gradients: bool):
+  def _objectives(self, embs, batch: SalienceBatch, gradients: bool, alternatives: int):
     def tensor(array):
       return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
@@ -134,7 +139,8 @@ class TransformersEngine(LMEngine):
     # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
     embs = tensor(embs).to(self.model.dtype)
     return autodiff.objectives_and_gradients(
-        self.backend, lambda e: self.target_logprobs(e, attention, labels, positions),
+        self.backend, autodiff.with_aux(self.target_logprobs, attention, labels, positions,
+                                        alternatives),
         embs, tensor(batch.weights), gradients=gradients, backward_mode=self.backward_mode)
 
 

@@ -169,7 +169,7 @@ def integrated_gradients(
     which = [p for p, _ in chunk]
     alpha = alphas[[s for _, s in chunk]].astype(np.float32)[:, None, None]
     embs = baseline[which] + alpha * delta[which]
-    _, grads = engine.objectives(embs, engine_lib.take_rows(batch, which), gradients=True)
+    grads = engine.objectives(embs, engine_lib.take_rows(batch, which), gradients=True).grads
     for r, (p, s) in enumerate(chunk):
       path_integral[p] += quad_weights[s] * grads[0, r]
     counter.advance(len(chunk))
@@ -193,8 +193,8 @@ def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.
   out = []
   for start in range(0, len(which), engine.batch_size):
     sub = engine_lib.take_rows(batch, which[start:start + engine.batch_size])
-    values, _ = engine.objectives(embs[start:start + engine.batch_size], sub, gradients=False)
-    out.append(values)
+    out.append(engine.objectives(embs[start:start + engine.batch_size], sub,
+                                 gradients=False).values)
   return np.concatenate(out)
 
 
@@ -214,8 +214,8 @@ def log_likelihoods(
   for start in range(0, len(order), engine.batch_size):
     which = order[start:start + engine.batch_size]
     batch = engine_lib.pack([rows[i] for i in which], engine.pad_id)
-    lls, _ = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
-    values[which] = lls[:, 0]
+    lls = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
+    values[which] = lls.values[:, 0]
     if progress is not None:
       progress.advance(len(which))
   return values

@@ -43,7 +43,7 @@ def gradient_salience(
     chunk = rows[start:start + engine.batch_size]
     batch = engine_lib.pack(chunk, engine.pad_id)
     embs = engine.embed(batch.ids[:, :batch.used])
-    _, grads = engine.objectives(embs, batch, gradients=True)  # [M, B, used, H]
+    grads = engine.objectives(embs, batch, gradients=True).grads  # [M, B, used, H]
     by_method = {name: engine_lib.per_row(chunk, reduce(grads, embs[None]))
                  for name, reduce in reductions.items()}
     out.extend({name: scores[b] for name, scores in by_method.items()}
