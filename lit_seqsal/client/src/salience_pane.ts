@@ -297,6 +297,9 @@ export class SaliencePane extends LitElement {
   clearSelection() {
     this.selection = NO_SELECTION;
     this.scores = undefined;
+    ++this.scoreId;  // what was on its way is for a selection no longer there
+    this.stopWork();
+    this.status = '';
   }
 
   /**
