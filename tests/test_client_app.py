@@ -138,6 +138,21 @@ def test_client_jobs_errors_and_user_text_in_chromium(served_slow, tmp_path):
   _run_checks("app_hosted.mjs", served_slow.url, "slow", tmp_path, minimum=19)
 
 
+def test_lit_client_shows_our_json_errors(served):
+  """LIT's client at /lit/: a prompt over the length limit is a 400 whose message LIT shows (lit_client_error.mjs)."""
+  require_browser_tools()
+  result = subprocess.run(["node", str(BROWSER_DIR / "lit_client_error.mjs"), served.url, "tiny"],
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
+  seen = json.loads(result.stdout.strip().splitlines()[-1])
+  assert seen["status"] == 400 and seen["kind"] == "bad_request", seen
+  assert "application/json" in seen["contentType"], seen
+  assert "over this model's maximum" in seen["message"], seen
+  assert seen["shown"].startswith(seen["message"]), seen
+  assert "Unknown error" not in seen["shown"] and "Traceback" not in seen["shown"], seen
+  assert not seen["pageErrors"], seen
+
+
 @pytest.fixture(scope="module")
 def served_bundled(bundled_group):
   srv = serve_lit(dict(bundled_group))

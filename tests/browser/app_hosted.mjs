@@ -92,12 +92,17 @@ try {
   await outputChips().nth(picked).click();
   await waitForScores(page, 0, 120_000);
   const {promptLength} = await paneState();
+  const firstAnswered = gradientRequests.length;
+  // The other chunks follow, one request after the other.
+  const masksSent = () => gradientRequests.reduce((a, inputs) => a + inputs.length, 0);
+  for (let i = 0; i < 600 && masksSent() < nOut; i++) await sleep(100);
+  await sleep(500);
   const sizes = gradientRequests.map((inputs) => inputs.length);
   const firstMasks = (gradientRequests[0] ?? []).map((d) => d.target_mask.indexOf(1));
   check('gradient prefetch: requests of at most N masks, the selection in the first',
         nOut > maxMasks && sizes.length >= 2 && sizes.every((n) => n <= maxMasks) &&
-        sizes.reduce((a, b) => a + b, 0) >= nOut && firstMasks.includes(promptLength + picked),
-        {nOut, sizes, maxMasks, selected: promptLength + picked, firstMasks: firstMasks.slice(0, 5)});
+        sizes.reduce((a, b) => a + b, 0) >= nOut && firstMasks.includes(promptLength + picked) && firstAnswered < sizes.length,
+        {nOut, sizes, maxMasks, firstAnswered, selected: promptLength + picked, firstMasks: firstMasks.slice(0, 5)});
   await waitForScores(page);
 
   // Integrated gradients as a job: a progress bar that advances, then Cancel.
@@ -114,6 +119,7 @@ try {
     const value = await progressBar().evaluate((e) => e.hasAttribute('value') ? e.value : null).catch(() => null);
     const text = await pane().locator('.progress-text').textContent().catch(() => null);
     if (value !== null) samples.push({value, text});
+    if (!(await pane().locator('[data-testid=progress]').count())) break;  // finished (or failed) already
     const positives = [...new Set(samples.map((s) => s.value).filter((v) => v > 0))];
     if (positives.length >= 2) break;
     await sleep(100);
