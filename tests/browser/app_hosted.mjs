@@ -74,6 +74,19 @@ async function serverJob(id) {
 
 const PAYLOAD = '<img src=x onerror="window.__xss=1">';
 const ESCAPED = '&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;';
+// Chips show token strings: a small vocabulary turns some characters into the
+// literal text "<unk>" (itself markup-looking, so also a test), the rest stays.
+const asText = (text) => text.includes(PAYLOAD) || text.includes('<unk>img src=x onerror=');
+/** <img> elements anywhere in a page, shadow roots included. */
+const imgElements = (p) => p.evaluate(() => {
+  let n = 0;
+  const walk = (root) => {
+    n += root.querySelectorAll('img').length;
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return n;
+});
 
 try {
   const info = await (await fetch(`${url}/seqsal/info`)).json();
@@ -149,10 +162,12 @@ try {
     if (state !== 'cancelled') await sleep(200);
   }
   check('Cancel: the job is cancelled on the server', state === 'cancelled', {jobId, state});
+  await sleep(2000);  // the client may poll once more to see it stopped
+  const pollsOf = () => jobPolls.filter((p) => p.id === jobId).length;
+  const settled = pollsOf();
   await sleep(2500);
-  const recentPolls = jobPolls.filter((p) => p.id === jobId && p.t > Date.now() - 2000).length;
-  check('Cancel: polling stopped', recentPolls === 0 && jobPolls.some((p) => p.id === jobId && p.t < cancelledAt),
-        {recentPolls, polls: jobPolls.filter((p) => p.id === jobId).length});
+  check('Cancel: polling stopped', pollsOf() === settled && jobPolls.some((p) => p.id === jobId && p.t < cancelledAt),
+        {settled, later: pollsOf()});
 
   // Picking the method again starts a new job, which completes and colours the prompt.
   await control('method').selectOption('grad_l2');
@@ -198,11 +213,12 @@ try {
     models: group, data0_prompt: `Say ${PAYLOAD} now:`, data0_target: ` ${PAYLOAD}`, data0_source: PAYLOAD})}`);
   await promptChips().first().waitFor({timeout: 60_000});
   const sourceText = await page.locator('li.selected .source').textContent();
+  const previewText = await page.locator('li.selected .preview').textContent();
   const promptText = (await promptChips().allTextContents()).join('');
   const outputText = (await outputChips().allTextContents()).join('');
   check('payload in source, prompt and target: shown as text',
-        sourceText === PAYLOAD && promptText.includes(PAYLOAD) && outputText.includes(PAYLOAD),
-        {sourceText, promptText, outputText});
+        sourceText === PAYLOAD && previewText === `Say ${PAYLOAD} now:` && asText(promptText) && asText(outputText) &&
+        (await imgElements(page)) === 0, {sourceText, previewText, promptText, outputText});
   await outputChips().last().click();
   await waitForScores(page, 0, 120_000);
   const [htmlDownload] = await Promise.all([page.waitForEvent('download'), control('export-html').click()]);
@@ -215,9 +231,11 @@ try {
   const standalone = await context.newPage();
   await standalone.goto(`file://${htmlPath}`);
   const standaloneText = await standalone.locator('.text').textContent();
+  const standaloneSource = await standalone.locator('dd').last().textContent();
   const standaloneXss = await standalone.evaluate(() => window.__xss);
   check('exported HTML opened: the payload is text, nothing ran',
-        standaloneXss === undefined && standaloneText.includes(PAYLOAD), {standaloneXss});
+        standaloneXss === undefined && (await imgElements(standalone)) === 0 && standaloneSource === PAYLOAD &&
+        asText(standaloneText), {standaloneXss, standaloneSource, standaloneText});
   await standalone.close();
 
   await control('edit-prompt').fill(`Write ${PAYLOAD} please:`);
@@ -225,8 +243,8 @@ try {
   await control('add-example').click();
   await promptChips().first().waitFor({timeout: 60_000});
   check('payload in a prompt from the editor: shown as text',
-        (await promptChips().allTextContents()).join('').includes(PAYLOAD) &&
-        (await page.locator('li.selected .preview').textContent()).includes(PAYLOAD));
+        asText((await promptChips().allTextContents()).join('')) && (await imgElements(page)) === 0 &&
+        (await page.locator('li.selected .preview').textContent()) === `Write ${PAYLOAD} please:`);
 
   // The generation: the server's answer to the generation job is replaced by the payload.
   await page.route('**/seqsal/jobs/*', async (route) => {
@@ -242,7 +260,8 @@ try {
   await page.unroute('**/seqsal/jobs/*');
   const generated = (await outputChips().allTextContents()).join('');
   check('generation runs as a job; a payload in it is shown as text',
-        jobStarts.some((j) => j.url.includes(`jobs?model=${group}&`)) && generated.includes(PAYLOAD), {generated, jobStarts});
+        jobStarts.some((j) => j.url.includes(`jobs?model=${group}&`)) && asText(generated) &&
+        (await imgElements(page)) === 0, {generated, jobStarts});
   await outputChips().last().click();
   await waitForScores(page, 0, 120_000);
 
