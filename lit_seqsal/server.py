@@ -66,11 +66,16 @@ class Server(dev_server.Server):
 
   LIT's Server builds a plain LitApp inside serve(); this one builds the
   subclass and otherwise serves the same way (server types default, notebook,
-  external for gunicorn, prebake).
+  external for gunicorn, prebake). `hosted` and `limits` are SalienceApp's
+  (lit_seqsal/web_app.py).
   """
 
+  def __init__(self, *args, hosted: bool = False, limits=None, **kw):
+    super().__init__(*args, **kw)
+    self._seqsal_kw = dict(hosted=hosted, limits=limits)
+
   def serve(self):
-    app = web_app.SalienceApp(*self._app_args, **self._app_kw)
+    app = web_app.SalienceApp(*self._app_args, **self._app_kw, **self._seqsal_kw)
     if self._server_type == "external":
       return app
     if self._server_type == "prebake":

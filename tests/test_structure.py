@@ -103,3 +103,9 @@ def test_readme_method_table_is_the_registry():
   assert methods.markdown_table() in readme, (
       "README's method table is out of date; paste the output of"
       " `python -c 'from lit_seqsal.salience import methods; print(methods.markdown_table())'`")
+
+
+def test_readme_limits_table_is_the_limits():
+  from lit_seqsal import limits
+  readme = (REPO / "README.md").read_text(encoding="utf-8")
+  assert limits.markdown_table() in readme, "README's hosted limits table is out of date"

@@ -25,7 +25,7 @@ from lit_seqsal import tokens as token_display
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.models import lit_models
 from lit_seqsal.salience import attribution, methods
-from lit_seqsal.salience.progress import ProgressCallback
+from lit_seqsal.progress import ProgressCallback
 
 # LIT's legacy sequence-salience module asks for the interpreter by this name.
 SALIENCE_MAP = "sequence_salience"
@@ -47,6 +47,10 @@ def _target_text(example: dict, index: int, config: dict, model_output: dict | N
   texts = config.get("target_text")
   if isinstance(texts, str):
     texts = [texts]
+  if texts is not None and (not isinstance(texts, list)
+                            or not all(isinstance(t, str) for t in texts)):
+    raise input_checks.InputError(
+        "Config 'target_text' must be a text or a list of texts (one per input).")
   if texts:
     return texts[min(index, len(texts) - 1)]
   if example.get(FieldNames.TARGET):

@@ -13,7 +13,9 @@ models, a token), or `bundled`:
   python -m lit_seqsal.demos.lm_salience \
       --models=gemma:google/gemma-3-270m,mine:/models/my_lm --precision=bfloat16
 
-For gunicorn (a hosted demo), use `get_wsgi_app()`; see demos/gunicorn_config.py.
+A public demo: `--hosted` (tight budgets, no endpoints that read server paths;
+see the README's "Hosted demo"), or gunicorn with `get_wsgi_app()`, which is
+always hosted; see demos/gunicorn_config.py.
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ from absl import logging
 from lit_nlp import server_flags
 
 from lit_seqsal import datasets as seqsal_datasets
-from lit_seqsal import layouts
-from lit_seqsal import options
-from lit_seqsal import server
+from lit_seqsal import layouts, limits, options, server
 
 _MODELS = flags.DEFINE_list(
     "models", list(options.DEFAULT_MODELS),
@@ -45,7 +45,12 @@ _DATASETS = flags.DEFINE_list(
 _MAX_EXAMPLES = flags.DEFINE_integer(
     "max_examples", seqsal_datasets.DEFAULT_MAX_EXAMPLES,
     "Maximum number of examples loaded from each dataset.")
+_HOSTED = flags.DEFINE_bool(
+    "hosted", False,
+    "Serve as a public demo: LIT's demo mode, no loaders or endpoints that read or"
+    " write server paths, and the hosted budgets (--max_input_tokens, ...).")
 options.define_flags()  # --dl_framework, --precision, --sequence_length, ...
+limits.define_flags()  # --max_body_bytes, --request_time_limit_s, --queue_per_model, ...
 
 FLAGS = flags.FLAGS
 FLAGS.set_default("development_demo", True)
@@ -54,27 +59,30 @@ FLAGS.set_default("default_layout", layouts.DEFAULT_LAYOUT)
 
 
 def build_server(*, hosted: bool = False) -> server.Server:
-  """LIT server from the flags; `hosted` drops the loaders that read server paths."""
+  """LIT server from the flags; `hosted` (or --hosted) makes it a public demo."""
+  hosted = hosted or _HOSTED.value
   kwargs = server.lit_app_kwargs(
       models_config=_MODELS.value,
       datasets_config=_DATASETS.value,
       max_examples=_MAX_EXAMPLES.value,
       opts=options.from_flags(),
   )
+  flag_values = server_flags.get_flags()
   if hosted:
-    # Visitors of a public demo must not make the server read arbitrary paths.
-    kwargs["model_loaders"] = {}
-    kwargs["dataset_loaders"] = {}
-  return server.Server(**kwargs, **server_flags.get_flags())
+    flag_values.update(demo_mode=True, development_demo=False)
+  return server.Server(**kwargs, **flag_values, hosted=hosted,
+                       limits=limits.from_flags(hosted))
 
 
 def get_wsgi_app():
-  """WSGI app for gunicorn: demo mode (no arbitrary file loading), no dev tools."""
+  """WSGI app for gunicorn: always hosted (see build_server)."""
   FLAGS.set_default("server_type", "external")
   FLAGS.set_default("demo_mode", True)
   FLAGS.set_default("development_demo", False)
   # gunicorn owns the command line; only take the flags we know.
   unused = FLAGS(sys.argv, known_only=True)
+  # The request log (with each request's id, which error bodies quote).
+  logging.set_verbosity(logging.INFO)
   if unused[1:]:
     logging.info("get_wsgi_app(): ignoring unknown args %s", unused[1:])
   return build_server(hosted=True).serve()

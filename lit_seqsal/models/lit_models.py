@@ -24,7 +24,6 @@ from lit_seqsal.contract import FieldNames
 from lit_seqsal.engine import LMEngine
 from lit_seqsal.inputs import check_length, prompt_of
 from lit_seqsal.salience import methods
-from lit_seqsal.salience.progress import ProgressCallback
 
 # All gradient methods come from one pass, so a request for one caches all.
 _GRADIENT_PASS = ("gradients",)
@@ -103,9 +102,8 @@ class SalienceModel(_GroupMember):
   def output_spec(self) -> lit_types.Spec:
     return contract.salience_output_spec(methods.REGISTRY.values())
 
-  def predict(self, inputs: Iterable[dict], *, progress: ProgressCallback | None = None,
-              **unused_kw) -> list[dict]:
-    """Scores per input; `progress(done, total)` follows the costly methods."""
+  def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
+    """Scores per input (costly methods report progress to the current Work)."""
     prepared = []  # (encoded example, [(method, settings)]) per input
     for i, ex in enumerate(inputs):
       encoded = engine_lib.encode_example(self.engine, ex, i)
@@ -122,7 +120,7 @@ class SalienceModel(_GroupMember):
               encoded.ids, {})[encoded.mask.tobytes()] = encoded.mask
     for computation, by_ids in todo.items():
       rows = [(list(ids), np.stack(list(masks.values()))) for ids, masks in by_ids.items()]
-      self._compute(computation, rows, progress)
+      self._compute(computation, rows)
 
     tokens_by_ids: dict[tuple, list[str]] = {}
     outputs = []
@@ -135,15 +133,14 @@ class SalienceModel(_GroupMember):
       outputs.append(out)
     return outputs
 
-  def _compute(self, computation: tuple, rows: list[engine_lib.Row],
-               progress: ProgressCallback | None) -> None:
+  def _compute(self, computation: tuple, rows: list[engine_lib.Row]) -> None:
     """Runs one computation on rows of (ids, masks) and caches every mask's scores."""
     if computation == _GRADIENT_PASS:
       results = methods.gradient_methods_run(self.engine, rows, methods.REGISTRY.values())
       settings = ()
     else:
       name, settings = computation
-      scores = methods.REGISTRY[name].run(self.engine, rows, settings, progress=progress)
+      scores = methods.REGISTRY[name].run(self.engine, rows, settings)
       results = [{name: s} for s in scores]
     for (ids, masks), row in zip(rows, results):
       for name, per_mask in row.items():

@@ -29,16 +29,16 @@ def _extract_archive(archive: Path) -> Path:
       f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
   ).hexdigest()[:16]
   dest = bundled.cache_root() / "archives" / f"{archive.name.split('.')[0]}-{key}"
-  done = dest / ".lit_seqsal_complete"
-  if not done.exists():
+
+  def extract(out: Path) -> None:
     bundled.say(f"Extracting {archive} to {dest} ...")
-    dest.mkdir(parents=True, exist_ok=True)
     try:
       with tarfile.open(archive, "r:*") as tar:
-        tar.extractall(dest, filter="data")  # refuses absolute paths and links out
+        tar.extractall(out, filter="data")  # refuses absolute paths and links out
     except (tarfile.TarError, OSError) as e:
       raise ValueError(f"Could not extract model archive {archive}: {e}") from e
-    done.write_text("ok\n")
+
+  bundled.build_once(dest, extract, f"the model archive {archive.name}")
   entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
   # Archives usually wrap the model in a single top-level folder.
   if len(entries) == 1 and entries[0].is_dir():

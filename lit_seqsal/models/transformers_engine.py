@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import transformers
 
-from lit_seqsal import options
+from lit_seqsal import options, work
 from lit_seqsal import tokens as token_display
 from lit_seqsal.engine import LMEngine, SalienceBatch
 from lit_seqsal.models import autodiff, loading
@@ -99,6 +99,7 @@ class TransformersEngine(LMEngine):
         top_p=None,
         top_k=None,
         pad_token_id=self.pad_id,
+        stopping_criteria=transformers.StoppingCriteriaList([_WorkCheckpoint()]),
     )
     return out[:, width:].tolist()
 
@@ -135,6 +136,14 @@ class TransformersEngine(LMEngine):
     return autodiff.objectives_and_gradients(
         self.backend, lambda e: self.target_logprobs(e, attention, labels, positions),
         embs, tensor(batch.weights), gradients=gradients, backward_mode=self.backward_mode)
+
+
+class _WorkCheckpoint(transformers.StoppingCriteria):
+  """Stops a cancelled or overdue generation at the next token (lit_seqsal/work.py)."""
+
+  def __call__(self, input_ids, scores, **unused_kw):
+    work.current().checkpoint()
+    return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
 def _as_list(value) -> list:

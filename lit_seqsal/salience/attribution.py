@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from lit_seqsal import engine as engine_lib
-from lit_seqsal import inputs
+from lit_seqsal import inputs, work
 from lit_seqsal.engine import LMEngine, Row
 from lit_seqsal.salience import gradients, segmentation
-from lit_seqsal.salience.progress import Progress, ProgressCallback
+from lit_seqsal.progress import Progress, ProgressCallback
 
 # The integrated-gradients baseline scales the context's input embeddings by
 # this factor instead of zeroing them: Gemma's RMSNorm makes an exactly zero
@@ -65,6 +65,7 @@ def check_chunk(chunk_size) -> int:
 # -- salience map ------------------------------------------------------------
 
 
+@work.heavy()  # light requests get the model between its batches
 def salience_map(
     engine: LMEngine,
     ids: Sequence[int],
@@ -90,6 +91,8 @@ def salience_map(
         "The output to explain is empty: give a target text or let the model"
         " generate one first.")
   outputs = list(range(first_output, n))
+  work.current().limits.check("max_map_outputs", len(outputs),
+                              "The salience map's number of output tokens")
   counter = Progress(f"Salience map of {len(outputs)} output tokens", len(outputs), progress)
   parts: dict[str, list[np.ndarray]] = {m: [] for m in reductions}
   for start in range(0, len(outputs), chunk_size):
@@ -123,6 +126,7 @@ def _gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
   return (nodes + 1.0) / 2.0, weights / 2.0  # from [-1, 1] to [0, 1]
 
 
+@work.heavy()  # light requests get the model between its batches
 def integrated_gradients(
     engine: LMEngine,
     rows: Rows,
@@ -144,6 +148,7 @@ def integrated_gradients(
   so masks do not share forward passes here.
   """
   steps = check_steps(steps)
+  work.current().limits.check("max_ig_steps", steps, "ig_steps")
   paths = [(list(ids), mask[None]) for ids, masks in rows for mask in masks]
   batch = engine_lib.pack(paths, engine.pad_id)
   inputs = engine.embed(batch.ids[:, :batch.used])
@@ -242,6 +247,7 @@ def occlusion_segments(
   return out
 
 
+@work.heavy()  # light requests get the model between its batches
 def occlusion(
     engine: LMEngine,
     rows: Rows,
@@ -272,6 +278,8 @@ def occlusion(
         variants.append(([t for t, k in zip(ids, keep) if k], mask[keep][None]))
 
   num_deleted = len(variants) - sum(len(masks) for _, masks in rows)
+  work.current().limits.check("max_occlusion_units", num_deleted,
+                              f"Occlusion at {granularity} granularity: the number of deletions")
   values = log_likelihoods(engine, variants,
                            progress=Progress(f"Occlusion of {num_deleted} {granularity}",
                                              len(variants), progress))

@@ -27,7 +27,7 @@ from lit_seqsal import inputs
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.engine import LMEngine, Row
 from lit_seqsal.salience import attribution, gradients, segmentation
-from lit_seqsal.salience.progress import ProgressCallback
+from lit_seqsal.progress import ProgressCallback
 
 # (engine, rows, *setting values, progress=) -> per row <float32>[num_masks, num_tokens].
 Compute = Callable[..., list[np.ndarray]]
