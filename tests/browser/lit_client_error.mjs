@@ -31,12 +31,12 @@ try {
   const shown = page.locator('lit-app-statusbar .status-info .error').first();
   await shown.waitFor({timeout: 120_000});
   const text = (await shown.textContent()).trim();
-  const first = errors[0];
-  if (!first) fail(`LIT shows an error but no request failed: ${text}`);
-  const error = JSON.parse(first.body).error;
-  console.log(JSON.stringify({
-    status: first.status, contentType: first.type, kind: error.kind, message: error.message,
-    requestId: error.request_id, shown: text, pageErrors}));
+  if (!errors.length) fail(`LIT shows an error but no request failed: ${text}`);
+  // LIT keeps one error per endpoint: the status bar shows the latest answer's message.
+  await page.waitForTimeout(1000);
+  const shownNow = (await shown.textContent()).trim();
+  const answers = errors.map((e) => ({status: e.status, contentType: e.type, ...JSON.parse(e.body).error}));
+  console.log(JSON.stringify({answers, shown: shownNow, pageErrors}));
 } catch (e) {
   fail(`${e}\npage errors: ${pageErrors.join('\n')}`);
 } finally {
