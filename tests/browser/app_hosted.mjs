@@ -147,6 +147,7 @@ try {
         /integrated gradients/.test(label ?? '') && /^\d+% · \d+ s elapsed · about \d+ s left$/.test(last.text ?? ''),
         {label, text: last.text});
   const jobId = jobStarts[0]?.id;
+  await pane().screenshot({path: join(outDir, 'app_progress.png')}).catch(() => {});
   await control('cancel').click();
   const cancelledAt = Date.now();
   await pane().locator('.notice').waitFor({timeout: 10_000});

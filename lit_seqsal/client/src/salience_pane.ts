@@ -394,7 +394,7 @@ export class SaliencePane extends LitElement {
       ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
       ${this.renderOutputPrompt()}
       ${this.tokenized ? html`
-        ${hasScores ? this.renderLegend(view) : this.output === undefined ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
+        ${hasScores ? this.renderLegend(view) : this.output === undefined || this.status || this.notice ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
         <div class=${textClass} tabindex="0" aria-label="Prompt and output"
             @mousedown=${this.onMouseDown} @mouseover=${this.onMouseOver} @keydown=${this.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
     `;
