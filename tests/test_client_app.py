@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -94,6 +95,65 @@ def test_client_end_to_end_in_chromium(served, tmp_path):
   if out_dir:
     for shot in tmp_path.glob("*.png"):
       shutil.copy(shot, Path(out_dir) / shot.name)
+
+
+@pytest.fixture(scope="module")
+def served_slow(tiny_model_dir):
+  """A group of its own whose model batches take 0.15 s more: long enough to watch progress and cancel."""
+  from lit_seqsal import models
+  group = models.load_model_group("slow", tiny_model_dir, batch_size=2, max_length=256)
+  engine = group["slow"].engine
+  objectives = engine._objectives  # pylint: disable=protected-access
+
+  def slow_objectives(*args, **kwargs):
+    time.sleep(0.15)
+    return objectives(*args, **kwargs)
+
+  engine._objectives = slow_objectives  # pylint: disable=protected-access
+  srv = serve_lit(dict(group))
+  yield srv
+  srv.close()
+
+
+def _run_checks(script: str, url: str, group: str, tmp_path, minimum: int, timeout: int = 600):
+  result = subprocess.run(["node", str(BROWSER_DIR / script), url, group, str(tmp_path)],
+                          capture_output=True, text=True, timeout=timeout)
+  lines = result.stdout.strip().splitlines()
+  assert lines, result.stderr[-4000:]
+  checks = json.loads(lines[-1])["checks"]
+  failed = [c for c in checks if not c["ok"]]
+  assert not failed, json.dumps(failed, indent=1)[:6000]
+  assert len(checks) >= minimum, [c["name"] for c in checks]
+  assert result.returncode == 0
+  out_dir = os.environ.get("LIT_SEQSAL_SCREENSHOT_DIR")
+  if out_dir:
+    for shot in tmp_path.glob("*.png"):
+      shutil.copy(shot, Path(out_dir) / shot.name)
+
+
+def test_client_jobs_errors_and_user_text_in_chromium(served_slow, tmp_path):
+  """Progress and Cancel of a job, chunked gradient requests, a server error, an XSS payload (app_hosted.mjs)."""
+  require_browser_tools()
+  require_built_client()
+  _run_checks("app_hosted.mjs", served_slow.url, "slow", tmp_path, minimum=19)
+
+
+def test_lit_client_shows_our_json_errors(served):
+  """LIT's client at /lit/: a prompt over the length limit is a 400 whose message LIT shows (lit_client_error.mjs)."""
+  require_browser_tools()
+  result = subprocess.run(["node", str(BROWSER_DIR / "lit_client_error.mjs"), served.url, "tiny"],
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
+  seen = json.loads(result.stdout.strip().splitlines()[-1])
+  for answer in seen["answers"]:
+    assert answer["status"] == 400 and answer["kind"] == "bad_request", seen
+    assert "application/json" in answer["contentType"], seen
+    assert "over this model's maximum" in answer["message"], seen
+  # One of them (LIT keeps the latest per endpoint), as its message, not "Unknown error".
+  assert any(seen["shown"].startswith(a["message"]) for a in seen["answers"]), seen
+  assert "Unknown error" not in seen["shown"] and "Traceback" not in seen["shown"], seen
+  # LIT's client rethrows a failed request's error after showing it: only those.
+  assert all(any(a["message"] in e for a in seen["answers"]) for e in seen["pageErrors"]), seen
 
 
 @pytest.fixture(scope="module")

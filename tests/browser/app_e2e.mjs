@@ -102,11 +102,13 @@ try {
       costly.push(JSON.parse(r.postData()).inputs.map((ex) => ex.data));
     }
   });
-  // Slow the costly answers down so the progress text can be read.
-  await page.route(`**/get_preds?model=_${group}_salience&*`, async (route) => {
+  // Slow the costly answers down so the progress text can be read (one request, or a job's start).
+  const slowCostly = async (route) => {
     if (route.request().postData()?.includes('salience_methods')) await new Promise((r) => setTimeout(r, 700));
     await route.continue();
-  });
+  };
+  await page.route(`**/get_preds?model=_${group}_salience&*`, slowCostly);
+  await page.route(`**/seqsal/jobs?model=_${group}_salience&*`, slowCostly);
   await control('method').selectOption('integrated_gradients');
   await page.waitForTimeout(150);
   const igStatus = await pane().locator('.status').textContent();
@@ -136,6 +138,7 @@ try {
   await scoresShown();
   check('costly scores are cached per selection and setting', costly.length === 2, costly.length);
   await page.unroute(`**/get_preds?model=_${group}_salience&*`);
+  await page.unroute(`**/seqsal/jobs?model=_${group}_salience&*`);
   await control('method').selectOption('grad_l2');
   await scoresShown();
 
@@ -265,15 +268,18 @@ try {
 
   // The model's own generation, with a visible loading state.
   await control('mode').selectOption('generation');
-  await page.route(`**/get_preds?model=${group}&*`, async (route) => {
+  const slowGeneration = async (route) => {
     await new Promise((r) => setTimeout(r, 800));  // keep the loading state on screen long enough to see
     await route.continue();
-  });
+  };
+  await page.route(`**/get_preds?model=${group}&*`, slowGeneration);
+  await page.route(`**/seqsal/jobs?model=${group}&*`, slowGeneration);
   await pane().locator('button.generate').click();
   const loadingText = await pane().locator('.status').textContent();
   check('generation shows a loading state', /Generating/.test(loadingText ?? ''), loadingText);
   await outputChips().first().waitFor({timeout: 60_000});
   await page.unroute(`**/get_preds?model=${group}&*`);
+  await page.unroute(`**/seqsal/jobs?model=${group}&*`);
   await outputChips().first().click();
   await scoresShown();
   check('generated output is explained', (await titles(promptChips())).every((t) => t?.startsWith('grad_l2')));

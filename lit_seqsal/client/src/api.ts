@@ -1,4 +1,11 @@
-/** LIT's HTTP API, as our client uses it (see lit_nlp/app.py on the server). */
+/**
+ * LIT's HTTP API, as our client uses it (see lit_nlp/app.py on the server),
+ * and our server's jobs (/seqsal/jobs) and info (/seqsal/info).
+ */
+
+import {ServerError, parseServerError} from './errors.js';
+import type {HeaderSource} from './errors.js';
+import type {JobStatus} from './jobs.js';
 
 /** A LIT spec field, as /get_info serialises it. */
 export interface SpecField {
@@ -44,38 +51,58 @@ export interface Example {
   meta: {added?: boolean, source?: string};
 }
 
-/** An error from the server, with its first line as the message. */
-export class ServerError extends Error {
-  constructor(message: string, readonly status: number, readonly details: string) {
-    super(message);
-  }
+export {CancelledError, ServerError, errorMessage, parseServerError, serverErrorMessage} from './errors.js';
+
+/** Our server's own endpoints besides LIT's (GET /seqsal/info): what it offers and its budgets. */
+export interface SeqsalInfo {
+  hosted: boolean;
+  /** Whether long work runs as jobs (/seqsal/jobs) with progress and cancel. */
+  jobs: boolean;
+  /** The server's budgets; 0 or absent: no limit. */
+  limits: {max_masks_per_request?: number, request_time_limit_s?: number, [name: string]: unknown};
 }
 
-/** LIT answers errors with "Uncaught error: MESSAGE\n\nDetails: TRACEBACK". */
-export function serverErrorMessage(body: string): string {
-  const match = body.match(/Uncaught error: ([\s\S]*?)(?:\n\nDetails:|$)/);
-  const text = (match ? match[1] : body).trim();
-  return text || 'The server returned an error without a message.';
+/** What a fetch answers, as far as the client reads it (headers optional for tests). */
+export interface FetchResponse {
+  ok: boolean;
+  status: number;
+  text(): Promise<string>;
+  headers?: HeaderSource;
 }
 
-export type Fetch = (url: string, init: {method: string, body: string}) =>
-    Promise<{ok: boolean, status: number, text(): Promise<string>}>;
+export type Fetch = (url: string, init: {method: string, body?: string}) => Promise<FetchResponse>;
+
+/** Options of a job (POST /seqsal/jobs): an interpreter instead of predictions, and LIT's parameters. */
+export interface JobOptions {
+  fields?: string[];
+  interpreter?: string;
+  datasetName?: string;
+}
 
 export class LitApi {
   constructor(private readonly base = './', private readonly fetcher: Fetch = (u, i) => fetch(u, i)) {}
 
-  private async call<T>(path: string, params: Record<string, string>, body: unknown): Promise<T> {
+  private async request<T>(method: 'GET' | 'POST', path: string, params: Record<string, string>, body?: unknown): Promise<T> {
     const query = new URLSearchParams(params).toString();
     const url = `${this.base}${path}${query ? '?' + query : ''}`;
     let response;
     try {
-      response = await this.fetcher(url, {method: 'POST', body: JSON.stringify(body ?? {})});
+      response = await this.fetcher(url, method === 'GET' ? {method} : {method, body: JSON.stringify(body ?? {})});
     } catch (e) {
       throw new ServerError(`Cannot reach the server (${(e as Error).message}).`, 0, '');
     }
     const text = await response.text();
-    if (!response.ok) throw new ServerError(serverErrorMessage(text), response.status, text);
-    return JSON.parse(text) as T;
+    if (!response.ok) throw parseServerError(response.status, text, response.headers);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ServerError(`The server's answer to ${path} is not JSON.`, response.status, text.slice(0, 2000),
+                            {requestId: response.headers?.get('X-Request-Id') ?? undefined});
+    }
+  }
+
+  private call<T>(path: string, params: Record<string, string>, body: unknown): Promise<T> {
+    return this.request('POST', path, params, body);
   }
 
   getInfo(): Promise<ServerInfo> {
@@ -90,9 +117,51 @@ export class LitApi {
   getPreds<T = Record<string, unknown>>(model: string, inputs: object[], fields?: string[]): Promise<T[]> {
     const params: Record<string, string> = {model};
     if (fields?.length) params['requested_fields'] = fields.join(',');
-    const body = {inputs: inputs.map((data, i) => ({id: `q${i}`, data, meta: {}}))};
-    return this.call('get_preds', params, body);
+    return this.call('get_preds', params, predsBody(inputs));
   }
+
+  /**
+   * What our server offers besides LIT's API (GET seqsal/info); undefined
+   * from a server without it (a plain or older LIT server answers 404).
+   */
+  async getServerInfo(): Promise<SeqsalInfo | undefined> {
+    try {
+      return await this.request<SeqsalInfo>('GET', 'seqsal/info', {});
+    } catch (e) {
+      if (e instanceof ServerError && [404, 405, 501].includes(e.status)) return undefined;
+      throw e;
+    }
+  }
+
+  /** Starts predictions of `model` (or an interpreter's output) as a job; poll it with pollJob. */
+  async startJob<T = unknown>(model: string, inputs: object[], options: JobOptions = {}): Promise<JobStatus<T>> {
+    const params: Record<string, string> = {model};
+    if (options.fields?.length) params['requested_fields'] = options.fields.join(',');
+    if (options.interpreter) params['interpreter'] = options.interpreter;
+    if (options.datasetName) params['dataset_name'] = options.datasetName;
+    return (await this.call<{job: JobStatus<T>}>('seqsal/jobs', params, predsBody(inputs))).job;
+  }
+
+  /** A job's status; with its result once done. */
+  async pollJob<T = unknown>(id: string): Promise<JobStatus<T>> {
+    return (await this.request<{job: JobStatus<T>}>('GET', `seqsal/jobs/${encodeURIComponent(id)}`, {})).job;
+  }
+
+  /** Asks the server to stop a job at its next model batch. */
+  async cancelJob<T = unknown>(id: string): Promise<JobStatus<T>> {
+    return (await this.call<{job: JobStatus<T>}>(`seqsal/jobs/${encodeURIComponent(id)}/cancel`, {}, {})).job;
+  }
+}
+
+/** LIT's body for /get_preds: examples sent in full, with ids of our own. */
+function predsBody(inputs: object[]) {
+  return {inputs: inputs.map((data, i) => ({id: `q${i}`, data, meta: {}}))};
+}
+
+/** Masks per /get_preds request: at most 32, and never more than the server allows. */
+export function maskChunkSize(info: SeqsalInfo | undefined, preferred = 32): number {
+  const limit = Number(info?.limits?.max_masks_per_request ?? 0);
+  return limit > 0 ? Math.max(1, Math.min(preferred, Math.floor(limit))) : preferred;
 }
 
 /** The salience model of a group: _NAME_salience, as the server names it (contract.py). */

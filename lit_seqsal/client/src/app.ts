@@ -6,10 +6,12 @@
 
 import {LitElement, css, html, nothing} from 'lit';
 
-import {LitApi, onRequestMethods, salienceGroups, salienceMethods, salienceModelName} from './api.js';
+import {LitApi, maskChunkSize, onRequestMethods, salienceGroups, salienceMethods, salienceModelName} from './api.js';
 import type {Example, ExampleData, ServerInfo} from './api.js';
+import {errorMessage} from './errors.js';
 import {arrangementFor} from './layout.js';
 import type {Area, Part} from './layout.js';
+import type {SourceOptions} from './salience_data.js';
 import './salience_module.js';
 import {parseUrlParams} from './url_params.js';
 import type {UrlConfig} from './url_params.js';
@@ -39,6 +41,8 @@ export class SeqsalApp extends LitElement {
   };
 
   info?: ServerInfo;
+  /** Jobs (progress and cancel) and masks per request, from /seqsal/info where the server has it. */
+  sourceOptions: SourceOptions = {jobs: false, maxMasks: maskChunkSize(undefined)};
   group = '';
   datasetName = '';
   layout = '';
@@ -89,10 +93,14 @@ export class SeqsalApp extends LitElement {
 
   private async start() {
     try {
-      this.info = await this.api.getInfo();
+      // A server without /seqsal/info (plain LIT) gets one request per computation, as before.
+      const [info, seqsal] = await Promise.all([
+        this.api.getInfo(), this.api.getServerInfo().catch(() => undefined)]);
+      this.sourceOptions = {jobs: !!seqsal?.jobs, maxMasks: maskChunkSize(seqsal)};
+      this.info = info;
     } catch (e) {
       this.loading = '';
-      this.error = `Could not load the server's metadata: ${(e as Error).message}`;
+      this.error = `Could not load the server's metadata: ${errorMessage(e)}`;
       return;
     }
     const groups = salienceGroups(this.info);
@@ -131,7 +139,7 @@ export class SeqsalApp extends LitElement {
       this.error = '';
       if (!this.selected) this.select(this.allExamples[0]?.id ?? '');
     } catch (e) {
-      this.error = `Could not load dataset "${this.datasetName}": ${(e as Error).message}`;
+      this.error = `Could not load dataset "${this.datasetName}": ${errorMessage(e)}`;
     }
   }
 
@@ -205,6 +213,7 @@ export class SeqsalApp extends LitElement {
       <seqsal-salience-module .api=${this.api} group=${this.group}
           .methods=${this.info ? salienceMethods(this.info, this.group) : []}
           .onRequest=${this.info ? onRequestMethods(this.info, this.group) : []}
+          .sourceOptions=${this.sourceOptions}
           .example=${this.selected} .examples=${this.allExamples}></seqsal-salience-module>
     </section>`;
   }

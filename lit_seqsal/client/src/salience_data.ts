@@ -1,10 +1,15 @@
 /**
  * Tokens, generations and salience scores from a model group, fetched in
  * batches and cached, so that changing the selection, method or granularity
- * costs nothing once the data is there.
+ * costs nothing once the data is there. No request is long: the gradient
+ * methods of many segments go in chunks of masks (the selection's first), and
+ * the costly methods and generation run as jobs with progress and cancel where
+ * the server offers jobs.
  */
 
 import {LitApi, salienceModelName, tokenizerModelName} from './api.js';
+import {SharedWork, runJob} from './jobs.js';
+import type {JobStatus} from './jobs.js';
 import {sameRange} from './segments.js';
 import type {TokenRange} from './segments.js';
 
@@ -38,6 +43,40 @@ export function maskFor(length: number, range: TokenRange): number[] {
   return mask;
 }
 
+/**
+ * The requests for `ranges`, at most `size` masks each: first the one with
+ * `first` and the ranges nearest it (the next click is likely close by), then
+ * the rest in order.
+ */
+export function chunkRanges(ranges: readonly TokenRange[], first: TokenRange, size: number): TokenRange[][] {
+  const n = Math.max(1, Math.floor(size));
+  const rest = ranges.filter((r) => !sameRange(r, first));
+  const wanted = rest.length < ranges.length ? [first] : [];
+  const byDistance = rest.map((r, i) => ({r, i, d: Math.abs(r.start - first.start) + Math.abs(r.end - first.end)}))
+      .sort((a, b) => a.d - b.d || a.i - b.i);
+  const near = new Set(byDistance.slice(0, n - wanted.length).map((x) => x.i));
+  const chunks = [[...wanted, ...rest.filter((_, i) => near.has(i))]];
+  const others = rest.filter((_, i) => !near.has(i));
+  for (let i = 0; i < others.length; i += n) chunks.push(others.slice(i, i + n));
+  return chunks.filter((c) => c.length);
+}
+
+/** How a SalienceSource asks: jobs where the server has them, and masks per request. */
+export interface SourceOptions {
+  /** Costly methods and generation run as jobs (/seqsal/jobs): progress and cancel. */
+  jobs: boolean;
+  /** Masks per gradient request (see api.maskChunkSize). */
+  maxMasks: number;
+}
+
+/** What a caller of long work hears and how it stops waiting. */
+export interface WorkHandlers {
+  /** Progress of the job (only with jobs). */
+  onProgress?: (status: JobStatus) => void;
+  /** Aborting stops waiting (CancelledError); the job is cancelled once nobody waits for it. */
+  signal?: AbortSignal;
+}
+
 /** Small bounded cache: the oldest entry goes first. */
 class BoundedCache<V> {
   private readonly map = new Map<string, V>();
@@ -57,31 +96,37 @@ class BoundedCache<V> {
 
 export class SalienceSource {
   private readonly tokenCache = new BoundedCache<Promise<Tokenized>>(256);
-  private readonly generationCache = new BoundedCache<Promise<string>>(256);
+  private readonly generationCache = new BoundedCache<SharedWork<string>>(256);
   private readonly scoreCache = new BoundedCache<Promise<Scores>>(20000);
-  private readonly methodCache = new BoundedCache<Promise<number[]>>(2000);
+  private readonly methodCache = new BoundedCache<SharedWork<number[]>>(2000);
+  /** Jobs being cancelled: the next job starts once they have stopped (the model is free). */
+  private readonly stopping = new Set<Promise<unknown>>();
+  readonly options: SourceOptions;
 
-  constructor(private readonly api: LitApi, readonly group: string) {}
+  constructor(private readonly api: LitApi, readonly group: string, options: Partial<SourceOptions> = {}) {
+    this.options = {jobs: false, maxMasks: 32, ...options};
+  }
 
   private static key(...parts: string[]): string {
     return parts.join('\u0000');
   }
 
-  /** Whether a generation for `prompt` was asked for (and did not fail). */
+  /** Whether long work here shows progress and can be cancelled. */
+  get usesJobs(): boolean {
+    return this.options.jobs;
+  }
+
+  /** Whether a generation for `prompt` was asked for (and did not fail, nor was cancelled). */
   hasGeneration(prompt: string): boolean {
-    return this.generationCache.get(SalienceSource.key(prompt)) !== undefined;
+    const work = this.generationCache.get(SalienceSource.key(prompt));
+    return work !== undefined && !work.abandoned;
   }
 
   /** The model's own continuation of `prompt` (greedy unless the server says otherwise). */
-  generate(prompt: string): Promise<string> {
-    const key = SalienceSource.key(prompt);
-    let result = this.generationCache.get(key);
-    if (!result) {
-      result = this.api.getPreds<{response: string}>(this.group, [{prompt}], ['response'])
-          .then((preds) => preds[0].response);
-      this.forgetOnError(this.generationCache, key, result);
-    }
-    return result;
+  generate(prompt: string, handlers: WorkHandlers = {}): Promise<string> {
+    return this.shared(this.generationCache, SalienceSource.key(prompt), (signal, onProgress) =>
+      this.predict<{response: string}>(this.group, [{prompt}], ['response'], signal, onProgress)
+          .then((preds) => preds[0].response), handlers);
   }
 
   /** Tokens of prompt + output, and where the prompt ends. */
@@ -103,26 +148,30 @@ export class SalienceSource {
     return result;
   }
 
-  /** Scores already fetched for this range, or undefined. */
+  /** Scores already fetched (or being fetched) for this range, or undefined. */
   cached(prompt: string, output: string, range: TokenRange): Promise<Scores> | undefined {
     return this.scoreCache.get(SalienceSource.key(prompt, output, `${range.start}:${range.end}`));
   }
 
   /**
-   * Scores for each range; those not cached are fetched in one request to the
-   * salience model (the server shares one forward pass among them).
+   * Fetches the scores of every range not cached yet, in requests of at most
+   * options.maxMasks masks (the server shares one forward pass among a
+   * request's masks), one request after the other, starting with the chunk
+   * of `first`; returns the scores of `first`. A failed request fails the
+   * ranges of the requests after it without sending them.
    */
-  scores(prompt: string, output: string, tokens: number, ranges: TokenRange[]): Promise<Scores[]> {
+  prefetch(prompt: string, output: string, tokens: number, ranges: TokenRange[], first: TokenRange): Promise<Scores> {
     const missing: TokenRange[] = [];
-    const results = ranges.map((range) => this.cached(prompt, output, range));
-    ranges.forEach((range, i) => {
-      if (!results[i] && !missing.some((m) => sameRange(m, range))) missing.push(range);
-    });
-    if (missing.length) {
-      const batch = this.api.getPreds<Scores>(
+    for (const range of [first, ...ranges]) {
+      if (!this.cached(prompt, output, range) && !missing.some((m) => sameRange(m, range))) missing.push(range);
+    }
+    let previous: Promise<unknown> = Promise.resolve();
+    for (const chunk of chunkRanges(missing, first, this.options.maxMasks)) {
+      const batch = previous.then(() => this.api.getPreds<Scores>(
           salienceModelName(this.group),
-          missing.map((range) => ({prompt, target: output, target_mask: maskFor(tokens, range)})));
-      missing.forEach((range, i) => {
+          chunk.map((range) => ({prompt, target: output, target_mask: maskFor(tokens, range)}))));
+      previous = batch;
+      chunk.forEach((range, i) => {
         const key = SalienceSource.key(prompt, output, `${range.start}:${range.end}`);
         const one = batch.then((preds) => {
           const {tokens: _, ...scores} = preds[i] as Scores & {tokens?: unknown};
@@ -131,6 +180,13 @@ export class SalienceSource {
         this.forgetOnError(this.scoreCache, key, one);
       });
     }
+    return this.cached(prompt, output, first)!;
+  }
+
+  /** Scores for each range (see prefetch; the first range's chunk goes first). */
+  scores(prompt: string, output: string, tokens: number, ranges: TokenRange[]): Promise<Scores[]> {
+    if (!ranges.length) return Promise.resolve([]);
+    this.prefetch(prompt, output, tokens, ranges, ranges[0]);
     return Promise.all(ranges.map((range) => this.cached(prompt, output, range)!));
   }
 
@@ -139,19 +195,54 @@ export class SalienceSource {
    * range, asked for on its own; occlusion deletes units of `granularity`.
    */
   methodScores(prompt: string, output: string, tokens: number, range: TokenRange,
-               method: string, granularity: string): Promise<number[]> {
+               method: string, granularity: string, handlers: WorkHandlers = {}): Promise<number[]> {
     const setting = method === 'occlusion' ? granularity : '';
     const key = SalienceSource.key(prompt, output, `${range.start}:${range.end}`, method, setting);
-    let result = this.methodCache.get(key);
-    if (!result) {
+    return this.shared(this.methodCache, key, (signal, onProgress) => {
       const input: Record<string, unknown> = {
         prompt, target: output, target_mask: maskFor(tokens, range), salience_methods: [method]};
       if (setting) input['occlusion_granularity'] = setting;
-      result = this.api.getPreds<Scores>(salienceModelName(this.group), [input], [method])
+      return this.predict<Scores>(salienceModelName(this.group), [input], [method], signal, onProgress)
           .then((preds) => preds[0][method]);
-      this.forgetOnError(this.methodCache, key, result);
+    }, handlers);
+  }
+
+  /** Predictions as a job (progress, cancel) where the server runs jobs; else one request. */
+  private async predict<T>(model: string, inputs: object[], fields: string[], signal: AbortSignal,
+                           onProgress: (status: JobStatus) => void): Promise<T[]> {
+    if (!this.options.jobs) return this.api.getPreds<T>(model, inputs, fields);
+    return runJob<T[]>({
+      start: async () => {
+        // A job cancelled a moment ago may hold the model until its current batch ends.
+        await Promise.allSettled([...this.stopping]);
+        return this.api.startJob<T[]>(model, inputs, {fields});
+      },
+      poll: (id) => this.api.pollJob<T[]>(id),
+      cancel: (id) => this.api.cancelJob<T[]>(id),
+    }, {signal, onProgress});
+  }
+
+  /** Long work in `cache`, shared by whoever asks for the same key while it runs. */
+  private shared<T>(cache: BoundedCache<SharedWork<T>>, key: string,
+                    run: (signal: AbortSignal, onProgress: (status: JobStatus) => void) => Promise<T>,
+                    handlers: WorkHandlers): Promise<T> {
+    let work = cache.get(key);
+    if (!work || work.abandoned) {
+      const created = work = new SharedWork(run);
+      cache.set(key, created);
+      const forget = () => {
+        if (cache.get(key) === created) cache.delete(key);
+      };
+      // A failed request must not stay cached: the user may fix the input and retry.
+      created.done.catch(forget);
+      created.onAbandon(() => {
+        forget();
+        const stopped = created.done.catch(() => undefined).finally(() => this.stopping.delete(stopped));
+        this.stopping.add(stopped);
+      });
     }
-    return result;
+    // Without jobs the request cannot be stopped: let it finish and stay cached.
+    return work.join(handlers.onProgress, this.options.jobs ? handlers.signal : undefined);
   }
 
   private forgetOnError<V>(cache: BoundedCache<Promise<V>>, key: string, value: Promise<V>) {

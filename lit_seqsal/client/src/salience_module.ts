@@ -11,6 +11,7 @@ import type {Example} from './api.js';
 import {textColorFor} from './colors.js';
 import {viewToHtml, viewToJson} from './export.js';
 import {SalienceSource} from './salience_data.js';
+import type {SourceOptions} from './salience_data.js';
 import './salience_pane.js';  // defines <seqsal-salience-pane>
 import type {SaliencePane} from './salience_pane.js';
 import {GRANULARITIES, parsePattern} from './segments.js';
@@ -40,6 +41,7 @@ export class SalienceModule extends LitElement {
     group: {},
     methods: {attribute: false},
     onRequest: {attribute: false},
+    sourceOptions: {attribute: false},
     example: {attribute: false},
     examples: {attribute: false},
     settings: {state: true},
@@ -57,6 +59,8 @@ export class SalienceModule extends LitElement {
   methods: string[] = [];
   /** The methods computed only when picked (integrated gradients, occlusion). */
   onRequest: string[] = [];
+  /** How the server is asked: jobs (progress, cancel) and masks per request. */
+  sourceOptions: Partial<SourceOptions> = {};
   example?: Example;
   examples: Example[] = [];
 
@@ -85,11 +89,14 @@ export class SalienceModule extends LitElement {
 
   private get source(): SalienceSource | undefined {
     if (!this.group || !this.api) return undefined;
-    if (!this.sources.has(this.group)) this.sources.set(this.group, new SalienceSource(this.api, this.group));
+    if (!this.sources.has(this.group)) {
+      this.sources.set(this.group, new SalienceSource(this.api, this.group, this.sourceOptions));
+    }
     return this.sources.get(this.group);
   }
 
   protected override willUpdate(changed: PropertyValues<this>) {
+    if (changed.has('sourceOptions') || changed.has('api')) this.sources.clear();
     if (changed.has('methods') && this.methods.length && !this.methods.includes(this.settings.method)) {
       this.settings = {...this.settings, method: this.methods[0]};
     }

@@ -2,7 +2,10 @@
  * One example's prompt and output as text chips, coloured by the salience of
  * the selected output span. Click, shift-click, drag or the arrow keys select
  * output segments. This component loads, fetches, handles events and renders;
- * what it shows and how the selection moves is worked out in pane_view.ts.
+ * what it shows and how the selection moves is worked out in pane_view.ts,
+ * how long work reads (progress, errors) in jobs.ts and errors.ts. Long work
+ * (a costly method, a generation) shows a progress bar with a Cancel button
+ * where the server runs it as a job.
  */
 
 import {LitElement, css, html, nothing} from 'lit';
@@ -10,8 +13,11 @@ import type {PropertyValues} from 'lit';
 
 import type {ExampleData} from './api.js';
 import {legend, textColorFor} from './colors.js';
+import {CancelledError, errorMessage} from './errors.js';
 import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
+import {formatProgress, progressFraction} from './jobs.js';
+import type {JobStatus} from './jobs.js';
 import {
   NO_SELECTION, batchRanges, chipStyle, chips, clampSelection, costlyStatus, exportedView, keyMove,
   paneSegments, paneView, requestedIndex, selectedRange, selectedText, selectionCovering,
@@ -19,7 +25,6 @@ import {
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
 import {SalienceSource} from './salience_data.js';
 import type {Scores, Tokenized} from './salience_data.js';
-import {sameRange} from './segments.js';
 import type {TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 
@@ -39,6 +44,9 @@ export class SaliencePane extends LitElement {
     anchor: {state: true},
     focusIndex: {state: true},
     scores: {state: true},
+    working: {state: true},
+    progress: {state: true},
+    notice: {state: true},
   };
 
   source?: SalienceSource;
@@ -57,7 +65,17 @@ export class SaliencePane extends LitElement {
   anchor = -1;
   focusIndex = -1;
   scores?: Scores;
+  /** A job runs for this pane: the progress bar and Cancel show. */
+  working = false;
+  /** The job's last status (undefined until the server has answered). */
+  progress?: JobStatus;
+  /** Not an error: what happened (a cancelled job) and how to start again. */
+  notice = '';
 
+  /** Stops waiting for the current job (and cancels it when nobody else waits). */
+  private work?: AbortController;
+  /** What the notice's Restart button does. */
+  private restart?: () => void;
   private segments: PaneSegments = {prompt: [], output: []};
   private dragging = false;
   private loadId = 0;
@@ -67,6 +85,10 @@ export class SaliencePane extends LitElement {
     :host { display: block; font-size: 14px; }
     .status { color: #555; font-size: 12px; min-height: 18px; }
     .error { color: #b00020; background: #fdecee; padding: 6px 8px; border-radius: 4px; margin: 4px 0; white-space: pre-wrap; }
+    .progress { display: flex; align-items: center; gap: 8px; margin: 2px 0 6px; font-size: 12px; color: #333; }
+    .progress progress { flex: 0 1 240px; height: 10px; }
+    .progress .progress-text { font-variant-numeric: tabular-nums; }
+    .notice { color: #333; background: #f1f3f4; padding: 6px 8px; border-radius: 4px; margin: 4px 0; }
     .hint { color: #555; font-style: italic; margin: 6px 0; }
     .text { white-space: pre-wrap; border: 1px solid #ddd; border-radius: 6px; padding: 10px; outline: none;
             word-break: break-word; }
@@ -122,6 +144,7 @@ export class SaliencePane extends LitElement {
     this.tokenized = undefined;
     this.scores = undefined;
     this.anchor = this.focusIndex = -1;
+    this.stopWork();
     this.error = '';
     this.status = '';
     if (!this.example || !this.source) return;
@@ -134,15 +157,22 @@ export class SaliencePane extends LitElement {
     }
   }
 
-  /** Asks the model for its continuation (shows a loading state meanwhile). */
+  override disconnectedCallback() {
+    super.disconnectedCallback();
+    this.stopWork();
+  }
+
+  /** Asks the model for its continuation (a loading state, or progress and Cancel, meanwhile). */
   async generate() {
     if (!this.source || !this.example) return;
     const id = this.loadId;
     this.status = 'Generating…';
     this.error = '';
+    const work = this.startWork();
     try {
-      const text = await this.source.generate(this.prompt);
+      const text = await this.source.generate(this.prompt, this.handlers(work, () => id === this.loadId));
       if (id !== this.loadId) return;
+      this.endWork(work);
       if (!text) {
         this.status = '';
         this.error = 'The model generated nothing for this prompt.';
@@ -150,8 +180,59 @@ export class SaliencePane extends LitElement {
       }
       this.setOutput(text, id);
     } catch (e) {
-      if (id === this.loadId) this.fail(e);
+      if (id !== this.loadId) return;
+      this.endWork(work);
+      if (e instanceof CancelledError && e.byUser) {
+        this.cancelled('Generation cancelled.', () => this.generate());
+      } else {
+        this.fail(e);
+      }
     }
+  }
+
+  /** Starts waiting for a job: the previous one is left (and cancelled if nobody else waits). */
+  private startWork(): AbortController {
+    this.stopWork();
+    this.notice = '';
+    const work = this.work = new AbortController();
+    this.working = !!this.source?.usesJobs;
+    return work;
+  }
+
+  private handlers(work: AbortController, current: () => boolean) {
+    return {
+      signal: work.signal,
+      onProgress: (status: JobStatus) => {
+        if (current() && this.work === work) this.progress = status;
+      },
+    };
+  }
+
+  private endWork(work: AbortController) {
+    if (this.work !== work) return;
+    this.work = undefined;
+    this.working = false;
+    this.progress = undefined;
+  }
+
+  private stopWork() {
+    const work = this.work;
+    this.work = undefined;
+    this.working = false;
+    this.progress = undefined;
+    this.notice = '';
+    work?.abort();
+  }
+
+  /** The Cancel button: stop waiting and cancel the job on the server. */
+  cancelWork() {
+    this.work?.abort();  // the waiting code shows that it was cancelled
+  }
+
+  private cancelled(notice: string, restart: () => void) {
+    this.status = '';
+    this.notice = notice;
+    this.restart = restart;
   }
 
   private async setOutput(text: string | undefined, id: number) {
@@ -169,7 +250,7 @@ export class SaliencePane extends LitElement {
 
   private fail(e: unknown) {
     this.status = '';
-    this.error = (e as Error).message || String(e);
+    this.error = errorMessage(e);
   }
 
   private resegment() {
@@ -216,14 +297,21 @@ export class SaliencePane extends LitElement {
   clearSelection() {
     this.selection = NO_SELECTION;
     this.scores = undefined;
+    ++this.scoreId;  // what was on its way is for a selection no longer there
+    this.stopWork();
+    this.status = '';
   }
 
-  /** Fetches (one batch for all output segments) or reads the selection's scores. */
+  /**
+   * Reads the selection's scores, or fetches them with those of every output
+   * segment (in chunks, the selection's first) for the next clicks.
+   */
   private async updateScores() {
     const range = this.selectedRange();
     const t = this.tokenized;
     if (!range || !t || !this.source || this.output === undefined) return;
     const id = ++this.scoreId;
+    this.stopWork();  // a costly method for the previous selection or method
     const {ranges, wanted} = batchRanges(t.tokens, this.segments.output, range);
     if (this.onRequest.includes(this.settings.method)) {
       return this.updateCostlyScores(id, wanted);
@@ -232,9 +320,9 @@ export class SaliencePane extends LitElement {
     if (!cached) this.status = `Computing salience for ${ranges.length} output segments…`;
     this.error = '';
     try {
-      const all = await this.source.scores(this.prompt, this.output, t.tokens.length, ranges);
+      const scores = await this.source.prefetch(this.prompt, this.output, t.tokens.length, ranges, wanted);
       if (id !== this.scoreId) return;
-      this.scores = all[ranges.findIndex((r) => sameRange(r, wanted))];
+      this.scores = scores;
       this.status = '';
     } catch (e) {
       if (id === this.scoreId) {
@@ -244,7 +332,10 @@ export class SaliencePane extends LitElement {
     }
   }
 
-  /** Integrated gradients or occlusion for the selection alone, with progress text. */
+  /**
+   * Integrated gradients or occlusion for the selection alone, with progress
+   * text (and, with jobs, a progress bar and Cancel).
+   */
   private async updateCostlyScores(id: number, wanted: TokenRange) {
     const t = this.tokenized!;
     const {method, granularity} = this.settings;
@@ -253,14 +344,24 @@ export class SaliencePane extends LitElement {
     this.status = status;
     this.error = error;
     if (error) return;
+    const work = this.startWork();
     try {
       const values = await this.source!.methodScores(
-          this.prompt, this.output!, t.tokens.length, wanted, method, granularity);
+          this.prompt, this.output!, t.tokens.length, wanted, method, granularity,
+          this.handlers(work, () => id === this.scoreId));
       if (id !== this.scoreId) return;
+      this.endWork(work);
       this.scores = {[method]: values};
       this.status = '';
     } catch (e) {
-      if (id === this.scoreId) this.fail(e);
+      if (id !== this.scoreId) return;
+      this.endWork(work);
+      if (e instanceof CancelledError && e.byUser) {
+        this.cancelled(`Cancelled: ${method.replace(/_/g, ' ')} for this selection. Press Restart, pick the method ` +
+                       'again or click the selection to start over.', () => this.updateScores());
+      } else {
+        this.fail(e);
+      }
     }
   }
 
@@ -287,13 +388,26 @@ export class SaliencePane extends LitElement {
     return html`
       ${this.label ? html`<div class="label"><b>${this.label}</b></div>` : nothing}
       <div class="status" role="status">${this.status}</div>
+      ${this.working ? this.renderProgress() : nothing}
+      ${this.notice ? html`<div class="notice" role="status">${this.notice}
+        <button class="restart" data-testid="restart" @click=${() => this.restart?.()}>Restart</button></div>` : nothing}
       ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
       ${this.renderOutputPrompt()}
       ${this.tokenized ? html`
-        ${hasScores ? this.renderLegend(view) : this.output === undefined ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
+        ${hasScores ? this.renderLegend(view) : this.output === undefined || this.status || this.notice ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
         <div class=${textClass} tabindex="0" aria-label="Prompt and output"
             @mousedown=${this.onMouseDown} @mouseover=${this.onMouseOver} @keydown=${this.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
     `;
+  }
+
+  /** The job's progress bar (indeterminate until the server knows), its text and Cancel. */
+  private renderProgress() {
+    const fraction = progressFraction(this.progress);
+    return html`<div class="progress" data-testid="progress">
+      <progress max="1" value=${fraction ?? nothing} aria-label=${this.status || 'Progress'}></progress>
+      <span class="progress-text">${formatProgress(this.progress)}</span>
+      <button class="cancel" data-testid="cancel" @click=${() => this.cancelWork()}>Cancel</button>
+    </div>`;
   }
 
   private renderOutputPrompt() {
