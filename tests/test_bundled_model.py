@@ -114,3 +114,40 @@ def test_integrated_gradients_and_occlusion_on_gemma(bundled_group, menu, mistak
   ranked = sorted(lines, key=lambda s: -s["score"])
   faulty = next(s for s in lines if s["text"].startswith("Recommendation: You have to try it"))
   assert faulty in ranked[:3], [(s["text"][:40], round(s["score"], 2)) for s in ranked[:5]]
+
+
+def test_why_you_have_to_try_it_and_not_avoid(bundled_group):
+  """The walkthrough's question, contrastively: the recommendation "You have to
+  try it." against "Avoid.", on the bundled Gemma."""
+  from lit_seqsal.engine import encode_example
+  from lit_seqsal.inputs import contiguous_span
+
+  ex = next(e for e in datasets.read_examples(datasets.sample_prompts_path()) if e.get("foil"))
+  ex = {k: ex[k] for k in ("prompt", "target", "foil")}
+  engine = bundled_group["gemma"].engine
+  encoded = encode_example(engine, ex)
+  start, end = contiguous_span(encoded.mask)
+  out = bundled_group["_gemma_salience"].predict([ex])[0]
+  # Against a direct computation: two full-logit passes sharing one context tensor.
+  emb = engine.model.get_input_embeddings()
+  ids = list(encoded.ids)
+  ctx = emb(torch.tensor(ids[:start])).detach().requires_grad_(True)
+
+  def loglik(continuation):
+    seq = ids[:start] + list(continuation)
+    embs = torch.cat([ctx, emb(torch.tensor(list(continuation))).detach()])
+    logits = engine.model(inputs_embeds=embs[None], use_cache=False).logits[0]
+    lp = torch.log_softmax(logits[:-1].float(), -1)[torch.arange(len(seq) - 1), torch.tensor(seq[1:])]
+    return lp[start - 1:].sum()
+
+  (grad,) = torch.autograd.grad(loglik(ids[start:end]) - loglik(encoded.foil_ids), ctx)
+  want = grad.norm(dim=-1).numpy()
+  np.testing.assert_allclose(out["grad_l2"][:start], want, atol=1e-4 * want.max())
+  assert out["alternatives"][0][0] == "▁You"  # the model's own first choice
+  # Which example drove the difference: deleting the faulty example (onion soup,
+  # "You have to try it.") changes it most, after the menu item itself.
+  (occ,) = interpreters.OcclusionInterpreter().run([ex], bundled_group["gemma"], None,
+                                                   config={"granularity": "paragraphs"})
+  ranked = sorted(occ["segments"], key=lambda s: -s["score"])
+  examples = [s for s in ranked if "Quiche Lorraine" not in s["text"]]
+  assert "Onion soup" in examples[0]["text"], [(s["text"][:50], s["score"]) for s in ranked]
