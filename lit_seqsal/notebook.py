@@ -11,9 +11,6 @@ kernel runs on.
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 from collections.abc import Mapping, Sequence
 
 from lit_nlp import notebook as lit_notebook
@@ -23,21 +20,6 @@ from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import layouts
 from lit_seqsal import options
 from lit_seqsal import server
-
-
-def has_accelerator() -> bool:
-  """A CUDA GPU is visible (checked without importing any framework)."""
-  if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-    return False
-  return bool(glob.glob("/dev/nvidia[0-9]*")) or shutil.which("nvidia-smi") is not None
-
-
-def default_precision() -> str:
-  # bfloat16 halves memory and is fast on GPUs. On CPUs it is faster only with
-  # native bfloat16 instructions (1.7-2.2x for salience on an AVX512-BF16 CPU in
-  # bench/bench_frameworks.py) and moves scores by 1-3% of the largest one, so
-  # CPUs get exact float32 unless the user asks for bfloat16.
-  return "bfloat16" if has_accelerator() else "float32"
 
 
 class SalienceWidget(lit_notebook.LitWidget):
@@ -96,7 +78,10 @@ def make_notebook_widget(
     dl_framework: str = options.NOTEBOOK_DL_FRAMEWORK,
     dl_runtime: str | None = options.DEFAULTS.dl_runtime,
     max_examples: int | None = seqsal_datasets.DEFAULT_MAX_EXAMPLES,
-    precision: str | None = None,
+    precision: str = options.DEFAULTS.precision,
+    device: str = options.DEFAULTS.device,
+    chat_template: str = options.DEFAULTS.chat_template,
+    stop_sequences: Sequence[str] = options.DEFAULTS.stop_sequences,
     max_length: int = options.DEFAULTS.max_length,
     max_new_tokens: int = options.DEFAULTS.max_new_tokens,
     sampler: str = options.DEFAULTS.sampler,
@@ -115,8 +100,14 @@ def make_notebook_widget(
       "torch" for transformers. Keras fixes its runtime when first imported:
       to switch, restart the kernel.
     max_examples: at most this many examples per dataset.
-    precision: "float32" or "bfloat16"; default bfloat16 with a GPU, float32
-      (exact) on a CPU.
+    precision: "auto" (bfloat16 on a GPU, float32, exact, on a CPU), "float32"
+      or "bfloat16".
+    device: where a Transformers model runs: "auto" (a CUDA GPU, else Apple's
+      MPS, else the CPU), "cpu", "cuda", "cuda:N" or "mps". Keras follows its
+      runtime.
+    chat_template: "auto" (prompts of instruction-tuned models go in as a user
+      turn of their chat template) or "none".
+    stop_sequences: texts that end every generation at their first occurrence.
     max_length: longest prompt + target (or generation) in tokens.
     max_new_tokens: longest generation in tokens.
     sampler: keras-hub sampler for generation ("greedy" by default).
@@ -127,9 +118,9 @@ def make_notebook_widget(
     A SalienceWidget; call `widget.render(data=[{"prompt": ...}])` to show it.
   """
   opts = options.ModelOptions(
-      dl_framework=dl_framework, dl_runtime=dl_runtime,
-      precision=precision or default_precision(), batch_size=batch_size,
-      max_length=max_length, max_new_tokens=max_new_tokens, sampler=sampler)
+      dl_framework=dl_framework, dl_runtime=dl_runtime, precision=precision, device=device,
+      batch_size=batch_size, max_length=max_length, max_new_tokens=max_new_tokens,
+      sampler=sampler, chat_template=chat_template, stop_sequences=tuple(stop_sequences))
   app = server.lit_app_kwargs(models_config=models_config, datasets_config=datasets_config,
                               max_examples=max_examples, opts=opts)
   kwargs.setdefault("default_layout", layouts.LEFT_RIGHT)

@@ -11,6 +11,8 @@ import codecs
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+from lit_seqsal import devices
+
 # "kerasnlp" is the name LIT and the walkthrough use; keras-hub is its new name.
 KERAS_FRAMEWORKS = ("kerasnlp", "kerashub")
 DL_FRAMEWORKS = ("transformers", *KERAS_FRAMEWORKS)
@@ -22,6 +24,7 @@ RUNTIMES_BY_FRAMEWORK = {
 }
 DL_RUNTIMES = ("tensorflow", "torch", "jax")
 PRECISIONS = ("float32", "bfloat16")
+PRECISION_CHOICES = ("auto", *PRECISIONS)
 SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam", "contrastive")
 CHAT_TEMPLATES = ("auto", "none")
 
@@ -48,8 +51,17 @@ class ModelOptions:
       " tensorflow for kerasnlp."})
   # float32 is exact; bfloat16 is faster only on GPUs and CPUs with native
   # bfloat16 instructions (see README, "Precision"), and shifts scores by 1-3%.
-  precision: str = dataclasses.field(default="float32", metadata={
-      **_choice(PRECISIONS), "help": "Floating point precision of the model weights and activations."})
+  precision: str = dataclasses.field(default="auto", metadata={
+      **_choice(PRECISION_CHOICES), "help":
+      "Floating point precision of the model weights and activations; auto:"
+      " bfloat16 on a GPU, float32 on a CPU."})
+  device: str = dataclasses.field(default="auto", metadata={
+      "help": "Where a Transformers model runs: auto (a CUDA GPU, else Apple's MPS, else"
+              " the CPU), cpu, cuda, cuda:N or mps. Keras models follow their runtime."})
+  device_map: str = dataclasses.field(default="none", metadata={
+      **_choice(("none", "auto")), "help":
+      "auto: shard a Transformers model that does not fit one GPU across the visible"
+      " GPUs (accelerate)."})
   batch_size: int = dataclasses.field(default=4, metadata={
       "min": 1, "max": 64, "help": "Examples per model batch."})
   max_length: int = dataclasses.field(default=1024, metadata={
@@ -90,7 +102,13 @@ class ModelOptions:
     runtime = self.runtime
     _check_choice(runtime, RUNTIMES_BY_FRAMEWORK[self.dl_framework],
                   f"dl_runtime for dl_framework={self.dl_framework}")
-    _check_choice(self.precision, PRECISIONS, "precision")
+    _check_choice(self.precision, PRECISION_CHOICES, "precision")
+    devices.check_device(self.device)
+    _check_choice(self.device_map, ("none", "auto"), "device_map")
+    if self.is_keras and (self.device != "auto" or self.device_map != "none"):
+      raise ValueError(
+          "--device and --device_map apply to dl_framework=transformers; a Keras model runs"
+          " where its runtime puts it (pick a GPU with CUDA_VISIBLE_DEVICES; see the README).")
     _check_choice(self.sampler, SAMPLERS, "sampler")
     if not self.is_keras and self.sampler != "greedy":
       raise ValueError(
@@ -139,6 +157,8 @@ def define_flags() -> None:
       flags.DEFINE_list(name, list(field.default), meta["help"])
     elif "choices" in meta:
       flags.DEFINE_enum(name, field.default, list(meta["choices"]), meta["help"])
+    elif isinstance(field.default, str):
+      flags.DEFINE_string(name, field.default, meta["help"])
     else:
       flags.DEFINE_integer(name, field.default, meta["help"], lower_bound=meta.get("min"),
                            upper_bound=meta.get("max"))

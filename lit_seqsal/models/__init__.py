@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from absl import logging
 from lit_nlp.api import model as lit_model
 from lit_nlp.api import types as lit_types
 
+from lit_seqsal import bundled, devices
 from lit_seqsal import options as options_lib
 from lit_seqsal.options import ModelOptions
 
@@ -31,21 +31,34 @@ def parse_model_spec(entry: str) -> tuple[str, str]:
   return name, path
 
 
-def load_engine(model_name_or_path: str, opts: ModelOptions):
-  """The engine of one LM, with the framework and runtime `opts` name."""
+def load_engine(model_name_or_path: str, opts: ModelOptions, name: str = ""):
+  """The engine of one LM, with the framework, runtime and device `opts` name."""
   opts = opts.checked()
-  kwargs = dict(precision=opts.precision, chat_template=opts.chat_template,
-                **opts.engine_kwargs())
+  kwargs = dict(chat_template=opts.chat_template, **opts.engine_kwargs())
   if opts.is_keras:
     from lit_seqsal.models import keras_backend  # pylint: disable=g-import-not-at-top
 
     keras_backend.select(opts.runtime)  # before keras_engine imports keras
+    on_gpu = keras_backend.has_gpu(opts.runtime)
+    precision = opts.precision if opts.precision != "auto" else devices.default_precision(on_gpu)
+    bundled.say(f"Loading {name or model_name_or_path!r} with keras-hub on {opts.runtime}"
+                f" ({'GPU' if on_gpu else 'CPU'}), {precision}.")
     from lit_seqsal.models import keras_engine  # pylint: disable=g-import-not-at-top
 
-    return keras_engine.load_engine(model_name_or_path, sampler=opts.sampler, **kwargs)
+    return keras_engine.load_engine(model_name_or_path, sampler=opts.sampler,
+                                    precision=precision, **kwargs)
   from lit_seqsal.models import transformers_engine  # pylint: disable=g-import-not-at-top
 
-  return transformers_engine.load_engine(model_name_or_path, **kwargs)
+  sharded = opts.device_map == "auto"
+  device = "cuda" if sharded else devices.resolve_device(opts.device)
+  precision = (opts.precision if opts.precision != "auto"
+               else devices.default_precision(device != "cpu"))
+  where = "the visible GPUs (sharded)" if sharded else device
+  bundled.say(f"Loading {name or model_name_or_path!r} with transformers on {where},"
+              f" {precision}.")
+  return transformers_engine.load_engine(model_name_or_path, precision=precision,
+                                         device=None if sharded else device,
+                                         device_map="auto" if sharded else None, **kwargs)
 
 
 def load_model_group(new_name: str, model_name_or_path: str,
@@ -59,9 +72,7 @@ def load_model_group(new_name: str, model_name_or_path: str,
   opts = (opts or options_lib.DEFAULTS).replace(**option_overrides).checked()
   from lit_seqsal.models import lit_models  # pylint: disable=g-import-not-at-top
 
-  logging.info("Loading model %r from %r with %s on %s", new_name,
-               model_name_or_path, opts.dl_framework, opts.runtime)
-  return lit_models.make_model_group(new_name, load_engine(model_name_or_path, opts))
+  return lit_models.make_model_group(new_name, load_engine(model_name_or_path, opts, new_name))
 
 
 def get_models(models_config: Sequence[str] | None, opts: ModelOptions | None = None,
@@ -81,7 +92,7 @@ def get_models(models_config: Sequence[str] | None, opts: ModelOptions | None = 
 
 
 # Options a visitor may change per model in LIT's "Configure" menu.
-_LOADER_OPTIONS = ("batch_size", "max_length", "max_new_tokens", "precision")
+_LOADER_OPTIONS = ("batch_size", "max_length", "max_new_tokens", "precision", "device")
 
 
 def get_model_loaders(opts: ModelOptions | None = None):
@@ -98,10 +109,14 @@ def get_model_loaders(opts: ModelOptions | None = None):
   spec: lit_types.Spec = {"model_name_or_path": lit_types.String(default="bundled")}
   for name in _LOADER_OPTIONS:
     meta, default = fields[name].metadata, getattr(opts, name)
-    spec[name] = (lit_types.CategoryLabel(vocab=list(meta["choices"]), default=default,
-                                          required=False) if "choices" in meta else
-                  lit_types.Integer(default=default, min_val=meta["min"], max_val=meta["max"],
-                                    required=False))
+    if "choices" in meta:
+      spec[name] = lit_types.CategoryLabel(vocab=list(meta["choices"]), default=default,
+                                           required=False)
+    elif isinstance(default, str):
+      spec[name] = lit_types.String(default=default, required=False)
+    else:
+      spec[name] = lit_types.Integer(default=default, min_val=meta["min"], max_val=meta["max"],
+                                     required=False)
   label = ("Transformers LM" if opts.dl_framework == "transformers"
            else f"Keras LM ({opts.runtime})")
   return {label: (load, spec)}

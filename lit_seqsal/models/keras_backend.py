@@ -25,6 +25,18 @@ class RuntimeMismatchError(RuntimeError):
   """Keras is already running on another backend in this process."""
 
 
+def has_gpu(runtime: str) -> bool:
+  """Whether Keras on `runtime` (already selected) sees a GPU."""
+  if runtime == "tensorflow":
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    return bool(tf.config.list_physical_devices("GPU"))
+  if runtime == "jax":
+    import jax  # pylint: disable=g-import-not-at-top
+    return any(d.platform == "gpu" for d in jax.devices())
+  import torch  # pylint: disable=g-import-not-at-top
+  return torch.cuda.is_available()
+
+
 def _loaded_backend() -> str | None:
   if "keras" not in sys.modules:
     return None

@@ -38,6 +38,7 @@ class TransformersEngine(LMEngine):
       precision: str = "float32",
       backward_mode: str = "loop",
       chat_template: str = "auto",
+      device: str | None = None,
       **engine_kwargs,
   ):
     super().__init__(**(options.DEFAULTS.engine_kwargs() | engine_kwargs))
@@ -47,10 +48,16 @@ class TransformersEngine(LMEngine):
       )
     self.backward_mode = backward_mode
     self.precision = precision
-    self.model = model.to(dtype_for(precision)).eval()
+    if model.dtype != dtype_for(precision):
+      model = model.to(dtype_for(precision))
+    if device is not None:  # not for a model accelerate sharded over several GPUs
+      model = model.to(device)
+    self.model = model.eval()
     # Gradients are only ever taken with respect to input embeddings.
     self.model.requires_grad_(False)
-    self.device = next(self.model.parameters()).device
+    # Inputs go where the embedding layer is (the first GPU of a sharded model);
+    # results come back to the host only as numpy arrays.
+    self.device = self.model.get_input_embeddings().weight.device
     self.tokenizer = tokenizer
     if tokenizer.pad_token_id is None:
       tokenizer.pad_token = tokenizer.eos_token
@@ -228,13 +235,16 @@ def _as_list(value) -> list:
   return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def load_engine(model_name_or_path: str, *, precision: str = "float32",
-                **engine_kwargs) -> TransformersEngine:
-  """Loads tokenizer and causal LM from a preset, directory, archive or 'bundled'."""
+def load_engine(model_name_or_path: str, *, precision: str = "float32", device: str | None = None,
+                device_map: str | None = None, **engine_kwargs) -> TransformersEngine:
+  """Loads tokenizer and causal LM from a preset, directory, archive or 'bundled',
+  onto `device`, or sharded over the visible GPUs with device_map="auto"."""
   dtype = dtype_for(precision)
   path = loading.resolve_model_path(model_name_or_path)
   with loading.load_errors(path, model_name_or_path, "a causal LM",
                            (OSError, ValueError)):
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-  return TransformersEngine(model, tokenizer, precision=precision, **engine_kwargs)
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype,
+                                                              device_map=device_map)
+  return TransformersEngine(model, tokenizer, precision=precision, device=device,
+                            **engine_kwargs)
