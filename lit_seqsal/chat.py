@@ -69,12 +69,14 @@ def conversation_of(example: dict, markers: Sequence[str]) -> list[dict[str, str
 
 
 def tag_by_offsets(text: str, messages: Sequence[dict[str, str]],
-                   offsets: Sequence[tuple[int, int]]) -> list[str]:
+                   offsets: Sequence[tuple[int, int]], opener: str = "") -> list[str]:
   """Turn tags of tokens from their character offsets in the templated `text`.
 
   A token inside message i's content is "i:<role>"; any other token belongs to
-  the template, tagged with the turn it opens or closes: the turn of the next
-  content after it (the last one's, or the generation prompt's turn, at the end).
+  the template and to the turn it closes or opens: between two contents, the
+  tokens before the template's turn `opener` (e.g. "<start_of_turn>") close
+  the earlier turn, the others open the next one (the generation prompt's
+  turn, after the last content).
   """
   spans, pos = [], 0
   for m in messages:
@@ -84,6 +86,12 @@ def tag_by_offsets(text: str, messages: Sequence[dict[str, str]],
       continue
     spans.append((start, start + len(m["content"])))
     pos = start + len(m["content"])
+  # Where each turn's opening starts: the opener in the gap before its content.
+  openings, previous_end = [], 0
+  for start, end in spans + [(len(text), len(text))]:
+    found = text.find(opener, previous_end, start) if opener else -1
+    openings.append(found if found >= 0 else previous_end)
+    previous_end = end
   tags = []
   for a, b in offsets:
     turn = next((i for i, (s, e) in enumerate(spans) if s <= a and b <= e and e > s and b > a),
@@ -92,7 +100,8 @@ def tag_by_offsets(text: str, messages: Sequence[dict[str, str]],
       tags.append(f"{turn}:{messages[turn]['role']}")
     else:
       upcoming = next((i for i, (s, _) in enumerate(spans) if s >= b), len(messages))
-      tags.append(f"{upcoming}:{TEMPLATE_ROLE}")
+      closes_previous = upcoming > 0 and a < openings[upcoming]
+      tags.append(f"{upcoming - 1 if closes_previous else upcoming}:{TEMPLATE_ROLE}")
   return tags
 
 

@@ -55,6 +55,14 @@ def tokenizer_model_name(name: str) -> str:
 INPUT_SPEC: lit_types.Spec = {
     FieldNames.PROMPT: lit_types.TextSegment(),
     FieldNames.TARGET: lit_types.TextSegment(required=False),
+    # A whole conversation (JSON role/content pairs) for models with a chat
+    # template; the prompt is its plain rendering for models without one.
+    FieldNames.MESSAGES: lit_types.TextSegment(required=False),
+}
+
+GENERATION_INPUT_SPEC: lit_types.Spec = INPUT_SPEC | {
+    # Texts that end this example's generation (beside --stop_sequences).
+    FieldNames.STOP: lit_types.SparseMultilabel(required=False),
 }
 
 GENERATION_OUTPUT_SPEC: lit_types.Spec = {

@@ -120,10 +120,10 @@ class PromptDataset(lit_dataset.Dataset):
         "source": lit_types.CategoryLabel(),
         "prompt": lit_types.TextSegment(),
         "target": lit_types.TextSegment(required=False),
-        "foil": lit_types.TextSegment(required=False),
         "stop": lit_types.SparseMultilabel(required=False),  # a list of texts
-        # A conversation as JSON text (role/content pairs), for chat templates.
-        "messages": lit_types.TextSegment(required=False),
+        # `foil` and `messages` (a conversation as JSON text) stay out of the
+        # spec: LIT's datapoint editor expects every text field it lists in
+        # every example, and an empty foil or conversation is not "none".
     }
 
   def load(self, path: str) -> lit_dataset.Dataset:

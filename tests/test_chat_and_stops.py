@@ -69,6 +69,9 @@ def test_prompt_goes_in_as_a_user_turn_with_turns_tagged(chat_group):
   assert text("1:model") == ex["target"]
   markers = [t for t, g in zip(tokens, turns) if g.endswith(":template")]
   assert "<start_of_turn>" in markers and "<end_of_turn>" in markers and tokens[0] in markers
+  # A turn's closing marker belongs to it, the next turn's opening to the next.
+  assert turns[tokens.index("<end_of_turn>")] == "0:template"
+  assert turns[len(tokens) - 1 - tokens[::-1].index("<start_of_turn>")] == "1:template"
   # The target is the model's turn: explained by default, as without a template.
   assert np.nonzero(encoded.mask)[0][0] == encoded.num_prompt_tokens
 

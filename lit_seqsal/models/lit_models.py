@@ -52,6 +52,9 @@ class _GroupMember(lit_model.Model):
 class GenerationModel(_GroupMember):
   """`NAME`: the model's own continuation of the prompt."""
 
+  def input_spec(self) -> lit_types.Spec:
+    return dict(contract.GENERATION_INPUT_SPEC)
+
   def output_spec(self) -> lit_types.Spec:
     return dict(contract.GENERATION_OUTPUT_SPEC)
 

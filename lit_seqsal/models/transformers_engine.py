@@ -71,6 +71,7 @@ class TransformersEngine(LMEngine):
     self.stop_ids = frozenset(_as_list(model.generation_config.eos_token_id)) | {
         tokenizer.eos_token_id}
     self._embedding = self.model.get_input_embeddings()
+    self._turn_opener = ""
     self.uses_chat_template = chat_template == "auto" and bool(
         getattr(tokenizer, "chat_template", None))
     if self.uses_chat_template:
@@ -83,7 +84,10 @@ class TransformersEngine(LMEngine):
                                 if t in sample and t != tokenizer.bos_token)
       # Generation ends with the model's turn: at the marker the template puts
       # right after a turn's content (Gemma's <end_of_turn>, ChatML's <|im_end|>).
-      after = sample[sample.index(probe) + len(probe):]
+      before, after = sample.split(probe, 1)
+      # The token that opens a turn (the first marker before the probe's content).
+      openers = sorted((before.index(t), t) for t in self.chat_markers if t in before)
+      self._turn_opener = openers[0][1] if openers else ""
       ends = sorted((after.index(t), t) for t in self.chat_markers if t in after)
       if ends:
         self.stop_ids |= {tokenizer.convert_tokens_to_ids(ends[0][1])}
@@ -111,7 +115,8 @@ class TransformersEngine(LMEngine):
                                               add_generation_prompt=True)
     # The template writes its own BOS; tokenize the text as apply_chat_template does.
     encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return encoded["input_ids"], chat.tag_by_offsets(text, messages, encoded["offset_mapping"])
+    return encoded["input_ids"], chat.tag_by_offsets(text, messages, encoded["offset_mapping"],
+                                                     self._turn_opener)
 
   # -- generation -----------------------------------------------------------
 

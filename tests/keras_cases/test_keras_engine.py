@@ -40,7 +40,7 @@ def _embeddings(engine, ids) -> np.ndarray:
 
 def test_group_follows_contract(keras_group):
   assert set(keras_group) == {"tk", "_tk_salience", "_tk_tokenizer"}
-  assert keras_group["tk"].input_spec().keys() == contract.INPUT_SPEC.keys()
+  assert keras_group["tk"].input_spec().keys() == contract.GENERATION_INPUT_SPEC.keys()
   assert keras_group["_tk_salience"].output_spec().keys() == contract.salience_output_spec(methods.REGISTRY.values()).keys()
   assert keras_group["tk"].output_spec().keys() == contract.GENERATION_OUTPUT_SPEC.keys()
   ex = {"prompt": "Taste-likes: Cheese\n\nAnalysis: it", "target": " has onions"}
