@@ -195,3 +195,11 @@ export function onRequestMethods(info: ServerInfo, group: string): string[] {
   const spec = info.models[salienceModelName(group)]?.spec.output ?? {};
   return salienceMethods(info, group).filter((k) => spec[k].required === false);
 }
+
+/**
+ * Whether the salience model explains against a foil ("why this and not
+ * that"): its input spec has the optional `foil` field.
+ */
+export function supportsFoil(info: ServerInfo, group: string): boolean {
+  return 'foil' in (info.models[salienceModelName(group)]?.spec.input ?? {});
+}

@@ -21,7 +21,7 @@ import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 
 const GRANULARITY_LABELS: Record<Granularity, string> = {
   tokens: 'Tokens', words: 'Words', sentences: 'Sentences', lines: 'Lines',
-  paragraphs: 'Paragraphs', custom: 'Custom regex',
+  paragraphs: 'Paragraphs', turns: 'Turns', custom: 'Custom regex',
 };
 
 function download(filename: string, type: string, text: string) {
@@ -164,7 +164,7 @@ export class SalienceModule extends LitElement {
         <label>Granularity
           <select data-testid="granularity"
               @change=${(e: Event) => this.onGranularity((e.target as HTMLSelectElement).value as Granularity)}>
-            ${GRANULARITIES.map((g) => html`<option value=${g} ?selected=${g === s.granularity}>${GRANULARITY_LABELS[g]}</option>`)}
+            ${GRANULARITIES.filter((g) => g !== 'turns').map((g) => html`<option value=${g} ?selected=${g === s.granularity}>${GRANULARITY_LABELS[g]}</option>`)}
           </select></label>
         ${s.granularity === 'custom' ? html`
           <label>Pattern <input data-testid="pattern" .value=${this.patternText} size="12"
