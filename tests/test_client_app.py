@@ -138,6 +138,14 @@ def test_client_jobs_errors_and_user_text_in_chromium(served_slow, tmp_path):
   _run_checks("app_hosted.mjs", served_slow.url, "slow", tmp_path, minimum=19)
 
 
+def test_client_contrastive_in_chromium(served, tmp_path):
+  """Why this and not that: the model's alternatives under "instead of", a picked or typed foil, the diverging
+  scale, the legend and indicator of a contrastive view, both exports, compare, a costly method (app_contrastive.mjs)."""
+  require_browser_tools()
+  require_built_client()
+  _run_checks("app_contrastive.mjs", served.url, "tiny", tmp_path, minimum=18)
+
+
 def test_lit_client_shows_our_json_errors(served):
   """LIT's client at /lit/: a prompt over the length limit is a 400 whose message LIT shows (lit_client_error.mjs)."""
   require_browser_tools()

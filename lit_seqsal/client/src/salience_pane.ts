@@ -98,6 +98,8 @@ export class SaliencePane extends LitElement {
   /** The explained range the alternatives are for ("start:end"). */
   private alternativesFor = '';
   private dragging = false;
+  /** Where the drag started: a chip that moves under a still pointer (the layout changed) extends nothing. */
+  private dragFrom = {x: 0, y: 0};
   private loadId = 0;
   private scoreId = 0;
 
@@ -133,7 +135,8 @@ export class SaliencePane extends LitElement {
                         color: #263238; font-weight: 600; }
     .view-kind.contrastive .badge { background: #3c1361; color: #fff; }
     .text.contrastive { border: 2px solid #7a4fa3; border-left: 6px solid #c05a00; }
-    .foil-bar { display: flex; flex-wrap: wrap; gap: 4px 6px; align-items: center; margin: 4px 0; font-size: 12px; }
+    .foil-bar { display: flex; flex-wrap: wrap; gap: 4px 6px; align-items: center; margin: 4px 0; font-size: 12px;
+                min-height: 24px; }
     .foil-bar .instead { font-weight: 600; color: #333; }
     .foil-bar .muted { color: #777; font-style: italic; }
     .foil-bar .alternative { border: 1px solid #b9b9c9; background: #fff; border-radius: 12px; padding: 1px 8px;
@@ -171,6 +174,8 @@ export class SaliencePane extends LitElement {
       // The module offers the Turns granularity when the model has a chat template.
       this.dispatchEvent(new CustomEvent('turns-change', {detail: !!t?.turns, bubbles: true, composed: true}));
     }
+    // Scores of another foil (or none) must not show under this foil's legend.
+    if (changed.has('settings') && old && old.foil !== s.foil) this.scores = undefined;
     if (changed.has('tokenized') || resegment) {
       this.resegment();  // re-reads the selection's scores
     } else if (changed.has('settings') && old && (old.method !== s.method || old.foil !== s.foil)) {
@@ -560,8 +565,16 @@ export class SaliencePane extends LitElement {
    * (click one) and a field for any text; the current foil and Clear.
    */
   private renderFoilBar(view: PaneView) {
-    if (!this.contrastive || this.output === undefined || view.lo < 0) return nothing;
+    if (!this.contrastive || this.output === undefined) return nothing;
     const foil = this.settings.foil;
+    if (view.lo < 0) {
+      // Kept in place (no layout shift under the pointer when a selection appears).
+      return html`<div class="foil-bar" data-testid="foil-bar"><span class="instead">instead of</span>
+        <span class="muted">select part of the output, then pick one of the model's alternatives or type any text${
+          foil ? html` (the foil now: ${quote(foil)})` : nothing}</span>
+        ${foil ? html`<button data-testid="foil-clear" title="Back to the plain view"
+            @click=${() => this.setFoil('')}>Clear ${quote(foil, 20)}</button>` : nothing}</div>`;
+    }
     const alternatives = this.alternatives;
     const use = () => {
       if (normalizeFoil(this.foilDraft)) this.setFoil(this.foilDraft);
@@ -607,6 +620,7 @@ export class SaliencePane extends LitElement {
       return;
     }
     this.dragging = true;
+    this.dragFrom = {x: e.clientX, y: e.clientY};
     this.anchor = this.focusIndex = i;
     const up = () => {
       window.removeEventListener('mouseup', up);
@@ -618,6 +632,7 @@ export class SaliencePane extends LitElement {
 
   private onMouseOver(e: MouseEvent) {
     if (!this.dragging) return;
+    if (Math.abs(e.clientX - this.dragFrom.x) < 3 && Math.abs(e.clientY - this.dragFrom.y) < 3) return;
     const i = this.outputIndex(e);
     if (i >= 0) this.focusIndex = i;
   }
