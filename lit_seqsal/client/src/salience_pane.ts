@@ -171,8 +171,9 @@ export class SaliencePane extends LitElement {
     if (changed.has('tokenized')) {
       const t = this.tokenized;
       this.template = t ? templateTokens(t.turns, t.tokens.length) : [];
-      // The module offers the Turns granularity when the model has a chat template.
-      this.dispatchEvent(new CustomEvent('turns-change', {detail: !!t?.turns, bubbles: true, composed: true}));
+      // The module offers the Turns granularity when the model has a chat template
+      // (told once the tokens are there: not while the next example loads).
+      if (t) this.dispatchEvent(new CustomEvent('turns-change', {detail: !!t.turns, bubbles: true, composed: true}));
     }
     // Scores of another foil (or none) must not show under this foil's legend.
     if (changed.has('settings') && old && old.foil !== s.foil) this.scores = undefined;
