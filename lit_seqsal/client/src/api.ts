@@ -203,3 +203,15 @@ export function onRequestMethods(info: ServerInfo, group: string): string[] {
 export function supportsFoil(info: ServerInfo, group: string): boolean {
   return 'foil' in (info.models[salienceModelName(group)]?.spec.input ?? {});
 }
+
+/** Input fields the client sets itself, never copied from an example. */
+const OWN_INPUT_FIELDS = ['prompt', 'target', 'foil', 'target_mask', 'salience_methods'];
+
+/**
+ * The example fields a group's models take besides the prompt and target
+ * (a conversation as `messages`, `stop` sequences): copied from the example
+ * into every input (see salience_data.PromptInput).
+ */
+export function exampleInputFields(info: ServerInfo, group: string): string[] {
+  return Object.keys(info.models[group]?.spec.input ?? {}).filter((f) => !OWN_INPUT_FIELDS.includes(f));
+}

@@ -7,7 +7,8 @@
 import {LitElement, css, html, nothing} from 'lit';
 
 import {
-  LitApi, maskChunkSize, onRequestMethods, salienceGroups, salienceMethods, salienceModelName, supportsFoil,
+  LitApi, exampleInputFields, maskChunkSize, onRequestMethods, salienceGroups, salienceMethods, salienceModelName,
+  supportsFoil,
 } from './api.js';
 import type {Example, ExampleData, ServerInfo} from './api.js';
 import {errorMessage} from './errors.js';
@@ -216,6 +217,7 @@ export class SeqsalApp extends LitElement {
           .methods=${this.info ? salienceMethods(this.info, this.group) : []}
           .onRequest=${this.info ? onRequestMethods(this.info, this.group) : []}
           .contrastive=${this.info ? supportsFoil(this.info, this.group) : false}
+          .inputFields=${this.info ? exampleInputFields(this.info, this.group) : []}
           .sourceOptions=${this.sourceOptions}
           .example=${this.selected} .examples=${this.allExamples}></seqsal-salience-module>
     </section>`;

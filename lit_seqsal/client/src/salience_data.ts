@@ -14,6 +14,25 @@ import {sameRange} from './segments.js';
 import type {TokenRange} from './segments.js';
 import {parseTokenTurns} from './turns.js';
 
+/**
+ * The prompt side of a model input: the prompt, or the prompt with the
+ * example's other input fields the model declares (a conversation as
+ * `messages`, `stop` sequences), sent with every input and keyed with it.
+ */
+export type PromptInput = string | {prompt: string, [field: string]: unknown};
+
+/** The fields a PromptInput sends. */
+export function promptFields(prompt: PromptInput): Record<string, unknown> {
+  return typeof prompt === 'string' ? {prompt} : {...prompt};
+}
+
+/** A PromptInput as one cache key part (the prompt itself when it is alone). */
+export function promptKey(prompt: PromptInput): string {
+  if (typeof prompt === 'string') return prompt;
+  const fields = Object.keys(prompt).sort();
+  return fields.length === 1 ? prompt.prompt : JSON.stringify(fields.map((f) => [f, prompt[f]]));
+}
+
 /** Salience scores of one target mask: method name -> one score per token. */
 export type Scores = Record<string, number[]>;
 
@@ -140,27 +159,27 @@ export class SalienceSource {
   }
 
   /** Whether a generation for `prompt` was asked for (and did not fail, nor was cancelled). */
-  hasGeneration(prompt: string): boolean {
-    const work = this.generationCache.get(SalienceSource.key(prompt));
+  hasGeneration(prompt: PromptInput): boolean {
+    const work = this.generationCache.get(SalienceSource.key(promptKey(prompt)));
     return work !== undefined && !work.abandoned;
   }
 
   /** The model's own continuation of `prompt` (greedy unless the server says otherwise). */
-  generate(prompt: string, handlers: WorkHandlers = {}): Promise<string> {
-    return this.shared(this.generationCache, SalienceSource.key(prompt), (signal, onProgress) =>
-      this.predict<{response: string}>(this.group, [{prompt}], ['response'], signal, onProgress)
+  generate(prompt: PromptInput, handlers: WorkHandlers = {}): Promise<string> {
+    return this.shared(this.generationCache, SalienceSource.key(promptKey(prompt)), (signal, onProgress) =>
+      this.predict<{response: string}>(this.group, [promptFields(prompt)], ['response'], signal, onProgress)
           .then((preds) => preds[0].response), handlers);
   }
 
   /** Tokens of prompt + output, and where the prompt ends. */
-  tokenize(prompt: string, output: string): Promise<Tokenized> {
-    const key = SalienceSource.key(prompt, output);
+  tokenize(prompt: PromptInput, output: string): Promise<Tokenized> {
+    const key = SalienceSource.key(promptKey(prompt), output);
     let result = this.tokenCache.get(key);
     if (!result) {
       // The prompt alone tells where the prompt's tokens end (tokens may merge
       // across the boundary; such a token counts as output, as on the server).
       result = this.api.getPreds<{tokens: string[], token_turns?: unknown}>(
-          tokenizerModelName(this.group), [{prompt, target: output}, {prompt}], ['tokens', 'token_turns'])
+          tokenizerModelName(this.group), [{...promptFields(prompt), target: output}, promptFields(prompt)], ['tokens', 'token_turns'])
           .then(([both, alone]) => {
             let shared = 0;
             while (shared < alone.tokens.length && alone.tokens[shared] === both.tokens[shared]) shared++;
@@ -173,8 +192,8 @@ export class SalienceSource {
   }
 
   /** Scores already fetched (or being fetched) for this range, or undefined. */
-  cached(prompt: string, output: string, range: TokenRange): Promise<Scores> | undefined {
-    return this.scoreCache.get(SalienceSource.key(prompt, output, `${range.start}:${range.end}`));
+  cached(prompt: PromptInput, output: string, range: TokenRange): Promise<Scores> | undefined {
+    return this.scoreCache.get(SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`));
   }
 
   /**
@@ -184,7 +203,7 @@ export class SalienceSource {
    * of `first`; returns the scores of `first`. A failed request fails the
    * ranges of the requests after it without sending them.
    */
-  prefetch(prompt: string, output: string, tokens: number, ranges: TokenRange[], first: TokenRange): Promise<Scores> {
+  prefetch(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[], first: TokenRange): Promise<Scores> {
     const missing: TokenRange[] = [];
     for (const range of [first, ...ranges]) {
       if (!this.cached(prompt, output, range) && !missing.some((m) => sameRange(m, range))) missing.push(range);
@@ -193,10 +212,10 @@ export class SalienceSource {
     for (const chunk of chunkRanges(missing, first, this.options.maxMasks)) {
       const batch = previous.then(() => this.api.getPreds<Record<string, unknown>>(
           salienceModelName(this.group),
-          chunk.map((range) => ({prompt, target: output, target_mask: maskFor(tokens, range)}))));
+          chunk.map((range) => ({...promptFields(prompt), target: output, target_mask: maskFor(tokens, range)}))));
       previous = batch;
       chunk.forEach((range, i) => {
-        const key = SalienceSource.key(prompt, output, `${range.start}:${range.end}`);
+        const key = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`);
         this.forgetOnError(this.scoreCache, key, batch.then((preds) => scoresOf(preds[i])));
         this.forgetOnError(this.alternativesCache, key, batch.then((preds) => preds[i]['alternatives']));
       });
@@ -210,8 +229,8 @@ export class SalienceSource {
    * without them). They come with the gradient scores of the range: fetched
    * with them (a request for this range alone) unless already there.
    */
-  alternatives(prompt: string, output: string, tokens: number, range: TokenRange): Promise<unknown> {
-    const key = SalienceSource.key(prompt, output, `${range.start}:${range.end}`);
+  alternatives(prompt: PromptInput, output: string, tokens: number, range: TokenRange): Promise<unknown> {
+    const key = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`);
     const cached = this.alternativesCache.get(key);
     if (cached) return cached;
     this.prefetch(prompt, output, tokens, [range], range);
@@ -224,13 +243,13 @@ export class SalienceSource {
    * `foil`'s. One input per request (the foil is the selection's alone);
    * cached per range and foil.
    */
-  contrastiveScores(prompt: string, output: string, tokens: number, range: TokenRange, foil: string): Promise<Scores> {
-    const rangeKey = SalienceSource.key(prompt, output, `${range.start}:${range.end}`);
+  contrastiveScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange, foil: string): Promise<Scores> {
+    const rangeKey = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`);
     const key = SalienceSource.key(rangeKey, 'foil', foil);
     let result = this.foilCache.get(key);
     if (!result) {
       const pred = this.api.getPreds<Record<string, unknown>>(
-          salienceModelName(this.group), [{prompt, target: output, target_mask: maskFor(tokens, range), foil}])
+          salienceModelName(this.group), [{...promptFields(prompt), target: output, target_mask: maskFor(tokens, range), foil}])
           .then((preds) => preds[0]);
       result = pred.then(scoresOf);
       this.forgetOnError(this.foilCache, key, result);
@@ -242,7 +261,7 @@ export class SalienceSource {
   }
 
   /** Scores for each range (see prefetch; the first range's chunk goes first). */
-  scores(prompt: string, output: string, tokens: number, ranges: TokenRange[]): Promise<Scores[]> {
+  scores(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[]): Promise<Scores[]> {
     if (!ranges.length) return Promise.resolve([]);
     this.prefetch(prompt, output, tokens, ranges, ranges[0]);
     return Promise.all(ranges.map((range) => this.cached(prompt, output, range)!));
@@ -253,13 +272,13 @@ export class SalienceSource {
    * range, asked for on its own; occlusion deletes units of `granularity`.
    * With a `foil`, contrastive: why the range's tokens rather than the foil's.
    */
-  methodScores(prompt: string, output: string, tokens: number, range: TokenRange,
+  methodScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange,
                method: string, granularity: string, handlers: WorkHandlers = {}, foil = ''): Promise<number[]> {
     const setting = method === 'occlusion' ? granularity : '';
-    const key = SalienceSource.key(prompt, output, `${range.start}:${range.end}`, method, setting, foil);
+    const key = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`, method, setting, foil);
     return this.shared(this.methodCache, key, (signal, onProgress) => {
       const input: Record<string, unknown> = {
-        prompt, target: output, target_mask: maskFor(tokens, range), salience_methods: [method]};
+        ...promptFields(prompt), target: output, target_mask: maskFor(tokens, range), salience_methods: [method]};
       if (setting) input['occlusion_granularity'] = setting;
       if (foil) input['foil'] = foil;
       return this.predict<Scores>(salienceModelName(this.group), [input], [method], signal, onProgress)

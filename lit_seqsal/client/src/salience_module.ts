@@ -43,6 +43,7 @@ export class SalienceModule extends LitElement {
     methods: {attribute: false},
     onRequest: {attribute: false},
     contrastive: {attribute: false},
+    inputFields: {attribute: false},
     sourceOptions: {attribute: false},
     example: {attribute: false},
     examples: {attribute: false},
@@ -65,6 +66,8 @@ export class SalienceModule extends LitElement {
   onRequest: string[] = [];
   /** Whether the server explains against a foil (api.supportsFoil): "instead of" is offered. */
   contrastive = false;
+  /** Example fields the models take besides prompt and target (api.exampleInputFields). */
+  inputFields: string[] = [];
   /** How the server is asked: jobs (progress, cancel) and masks per request. */
   sourceOptions: Partial<SourceOptions> = {};
   example?: Example;
@@ -84,6 +87,8 @@ export class SalienceModule extends LitElement {
   methodNotice = '';
   /** The method a foil switched away from, to return to when it is cleared. */
   private switchedFrom?: string;
+  /** The foil the current example came with (its `foil` field), while it is the one set. */
+  private exampleFoil = '';
 
   private readonly sources = new Map<string, SalienceSource>();
 
@@ -117,6 +122,7 @@ export class SalienceModule extends LitElement {
       // Nothing to explain but the model's own output.
       this.mode = 'generation';
     }
+    if (changed.has('example') && this.contrastive) this.applyExampleFoil();
     if (changed.has('example') || changed.has('examples')) {
       if (!this.examples.some((e) => e.id === this.compareId && e.id !== this.example?.id)) {
         this.compareId = this.examples.find((e) => e.id !== this.example?.id)?.id ?? '';
@@ -142,6 +148,22 @@ export class SalienceModule extends LitElement {
     this.switchedFrom = next.switchedFrom;
     this.methodNotice = next.notice || (next.foil ? this.methodNotice : '');
     this.set({method: next.method, foil: next.foil});
+  }
+
+  /**
+   * An example may come with a foil (a dataset's `foil` field): it is set when
+   * the example is picked, and cleared when the next example has none (unless
+   * the user set another meanwhile).
+   */
+  private applyExampleFoil() {
+    const foil = this.example?.data['foil'];
+    if (typeof foil === 'string' && foil.trim()) {
+      this.onFoil(foil);
+      this.exampleFoil = this.settings.foil;
+    } else if (this.exampleFoil) {
+      if (this.settings.foil === this.exampleFoil) this.onFoil('');
+      this.exampleFoil = '';
+    }
   }
 
   /** The leading pane's tokens have turns or not: Turns is offered only where they do. */
@@ -189,6 +211,7 @@ export class SalienceModule extends LitElement {
     const other = this.examples.find((e) => e.id === this.compareId);
     const pane = (example: Example | undefined, label: string, mirror?: SelectionRequest) => html`
       <seqsal-salience-pane .source=${this.source} .onRequest=${this.onRequest} .contrastive=${this.contrastive}
+          .inputFields=${this.inputFields}
           .example=${example?.data} .mode=${this.mode}
           .settings=${s} .requestedSelection=${mirror} label=${label}></seqsal-salience-pane>`;
     return html`

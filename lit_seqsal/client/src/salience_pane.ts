@@ -30,7 +30,7 @@ import {
 } from './pane_view.js';
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
 import {SalienceSource} from './salience_data.js';
-import type {Scores, Tokenized} from './salience_data.js';
+import type {PromptInput, Scores, Tokenized} from './salience_data.js';
 import type {TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 import {templateTokens, turnLabel} from './turns.js';
@@ -44,6 +44,7 @@ export class SaliencePane extends LitElement {
     requestedSelection: {attribute: false},
     onRequest: {attribute: false},
     contrastive: {attribute: false},
+    inputFields: {attribute: false},
     label: {},
     output: {state: true},
     tokenized: {state: true},
@@ -68,6 +69,8 @@ export class SaliencePane extends LitElement {
   onRequest: string[] = [];
   /** Whether the server explains against a foil (its salience model takes `foil`). */
   contrastive = false;
+  /** Example fields sent with the prompt (a conversation, stop sequences; api.exampleInputFields). */
+  inputFields: string[] = [];
   label = '';
 
   output?: string;
@@ -151,6 +154,13 @@ export class SaliencePane extends LitElement {
     return this.example?.prompt ?? '';
   }
 
+  /** The prompt as the models get it: with the example's other input fields, where it has any. */
+  private get promptInput(): PromptInput {
+    const data = this.example;
+    const extra = this.inputFields.filter((f) => data && data[f] !== undefined && data[f] !== null && data[f] !== '');
+    return extra.length ? {prompt: this.prompt, ...Object.fromEntries(extra.map((f) => [f, data![f]]))} : this.prompt;
+  }
+
   private get selection(): Selection {
     return {anchor: this.anchor, focus: this.focusIndex};
   }
@@ -161,7 +171,10 @@ export class SaliencePane extends LitElement {
   }
 
   protected override willUpdate(changed: PropertyValues<this>) {
-    if (changed.has('source') || changed.has('example') || changed.has('mode')) {
+    // (A new list of the same input fields, from a re-render above, changes nothing.)
+    const oldFields = changed.get('inputFields') as string[] | undefined;
+    const fieldsChanged = changed.has('inputFields') && (oldFields ?? []).join() !== this.inputFields.join();
+    if (changed.has('source') || changed.has('example') || changed.has('mode') || fieldsChanged) {
       this.reload();
     }
     const s = this.settings;
@@ -201,7 +214,7 @@ export class SaliencePane extends LitElement {
     if (!this.example || !this.source) return;
     if (this.mode === 'target' && this.example.target) {
       this.setOutput(this.example.target, id);
-    } else if (this.mode === 'generation' && this.source.hasGeneration(this.prompt)) {
+    } else if (this.mode === 'generation' && this.source.hasGeneration(this.promptInput)) {
       this.generate();
     } else {
       this.setOutput(undefined, id);  // the prompt alone, until there is an output
@@ -221,7 +234,7 @@ export class SaliencePane extends LitElement {
     this.error = '';
     const work = this.startWork();
     try {
-      const text = await this.source.generate(this.prompt, this.handlers(work, () => id === this.loadId));
+      const text = await this.source.generate(this.promptInput, this.handlers(work, () => id === this.loadId));
       if (id !== this.loadId) return;
       this.endWork(work);
       if (!text) {
@@ -290,7 +303,7 @@ export class SaliencePane extends LitElement {
     this.output = text;
     this.status = 'Tokenizing…';
     try {
-      const tokenized = await this.source!.tokenize(this.prompt, text ?? '');
+      const tokenized = await this.source!.tokenize(this.promptInput, text ?? '');
       if (id !== this.loadId) return;
       this.tokenized = tokenized;
       this.status = '';
@@ -372,11 +385,11 @@ export class SaliencePane extends LitElement {
       return this.updateCostlyScores(id, wanted);
     }
     if (foil) return this.updateContrastiveScores(id, wanted, foil);
-    const cached = this.source.cached(this.prompt, this.output, wanted);
+    const cached = this.source.cached(this.promptInput, this.output, wanted);
     if (!cached) this.status = `Computing salience for ${ranges.length} output segments…`;
     this.error = '';
     try {
-      const fetched = this.source.prefetch(this.prompt, this.output, t.tokens.length, ranges, wanted);
+      const fetched = this.source.prefetch(this.promptInput, this.output, t.tokens.length, ranges, wanted);
       this.loadAlternatives(wanted);  // they come with the selection's scores
       const scores = await fetched;
       if (id !== this.scoreId) return;
@@ -399,7 +412,7 @@ export class SaliencePane extends LitElement {
     this.status = `Computing contrastive salience: why ${quote(this.selectedText())} instead of ${quote(foil)}…`;
     this.error = '';
     try {
-      const fetched = this.source!.contrastiveScores(this.prompt, this.output!, t.tokens.length, wanted, foil);
+      const fetched = this.source!.contrastiveScores(this.promptInput, this.output!, t.tokens.length, wanted, foil);
       this.loadAlternatives(wanted);  // they come with the contrastive scores, unless known already
       const scores = await fetched;
       if (id !== this.scoreId) return;
@@ -422,7 +435,7 @@ export class SaliencePane extends LitElement {
     this.alternativesFor = key;
     this.alternatives = undefined;
     try {
-      const raw = await this.source.alternatives(this.prompt, this.output, t.tokens.length, wanted);
+      const raw = await this.source.alternatives(this.promptInput, this.output, t.tokens.length, wanted);
       // Still the selection's (another selection has moved alternativesFor on).
       if (this.alternativesFor === key && this.tokenized === t) {
         this.alternatives = parseAlternatives(raw, t.tokens[wanted.start]);
@@ -448,7 +461,7 @@ export class SaliencePane extends LitElement {
     const work = this.startWork();
     try {
       const values = await this.source!.methodScores(
-          this.prompt, this.output!, t.tokens.length, wanted, method, granularity,
+          this.promptInput, this.output!, t.tokens.length, wanted, method, granularity,
           this.handlers(work, () => id === this.scoreId), foil);
       if (id !== this.scoreId) return;
       this.endWork(work);

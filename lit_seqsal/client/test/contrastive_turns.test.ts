@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
-import {LitApi, supportsFoil} from '../src/api.js';
+import {LitApi, exampleInputFields, supportsFoil} from '../src/api.js';
 import type {Fetch, ServerInfo} from '../src/api.js';
 import {colorFor, textColorFor} from '../src/colors.js';
 import {
@@ -10,7 +10,7 @@ import {
 } from '../src/contrastive.js';
 import {viewToHtml, viewToJson} from '../src/export.js';
 import {NO_COLOR, batchRanges, chips, exportedSegments, exportedView, paneSegments, paneView} from '../src/pane_view.js';
-import {SalienceSource, explainedRange, scoresOf} from '../src/salience_data.js';
+import {SalienceSource, explainedRange, promptFields, promptKey, scoresOf} from '../src/salience_data.js';
 import type {Segment} from '../src/segments.js';
 import {DEFAULT_SETTINGS} from '../src/settings.js';
 import {
@@ -353,4 +353,33 @@ test('"instead of" is offered where the salience model takes a foil', () => {
   assert.equal(supportsFoil(info({prompt: {}, foil: {__name__: 'TextSegment', required: false}}), 'm'), true);
   assert.equal(supportsFoil(info({prompt: {}}), 'm'), false);
   assert.equal(supportsFoil(info({}), 'other'), false);
+});
+
+test('an example\'s conversation and stop sequences go with every input, and key the caches', async () => {
+  const info = {models: {m: {spec: {input: {prompt: {}, target: {}, messages: {}, stop: {}, foil: {}}, output: {}}, datasets: []}},
+                datasets: {}, layouts: {}} as unknown as ServerInfo;
+  assert.deepEqual(exampleInputFields(info, 'm'), ['messages', 'stop'], 'the foil is the view\'s, not copied');
+  assert.deepEqual(exampleInputFields(info, 'other'), []);
+  assert.deepEqual(promptFields('Hi'), {prompt: 'Hi'});
+  assert.equal(promptKey('Hi'), 'Hi');
+  assert.equal(promptKey({prompt: 'Hi'}), 'Hi');
+  assert.equal(promptKey({stop: ['\n'], prompt: 'Hi'}), promptKey({prompt: 'Hi', stop: ['\n']}));
+  assert.notEqual(promptKey({prompt: 'Hi', stop: ['\n']}), promptKey('Hi'));
+
+  const {calls, api} = fakeServer({turns: true});
+  const source = new SalienceSource(api, 'm');
+  const messages = JSON.stringify([{role: 'system', content: 'Be brief.'}, {role: 'user', content: 'Hi there?'}]);
+  const chat = {prompt: 'System: Be brief.\n\nUser: Hi there?', messages};
+  await source.tokenize(chat, ' Hello!');
+  const range = {start: 20, end: 22};
+  await source.prefetch(chat, ' Hello!', 23, [range], range);
+  await source.contrastiveScores(chat, ' Hello!', 23, range, 'Bye');
+  await source.methodScores(chat, ' Hello!', 23, range, 'occlusion', 'turns');
+  assert.equal(calls.length, 4);
+  for (const call of calls) assert.ok(call.body.inputs.every((ex) => ex.data['messages'] === messages), call.url);
+  // The same prompt text without the conversation is another input.
+  await source.tokenize(chat.prompt, ' Hello!');
+  await source.prefetch(chat.prompt, ' Hello!', 23, [range], range);
+  assert.equal(calls.length, 6);
+  assert.equal(calls[5].body.inputs[0].data['messages'], undefined);
 });
