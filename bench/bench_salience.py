@@ -153,7 +153,18 @@ def variants(engine, ids, mask):
       "8 masks, loop": with_mode("loop", lambda: call(masks)),
       "8 masks, vmap": with_mode("vmap", lambda: call(masks)),
       "8 separate": lambda: [call([m])[0] for m in masks],
+      "contrastive": lambda: contrastive_call(engine, ids, mask),
   }
+
+
+FOIL = " and that is all I wanted to say about it."
+
+
+def contrastive_call(engine, ids, mask):
+  """Gradient salience of the target against a foil (salience/contrastive.py)."""
+  foil_ids = engine.encode_continuation(FOIL)
+  return methods.gradient_methods_run(engine, [(ids, mask[None], foil_ids)],
+                                      methods.REGISTRY.values())[0]
 
 
 def load():
@@ -215,6 +226,12 @@ def main():
     print(f"{label:<40} {t:>8.3f} {t_sep / t:>11.2f}x {peak_memory_mib(name, 512):>9.0f} {diff:>15.1e}")
   print(f"{'8 separate calls':<40} {t_sep:>8.3f} {1.0:>11.2f}x"
         f" {peak_memory_mib('8 separate', 512):>9.0f} {0:>15.1e}")
+
+  print("\n3. Contrastive salience (target vs a foil) against plain salience, 512 tokens")
+  t_plain, _ = timed(runs["ours"], args.repeats)
+  t_con, _ = timed(runs["contrastive"], args.repeats)
+  print(f"plain {t_plain:.3f} s, contrastive {t_con:.3f} s: {t_con / t_plain:.2f}x"
+        f" (goal: at most 1.6x; the context runs once for both continuations)")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,15 @@ class FieldNames(types.SimpleNamespace):
   RESPONSE_EMBEDDINGS = "response_embeddings"
   TOKENS = "tokens"
   TARGET_MASK = "target_mask"
+  # Contrastive salience: the text the explained span is contrasted with.
+  FOIL = "foil"
+  # The model's top next tokens at the explained span's first token.
+  ALTERNATIVES = "alternatives"
+  # Per token "<turn>:<role>" when a chat template wrapped the prompt.
+  TOKEN_TURNS = "token_turns"
+  # Optional example fields: texts that end the generation; a whole conversation.
+  STOP = "stop"
+  MESSAGES = "messages"
   # Salience methods (output fields of `_NAME_salience`; see the registry).
   GRAD_L2 = "grad_l2"
   GRAD_DOT_INPUT = "grad_dot_input"
@@ -56,6 +65,9 @@ GENERATION_OUTPUT_SPEC: lit_types.Spec = {
 
 TOKENIZER_OUTPUT_SPEC: lit_types.Spec = {
     FieldNames.TOKENS: lit_types.Tokens(parent=""),
+    # Present when a chat template wrapped the prompt: "<turn>:<role>" per token,
+    # role "template" for the template's own tokens (role markers, delimiters).
+    FieldNames.TOKEN_TURNS: lit_types.SequenceTags(align=FieldNames.TOKENS, required=False),
 }
 
 
@@ -64,6 +76,8 @@ def salience_input_spec(methods: Iterable[Any]) -> lit_types.Spec:
   methods = list(methods)
   spec = INPUT_SPEC | {
       FieldNames.TARGET_MASK: lit_types.TokenScores(align="", required=False),
+      # Contrastive salience: explain the span against this text instead of it.
+      FieldNames.FOIL: lit_types.TextSegment(required=False),
       FieldNames.SALIENCE_METHODS: lit_types.SparseMultilabel(
           vocab=[m.name for m in methods], required=False),
   }
@@ -79,4 +93,8 @@ def salience_output_spec(methods: Iterable[Any]) -> lit_types.Spec:
   return TOKENIZER_OUTPUT_SPEC | {
       m.name: lit_types.TokenScores(align=FieldNames.TOKENS, required=not m.on_request)
       for m in methods
+  } | {
+      # With the gradient methods: the model's top next tokens, with their
+      # probabilities, at the first token of the explained span.
+      FieldNames.ALTERNATIVES: lit_types.TopTokens(required=False),
   }

@@ -11,10 +11,15 @@ from absl import logging
 from lit_nlp.api import dataset as lit_dataset
 from lit_nlp.api import types as lit_types
 
+from lit_seqsal import chat
+
 SAMPLE_PROMPTS = "sample_prompts"
 DEFAULT_DATASETS = (SAMPLE_PROMPTS,)
 DEFAULT_MAX_EXAMPLES = 1000
 _FIELDS = ("source", "prompt", "target")
+# Optional fields: a foil for contrastive salience, stop sequences that end the
+# generation, a whole conversation (role/content pairs) for chat templates.
+_OPTIONAL = ("foil", "stop", "messages")
 
 
 class DatasetFileError(ValueError):
@@ -38,9 +43,16 @@ def _read_jsonl(path: str) -> list[dict]:
         raise DatasetFileError(f"{where}: not valid JSON ({e.msg} at column {e.colno}).") from e
       if not isinstance(record, dict):
         raise DatasetFileError(f"{where}: expected a JSON object, got {type(record).__name__}.")
+      if "messages" in record:
+        try:
+          messages = chat.parse_messages(record["messages"], f"{where}: field 'messages'")
+        except ValueError as e:
+          raise DatasetFileError(str(e)) from None
+        record["messages"] = json.dumps(messages)
+        record.setdefault("prompt", chat.render_plain(messages))
       if "prompt" not in record:
-        raise DatasetFileError(f"{where}: missing the required field 'prompt'.")
-      for field in _FIELDS:
+        raise DatasetFileError(f"{where}: missing the required field 'prompt' (or 'messages').")
+      for field in _FIELDS + ("foil",):
         value = record.get(field)
         if value is not None and not isinstance(value, str):
           raise DatasetFileError(
@@ -48,10 +60,18 @@ def _read_jsonl(path: str) -> list[dict]:
           )
       if not record["prompt"].strip():
         raise DatasetFileError(f"{where}: field 'prompt' is empty.")
-      extra = sorted(set(record) - set(_FIELDS))
+      if "stop" in record:
+        stop = [record["stop"]] if isinstance(record["stop"], str) else record["stop"]
+        if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+          raise DatasetFileError(f"{where}: field 'stop' must be a text or a list of texts.")
+        record["stop"] = stop
+      extra = sorted(set(record) - set(_FIELDS) - set(_OPTIONAL))
       if extra:
-        logging.warning("%s: ignoring fields %s (known: %s)", where, extra, list(_FIELDS))
-      examples.append({f: record.get(f) or "" for f in _FIELDS})
+        logging.warning("%s: ignoring fields %s (known: %s)", where, extra,
+                        list(_FIELDS + _OPTIONAL))
+      example = {f: record.get(f) or "" for f in _FIELDS}
+      example.update({f: record[f] for f in _OPTIONAL if f in record})
+      examples.append(example)
   return examples
 
 
@@ -100,6 +120,10 @@ class PromptDataset(lit_dataset.Dataset):
         "source": lit_types.CategoryLabel(),
         "prompt": lit_types.TextSegment(),
         "target": lit_types.TextSegment(required=False),
+        "foil": lit_types.TextSegment(required=False),
+        "stop": lit_types.SparseMultilabel(required=False),  # a list of texts
+        # A conversation as JSON text (role/content pairs), for chat templates.
+        "messages": lit_types.TextSegment(required=False),
     }
 
   def load(self, path: str) -> lit_dataset.Dataset:

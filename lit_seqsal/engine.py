@@ -25,12 +25,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lit_seqsal import inputs, work
+from lit_seqsal import chat, inputs, work
 from lit_seqsal.progress import Progress
 
 # (token ids, masks <float32>[num_masks, num_tokens]): one input and the target
-# masks to explain on it, the unit every salience computation works on.
-Row = tuple[Sequence[int], np.ndarray]
+# masks to explain on it, the unit every salience computation works on. A
+# contrastive row adds the foil's token ids: (ids, mask [1, num_tokens], foil
+# ids), explaining log P(span | context) - log P(foil | context), where the span
+# is the mask's contiguous run of tokens (lit_seqsal/salience/contrastive.py).
+Row = tuple  # (ids, masks) or (ids, masks, foil_ids)
 
 
 @dataclass
@@ -60,6 +63,29 @@ class EncodedExample:
   ids: tuple[int, ...]  # prompt + target, BOS first
   num_prompt_tokens: int  # how many of them belong to the prompt alone
   mask: np.ndarray | None  # <float32>[len(ids)]: tokens to explain (with_mask=True)
+  foil_ids: tuple[int, ...] | None = None  # the `foil`'s tokens, for contrastive salience
+  # With a chat template: "<turn>:<role>" per token ("template" for its own tokens).
+  turns: tuple[str, ...] | None = None
+
+  @property
+  def row(self) -> Row:
+    """The example as a salience row (contrastive when it has a foil)."""
+    if self.foil_ids is None:
+      return (list(self.ids), self.mask[None])
+    return (list(self.ids), self.mask[None], list(self.foil_ids))
+
+
+def encode_prompt(engine: LMEngine, example: dict, index: int = 0
+                  ) -> tuple[list[int], tuple[str, ...] | None]:
+  """Token ids of an example's prompt as the model sees it (in its chat template
+  when it has one: lit_seqsal/chat.py), and the tokens' turn tags if templated."""
+  prompt = inputs.prompt_of(example, index=index)
+  conversation = (chat.conversation_of(example, engine.chat_markers)
+                  if engine.uses_chat_template else None)
+  if conversation is None:
+    return engine.encode(prompt), None
+  ids, tags = engine.encode_chat(conversation)
+  return list(ids), tuple(tags)
 
 
 def encode_example(engine: LMEngine, example: dict, index: int = 0, *,
@@ -72,8 +98,14 @@ def encode_example(engine: LMEngine, example: dict, index: int = 0, *,
   """
   prompt = inputs.prompt_of(example, index=index)
   target = inputs.target_of(example)
-  prompt_ids = engine.encode(prompt)
-  if target:
+  prompt_ids, turns = encode_prompt(engine, example, index)
+  if turns is not None:
+    # The target is the model's turn, which the template's generation prompt opened.
+    target_ids = engine.encode_continuation(target) if target else []
+    model_turn = turns[-1].split(":")[0]
+    ids, num_prompt = prompt_ids + target_ids, len(prompt_ids)
+    turns = turns + (f"{model_turn}:model",) * len(target_ids)
+  elif target:
     ids = engine.encode(prompt + target)
     # Tokens may merge across the prompt/target boundary; count as prompt only
     # the shared prefix, so a merged boundary token is part of the target.
@@ -85,11 +117,22 @@ def encode_example(engine: LMEngine, example: dict, index: int = 0, *,
   else:
     ids, num_prompt = prompt_ids, len(prompt_ids)
   if not with_mask:
-    return EncodedExample(tuple(ids), num_prompt, None)
+    return EncodedExample(tuple(ids), num_prompt, None, turns=turns)
   inputs.check_length(len(ids), engine.max_length, "Prompt + target")
   work.current().limits.check("max_input_tokens", len(ids), "Prompt + target, in tokens,")
   mask = inputs.target_mask_for(example, len(ids), num_prompt)
-  return EncodedExample(tuple(ids), num_prompt, mask)
+  foil = inputs.foil_of(example)
+  if foil is None:
+    return EncodedExample(tuple(ids), num_prompt, mask, turns=turns)
+  start, _ = inputs.contiguous_span(mask)
+  # The foil replaces the span's text: if the span starts a word, so does the foil.
+  if engine.token_strings([ids[start]])[0].startswith("▁") and not foil[:1].isspace():
+    foil = " " + foil
+  foil_ids = engine.encode_continuation(foil)
+  inputs.check_length(start + len(foil_ids), engine.max_length, "The context plus the foil")
+  work.current().limits.check("max_input_tokens", start + len(foil_ids),
+                              "The context plus the foil, in tokens,")
+  return EncodedExample(tuple(ids), num_prompt, mask, tuple(foil_ids), turns)
 
 
 # -- salience batches -----------------------------------------------------------
@@ -105,9 +148,17 @@ class SalienceBatch:
   labels: np.ndarray  # int64 [B, K]: the tokens at those positions
   used: int  # tokens the model must see: everything before the last target
   num_masks: int
+  # > 0: every row starts with the same `shared_prefix` tokens (same ids and
+  # embeddings), and the caller wants, per mask, the gradient of the objective
+  # summed over rows (a contrastive pair): an engine may then run the prefix
+  # once, its whole gradient landing on row 0 (lit_seqsal/salience/contrastive.py).
+  shared_prefix: int = 0
 
 
 def pack(rows: Sequence[Row], pad_id: int) -> SalienceBatch:
+  """Rows of (ids, masks) in one batch; mask weights may be negative (a
+  contrastive row's foil, lit_seqsal/salience/contrastive.py)."""
+  rows = [row[:2] for row in rows]
   width = max(len(ids) for ids, _ in rows)
   batch = len(rows)
   num_masks = max(masks.shape[0] for _, masks in rows)
@@ -121,7 +172,7 @@ def pack(rows: Sequence[Row], pad_id: int) -> SalienceBatch:
     ids[b, :len(row_ids)] = row_ids
     attention[b, :len(row_ids)] = 1
     full_weights[b, :masks.shape[0], :len(row_ids)] = masks
-  positions = np.nonzero(full_weights.sum((0, 1)) > 0)[0].astype(np.int64)
+  positions = np.nonzero(np.abs(full_weights).sum((0, 1)) > 0)[0].astype(np.int64)
   if positions.size == 0 or positions[0] < 1:
     raise ValueError("Every mask must select at least one token after position 0.")
   # Causality: tokens from the last target on never influence any target's
@@ -173,9 +224,14 @@ class LMEngine(abc.ABC):
   """
 
   pad_id: int  # token that fills rows shorter than their batch
+  bos_id: int | None  # the token every encoded text starts with, if any
   stop_ids: frozenset[int]  # generation ends at the first of these (pad included)
+  # Prompts go in as a conversation in the model's chat template (lit_seqsal/chat.py).
+  uses_chat_template: bool = False
+  chat_markers: tuple[str, ...] = ()  # a prompt holding one of these is already templated
 
-  def __init__(self, *, batch_size: int, max_length: int, max_new_tokens: int):
+  def __init__(self, *, batch_size: int, max_length: int, max_new_tokens: int,
+               stop_sequences: Sequence[str] = ()):
     if batch_size < 1:
       raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     if max_length < 2:
@@ -185,6 +241,7 @@ class LMEngine(abc.ABC):
     self.batch_size = batch_size
     self.max_length = max_length
     self.max_new_tokens = max_new_tokens
+    self.stop_sequences = tuple(stop_sequences)  # end every generation (plus its own)
     # One lock per loaded model, held for one model batch at a time: LIT serves
     # requests on threads, and two concurrent passes would only fight over the
     # same cores (and memory). It hands the model to light work first and stops
@@ -202,13 +259,25 @@ class LMEngine(abc.ABC):
   def token_strings(self, ids: Sequence[int]) -> list[str]:
     """Display strings: `▁` marks a word start, newlines stay `\\n` (lit_seqsal/tokens.py)."""
 
+  def encode_continuation(self, text: str) -> list[int]:
+    """Token ids of `text` as it continues a sequence: no BOS."""
+    ids = self.encode(text)
+    return ids[1:] if ids and ids[0] == self.bos_id else ids
+
+  def encode_chat(self, messages: Sequence[dict[str, str]]) -> tuple[list[int], list[str]]:
+    """Token ids of a conversation in the model's chat template, ending with the
+    prompt for the model's turn, and each token's turn tag (lit_seqsal/chat.py)."""
+    raise NotImplementedError(f"{type(self).__name__} has no chat template.")
+
   @abc.abstractmethod
   def decode(self, ids: Sequence[int]) -> str:
     """Text of generated token ids, special tokens left out."""
 
   @abc.abstractmethod
-  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]]) -> list[list[int]]:
-    """Up to max_new_tokens new token ids per prompt (may run past a stop token)."""
+  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]],
+                    stop_sequences: Sequence[str]) -> list[list[int]]:
+    """Up to max_new_tokens new token ids per prompt (may run past a stop token or
+    a stop sequence: generate() cuts there; stopping early only saves work)."""
 
   @abc.abstractmethod
   def _embed(self, ids: np.ndarray) -> np.ndarray:
@@ -240,23 +309,35 @@ class LMEngine(abc.ABC):
     with self.lock:
       return self._objectives(embs, batch, gradients, alternatives)
 
-  def generate(self, prompt_ids: Sequence[Sequence[int]]) -> list[Generation]:
-    """Continuations of tokenized prompts (each fits max_length), in order.
+  def generate(self, prompt_ids: Sequence[Sequence[int]],
+               stops: Sequence[Sequence[str]] | None = None) -> list[Generation]:
+    """Continuations of tokenized prompts (each fits max_length), in order, each
+    ending at the first of the engine's stop sequences and its own `stops`.
 
-    Prompts of similar length are batched together: padding a short prompt to
-    a long one's width costs a generation step per padded position.
+    Prompts with the same stop sequences and of similar length are batched
+    together: padding a short prompt to a long one's width costs a generation
+    step per padded position.
     """
     encoded = [list(ids) for ids in prompt_ids]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    stops = [tuple(dict.fromkeys(self.stop_sequences + tuple(s or ())))
+             for s in (stops or [()] * len(encoded))]
+    order = sorted(range(len(encoded)), key=lambda i: (stops[i], len(encoded[i])))
+    chunks, chunk = [], []
+    for i in order:
+      if chunk and (len(chunk) == self.batch_size or stops[chunk[0]] != stops[i]):
+        chunks.append(chunk)
+        chunk = []
+      chunk.append(i)
+    if chunk:
+      chunks.append(chunk)
     outputs: list[Generation | None] = [None] * len(encoded)
     progress = Progress(f"Generation for {len(encoded)} prompts", len(encoded))
     with work.heavy():
-      for start in range(0, len(order), self.batch_size):
-        chunk = order[start:start + self.batch_size]
+      for chunk in chunks:
         with self.lock:
-          generated = self._generate_ids([encoded[i] for i in chunk])
+          generated = self._generate_ids([encoded[i] for i in chunk], stops[chunk[0]])
           for i, new_ids in zip(chunk, generated):
-            outputs[i] = self._generation(encoded[i], self.cut_at_stop(new_ids))
+            outputs[i] = self._generation(encoded[i], self.cut_at_stop(new_ids), stops[i])
         progress.advance(len(chunk))
     return outputs
 
@@ -267,10 +348,26 @@ class LMEngine(abc.ABC):
     cut = next((k for k, t in enumerate(new_ids) if t in stops), len(new_ids))
     return new_ids[:cut]
 
-  def _generation(self, prompt_ids: Sequence[int], new_ids: Sequence[int]) -> Generation:
+  def cut_at_stop_sequence(self, new_ids: Sequence[int], stops: Sequence[str]
+                           ) -> tuple[list[int], str]:
+    """Generated ids up to the token that completes the first stop sequence, and
+    the text before that sequence. Matched on the decoded text, so a stop
+    sequence split across tokens (or inside one) is found all the same."""
+    text = self.decode(new_ids) if new_ids else ""
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    if not found:
+      return list(new_ids), text
+    # The shortest prefix of tokens whose text holds a stop sequence.
+    k = next(k for k in range(1, len(new_ids) + 1)
+             if any(s in self.decode(new_ids[:k]) for s in stops))
+    return list(new_ids[:k]), text[:min(found)]
+
+  def _generation(self, prompt_ids: Sequence[int], new_ids: Sequence[int],
+                  stops: Sequence[str] = ()) -> Generation:
+    new_ids, text = self.cut_at_stop_sequence(new_ids, stops)
     prompt_emb = self.mean_embedding(prompt_ids)
     response_emb = self.mean_embedding(new_ids) if new_ids else np.zeros_like(prompt_emb)
-    return Generation(self.decode(new_ids) if new_ids else "", prompt_emb, response_emb)
+    return Generation(text, prompt_emb, response_emb)
 
   def mean_embedding(self, ids: Sequence[int]) -> np.ndarray:
     return self.embed(np.asarray([list(ids)]))[0].mean(0)

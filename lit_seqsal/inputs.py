@@ -66,6 +66,44 @@ def target_mask_for(example: dict, num_tokens: int, num_prompt_tokens: int) -> n
   return validate_mask(mask, num_tokens)
 
 
+def stop_of(example: dict) -> tuple[str, ...]:
+  """The example's own stop sequences (field `stop`: a text or a list of texts)."""
+  stop = example.get(FieldNames.STOP)
+  if is_empty(stop):
+    return ()
+  if isinstance(stop, str):
+    stop = [stop]
+  if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) and s for s in stop):
+    raise InputError("Field 'stop' must be a text or a list of non-empty texts that end"
+                     " the generation.")
+  return tuple(stop)
+
+
+def foil_of(example: dict) -> str | None:
+  """The text to contrast the explained span with, or None for plain salience."""
+  foil = example.get(FieldNames.FOIL)
+  if foil is None:
+    return None
+  if not isinstance(foil, str):
+    raise InputError("Field 'foil' must be a text: the alternative to the explained span.")
+  if not foil.strip():
+    raise InputError("Field 'foil' is empty: give the alternative text to contrast the"
+                     " explained span with, or leave the field out for plain salience.")
+  return foil
+
+
+def contiguous_span(mask: np.ndarray) -> tuple[int, int]:
+  """[start, end) of the mask's tokens; InputError unless they are one run."""
+  selected = np.nonzero(mask)[0]
+  start, end = int(selected[0]), int(selected[-1]) + 1
+  if len(selected) != end - start:
+    raise InputError(
+        "With a 'foil', 'target_mask' must select one contiguous span of tokens (the"
+        f" output replaced by the foil); it selects {len(selected)} tokens between"
+        f" {start} and {end - 1} with gaps.")
+  return start, end
+
+
 def validate_mask(mask: Sequence[float], num_tokens: int) -> np.ndarray:
   try:
     arr = np.asarray(mask, dtype=np.float32)

@@ -7,6 +7,7 @@ and it reaches all of them.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 from collections.abc import Mapping, Sequence
 
@@ -22,6 +23,7 @@ RUNTIMES_BY_FRAMEWORK = {
 DL_RUNTIMES = ("tensorflow", "torch", "jax")
 PRECISIONS = ("float32", "bfloat16")
 SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam", "contrastive")
+CHAT_TEMPLATES = ("auto", "none")
 
 DEFAULT_MODELS = ("gemma3_270m:bundled",)
 # LIT's notebook helper loads Keras models by default; so does ours.
@@ -59,6 +61,15 @@ class ModelOptions:
       **_choice(SAMPLERS), "help":
       "How the Keras frameworks pick generated tokens (keras-hub samplers);"
       " transformers always generates greedily."})
+  chat_template: str = dataclasses.field(default="auto", metadata={
+      **_choice(CHAT_TEMPLATES), "help":
+      "auto: prompts of a model whose tokenizer has a chat template (instruction-tuned"
+      " models) go in as a user turn, targets and generations as the model's turn;"
+      " none: prompts go in as they are."})
+  stop_sequences: tuple[str, ...] = dataclasses.field(default=(), metadata={
+      "list": True, "help":
+      "Texts that end a generation at their first occurrence (comma-separated; Python"
+      " escapes such as \\n are understood); examples may add their own ('stop')."})
 
   @property
   def runtime(self) -> str:
@@ -97,9 +108,9 @@ class ModelOptions:
     return dataclasses.replace(self, **changes)
 
   def engine_kwargs(self) -> dict:
-    """What every engine takes (batching and length limits)."""
+    """What every engine's base (LMEngine) takes: batching, lengths, stops."""
     return dict(batch_size=self.batch_size, max_length=self.max_length,
-                max_new_tokens=self.max_new_tokens)
+                max_new_tokens=self.max_new_tokens, stop_sequences=tuple(self.stop_sequences))
 
 
 DEFAULTS = ModelOptions()
@@ -124,7 +135,9 @@ def define_flags() -> None:
 
   for field in option_fields():
     name, meta = flag_name(field), field.metadata
-    if "choices" in meta:
+    if meta.get("list"):
+      flags.DEFINE_list(name, list(field.default), meta["help"])
+    elif "choices" in meta:
       flags.DEFINE_enum(name, field.default, list(meta["choices"]), meta["help"])
     else:
       flags.DEFINE_integer(name, field.default, meta["help"], lower_bound=meta.get("min"),
@@ -137,4 +150,11 @@ def from_flags(values: Mapping | None = None) -> ModelOptions:
     from absl import flags  # pylint: disable=g-import-not-at-top
 
     values = {flag_name(f): flags.FLAGS[flag_name(f)].value for f in option_fields()}
-  return ModelOptions(**{f.name: values[flag_name(f)] for f in option_fields()})
+  given = {f.name: values[flag_name(f)] for f in option_fields()}
+  given["stop_sequences"] = tuple(unescape(s) for s in given["stop_sequences"] or ())
+  return ModelOptions(**given)
+
+
+def unescape(text: str) -> str:
+  """A command-line text with Python escapes (\\n, \\t) turned into characters."""
+  return codecs.decode(text.encode("latin-1", "backslashreplace"), "unicode_escape")

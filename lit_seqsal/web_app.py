@@ -320,9 +320,16 @@ class SalienceApp(lit_app.LitApp):
         raise errors.BadRequest(f"Input {i}: 'id' and 'data._id' must be equal (LIT's"
                                 " convention for examples it caches).")
       if dataset_name:
-        # LIT's components read the dataset's fields from every example.
-        _check_fields(i, ex["data"], self._datasets[dataset_name].spec(),
-                      require_all=path in ("/get_metrics", "/get_generated"))
+        # LIT's metrics read the labels the model's outputs name (a generation's
+        # target); its generators, the dataset's required fields.
+        spec = self._datasets[dataset_name].spec()
+        needed = set()
+        if path == "/get_metrics":
+          output_spec = self._models[params["model"]].output_spec()
+          needed = {getattr(f, "parent", None) for f in output_spec.values()} & set(spec)
+        elif path == "/get_generated":
+          needed = {name for name, field in spec.items() if field.required}
+        _check_fields(i, ex["data"], spec, needed)
 
   def _check_config(self, path: str, params: dict, config: dict | None) -> None:
     if path in ("/create_dataset", "/create_model"):
@@ -554,16 +561,14 @@ def _hosted_components(models, interpreters) -> dict:
       metrics={k: v for k, v in core.default_metrics().items() if k in _HOSTED_METRICS})
 
 
-def _check_fields(index: int, data: dict, spec: lit_types.Spec, require_all: bool) -> None:
-  """An example's text fields are texts, and present where LIT's components need them."""
+def _check_fields(index: int, data: dict, spec: lit_types.Spec, needed: set[str]) -> None:
+  """An example's text fields are texts, and the `needed` ones present."""
   for name, field in spec.items():
-    if not isinstance(field, lit_types.StringLitType):
-      continue
     if name not in data:
-      if require_all:
-        raise errors.BadRequest(f"Input {index} has no field {name!r}; this endpoint needs"
-                                f" every field of the dataset ({_names(spec)}).")
-    elif not isinstance(data[name], str):
+      if name in needed:
+        raise errors.BadRequest(f"Input {index} has no field {name!r}, which this endpoint"
+                                " needs.")
+    elif isinstance(field, lit_types.StringLitType) and not isinstance(data[name], str):
       raise errors.BadRequest(f"Input {index}: field {name!r} must be a text.")
 
 

@@ -46,6 +46,11 @@ def run(framework: str, runtime: str, precision: str = "float32") -> dict:
     tail = np.zeros(len(toks), np.float32)
     tail[-5:] = 1
     sal_inputs += [ex, ex | {"target_mask": tail.tolist()}]
+  # Contrastive: the walkthrough's recommendation against "Avoid." (one context,
+  # two continuations).
+  contrast = next(e for e in datasets.read_examples(datasets.sample_prompts_path())
+                  if e.get("foil"))
+  sal_inputs.append({k: contrast[k] for k in ("prompt", "target", "foil")})
   sal = group["_m_salience"].predict(sal_inputs)
   out = {"tokens": json.dumps(tokens), "generations": json.dumps(generations),
          "seconds": time.perf_counter() - start}

@@ -199,7 +199,8 @@ def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_d
   sal = lit_models.SalienceModel(engine)
   ex = {"prompt": PROMPT, "target": TARGET}
   (default,) = sal.predict([ex])
-  assert set(default) == {"tokens", *methods.gradient_names()}
+  # With the gradient methods come the model's alternatives at the span's start.
+  assert set(default) == {"tokens", "alternatives", *methods.gradient_names()}
 
   calls = []
   original = engine.objectives

@@ -29,7 +29,7 @@ def test_sample_prompts_contents():
   assert all(p.endswith("Suggestion: Quiche Lorraine\nAnalysis:") for p in (mistake, fixed, constitution))
   for source in ("math-fewshot", "headline-generation", "ideas-with-principles"):
     assert len(by_source[source]) >= 3, source
-  assert set(data.spec()) == {"source", "prompt", "target"}
+  assert set(data.spec()) == {"source", "prompt", "target", "foil", "stop", "messages"}
 
 
 def test_jsonl_and_txt_files(tmp_path):

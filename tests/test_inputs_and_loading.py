@@ -17,7 +17,7 @@ def test_group_names_and_specs(tiny_group):
   assert set(tiny_group) == {"tiny", "_tiny_salience", "_tiny_tokenizer"}
   sal = tiny_group["_tiny_salience"]
   assert set(sal.input_spec()) == {"prompt", "target", "target_mask", "salience_methods",
-                                   "occlusion_granularity", "ig_steps"}
+                                   "occlusion_granularity", "ig_steps", "foil"}
   assert not any(sal.input_spec()[k].required for k in set(sal.input_spec()) - {"prompt"})
   out = sal.output_spec()
   for method in ("grad_l2", "grad_dot_input", "integrated_gradients", "occlusion"):

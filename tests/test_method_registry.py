@@ -47,7 +47,7 @@ def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
 
     (pred,) = post(served.url, "/get_preds", {"inputs": [lit_example(PROMPT, TARGET)]},
                    model="_reg_salience", dataset_name="sample_prompts")
-    assert set(pred) == {"tokens", "grad_l2", "grad_dot_input", "grad_max"}
+    assert set(pred) == {"tokens", "alternatives", "grad_l2", "grad_dot_input", "grad_max"}
     # Independent reference: plain autograd through the Hugging Face model, full logits.
     engine = group["reg"].engine
     encoded = encode_example(engine, {"prompt": PROMPT, "target": TARGET})
@@ -63,7 +63,7 @@ def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
     # Asked for alone, through the request field; cached with the others.
     (alone,) = group["_reg_salience"].predict(
         [{"prompt": PROMPT, "target": TARGET, "salience_methods": ["grad_max"]}])
-    assert set(alone) == {"tokens", "grad_max"}
+    assert set(alone) == {"tokens", "alternatives", "grad_max"}
   finally:
     served.close()
 

@@ -34,7 +34,8 @@ def parse_model_spec(entry: str) -> tuple[str, str]:
 def load_engine(model_name_or_path: str, opts: ModelOptions):
   """The engine of one LM, with the framework and runtime `opts` name."""
   opts = opts.checked()
-  kwargs = dict(precision=opts.precision, **opts.engine_kwargs())
+  kwargs = dict(precision=opts.precision, chat_template=opts.chat_template,
+                **opts.engine_kwargs())
   if opts.is_keras:
     from lit_seqsal.models import keras_backend  # pylint: disable=g-import-not-at-top
 

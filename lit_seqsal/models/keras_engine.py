@@ -9,6 +9,9 @@ Import this module only after keras_backend.select() has fixed the runtime.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from collections.abc import Sequence
 
 import keras
@@ -16,7 +19,7 @@ import keras_hub
 import numpy as np
 from keras import ops
 
-from lit_seqsal import options
+from lit_seqsal import chat, options
 from lit_seqsal import tokens as token_display
 from lit_seqsal.engine import LMEngine, SalienceBatch
 from lit_seqsal.models import autodiff, loading
@@ -47,6 +50,8 @@ class KerasEngine(LMEngine):
       causal_lm: keras_hub.models.CausalLM,
       *,
       sampler: str | keras_hub.samplers.Sampler = "greedy",
+      chat_template: str = "auto",
+      instruction_tuned: bool = False,
       **engine_kwargs,
   ):
     super().__init__(**(options.DEFAULTS.engine_kwargs() | engine_kwargs))
@@ -73,6 +78,12 @@ class KerasEngine(LMEngine):
     if "<end_of_turn>" in self.tokenizer.get_vocabulary():
       stop_ids.append(int(self.tokenizer.token_to_id("<end_of_turn>")))
     self.stop_ids = frozenset(stop_ids)
+    # Gemma's turn format, for instruction-tuned Gemma presets (base models
+    # have the same special tokens in their vocabulary but are not chat models).
+    vocabulary = set(self.tokenizer.get_vocabulary())
+    self.uses_chat_template = (chat_template == "auto" and instruction_tuned
+                               and {chat.GEMMA_START, chat.GEMMA_END} <= vocabulary)
+    self.chat_markers = (chat.GEMMA_START, chat.GEMMA_END) if self.uses_chat_template else ()
     self.set_sampler(sampler)
 
   def set_sampler(self, sampler: str | keras_hub.samplers.Sampler) -> None:
@@ -91,6 +102,16 @@ class KerasEngine(LMEngine):
   def token_strings(self, ids: Sequence[int]) -> list[str]:
     return [token_display.display_piece(self.tokenizer.id_to_token(int(i))) for i in ids]
 
+  def encode_chat(self, messages):
+    ids, tags = [self.bos_id], ["0:template"]
+    for kind, text, turn in chat.gemma_pieces(messages):
+      piece = ([int(self.tokenizer.token_to_id(text))] if kind == "marker"
+               else _to_list(self.tokenizer.tokenize(text)))
+      role = messages[turn]["role"] if kind == "content" else chat.TEMPLATE_ROLE
+      ids += piece
+      tags += [f"{turn}:{role}"] * len(piece)
+    return ids, tags
+
   def decode(self, ids: Sequence[int]) -> str:
     text = self.tokenizer.detokenize(np.asarray(list(ids), dtype=np.int32))
     if not isinstance(text, str):
@@ -105,7 +126,15 @@ class KerasEngine(LMEngine):
 
   # -- generation -----------------------------------------------------------
 
-  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]]) -> list[list[int]]:
+  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]],
+                    stop_sequences: Sequence[str]) -> list[list[int]]:
+    # keras-hub's compiled sampler stops at token ids only: stop sequences of
+    # one token become stop ids; generate() cuts at the others afterwards.
+    stop_ids = set(self.stop_ids)
+    for text in stop_sequences:
+      ids = self.encode_continuation(text)
+      if len(ids) == 1:
+        stop_ids.add(ids[0])
     encoded = [list(ids) for ids in prompt_ids]
     order = sorted(range(len(encoded)), key=lambda b: len(encoded[b]))
     groups: list[list[int]] = []
@@ -116,7 +145,7 @@ class KerasEngine(LMEngine):
         groups.append([b])
     results: list[list[int]] = [[] for _ in encoded]
     for rows in groups:
-      for b, new_ids in zip(rows, self._generate_group([encoded[b] for b in rows])):
+      for b, new_ids in zip(rows, self._generate_group([encoded[b] for b in rows], stop_ids)):
         results[b] = new_ids
     return results
 
@@ -124,7 +153,7 @@ class KerasEngine(LMEngine):
     step = 1 if self.backend == "torch" else COMPILED_WIDTH_BUCKET
     return -(-num_tokens // step) * step
 
-  def _generate_group(self, encoded: list[list[int]]) -> list[list[int]]:
+  def _generate_group(self, encoded: list[list[int]], stop_ids: set[int]) -> list[list[int]]:
     longest = max(len(e) for e in encoded)
     width = min(self._bucket(longest) + self.max_new_tokens, self.max_length)
     # Where the loop is compiled, batch sizes rounded up to a power of two
@@ -140,7 +169,7 @@ class KerasEngine(LMEngine):
     out = self.lm.make_generate_function()(
         {"token_ids": ops.convert_to_tensor(token_ids),
          "padding_mask": ops.convert_to_tensor(padding_mask)},
-        stop_token_ids=sorted(self.stop_ids),
+        stop_token_ids=sorted(stop_ids),
     )
     out_ids = np.asarray(ops.convert_to_numpy(out["token_ids"]))
     return [out_ids[b, len(ids):len(ids) + self.max_new_tokens].tolist()
@@ -199,9 +228,23 @@ def load_causal_lm(path: str, precision: str, source: str):
     return keras_hub.models.CausalLM.from_preset(path, dtype=precision)
 
 
+def is_instruction_tuned(model_name_or_path: str, path: str) -> bool:
+  """Gemma's naming of instruction-tuned presets (gemma2_instruct_2b_en,
+  gemma-3-1b-it), or a Hugging Face directory whose tokenizer has a chat template."""
+  name = os.path.basename(model_name_or_path.rstrip("/")).lower()
+  if "instruct" in name or re.search(r"(^|[_-])it($|[_-])", name):
+    return True
+  config = os.path.join(path, "tokenizer_config.json")
+  if os.path.isfile(config):
+    with open(config, encoding="utf-8") as f:
+      return bool(json.load(f).get("chat_template"))
+  return os.path.isfile(os.path.join(path, "chat_template.jinja"))
+
+
 def load_engine(model_name_or_path: str, *, precision: str = "float32",
                 **engine_kwargs) -> KerasEngine:
   """Loads a keras-hub CausalLM from a preset, directory, archive or 'bundled'."""
   path = loading.resolve_model_path(model_name_or_path)
   causal_lm = load_causal_lm(path, precision, model_name_or_path)
-  return KerasEngine(causal_lm, **engine_kwargs)
+  return KerasEngine(causal_lm, instruction_tuned=is_instruction_tuned(model_name_or_path, path),
+                     **engine_kwargs)

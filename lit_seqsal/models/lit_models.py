@@ -22,11 +22,13 @@ from lit_seqsal import engine as engine_lib
 from lit_seqsal.cache import ByteLRU
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.engine import LMEngine
-from lit_seqsal.inputs import check_length, prompt_of
-from lit_seqsal.salience import methods
+from lit_seqsal.inputs import check_length, stop_of
+from lit_seqsal.salience import gradients, methods
 
 # All gradient methods come from one pass, so a request for one caches all.
 _GRADIENT_PASS = ("gradients",)
+# The model's top next tokens returned at each explained span's first token.
+NUM_ALTERNATIVES = 5
 
 
 class _GroupMember(lit_model.Model):
@@ -54,17 +56,18 @@ class GenerationModel(_GroupMember):
     return dict(contract.GENERATION_OUTPUT_SPEC)
 
   def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
-    encoded = []
+    encoded, stops = [], []
     for i, ex in enumerate(inputs):
-      ids = self.engine.encode(prompt_of(ex, index=i))
+      ids, _ = engine_lib.encode_prompt(self.engine, ex, i)
       # Leave room for at least one generated token.
       check_length(len(ids) + 1, self.engine.max_length, "The prompt plus one generated token")
       encoded.append(ids)
+      stops.append(stop_of(ex))
     return [{
         FieldNames.RESPONSE: g.text,
         FieldNames.PROMPT_EMBEDDINGS: g.prompt_embedding,
         FieldNames.RESPONSE_EMBEDDINGS: g.response_embedding,
-    } for g in self.engine.generate(encoded)]
+    } for g in self.engine.generate(encoded, stops)]
 
 
 class TokenizerModel(_GroupMember):
@@ -74,11 +77,12 @@ class TokenizerModel(_GroupMember):
     return dict(contract.TOKENIZER_OUTPUT_SPEC)
 
   def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
-    return [
-        {FieldNames.TOKENS: self.engine.token_strings(
-            engine_lib.encode_example(self.engine, ex, i, with_mask=False).ids)}
-        for i, ex in enumerate(inputs)
-    ]
+    outputs = []
+    for i, ex in enumerate(inputs):
+      encoded = engine_lib.encode_example(self.engine, ex, i, with_mask=False)
+      outputs.append(_with_turns({FieldNames.TOKENS: self.engine.token_strings(encoded.ids)},
+                                 encoded))
+    return outputs
 
 
 class SalienceModel(_GroupMember):
@@ -110,16 +114,22 @@ class SalienceModel(_GroupMember):
       prepared.append((encoded, [(m, m.settings_of(ex)) for m in methods.requested(ex)]))
 
     # Cache misses by computation (all gradient methods together, each costlier
-    # method per setting); within one, each token sequence with its distinct masks.
-    todo: dict[tuple, dict[tuple, dict[bytes, np.ndarray]]] = collections.OrderedDict()
+    # method per setting); within one, each token sequence with its distinct
+    # masks (a contrastive input is a row of its own: one span, one foil).
+    todo: dict[tuple, dict[tuple, tuple]] = collections.OrderedDict()
     for encoded, requested in prepared:
       for method, settings in requested:
-        if _key(encoded, method.name, settings) not in self.cache:
-          computation = _GRADIENT_PASS if method.from_gradients else (method.name, settings)
-          todo.setdefault(computation, collections.OrderedDict()).setdefault(
-              encoded.ids, {})[encoded.mask.tobytes()] = encoded.mask
-    for computation, by_ids in todo.items():
-      rows = [(list(ids), np.stack(list(masks.values()))) for ids, masks in by_ids.items()]
+        if _key(encoded, method.name, settings) in self.cache:
+          continue
+        computation = _GRADIENT_PASS if method.from_gradients else (method.name, settings)
+        row_key = (encoded.ids, encoded.foil_ids,
+                   encoded.mask.tobytes() if encoded.foil_ids else None)
+        _, _, masks = todo.setdefault(computation, collections.OrderedDict()).setdefault(
+            row_key, (encoded.ids, encoded.foil_ids, {}))
+        masks[encoded.mask.tobytes()] = encoded.mask
+    for computation, by_row in todo.items():
+      rows = [(list(ids), np.stack(list(masks.values())))
+              + ((list(foil),) if foil is not None else ()) for ids, foil, masks in by_row.values()]
       self._compute(computation, rows)
 
     tokens_by_ids: dict[tuple, list[str]] = {}
@@ -127,29 +137,44 @@ class SalienceModel(_GroupMember):
     for encoded, requested in prepared:
       if encoded.ids not in tokens_by_ids:
         tokens_by_ids[encoded.ids] = self.engine.token_strings(encoded.ids)
-      out = {FieldNames.TOKENS: tokens_by_ids[encoded.ids]}
+      out = _with_turns({FieldNames.TOKENS: tokens_by_ids[encoded.ids]}, encoded)
       for method, settings in requested:
         out[method.name] = self.cache.get(_key(encoded, method.name, settings))
+        if method.from_gradients:
+          out[FieldNames.ALTERNATIVES] = self.cache.get(_key(encoded, FieldNames.ALTERNATIVES, ()))
       outputs.append(out)
     return outputs
 
   def _compute(self, computation: tuple, rows: list[engine_lib.Row]) -> None:
-    """Runs one computation on rows of (ids, masks) and caches every mask's scores."""
+    """Runs one computation on rows of (ids, masks[, foil]) and caches every mask's scores."""
     if computation == _GRADIENT_PASS:
-      results = methods.gradient_methods_run(self.engine, rows, methods.REGISTRY.values())
+      results = methods.gradient_methods_run(self.engine, rows, methods.REGISTRY.values(),
+                                             alternatives=NUM_ALTERNATIVES)
+      for row in results:
+        top_ids, top_logprobs = row.pop(gradients.ALTERNATIVES)
+        row[FieldNames.ALTERNATIVES] = [
+            list(zip(self.engine.token_strings(ids), np.exp(lps).astype(float).tolist()))
+            for ids, lps in zip(top_ids, top_logprobs)]
       settings = ()
     else:
       name, settings = computation
       scores = methods.REGISTRY[name].run(self.engine, rows, settings)
       results = [{name: s} for s in scores]
-    for (ids, masks), row in zip(rows, results):
-      for name, per_mask in row.items():
-        for mask, values in zip(masks, per_mask):
-          self.cache.put((tuple(ids), mask.tobytes(), name, settings), values)
+    for row, row_results in zip(rows, results):
+      foil = tuple(row[2]) if len(row) > 2 else None
+      for name, per_mask in row_results.items():
+        for mask, values in zip(row[1], per_mask):
+          self.cache.put((tuple(row[0]), foil, mask.tobytes(), name, settings), values)
+
+
+def _with_turns(output: dict, encoded: engine_lib.EncodedExample) -> dict:
+  if encoded.turns is not None:
+    output[FieldNames.TOKEN_TURNS] = list(encoded.turns)
+  return output
 
 
 def _key(encoded: engine_lib.EncodedExample, method: str, settings: tuple) -> tuple:
-  return (encoded.ids, encoded.mask.tobytes(), method, settings)
+  return (encoded.ids, encoded.foil_ids, encoded.mask.tobytes(), method, settings)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import transformers
 
-from lit_seqsal import options, work
+from lit_seqsal import chat, options, work
 from lit_seqsal import tokens as token_display
 from lit_seqsal.engine import LMEngine, SalienceBatch
 from lit_seqsal.models import autodiff, loading
@@ -37,6 +37,7 @@ class TransformersEngine(LMEngine):
       *,
       precision: str = "float32",
       backward_mode: str = "loop",
+      chat_template: str = "auto",
       **engine_kwargs,
   ):
     super().__init__(**(options.DEFAULTS.engine_kwargs() | engine_kwargs))
@@ -54,6 +55,7 @@ class TransformersEngine(LMEngine):
     if tokenizer.pad_token_id is None:
       tokenizer.pad_token = tokenizer.eos_token
     self.pad_id = tokenizer.pad_token_id
+    self.bos_id = tokenizer.bos_token_id
     # GPT-2 style byte-level BPE spells a leading space as "Ġ"; SentencePiece
     # tokenizers (Gemma, Llama) already use "▁", like our contract.
     # Probe behaviour: a vocabulary scan misfires on Gemma, whose
@@ -62,6 +64,22 @@ class TransformersEngine(LMEngine):
     self.stop_ids = frozenset(_as_list(model.generation_config.eos_token_id)) | {
         tokenizer.eos_token_id}
     self._embedding = self.model.get_input_embeddings()
+    self.uses_chat_template = chat_template == "auto" and bool(
+        getattr(tokenizer, "chat_template", None))
+    if self.uses_chat_template:
+      # Special tokens the template writes (role markers, turn delimiters): a
+      # prompt that holds one is already in the template's format.
+      probe = "lit-seqsal-probe"
+      sample = tokenizer.apply_chat_template([{"role": "user", "content": probe}],
+                                             tokenize=False, add_generation_prompt=True)
+      self.chat_markers = tuple(t for t in tokenizer.all_special_tokens
+                                if t in sample and t != tokenizer.bos_token)
+      # Generation ends with the model's turn: at the marker the template puts
+      # right after a turn's content (Gemma's <end_of_turn>, ChatML's <|im_end|>).
+      after = sample[sample.index(probe) + len(probe):]
+      ends = sorted((after.index(t), t) for t in self.chat_markers if t in after)
+      if ends:
+        self.stop_ids |= {tokenizer.convert_tokens_to_ids(ends[0][1])}
 
   # -- tokens ---------------------------------------------------------------
 
@@ -81,10 +99,18 @@ class TransformersEngine(LMEngine):
   def decode(self, ids: Sequence[int]) -> str:
     return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
+  def encode_chat(self, messages):
+    text = self.tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                              add_generation_prompt=True)
+    # The template writes its own BOS; tokenize the text as apply_chat_template does.
+    encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return encoded["input_ids"], chat.tag_by_offsets(text, messages, encoded["offset_mapping"])
+
   # -- generation -----------------------------------------------------------
 
   @torch.no_grad()
-  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]]) -> list[list[int]]:
+  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]],
+                    stop_sequences: Sequence[str]) -> list[list[int]]:
     width = max(len(ids) for ids in prompt_ids)
     input_ids = torch.full((len(prompt_ids), width), self.pad_id, dtype=torch.long)
     attention = torch.zeros((len(prompt_ids), width), dtype=torch.long)
@@ -99,7 +125,8 @@ class TransformersEngine(LMEngine):
         top_p=None,
         top_k=None,
         pad_token_id=self.pad_id,
-        stopping_criteria=transformers.StoppingCriteriaList([_WorkCheckpoint()]),
+        stopping_criteria=transformers.StoppingCriteriaList(
+            [_WorkCheckpoint(), _StopSequences(self, width, stop_sequences)]),
     )
     return out[:, width:].tolist()
 
@@ -125,6 +152,31 @@ class TransformersEngine(LMEngine):
     top = torch.topk(logprobs, top_k, dim=-1)
     return token_lp, top.values, top.indices
 
+  def shared_prefix_logprobs(self, embs, prefix: int, attention, labels, positions,
+                             top_k: int = 0):
+    """target_logprobs for rows that share their first `prefix` tokens: the
+    prefix runs once (row 0's embeddings) and the rest of every row continues
+    from its key/value cache, so a contrastive pair costs about one pass."""
+    rows = embs.shape[0]
+    before = positions - 1 < prefix  # predicted from the prefix's last states
+    head = self.model(inputs_embeds=embs[:1, :prefix], attention_mask=attention[:1, :prefix],
+                      use_cache=True, logits_to_keep=(positions - 1)[before] if before.any()
+                      else torch.tensor([prefix - 1], device=embs.device))
+    cache = head.cache
+    cache.batch_repeat_interleave(rows)
+    logits = [head.logits.expand(rows, -1, -1)] if before.any() else []
+    if (~before).any():
+      tail = self.model(inputs_embeds=embs[:, prefix:], attention_mask=attention,
+                        cache=cache, use_cache=True,
+                        logits_to_keep=(positions - 1)[~before] - prefix)
+      logits.append(tail.logits)
+    logprobs = torch.log_softmax(torch.cat(logits, dim=1).float(), dim=-1)  # [B, K, V]
+    token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    if not top_k:
+      return token_lp
+    top = torch.topk(logprobs, top_k, dim=-1)
+    return token_lp, top.values, top.indices
+
   def _embed(self, ids: np.ndarray) -> np.ndarray:
     with torch.no_grad():
       embs = self._embedding(torch.as_tensor(ids, device=self.device))
@@ -138,10 +190,16 @@ class TransformersEngine(LMEngine):
     positions, labels = tensor(batch.positions), tensor(batch.labels)
     # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
     embs = tensor(embs).to(self.model.dtype)
+    if 0 < batch.shared_prefix < embs.shape[1]:
+      forward = autodiff.with_aux(
+          lambda e, *a: self.shared_prefix_logprobs(e, batch.shared_prefix, *a),
+          attention, labels, positions, alternatives)
+    else:
+      forward = autodiff.with_aux(self.target_logprobs, attention, labels, positions,
+                                  alternatives)
     return autodiff.objectives_and_gradients(
-        self.backend, autodiff.with_aux(self.target_logprobs, attention, labels, positions,
-                                        alternatives),
-        embs, tensor(batch.weights), gradients=gradients, backward_mode=self.backward_mode)
+        self.backend, forward, embs, tensor(batch.weights), gradients=gradients,
+        backward_mode=self.backward_mode)
 
 
 class _WorkCheckpoint(transformers.StoppingCriteria):
@@ -150,6 +208,18 @@ class _WorkCheckpoint(transformers.StoppingCriteria):
   def __call__(self, input_ids, scores, **unused_kw):
     work.current().checkpoint()
     return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+class _StopSequences(transformers.StoppingCriteria):
+  """Ends each row once its new text holds a stop sequence (even across tokens)."""
+
+  def __init__(self, engine: TransformersEngine, width: int, stops: Sequence[str]):
+    self.engine, self.width, self.stops = engine, width, tuple(stops)
+
+  def __call__(self, input_ids, scores, **unused_kw):
+    done = [bool(self.stops) and any(s in self.engine.decode(row[self.width:].tolist())
+                                     for s in self.stops) for row in input_ids]
+    return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 def _as_list(value) -> list:

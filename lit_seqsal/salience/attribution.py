@@ -26,7 +26,7 @@ import numpy as np
 from lit_seqsal import engine as engine_lib
 from lit_seqsal import inputs, work
 from lit_seqsal.engine import LMEngine, Row
-from lit_seqsal.salience import gradients, segmentation
+from lit_seqsal.salience import contrastive, gradients, segmentation
 from lit_seqsal.progress import Progress, ProgressCallback
 
 # The integrated-gradients baseline scales the context's input embeddings by
@@ -145,11 +145,14 @@ def integrated_gradients(
   attribution is that integral dotted with (input - baseline). A mask's
   attributions sum to its log-likelihood change from baseline to input up to
   the quadrature error (`completeness_gap`). Each mask has its own baseline,
-  so masks do not share forward passes here.
+  so masks do not share forward passes here. A contrastive row's two rows
+  share their context and so their baseline; their attributions add up to
+  those of the difference (lit_seqsal/salience/contrastive.py).
   """
   steps = check_steps(steps)
   work.current().limits.check("max_ig_steps", steps, "ig_steps")
-  paths = [(list(ids), mask[None]) for ids, masks in rows for mask in masks]
+  plain, plan = contrastive.expand(rows)
+  paths = [(list(row[0]), mask[None]) for row in plain for mask in row[1]]
   batch = engine_lib.pack(paths, engine.pad_id)
   inputs = engine.embed(batch.ids[:, :batch.used])
   context = np.zeros(inputs.shape[:2], dtype=np.float32)  # 1 where attributed
@@ -177,15 +180,20 @@ def integrated_gradients(
   ends = _forward(engine, batch, np.concatenate([inputs, baseline]), list(range(len(paths))) * 2)
   attributions = np.einsum("pth,pth->pt", path_integral, delta)[None]  # [1, P, used]
   per_path = engine_lib.per_row(paths, attributions)
-  results, p = [], 0
-  for ids, masks in rows:
-    m = masks.shape[0]
-    results.append(IntegratedGradients(
+  plain_results, p = [], 0
+  for row in plain:
+    m = row[1].shape[0]
+    plain_results.append(IntegratedGradients(
         scores=np.concatenate(per_path[p:p + m]),
         log_likelihood=ends[p:p + m, 0],
         baseline_log_likelihood=ends[len(paths) + p:len(paths) + p + m, 0]))
     p += m
-  return results
+  scores = contrastive.fold_tokens(plan, [r.scores for r in plain_results],
+                                   [len(r[0]) for r in rows])
+  log_likelihood = contrastive.fold_values(plan, [r.log_likelihood for r in plain_results])
+  baseline = contrastive.fold_values(plan, [r.baseline_log_likelihood for r in plain_results])
+  return [IntegratedGradients(scores=s, log_likelihood=ll, baseline_log_likelihood=bl)
+          for s, ll, bl in zip(scores, log_likelihood, baseline)]
 
 
 def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.ndarray:
@@ -207,18 +215,20 @@ def log_likelihoods(
     *,
     progress: Progress | None = None,
 ) -> np.ndarray:
-  """Target log-likelihood of each (ids, mask <float>[1, num_tokens]) row, forward
-  passes only, in batches of rows of similar length (less padding)."""
-  values = np.zeros(len(rows), dtype=np.float64)
-  order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+  """Target log-likelihood of each (ids, mask <float>[1, num_tokens]) row (for a
+  contrastive row, that of the span minus that of the foil), forward passes
+  only, in batches of rows of similar length (less padding)."""
+  plain, plan = contrastive.expand(rows)
+  values = np.zeros(len(plain), dtype=np.float64)
+  order = sorted(range(len(plain)), key=lambda i: len(plain[i][0]))
   for start in range(0, len(order), engine.batch_size):
     which = order[start:start + engine.batch_size]
-    batch = engine_lib.pack([rows[i] for i in which], engine.pad_id)
+    batch = engine_lib.pack([plain[i] for i in which], engine.pad_id)
     lls = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
     values[which] = lls.values[:, 0]
     if progress is not None:
       progress.advance(len(which))
-  return values
+  return np.asarray(contrastive.fold_values(plan, values))
 
 
 @dataclass
@@ -260,24 +270,25 @@ def occlusion(
   A segment's score is the target log-likelihood of the full input minus that
   of the input with the segment's tokens deleted (positive: the segment makes
   the target more likely). All deletions of all masks run as batched forward
-  passes.
+  passes. A contrastive row deletes each segment of its context from both of
+  its rows (the foil follows the shortened context).
   """
   segmentation.check_granularity(granularity)
   jobs = []  # (row, mask, positions deleted or None for the full input)
-  variants: list[tuple[list[int], np.ndarray]] = []
-  for r, (ids, masks) in enumerate(rows):
-    ids = list(ids)
+  variants: list[tuple] = []  # rows for log_likelihoods, contrastive where the row is
+  for r, row in enumerate(rows):
+    ids, masks, foil = list(row[0]), row[1], (row[2] if contrastive.is_contrastive(row) else None)
     tokens = engine.token_strings(ids)
     for m, mask in enumerate(masks):
       jobs.append((r, m, None))
-      variants.append((ids, mask[None]))
+      variants.append((ids, mask[None], foil))
       for positions in occlusion_segments(tokens, mask, granularity):
         keep = np.ones(len(ids), dtype=bool)
         keep[positions] = False
         jobs.append((r, m, positions))
-        variants.append(([t for t, k in zip(ids, keep) if k], mask[keep][None]))
+        variants.append(([t for t, k in zip(ids, keep) if k], mask[keep][None], foil))
 
-  num_deleted = len(variants) - sum(len(masks) for _, masks in rows)
+  num_deleted = len(variants) - sum(len(row[1]) for row in rows)
   work.current().limits.check("max_occlusion_units", num_deleted,
                               f"Occlusion at {granularity} granularity: the number of deletions")
   values = log_likelihoods(engine, variants,

@@ -3,18 +3,24 @@
 One forward and one backward pass per mask (LMEngine.objectives) give the
 gradient of each mask's summed target log-probability with respect to every
 input embedding; a gradient method reduces it, per token, to one score.
+Contrastive rows fold their two rows' gradients before reducing
+(lit_seqsal/salience/contrastive.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from lit_seqsal import engine as engine_lib
+from lit_seqsal.salience import contrastive
 
 # (gradients <float32>[..., H], input embeddings <float32>[..., H]) -> scores [...].
 Reduction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# Key of a row's alternatives in gradient_salience's results: the model's top
+# next tokens at each mask's first target token, (ids <int>[M, k], log-probs [M, k]).
+ALTERNATIVES = "alternatives"
 
 
 def l2_norm(grads: np.ndarray, embs: np.ndarray) -> np.ndarray:
@@ -28,24 +34,54 @@ def dot_input(grads: np.ndarray, embs: np.ndarray) -> np.ndarray:
   return np.einsum("...h,...h->...", grads, embs)
 
 
+def batches(rows: Sequence[engine_lib.Row], batch_size: int) -> Iterator[list[engine_lib.Row]]:
+  """Rows in groups of at most batch_size; a contrastive row alone (its two
+  engine rows share their context, which an engine may then run once)."""
+  chunk = []
+  for row in rows:
+    if contrastive.is_contrastive(row):
+      yield [row]
+      continue
+    chunk.append(row)
+    if len(chunk) == batch_size:
+      yield chunk
+      chunk = []
+  if chunk:
+    yield chunk
+
+
 def gradient_salience(
     engine: engine_lib.LMEngine,
     rows: Sequence[engine_lib.Row],
     reductions: Mapping[str, Reduction],
+    *,
+    alternatives: int = 0,
 ) -> list[dict[str, np.ndarray]]:
-  """Per row {method: <float32>[num_masks, num_tokens]} for each reduction.
-
-  Rows run `engine.batch_size` at a time; within a batch, one forward pass
-  serves every mask of every row.
-  """
+  """Per row {method: <float32>[num_masks, num_tokens]} for each reduction, and
+  with `alternatives=k` the top k next tokens at each mask's first target
+  (key ALTERNATIVES). Within a batch, one forward pass serves every mask."""
   out: list[dict[str, np.ndarray]] = []
-  for start in range(0, len(rows), engine.batch_size):
-    chunk = rows[start:start + engine.batch_size]
-    batch = engine_lib.pack(chunk, engine.pad_id)
+  for chunk in batches(rows, engine.batch_size):
+    plain, plan = contrastive.expand(chunk)
+    batch = engine_lib.pack(plain, engine.pad_id)
+    if plan[0].foil is not None:  # the pair's gradients are summed over the context
+      batch.shared_prefix = plan[0].start
     embs = engine.embed(batch.ids[:, :batch.used])
-    grads = engine.objectives(embs, batch, gradients=True).grads  # [M, B, used, H]
-    by_method = {name: engine_lib.per_row(chunk, reduce(grads, embs[None]))
-                 for name, reduce in reductions.items()}
-    out.extend({name: scores[b] for name, scores in by_method.items()}
-               for b in range(len(chunk)))
+    result = engine.objectives(embs, batch, gradients=True, alternatives=alternatives)
+    grads = contrastive.fold_tokens(  # per row: [M, used, H]
+        plan, [result.grads[:, b] for b in range(len(plain))], [batch.used] * len(chunk),
+        axis=-2)
+    for row, pair, row_grads in zip(chunk, plan, grads):
+      n = len(row[0])
+      scores = {}
+      for name, reduce in reductions.items():
+        values = reduce(row_grads, embs[pair.actual][None])  # [M, used]
+        scores[name] = np.zeros((values.shape[0], n), dtype=np.float32)
+        scores[name][:, :min(batch.used, n)] = values[:, :n]
+      if alternatives:
+        firsts = [int(np.nonzero(mask)[0][0]) for mask in row[1]]
+        at = np.searchsorted(batch.positions, firsts)
+        scores[ALTERNATIVES] = (result.top_ids[pair.actual, at],
+                                result.top_logprobs[pair.actual, at])
+      out.append(scores)
   return out

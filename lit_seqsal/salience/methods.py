@@ -79,6 +79,8 @@ class Method:
   cost: str  # model passes per explained span (README)
   on_request: bool = False  # costly: computed only when an input lists it
   settings: tuple[Setting, ...] = ()
+  # Whether it explains a contrastive row (span vs foil, salience/contrastive.py).
+  contrastive: bool = True
   from_gradients: gradients.Reduction | None = None
   compute: Compute | None = None
 
@@ -92,7 +94,7 @@ class Method:
 
   def run(self, engine: LMEngine, rows: Sequence[Row], settings: tuple = (), *,
           progress: ProgressCallback | None = None) -> list[np.ndarray]:
-    """Scores per row, <float32>[num_masks, num_tokens]."""
+    """Scores per row, <float32>[num_masks, num_tokens] (rows may be contrastive)."""
     if self.from_gradients is not None:
       return [r[self.name] for r in gradient_methods_run(engine, rows, [self])]
     return self.compute(engine, rows, *settings, progress=progress)
@@ -175,15 +177,27 @@ def requested(example: dict) -> tuple[Method, ...]:
   """The methods an input asks for in `salience_methods` (default: default_names())."""
   names = example.get(FieldNames.SALIENCE_METHODS)
   if inputs.is_empty(names):
-    return tuple(REGISTRY[n] for n in default_names())
-  if isinstance(names, str):
-    names = [n.strip() for n in names.split(",")]
-  unknown = [n for n in names if n not in REGISTRY]
-  if unknown:
-    raise inputs.InputError(
-        f"Field {FieldNames.SALIENCE_METHODS!r} names unknown method(s)"
-        f" {', '.join(map(repr, unknown))}; allowed values: {', '.join(REGISTRY)}.")
-  return tuple(REGISTRY[n] for n in dict.fromkeys(names))
+    chosen = tuple(REGISTRY[n] for n in default_names())
+  else:
+    if isinstance(names, str):
+      names = [n.strip() for n in names.split(",")]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+      raise inputs.InputError(
+          f"Field {FieldNames.SALIENCE_METHODS!r} must be a list of method names;"
+          f" allowed values: {', '.join(REGISTRY)}.")
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+      raise inputs.InputError(
+          f"Field {FieldNames.SALIENCE_METHODS!r} names unknown method(s)"
+          f" {', '.join(map(repr, unknown))}; allowed values: {', '.join(REGISTRY)}.")
+    chosen = tuple(REGISTRY[n] for n in dict.fromkeys(names))
+  if example.get(FieldNames.FOIL) is not None:
+    plain_only = [m.name for m in chosen if not m.contrastive]
+    if plain_only:
+      raise inputs.InputError(
+          f"Method(s) {', '.join(plain_only)} have no contrastive form; with a 'foil' ask"
+          " for: " + ", ".join(m.name for m in REGISTRY.values() if m.contrastive) + ".")
+  return chosen
 
 
 def gradient_reductions(methods: Iterable[Method] | None = None) -> dict[str, gradients.Reduction]:
@@ -191,10 +205,12 @@ def gradient_reductions(methods: Iterable[Method] | None = None) -> dict[str, gr
   return {m.name: m.from_gradients for m in methods if m.from_gradients is not None}
 
 
-def gradient_methods_run(engine: LMEngine, rows: Sequence[Row],
-                         methods: Iterable[Method]) -> list[dict[str, np.ndarray]]:
-  """Every gradient method of `methods` from one gradient pass per row batch."""
-  return gradients.gradient_salience(engine, rows, gradient_reductions(methods))
+def gradient_methods_run(engine: LMEngine, rows: Sequence[Row], methods: Iterable[Method],
+                         *, alternatives: int = 0) -> list[dict[str, np.ndarray]]:
+  """Every gradient method of `methods` from one gradient pass per row batch
+  (and the model's top `alternatives` next tokens, key gradients.ALTERNATIVES)."""
+  return gradients.gradient_salience(engine, rows, gradient_reductions(methods),
+                                     alternatives=alternatives)
 
 
 def markdown_table() -> str:
@@ -206,5 +222,6 @@ def markdown_table() -> str:
         f"`{s.name}` ({', '.join(s.choices) if s.choices else f'{s.low}–{s.high}'};"
         f" default {s.default})" for s in m.settings) or "–"
     computed = "when asked (`salience_methods`)" if m.on_request else "always"
+    computed += "; contrastive with `foil`" if m.contrastive else ""
     lines.append(f"| `{m.name}` | {m.measures} | {m.cost} | {computed} | {settings} |")
   return "\n".join(lines)

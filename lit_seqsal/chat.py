@@ -1,0 +1,117 @@
+"""Chat templates: prompts as conversations for instruction-tuned models.
+
+With `--chat_template=auto` (the default), a model whose tokenizer carries a
+chat template (Hugging Face `tokenizer.chat_template`; keras-hub Gemma
+instruction-tuned presets: Gemma's turn format) gets each prompt as a user turn
+and its target or generation as the model's turn. An example may instead give
+the whole conversation (`messages`: role/content pairs, e.g. a system
+instruction and two user turns); a prompt that already contains the template's
+markers is used as it is (never wrapped twice).
+
+Every token of a templated input is tagged "<turn>:<role>" (the contract's
+`token_turns` field); the template's own tokens (BOS, role markers, turn
+delimiters) get the role "template", so clients can grey them out, leave them
+out of colour scaling, and segment by turn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from lit_seqsal.contract import FieldNames
+from lit_seqsal.inputs import InputError
+
+CHAT_TEMPLATES = ("auto", "none")
+TEMPLATE_ROLE = "template"
+# Gemma's turn format (keras-hub has no template engine): Gemma has no system
+# role, so a system message opens the first user turn, as Gemma's own template does.
+GEMMA_START, GEMMA_END = "<start_of_turn>", "<end_of_turn>"
+GEMMA_ROLES = {"user": "user", "model": "model", "assistant": "model"}
+
+
+def parse_messages(value, where: str = "Field 'messages'") -> list[dict[str, str]]:
+  """A conversation as a list of {"role", "content"} (from a list or its JSON text)."""
+  if isinstance(value, str):
+    try:
+      value = json.loads(value)
+    except ValueError as e:
+      raise InputError(f"{where} is not valid JSON: {e}") from None
+  if not isinstance(value, list) or not value:
+    raise InputError(f"{where} must be a non-empty list of {{\"role\", \"content\"}} objects.")
+  messages = []
+  for i, m in enumerate(value):
+    if not isinstance(m, dict) or not isinstance(m.get("role"), str) \
+        or not isinstance(m.get("content"), str):
+      raise InputError(f"{where}, message {i}: needs a text 'role' and a text 'content'.")
+    messages.append({"role": m["role"], "content": m["content"]})
+  return messages
+
+
+def render_plain(messages: Sequence[dict[str, str]]) -> str:
+  """A conversation as readable text ending where the model's turn starts (the
+  prompt of models without a chat template)."""
+  turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+  return "\n\n".join(turns + ["Model:"])
+
+
+def conversation_of(example: dict, markers: Sequence[str]) -> list[dict[str, str]] | None:
+  """The conversation to wrap in a chat template: the example's `messages`, else
+  its prompt as one user turn; None for a prompt already in the template's format."""
+  if example.get(FieldNames.MESSAGES) not in (None, "", []):
+    return parse_messages(example[FieldNames.MESSAGES])
+  prompt = example.get(FieldNames.PROMPT)
+  if isinstance(prompt, str) and any(marker in prompt for marker in markers):
+    return None
+  if not isinstance(prompt, str):
+    return None  # the prompt check reports it
+  return [{"role": "user", "content": prompt}]
+
+
+def tag_by_offsets(text: str, messages: Sequence[dict[str, str]],
+                   offsets: Sequence[tuple[int, int]]) -> list[str]:
+  """Turn tags of tokens from their character offsets in the templated `text`.
+
+  A token inside message i's content is "i:<role>"; any other token belongs to
+  the template, tagged with the turn it opens or closes: the turn of the next
+  content after it (the last one's, or the generation prompt's turn, at the end).
+  """
+  spans, pos = [], 0
+  for m in messages:
+    start = text.find(m["content"], pos) if m["content"] else -1
+    if start < 0:  # an empty or rewritten content: nothing of this turn to tag
+      spans.append((pos, pos))
+      continue
+    spans.append((start, start + len(m["content"])))
+    pos = start + len(m["content"])
+  tags = []
+  for a, b in offsets:
+    turn = next((i for i, (s, e) in enumerate(spans) if s <= a and b <= e and e > s and b > a),
+                None)
+    if turn is not None:
+      tags.append(f"{turn}:{messages[turn]['role']}")
+    else:
+      upcoming = next((i for i, (s, _) in enumerate(spans) if s >= b), len(messages))
+      tags.append(f"{upcoming}:{TEMPLATE_ROLE}")
+  return tags
+
+
+def gemma_pieces(messages: Sequence[dict[str, str]]) -> list[tuple[str, str, int]]:
+  """Gemma's turn format as (kind, text, turn) pieces: kind "marker" (a special
+  token), "template" (template text) or "content"; ends with the model's turn."""
+  pieces: list[tuple[str, str, int]] = []
+  system: list[tuple[str, str, int]] = []  # waiting for the first user turn
+  turn = 0
+  for i, m in enumerate(messages):
+    if m["role"] == "system":
+      system += [("content", m["content"], i), ("template", "\n\n", i)]
+      continue
+    role = GEMMA_ROLES.get(m["role"], m["role"])
+    pieces += [("marker", GEMMA_START, i), ("template", f"{role}\n", i)]
+    if role == "user":
+      pieces += system
+      system = []
+    pieces += [("content", m["content"], i), ("marker", GEMMA_END, i), ("template", "\n", i)]
+    turn = i + 1
+  pieces += [("marker", GEMMA_START, turn), ("template", "model\n", turn)]
+  return pieces
