@@ -235,6 +235,27 @@ try {
   await waitForScores(page);
   check('cleared again: plain, the user\'s method kept', (await kind()) === 'plain' && (await methodValue()) === 'grad_l2');
 
+  check('no chat template, no Turns granularity',
+        !(await control('granularity').locator('option').evaluateAll((els) => els.map((e) => e.value))).includes('turns'));
+
+  // An example that comes with its foil (sample_prompts: recommendation-vs-avoid, " Avoid.").
+  await page.locator('li[data-source="recommendation-vs-avoid"]').click();
+  await promptChips().first().waitFor({timeout: 60_000});
+  const sampleBefore = withFoil().length;
+  await outputChips().last().click();
+  await waitForScores(page);
+  const sample = withFoil().slice(sampleBefore);
+  check('an example with a foil opens contrastive, against its foil',
+        (await kind()) === 'contrastive' && sample.some((s) => s.inputs[0].foil === ' Avoid.') &&
+        (await methodValue()) === 'grad_dot_input' && /“Avoid\.”/.test(await inPane('view-kind').textContent()),
+        {kind: await kind(), foils: sample.map((s) => s.inputs[0].foil)});
+  await page.locator('li[data-source="fewshot-fixed"]').click();
+  await promptChips().first().waitFor({timeout: 60_000});
+  await outputChips().last().click();
+  await waitForScores(page);
+  check('the next example without a foil: plain again', (await kind()) === 'plain' && (await methodValue()) === 'grad_l2',
+        {kind: await kind(), method: await methodValue()});
+
   check('no uncaught errors in the page', pageErrors.length === 0, pageErrors);
 } catch (e) {
   check('script ran to the end', false, String(e.stack || e));

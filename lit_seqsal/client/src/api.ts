@@ -208,10 +208,19 @@ export function supportsFoil(info: ServerInfo, group: string): boolean {
 const OWN_INPUT_FIELDS = ['prompt', 'target', 'foil', 'target_mask', 'salience_methods'];
 
 /**
+ * Optional example fields our server reads from any input without declaring
+ * them in the models' specs (contract.py: a conversation as `messages`, JSON
+ * text of role/content pairs, for chat templates; `stop` sequences that end
+ * the generation).
+ */
+export const EXAMPLE_FIELDS: readonly string[] = ['messages', 'stop'];
+
+/**
  * The example fields a group's models take besides the prompt and target
- * (a conversation as `messages`, `stop` sequences): copied from the example
- * into every input (see salience_data.PromptInput).
+ * (EXAMPLE_FIELDS, and any other input field the model's spec declares):
+ * copied from the example into every input (see salience_data.PromptInput).
  */
 export function exampleInputFields(info: ServerInfo, group: string): string[] {
-  return Object.keys(info.models[group]?.spec.input ?? {}).filter((f) => !OWN_INPUT_FIELDS.includes(f));
+  const declared = Object.keys(info.models[group]?.spec.input ?? {});
+  return [...new Set([...EXAMPLE_FIELDS, ...declared])].filter((f) => !OWN_INPUT_FIELDS.includes(f));
 }

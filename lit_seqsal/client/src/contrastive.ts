@@ -25,7 +25,10 @@ export interface Alternative {
   label: string;
   /** The span's own first token: the output itself, not an alternative to it. */
   actual: boolean;
-  /** False for special tokens (`<eos>`, `<end_of_turn>`): they have no text to send. */
+  /**
+   * False for special tokens (`<eos>`, `<end_of_turn>`), which have no text to
+   * send, and for whitespace alone (a newline): a foil needs some text.
+   */
   usable: boolean;
 }
 
@@ -88,7 +91,7 @@ export function parseAlternatives(raw: unknown, actual?: string): Alternative[] 
     parsed.push({
       token, text, probability, label: alternativeLabel(token),
       actual: actual !== undefined && token === actual,
-      usable: !isSpecialToken(token) && text !== '',
+      usable: !isSpecialToken(token) && text.trim() !== '',
     });
   }
   return parsed.sort((a, b) => b.probability - a.probability);

@@ -291,11 +291,11 @@ export function batchRanges(tokens: readonly string[], output: readonly Segment[
  * What the pane says while a costly method runs for the selection `wanted`
  * (the model runs many times), or why it cannot: occlusion deletes whole
  * units, which the server knows only for the named granularities (custom
- * patterns are the client's alone).
+ * patterns and turns are the client's alone).
  */
 export function costlyStatus(method: string, granularity: Granularity, segments: PaneSegments, wanted: TokenRange):
     {status: string, error: string} {
-  if (method === 'occlusion' && granularity === 'custom') {
+  if (method === 'occlusion' && (granularity === 'custom' || granularity === 'turns')) {
     return {status: '', error: 'Occlusion deletes tokens, words, sentences, lines or paragraphs: pick one of those granularities.'};
   }
   const units = [...segments.prompt, ...segments.output].filter((seg) => seg.end <= wanted.start).length;

@@ -16,7 +16,7 @@ import type {PropertyValues} from 'lit';
 
 import type {ExampleData} from './api.js';
 import {legend, textColorFor} from './colors.js';
-import {formatProbability, isUnsignedMethod, legendText, normalizeFoil, parseAlternatives, quote, viewKind}
+import {formatProbability, isSpecialToken, isUnsignedMethod, legendText, normalizeFoil, parseAlternatives, quote, viewKind}
     from './contrastive.js';
 import type {Alternative} from './contrastive.js';
 import {CancelledError, errorMessage} from './errors.js';
@@ -600,7 +600,8 @@ export class SaliencePane extends LitElement {
             data-testid="alternative" data-foil=${a.text} aria-pressed=${a.text === foil ? 'true' : 'false'}
             ?disabled=${!a.usable || a.actual}
             title=${a.actual ? `${a.label}: the output's own first token (${formatProbability(a.probability)})` :
-                    !a.usable ? `${a.token}: a special token, no text to compare with` :
+                    !a.usable ? (isSpecialToken(a.token) ? `${a.token}: a special token, no text to compare with` :
+                                 `${a.label}: whitespace alone; a foil needs some text (type one)`) :
                     `Why the output instead of ${quote(a.text)}? The model gives it ${formatProbability(a.probability)}.`}
             @click=${() => this.setFoil(a.text)}>${a.label}<span class="p">${formatProbability(a.probability)}</span>${
               a.actual ? html`<span class="p">(output)</span>` : nothing}</button>`) :

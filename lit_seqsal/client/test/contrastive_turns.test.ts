@@ -28,7 +28,8 @@ test('alternatives: token strings to text and labels, most probable first, the o
   assert.deepEqual(alternatives.map((a) => a.text), [' Avoid', ' You', '\n', '<eos>', ' ', '\n']);
   assert.deepEqual(alternatives.map((a) => a.label), ['Avoid', 'You', '↵', '<eos>', '␣', '↵']);
   assert.deepEqual(alternatives.map((a) => a.actual), [false, true, false, false, false, false]);
-  assert.deepEqual(alternatives.map((a) => a.usable), [true, true, true, false, true, true]);
+  // Special tokens have no text; whitespace alone is no foil (the server refuses a blank one).
+  assert.deepEqual(alternatives.map((a) => a.usable), [true, true, false, false, false, false]);
   assert.equal(alternatives[0].probability, 0.5);
   // The text sent as the foil keeps the leading space the token stands for.
   assert.equal(alternativeText('▁Avoid'), ' Avoid');
@@ -356,10 +357,11 @@ test('"instead of" is offered where the salience model takes a foil', () => {
 });
 
 test('an example\'s conversation and stop sequences go with every input, and key the caches', async () => {
-  const info = {models: {m: {spec: {input: {prompt: {}, target: {}, messages: {}, stop: {}, foil: {}}, output: {}}, datasets: []}},
+  const info = {models: {m: {spec: {input: {prompt: {}, target: {}, foil: {}, temperature: {}}, output: {}}, datasets: []}},
                 datasets: {}, layouts: {}} as unknown as ServerInfo;
-  assert.deepEqual(exampleInputFields(info, 'm'), ['messages', 'stop'], 'the foil is the view\'s, not copied');
-  assert.deepEqual(exampleInputFields(info, 'other'), []);
+  // The server reads messages and stop from any input; other declared fields go too; the foil is the view's.
+  assert.deepEqual(exampleInputFields(info, 'm'), ['messages', 'stop', 'temperature']);
+  assert.deepEqual(exampleInputFields(info, 'other'), ['messages', 'stop']);
   assert.deepEqual(promptFields('Hi'), {prompt: 'Hi'});
   assert.equal(promptKey('Hi'), 'Hi');
   assert.equal(promptKey({prompt: 'Hi'}), 'Hi');
