@@ -138,6 +138,40 @@ def test_client_jobs_errors_and_user_text_in_chromium(served_slow, tmp_path):
   _run_checks("app_hosted.mjs", served_slow.url, "slow", tmp_path, minimum=19)
 
 
+def test_client_contrastive_in_chromium(served, tmp_path):
+  """Why this and not that: the model's alternatives under "instead of", a picked or typed foil, the diverging
+  scale, the legend and indicator of a contrastive view, both exports, compare, a costly method (app_contrastive.mjs)."""
+  require_browser_tools()
+  require_built_client()
+  _run_checks("app_contrastive.mjs", served.url, "tiny", tmp_path, minimum=21)
+
+
+@pytest.fixture(scope="module")
+def served_chat(tiny_model_dir, tmp_path_factory):
+  """The tiny model with a Gemma-style chat template (as tests/test_chat_and_stops.py builds it)."""
+  import transformers
+  from lit_seqsal import models
+  from tests.test_chat_and_stops import TEMPLATE
+  out = tmp_path_factory.mktemp("tiny_chat_client")
+  tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
+  tok.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
+  tok.chat_template = TEMPLATE
+  model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+  model.resize_token_embeddings(len(tok))
+  model.save_pretrained(out)
+  tok.save_pretrained(out)
+  srv = serve_lit(dict(models.load_model_group("chat", str(out), max_length=256, max_new_tokens=8)))
+  yield srv
+  srv.close()
+
+
+def test_client_chat_template_turns_in_chromium(served_chat, tmp_path):
+  """A conversation sent as its messages, template tokens greyed and out of the scale, Turns (app_turns.mjs)."""
+  require_browser_tools()
+  require_built_client()
+  _run_checks("app_turns.mjs", served_chat.url, "chat", tmp_path, minimum=7)
+
+
 def test_lit_client_shows_our_json_errors(served):
   """LIT's client at /lit/: a prompt over the length limit is a 400 whose message LIT shows (lit_client_error.mjs)."""
   require_browser_tools()

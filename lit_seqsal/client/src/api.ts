@@ -195,3 +195,32 @@ export function onRequestMethods(info: ServerInfo, group: string): string[] {
   const spec = info.models[salienceModelName(group)]?.spec.output ?? {};
   return salienceMethods(info, group).filter((k) => spec[k].required === false);
 }
+
+/**
+ * Whether the salience model explains against a foil ("why this and not
+ * that"): its input spec has the optional `foil` field.
+ */
+export function supportsFoil(info: ServerInfo, group: string): boolean {
+  return 'foil' in (info.models[salienceModelName(group)]?.spec.input ?? {});
+}
+
+/** Input fields the client sets itself, never copied from an example. */
+const OWN_INPUT_FIELDS = ['prompt', 'target', 'foil', 'target_mask', 'salience_methods'];
+
+/**
+ * Optional example fields our server reads from any input without declaring
+ * them in the models' specs (contract.py: a conversation as `messages`, JSON
+ * text of role/content pairs, for chat templates; `stop` sequences that end
+ * the generation).
+ */
+export const EXAMPLE_FIELDS: readonly string[] = ['messages', 'stop'];
+
+/**
+ * The example fields a group's models take besides the prompt and target
+ * (EXAMPLE_FIELDS, and any other input field the model's spec declares):
+ * copied from the example into every input (see salience_data.PromptInput).
+ */
+export function exampleInputFields(info: ServerInfo, group: string): string[] {
+  const declared = Object.keys(info.models[group]?.spec.input ?? {});
+  return [...new Set([...EXAMPLE_FIELDS, ...declared])].filter((f) => !OWN_INPUT_FIELDS.includes(f));
+}

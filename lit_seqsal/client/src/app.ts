@@ -6,7 +6,10 @@
 
 import {LitElement, css, html, nothing} from 'lit';
 
-import {LitApi, maskChunkSize, onRequestMethods, salienceGroups, salienceMethods, salienceModelName} from './api.js';
+import {
+  LitApi, exampleInputFields, maskChunkSize, onRequestMethods, salienceGroups, salienceMethods, salienceModelName,
+  supportsFoil,
+} from './api.js';
 import type {Example, ExampleData, ServerInfo} from './api.js';
 import {errorMessage} from './errors.js';
 import {arrangementFor} from './layout.js';
@@ -213,6 +216,8 @@ export class SeqsalApp extends LitElement {
       <seqsal-salience-module .api=${this.api} group=${this.group}
           .methods=${this.info ? salienceMethods(this.info, this.group) : []}
           .onRequest=${this.info ? onRequestMethods(this.info, this.group) : []}
+          .contrastive=${this.info ? supportsFoil(this.info, this.group) : false}
+          .inputFields=${this.info ? exampleInputFields(this.info, this.group) : []}
           .sourceOptions=${this.sourceOptions}
           .example=${this.selected} .examples=${this.allExamples}></seqsal-salience-module>
     </section>`;

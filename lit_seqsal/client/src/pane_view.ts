@@ -7,12 +7,14 @@
 
 import {aggregate, isSigned, scaleMax} from './aggregate.js';
 import {colorFor, legend, textColorFor} from './colors.js';
+import {legendText, viewKind} from './contrastive.js';
 import type {ExportedSegment, ExportedView} from './export.js';
 import {explainedRange} from './salience_data.js';
 import type {Tokenized} from './salience_data.js';
 import {sameRange, segmentTokens, tokenText} from './segments.js';
 import type {Granularity, Segment, TokenRange} from './segments.js';
 import type {SelectionRequest, ViewSettings} from './settings.js';
+import {isTemplateSegment, turnSegments, withoutTemplate} from './turns.js';
 
 /** The colour of a chip that shows no score. */
 export const NO_COLOR = 'rgb(255, 255, 255)';
@@ -42,12 +44,30 @@ export interface PaneView extends PaneSegments {
   /** The |value| shown at full colour: the largest over the prompt and the coloured output. */
   max: number;
   signed: boolean;
+  /** Segments made of the chat template's own tokens only: greyed, no score (see turns.ts). */
+  promptTemplate: boolean[];
+  outputTemplate: boolean[];
+}
+
+/** What else shapes a view besides the scores and the selection. */
+export interface ViewOptions {
+  /** Tokens of the chat template (turns.templateTokens): no score, not in the scale. */
+  template?: readonly boolean[];
+  /** The scale's kind when known (a contrastive view of a signed method); else read from the scores. */
+  signed?: boolean;
 }
 
 /** The prompt's and the output's segments at a granularity. */
 export function paneSegments(t: Tokenized, granularity: Granularity, pattern?: RegExp): PaneSegments {
-  // A custom granularity without a valid pattern yet shows tokens.
-  const g = granularity === 'custom' && !pattern ? 'tokens' : granularity;
+  if (granularity === 'turns' && t.turns) {
+    return {
+      prompt: turnSegments(t.tokens, t.turns, 1, t.promptLength),
+      output: turnSegments(t.tokens, t.turns, t.promptLength, t.tokens.length),
+    };
+  }
+  // A custom granularity without a valid pattern yet shows tokens; turns
+  // without a chat template (no token_turns) show paragraphs.
+  const g = granularity === 'custom' && !pattern ? 'tokens' : granularity === 'turns' ? 'paragraphs' : granularity;
   return {
     // BOS (token 0) is not shown: nothing can be said about it.
     prompt: segmentTokens(t.tokens, g, pattern, 1, t.promptLength),
@@ -72,18 +92,26 @@ export function isColoured(i: number, lo: number, hi: number, showInSelection: b
   return i < lo || (showInSelection && i <= hi);
 }
 
-/** The view model: `tokenScores` (one per token) summed per segment, or zeros without scores. */
+/**
+ * The view model: `tokenScores` (one per token) summed per segment, or zeros
+ * without scores. The chat template's tokens count for nothing: their scores
+ * are left out of every value and of the scale.
+ */
 export function paneView(segments: PaneSegments, tokenScores: ArrayLike<number> | undefined,
-                         selection: Selection, showInSelection: boolean): PaneView {
+                         selection: Selection, showInSelection: boolean, options: ViewOptions = {}): PaneView {
   const {prompt, output} = segments;
+  const template = options.template ?? [];
+  const scores = tokenScores && template.some(Boolean) ? withoutTemplate(tokenScores, template) : tokenScores;
   const {lo, hi} = selectedBounds(selection);
-  const promptValues = tokenScores ? aggregate(tokenScores, prompt) : prompt.map(() => 0);
-  const outputValues = tokenScores ? aggregate(tokenScores, output) : output.map(() => 0);
-  const coloured = output.map((_, i) => isColoured(i, lo, hi, showInSelection));
+  const promptValues = scores ? aggregate(scores, prompt) : prompt.map(() => 0);
+  const outputValues = scores ? aggregate(scores, output) : output.map(() => 0);
+  const promptTemplate = prompt.map((seg) => isTemplateSegment(seg, template));
+  const outputTemplate = output.map((seg) => isTemplateSegment(seg, template));
+  const coloured = output.map((_, i) => isColoured(i, lo, hi, showInSelection) && !outputTemplate[i]);
   const visible = outputValues.map((_, i) => i).filter((i) => coloured[i]);
   const max = Math.max(scaleMax(promptValues), visible.length ? scaleMax(outputValues, visible) : 0);
-  const signed = tokenScores ? isSigned(tokenScores) : false;
-  return {prompt, output, promptValues, outputValues, lo, hi, coloured, max, signed};
+  const signed = options.signed ?? (scores ? isSigned(scores) : false);
+  return {prompt, output, promptValues, outputValues, lo, hi, coloured, max, signed, promptTemplate, outputTemplate};
 }
 
 /** One chip as the pane and the export show it. */
@@ -97,20 +125,26 @@ export interface Chip {
   selected: boolean;
   /** An output segment after the selection (greyed out). */
   after: boolean;
+  /** The chat template's own tokens only (greyed out, no score). */
+  template: boolean;
 }
 
 /** The prompt's and the output's chips: one rule for the pane's render and the export. */
 export function chips(view: PaneView, hasScores: boolean, intensity: number): {prompt: Chip[], output: Chip[]} {
-  const chip = (text: string, value: number, scored: boolean, selected: boolean, after: boolean): Chip => ({
-    text, value, scored, selected, after,
+  const chip = (text: string, value: number, scored: boolean, selected: boolean, after: boolean,
+                template: boolean): Chip => ({
+    text, value, scored, selected, after, template,
     color: scored ? colorFor(value, view.max, view.signed, intensity) : NO_COLOR,
   });
+  const promptTemplate = view.promptTemplate ?? [];
+  const outputTemplate = view.outputTemplate ?? [];
   return {
-    prompt: view.prompt.map((seg, i) => chip(seg.text, view.promptValues[i], hasScores, false, false)),
+    prompt: view.prompt.map((seg, i) => chip(
+        seg.text, view.promptValues[i], hasScores && !promptTemplate[i], false, false, !!promptTemplate[i])),
     output: view.output.map((seg, i) => {
       const selected = view.lo >= 0 && i >= view.lo && i <= view.hi;
       const after = view.lo >= 0 && !selected && i > view.hi;
-      return chip(seg.text, view.outputValues[i], hasScores && view.coloured[i], selected, after);
+      return chip(seg.text, view.outputValues[i], hasScores && view.coloured[i], selected, after, !!outputTemplate[i]);
     }),
   };
 }
@@ -124,10 +158,14 @@ export function chipStyle(color: string, mark: ViewSettings['mark']): string {
 /** The exported segments: the chips the pane shows with scores, prompt first. */
 export function exportedSegments(view: PaneView, intensity: number): ExportedSegment[] {
   const {prompt, output} = chips(view, true, intensity);
+  const template = (c: Chip) => c.template ? {template: true} : {};
   return [
-    ...prompt.map((c) => ({role: 'prompt' as const, text: c.text, score: c.value, color: c.color, selected: false})),
+    ...prompt.map((c) => ({
+      role: 'prompt' as const, text: c.text, score: c.scored ? c.value : null, color: c.color, selected: false,
+      ...template(c)})),
     ...output.map((c) => ({
-      role: 'output' as const, text: c.text, score: c.scored ? c.value : null, color: c.color, selected: c.selected})),
+      role: 'output' as const, text: c.text, score: c.scored ? c.value : null, color: c.color, selected: c.selected,
+      ...template(c)})),
   ];
 }
 
@@ -143,8 +181,13 @@ export interface ExportContext {
 
 export function exportedView(view: PaneView, c: ExportContext): ExportedView {
   const s = c.settings;
+  const foil = s.foil ?? '';
+  const words = legendText(s.method, view.signed, c.selectionText, foil);
   return {
     model: c.model,
+    view: viewKind(c.selectionText, foil).kind,
+    // The foil as sent to the server; null in a plain view.
+    foil: foil || null,
     method: s.method,
     granularity: s.granularity,
     pattern: s.granularity === 'custom' ? s.pattern?.source : undefined,
@@ -155,6 +198,7 @@ export function exportedView(view: PaneView, c: ExportContext): ExportedView {
     scaleMax: view.max,
     signed: view.signed,
     legend: legend(view.max, view.signed, s.intensity),
+    legendText: words,
     segments: exportedSegments(view, s.intensity),
   };
 }
@@ -235,10 +279,10 @@ export function requestedIndex(output: readonly Segment[], request: SelectionReq
  * when no segment explains the same (it spans several); `wanted` is the
  * selection's.
  */
-export function batchRanges(tokens: readonly string[], output: readonly Segment[], range: TokenRange):
-    {ranges: TokenRange[], wanted: TokenRange} {
-  const wanted = explainedRange(tokens, range);
-  const ranges = output.map((seg) => explainedRange(tokens, seg));
+export function batchRanges(tokens: readonly string[], output: readonly Segment[], range: TokenRange,
+                            template?: readonly boolean[]): {ranges: TokenRange[], wanted: TokenRange} {
+  const wanted = explainedRange(tokens, range, template);
+  const ranges = output.map((seg) => explainedRange(tokens, seg, template));
   if (!ranges.some((r) => sameRange(r, wanted))) ranges.push(wanted);
   return {ranges, wanted};
 }
@@ -247,11 +291,11 @@ export function batchRanges(tokens: readonly string[], output: readonly Segment[
  * What the pane says while a costly method runs for the selection `wanted`
  * (the model runs many times), or why it cannot: occlusion deletes whole
  * units, which the server knows only for the named granularities (custom
- * patterns are the client's alone).
+ * patterns and turns are the client's alone).
  */
 export function costlyStatus(method: string, granularity: Granularity, segments: PaneSegments, wanted: TokenRange):
     {status: string, error: string} {
-  if (method === 'occlusion' && granularity === 'custom') {
+  if (method === 'occlusion' && (granularity === 'custom' || granularity === 'turns')) {
     return {status: '', error: 'Occlusion deletes tokens, words, sentences, lines or paragraphs: pick one of those granularities.'};
   }
   const units = [...segments.prompt, ...segments.output].filter((seg) => seg.end <= wanted.start).length;

@@ -12,6 +12,26 @@ import {SharedWork, runJob} from './jobs.js';
 import type {JobStatus} from './jobs.js';
 import {sameRange} from './segments.js';
 import type {TokenRange} from './segments.js';
+import {parseTokenTurns} from './turns.js';
+
+/**
+ * The prompt side of a model input: the prompt, or the prompt with the
+ * example's other input fields the model declares (a conversation as
+ * `messages`, `stop` sequences), sent with every input and keyed with it.
+ */
+export type PromptInput = string | {prompt: string, [field: string]: unknown};
+
+/** The fields a PromptInput sends. */
+export function promptFields(prompt: PromptInput): Record<string, unknown> {
+  return typeof prompt === 'string' ? {prompt} : {...prompt};
+}
+
+/** A PromptInput as one cache key part (the prompt itself when it is alone). */
+export function promptKey(prompt: PromptInput): string {
+  if (typeof prompt === 'string') return prompt;
+  const fields = Object.keys(prompt).sort();
+  return fields.length === 1 ? prompt.prompt : JSON.stringify(fields.map((f) => [f, prompt[f]]));
+}
 
 /** Salience scores of one target mask: method name -> one score per token. */
 export type Scores = Record<string, number[]>;
@@ -21,16 +41,34 @@ export interface Tokenized {
   tokens: string[];
   /** Tokens [0, promptLength) belong to the prompt (BOS first). */
   promptLength: number;
+  /**
+   * One "<turn>:<role>" tag per token when the model wrapped the prompt in
+   * its chat template (token_turns, see turns.ts); absent otherwise.
+   */
+  turns?: string[];
+}
+
+/** The score fields of a salience prediction (its arrays of numbers): no tokens, alternatives or tags. */
+export function scoresOf(prediction: Record<string, unknown>): Scores {
+  const scores: Scores = {};
+  for (const [key, value] of Object.entries(prediction)) {
+    if (key !== 'tokens' && Array.isArray(value) && value.every((v) => typeof v === 'number')) {
+      scores[key] = value as number[];
+    }
+  }
+  return scores;
 }
 
 /**
  * The part of a selected range that is explained: whitespace-only tokens at
  * its ends (the newlines that sentences and lines keep) are layout, and their
- * prediction would dominate the explanation. A range of whitespace only is
- * explained as it is.
+ * prediction would dominate the explanation; so are the chat template's own
+ * tokens (`template[i]`, see turns.ts). A range of nothing else is explained
+ * as it is.
  */
-export function explainedRange(tokens: readonly string[], range: TokenRange): TokenRange {
-  const blank = (i: number) => tokens[i].replace(/▁/g, ' ').trim() === '';
+export function explainedRange(tokens: readonly string[], range: TokenRange, template?: readonly boolean[]):
+    TokenRange {
+  const blank = (i: number) => !!template?.[i] || tokens[i].replace(/▁/g, ' ').trim() === '';
   let {start, end} = range;
   while (end - 1 > start && blank(end - 1)) end--;
   while (start < end - 1 && blank(start)) start++;
@@ -99,6 +137,10 @@ export class SalienceSource {
   private readonly generationCache = new BoundedCache<SharedWork<string>>(256);
   private readonly scoreCache = new BoundedCache<Promise<Scores>>(20000);
   private readonly methodCache = new BoundedCache<SharedWork<number[]>>(2000);
+  /** Contrastive gradient scores, per range and foil. */
+  private readonly foilCache = new BoundedCache<Promise<Scores>>(2000);
+  /** The model's alternatives at a range's first token (the raw `alternatives` field), per range. */
+  private readonly alternativesCache = new BoundedCache<Promise<unknown>>(20000);
   /** Jobs being cancelled: the next job starts once they have stopped (the model is free). */
   private readonly stopping = new Set<Promise<unknown>>();
   readonly options: SourceOptions;
@@ -117,31 +159,32 @@ export class SalienceSource {
   }
 
   /** Whether a generation for `prompt` was asked for (and did not fail, nor was cancelled). */
-  hasGeneration(prompt: string): boolean {
-    const work = this.generationCache.get(SalienceSource.key(prompt));
+  hasGeneration(prompt: PromptInput): boolean {
+    const work = this.generationCache.get(SalienceSource.key(promptKey(prompt)));
     return work !== undefined && !work.abandoned;
   }
 
   /** The model's own continuation of `prompt` (greedy unless the server says otherwise). */
-  generate(prompt: string, handlers: WorkHandlers = {}): Promise<string> {
-    return this.shared(this.generationCache, SalienceSource.key(prompt), (signal, onProgress) =>
-      this.predict<{response: string}>(this.group, [{prompt}], ['response'], signal, onProgress)
+  generate(prompt: PromptInput, handlers: WorkHandlers = {}): Promise<string> {
+    return this.shared(this.generationCache, SalienceSource.key(promptKey(prompt)), (signal, onProgress) =>
+      this.predict<{response: string}>(this.group, [promptFields(prompt)], ['response'], signal, onProgress)
           .then((preds) => preds[0].response), handlers);
   }
 
   /** Tokens of prompt + output, and where the prompt ends. */
-  tokenize(prompt: string, output: string): Promise<Tokenized> {
-    const key = SalienceSource.key(prompt, output);
+  tokenize(prompt: PromptInput, output: string): Promise<Tokenized> {
+    const key = SalienceSource.key(promptKey(prompt), output);
     let result = this.tokenCache.get(key);
     if (!result) {
       // The prompt alone tells where the prompt's tokens end (tokens may merge
       // across the boundary; such a token counts as output, as on the server).
-      result = this.api.getPreds<{tokens: string[]}>(
-          tokenizerModelName(this.group), [{prompt, target: output}, {prompt}], ['tokens'])
+      result = this.api.getPreds<{tokens: string[], token_turns?: unknown}>(
+          tokenizerModelName(this.group), [{...promptFields(prompt), target: output}, promptFields(prompt)], ['tokens', 'token_turns'])
           .then(([both, alone]) => {
             let shared = 0;
             while (shared < alone.tokens.length && alone.tokens[shared] === both.tokens[shared]) shared++;
-            return {tokens: both.tokens, promptLength: shared};
+            const turns = parseTokenTurns(both.token_turns, both.tokens.length);
+            return turns ? {tokens: both.tokens, promptLength: shared, turns} : {tokens: both.tokens, promptLength: shared};
           });
       this.forgetOnError(this.tokenCache, key, result);
     }
@@ -149,8 +192,8 @@ export class SalienceSource {
   }
 
   /** Scores already fetched (or being fetched) for this range, or undefined. */
-  cached(prompt: string, output: string, range: TokenRange): Promise<Scores> | undefined {
-    return this.scoreCache.get(SalienceSource.key(prompt, output, `${range.start}:${range.end}`));
+  cached(prompt: PromptInput, output: string, range: TokenRange): Promise<Scores> | undefined {
+    return this.scoreCache.get(SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`));
   }
 
   /**
@@ -160,31 +203,65 @@ export class SalienceSource {
    * of `first`; returns the scores of `first`. A failed request fails the
    * ranges of the requests after it without sending them.
    */
-  prefetch(prompt: string, output: string, tokens: number, ranges: TokenRange[], first: TokenRange): Promise<Scores> {
+  prefetch(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[], first: TokenRange): Promise<Scores> {
     const missing: TokenRange[] = [];
     for (const range of [first, ...ranges]) {
       if (!this.cached(prompt, output, range) && !missing.some((m) => sameRange(m, range))) missing.push(range);
     }
     let previous: Promise<unknown> = Promise.resolve();
     for (const chunk of chunkRanges(missing, first, this.options.maxMasks)) {
-      const batch = previous.then(() => this.api.getPreds<Scores>(
+      const batch = previous.then(() => this.api.getPreds<Record<string, unknown>>(
           salienceModelName(this.group),
-          chunk.map((range) => ({prompt, target: output, target_mask: maskFor(tokens, range)}))));
+          chunk.map((range) => ({...promptFields(prompt), target: output, target_mask: maskFor(tokens, range)}))));
       previous = batch;
       chunk.forEach((range, i) => {
-        const key = SalienceSource.key(prompt, output, `${range.start}:${range.end}`);
-        const one = batch.then((preds) => {
-          const {tokens: _, ...scores} = preds[i] as Scores & {tokens?: unknown};
-          return scores as Scores;
-        });
-        this.forgetOnError(this.scoreCache, key, one);
+        const key = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`);
+        this.forgetOnError(this.scoreCache, key, batch.then((preds) => scoresOf(preds[i])));
+        this.forgetOnError(this.alternativesCache, key, batch.then((preds) => preds[i]['alternatives']));
       });
     }
     return this.cached(prompt, output, first)!;
   }
 
+  /**
+   * The model's alternatives at the first token of `range` (the raw
+   * `alternatives` field: [token, probability] pairs; undefined from a server
+   * without them). They come with the gradient scores of the range: fetched
+   * with them (a request for this range alone) unless already there.
+   */
+  alternatives(prompt: PromptInput, output: string, tokens: number, range: TokenRange): Promise<unknown> {
+    const key = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`);
+    const cached = this.alternativesCache.get(key);
+    if (cached) return cached;
+    this.prefetch(prompt, output, tokens, [range], range);
+    // Scores cached without their alternatives (evicted since): none to show.
+    return this.alternativesCache.get(key) ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Contrastive gradient scores for one range: why its tokens rather than
+   * `foil`'s. One input per request (the foil is the selection's alone);
+   * cached per range and foil.
+   */
+  contrastiveScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange, foil: string): Promise<Scores> {
+    const rangeKey = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`);
+    const key = SalienceSource.key(rangeKey, 'foil', foil);
+    let result = this.foilCache.get(key);
+    if (!result) {
+      const pred = this.api.getPreds<Record<string, unknown>>(
+          salienceModelName(this.group), [{...promptFields(prompt), target: output, target_mask: maskFor(tokens, range), foil}])
+          .then((preds) => preds[0]);
+      result = pred.then(scoresOf);
+      this.forgetOnError(this.foilCache, key, result);
+      if (!this.alternativesCache.get(rangeKey)) {
+        this.forgetOnError(this.alternativesCache, rangeKey, pred.then((p) => p['alternatives']));
+      }
+    }
+    return result;
+  }
+
   /** Scores for each range (see prefetch; the first range's chunk goes first). */
-  scores(prompt: string, output: string, tokens: number, ranges: TokenRange[]): Promise<Scores[]> {
+  scores(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[]): Promise<Scores[]> {
     if (!ranges.length) return Promise.resolve([]);
     this.prefetch(prompt, output, tokens, ranges, ranges[0]);
     return Promise.all(ranges.map((range) => this.cached(prompt, output, range)!));
@@ -193,15 +270,17 @@ export class SalienceSource {
   /**
    * Scores of one costly method (integrated gradients, occlusion) for one
    * range, asked for on its own; occlusion deletes units of `granularity`.
+   * With a `foil`, contrastive: why the range's tokens rather than the foil's.
    */
-  methodScores(prompt: string, output: string, tokens: number, range: TokenRange,
-               method: string, granularity: string, handlers: WorkHandlers = {}): Promise<number[]> {
+  methodScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange,
+               method: string, granularity: string, handlers: WorkHandlers = {}, foil = ''): Promise<number[]> {
     const setting = method === 'occlusion' ? granularity : '';
-    const key = SalienceSource.key(prompt, output, `${range.start}:${range.end}`, method, setting);
+    const key = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`, method, setting, foil);
     return this.shared(this.methodCache, key, (signal, onProgress) => {
       const input: Record<string, unknown> = {
-        prompt, target: output, target_mask: maskFor(tokens, range), salience_methods: [method]};
+        ...promptFields(prompt), target: output, target_mask: maskFor(tokens, range), salience_methods: [method]};
       if (setting) input['occlusion_granularity'] = setting;
+      if (foil) input['foil'] = foil;
       return this.predict<Scores>(salienceModelName(this.group), [input], [method], signal, onProgress)
           .then((preds) => preds[0][method]);
     }, handlers);

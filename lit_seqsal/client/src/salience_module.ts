@@ -9,6 +9,7 @@ import type {PropertyValues} from 'lit';
 import {LitApi} from './api.js';
 import type {Example} from './api.js';
 import {textColorFor} from './colors.js';
+import {applyFoil} from './contrastive.js';
 import {viewToHtml, viewToJson} from './export.js';
 import {SalienceSource} from './salience_data.js';
 import type {SourceOptions} from './salience_data.js';
@@ -21,7 +22,7 @@ import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 
 const GRANULARITY_LABELS: Record<Granularity, string> = {
   tokens: 'Tokens', words: 'Words', sentences: 'Sentences', lines: 'Lines',
-  paragraphs: 'Paragraphs', custom: 'Custom regex',
+  paragraphs: 'Paragraphs', turns: 'Turns', custom: 'Custom regex',
 };
 
 function download(filename: string, type: string, text: string) {
@@ -41,6 +42,8 @@ export class SalienceModule extends LitElement {
     group: {},
     methods: {attribute: false},
     onRequest: {attribute: false},
+    contrastive: {attribute: false},
+    inputFields: {attribute: false},
     sourceOptions: {attribute: false},
     example: {attribute: false},
     examples: {attribute: false},
@@ -52,6 +55,8 @@ export class SalienceModule extends LitElement {
     compareId: {state: true},
     mirror: {state: true},
     exportError: {state: true},
+    hasTurns: {state: true},
+    methodNotice: {state: true},
   };
 
   api!: LitApi;
@@ -59,6 +64,10 @@ export class SalienceModule extends LitElement {
   methods: string[] = [];
   /** The methods computed only when picked (integrated gradients, occlusion). */
   onRequest: string[] = [];
+  /** Whether the server explains against a foil (api.supportsFoil): "instead of" is offered. */
+  contrastive = false;
+  /** Example fields the models take besides prompt and target (api.exampleInputFields). */
+  inputFields: string[] = [];
   /** How the server is asked: jobs (progress, cancel) and masks per request. */
   sourceOptions: Partial<SourceOptions> = {};
   example?: Example;
@@ -72,6 +81,14 @@ export class SalienceModule extends LitElement {
   compareId = '';
   mirror?: SelectionRequest;
   exportError = '';
+  /** The leading pane's model wrapped its prompt in a chat template (token_turns): Turns is offered. */
+  hasTurns = false;
+  /** Says why the method changed (a foil needs a signed method). */
+  methodNotice = '';
+  /** The method a foil switched away from, to return to when it is cleared. */
+  private switchedFrom?: string;
+  /** The foil the current example came with (its `foil` field), while it is the one set. */
+  private exampleFoil = '';
 
   private readonly sources = new Map<string, SalienceSource>();
 
@@ -85,6 +102,7 @@ export class SalienceModule extends LitElement {
     .panes.compare { grid-template-columns: 1fr 1fr; }
     input[type=range] { width: 90px; }
     .export-error { color: #b00020; }
+    .method-notice { color: #3c1361; background: #f3ecfa; padding: 2px 6px; border-radius: 4px; font-size: 12px; }
   `;
 
   private get source(): SalienceSource | undefined {
@@ -104,6 +122,7 @@ export class SalienceModule extends LitElement {
       // Nothing to explain but the model's own output.
       this.mode = 'generation';
     }
+    if (changed.has('example') && this.contrastive) this.applyExampleFoil();
     if (changed.has('example') || changed.has('examples')) {
       if (!this.examples.some((e) => e.id === this.compareId && e.id !== this.example?.id)) {
         this.compareId = this.examples.find((e) => e.id !== this.example?.id)?.id ?? '';
@@ -113,6 +132,45 @@ export class SalienceModule extends LitElement {
 
   private set(changes: Partial<ViewSettings>) {
     this.settings = {...this.settings, ...changes};
+  }
+
+  /** The user picked a method: theirs from now on, even with a foil. */
+  private onMethod(method: string) {
+    this.switchedFrom = undefined;
+    this.methodNotice = '';
+    this.set({method});
+  }
+
+  /** A pane set (or, with '', cleared) the foil: shared by both panes, with a signed method. */
+  private onFoil(foil: string) {
+    const next = applyFoil({method: this.settings.method, foil: this.settings.foil, switchedFrom: this.switchedFrom},
+                           foil, this.methods);
+    this.switchedFrom = next.switchedFrom;
+    this.methodNotice = next.notice || (next.foil ? this.methodNotice : '');
+    this.set({method: next.method, foil: next.foil});
+  }
+
+  /**
+   * An example may come with a foil (a dataset's `foil` field): it is set when
+   * the example is picked, and cleared when the next example has none (unless
+   * the user set another meanwhile).
+   */
+  private applyExampleFoil() {
+    const foil = this.example?.data['foil'];
+    if (typeof foil === 'string' && foil.trim()) {
+      this.onFoil(foil);
+      this.exampleFoil = this.settings.foil;
+    } else if (this.exampleFoil) {
+      if (this.settings.foil === this.exampleFoil) this.onFoil('');
+      this.exampleFoil = '';
+    }
+  }
+
+  /** The leading pane's tokens have turns or not: Turns is offered only where they do. */
+  private onTurns(e: CustomEvent<boolean>) {
+    if (e.target !== this.panes()[0]) return;
+    this.hasTurns = e.detail;
+    if (!e.detail && this.settings.granularity === 'turns') this.set({granularity: 'paragraphs'});
   }
 
   private onGranularity(value: Granularity) {
@@ -142,7 +200,8 @@ export class SalienceModule extends LitElement {
       return;
     }
     this.exportError = '';
-    const name = `salience-${(view.source || 'example').replace(/[^\w-]+/g, '_')}-${view.method}-${view.granularity}`;
+    const suffix = view.view === 'contrastive' ? '-contrastive' : '';
+    const name = `salience-${(view.source || 'example').replace(/[^\w-]+/g, '_')}-${view.method}-${view.granularity}${suffix}`;
     if (kind === 'json') download(`${name}.json`, 'application/json', viewToJson(view));
     else download(`${name}.html`, 'text/html', viewToHtml(view, textColorFor));
   }
@@ -151,7 +210,9 @@ export class SalienceModule extends LitElement {
     const s = this.settings;
     const other = this.examples.find((e) => e.id === this.compareId);
     const pane = (example: Example | undefined, label: string, mirror?: SelectionRequest) => html`
-      <seqsal-salience-pane .source=${this.source} .onRequest=${this.onRequest} .example=${example?.data} .mode=${this.mode}
+      <seqsal-salience-pane .source=${this.source} .onRequest=${this.onRequest} .contrastive=${this.contrastive}
+          .inputFields=${this.inputFields}
+          .example=${example?.data} .mode=${this.mode}
           .settings=${s} .requestedSelection=${mirror} label=${label}></seqsal-salience-pane>`;
     return html`
       <div class="controls">
@@ -162,19 +223,22 @@ export class SalienceModule extends LitElement {
             <option value="generation" ?selected=${this.mode === 'generation'}>the model's generation</option>
           </select></label>
         <label>Granularity
-          <select data-testid="granularity"
+          <select data-testid="granularity" .value=${s.granularity}
               @change=${(e: Event) => this.onGranularity((e.target as HTMLSelectElement).value as Granularity)}>
-            ${GRANULARITIES.map((g) => html`<option value=${g} ?selected=${g === s.granularity}>${GRANULARITY_LABELS[g]}</option>`)}
+            ${GRANULARITIES.filter((g) => g !== 'turns' || this.hasTurns || s.granularity === 'turns').map((g) =>
+                html`<option value=${g} ?selected=${g === s.granularity}>${GRANULARITY_LABELS[g]}</option>`)}
           </select></label>
         ${s.granularity === 'custom' ? html`
           <label>Pattern <input data-testid="pattern" .value=${this.patternText} size="12"
               @input=${(e: Event) => this.onPattern((e.target as HTMLInputElement).value)}></label>
           ${this.patternError ? html`<span class="pattern-error" role="alert">${this.patternError}</span>` : nothing}` : nothing}
         <label>Method
-          <select data-testid="method" @change=${(e: Event) => this.set({method: (e.target as HTMLSelectElement).value})}>
+          <select data-testid="method" .value=${s.method}
+              @change=${(e: Event) => this.onMethod((e.target as HTMLSelectElement).value)}>
             ${this.methods.map((m) => html`<option value=${m} ?selected=${m === s.method}>${
                 this.onRequest.includes(m) ? `${m} (computed when picked)` : m}</option>`)}
           </select></label>
+        ${this.methodNotice ? html`<span class="method-notice" data-testid="method-notice" role="status">${this.methodNotice}</span>` : nothing}
         <label>Intensity
           <input type="range" data-testid="intensity" min="0" max="1" step="0.05" .value=${String(s.intensity)}
               @input=${(e: Event) => this.set({intensity: Number((e.target as HTMLInputElement).value)})}>
@@ -207,7 +271,9 @@ export class SalienceModule extends LitElement {
           @selection-change=${(e: CustomEvent<SelectionRequest>) => {
             // The first pane leads: the compared example selects the same output line.
             if (e.target === this.panes()[0]) this.mirror = e.detail;
-          }}>
+          }}
+          @foil-change=${(e: CustomEvent<string>) => this.onFoil(e.detail)}
+          @turns-change=${(e: CustomEvent<boolean>) => this.onTurns(e)}>
         ${pane(this.example, this.compare ? (this.example?.data.source || 'Selected example') : '')}
         ${this.compare ? pane(other, other?.data.source || 'Compared example', this.mirror) : nothing}
       </div>

@@ -5,7 +5,10 @@
  * what it shows and how the selection moves is worked out in pane_view.ts,
  * how long work reads (progress, errors) in jobs.ts and errors.ts. Long work
  * (a costly method, a generation) shows a progress bar with a Cancel button
- * where the server runs it as a job.
+ * where the server runs it as a job. With a selection, "instead of" offers
+ * the model's alternatives and a text field: a foil makes the view
+ * contrastive (contrastive.ts), shared with a compared pane through the
+ * module's settings. The chat template's tokens are greyed (turns.ts).
  */
 
 import {LitElement, css, html, nothing} from 'lit';
@@ -13,6 +16,9 @@ import type {PropertyValues} from 'lit';
 
 import type {ExampleData} from './api.js';
 import {legend, textColorFor} from './colors.js';
+import {formatProbability, isSpecialToken, isUnsignedMethod, legendText, normalizeFoil, parseAlternatives, quote, viewKind}
+    from './contrastive.js';
+import type {Alternative} from './contrastive.js';
 import {CancelledError, errorMessage} from './errors.js';
 import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
@@ -24,9 +30,10 @@ import {
 } from './pane_view.js';
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
 import {SalienceSource} from './salience_data.js';
-import type {Scores, Tokenized} from './salience_data.js';
+import type {PromptInput, Scores, Tokenized} from './salience_data.js';
 import type {TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
+import {templateTokens, turnLabel} from './turns.js';
 
 export class SaliencePane extends LitElement {
   static properties = {
@@ -36,6 +43,8 @@ export class SaliencePane extends LitElement {
     settings: {attribute: false},
     requestedSelection: {attribute: false},
     onRequest: {attribute: false},
+    contrastive: {attribute: false},
+    inputFields: {attribute: false},
     label: {},
     output: {state: true},
     tokenized: {state: true},
@@ -47,6 +56,8 @@ export class SaliencePane extends LitElement {
     working: {state: true},
     progress: {state: true},
     notice: {state: true},
+    alternatives: {state: true},
+    foilDraft: {state: true},
   };
 
   source?: SalienceSource;
@@ -56,6 +67,10 @@ export class SaliencePane extends LitElement {
   requestedSelection?: SelectionRequest;
   /** Methods fetched for the selection alone, when picked (see api.onRequestMethods). */
   onRequest: string[] = [];
+  /** Whether the server explains against a foil (its salience model takes `foil`). */
+  contrastive = false;
+  /** Example fields sent with the prompt (a conversation, stop sequences; api.exampleInputFields). */
+  inputFields: string[] = [];
   label = '';
 
   output?: string;
@@ -71,13 +86,23 @@ export class SaliencePane extends LitElement {
   progress?: JobStatus;
   /** Not an error: what happened (a cancelled job) and how to start again. */
   notice = '';
+  /** The model's alternatives at the selection's first token; undefined until known. */
+  alternatives?: Alternative[];
+  /** The text typed into "instead of" (used on Enter or Use). */
+  foilDraft = '';
 
   /** Stops waiting for the current job (and cancels it when nobody else waits). */
   private work?: AbortController;
   /** What the notice's Restart button does. */
   private restart?: () => void;
   private segments: PaneSegments = {prompt: [], output: []};
+  /** Tokens of the chat template (no score, not in the scale). */
+  private template: boolean[] = [];
+  /** The explained range the alternatives are for ("start:end"). */
+  private alternativesFor = '';
   private dragging = false;
+  /** Where the drag started: a chip that moves under a still pointer (the layout changed) extends nothing. */
+  private dragFrom = {x: 0, y: 0};
   private loadId = 0;
   private scoreId = 0;
 
@@ -105,11 +130,35 @@ export class SaliencePane extends LitElement {
     .legend { display: flex; gap: 0; align-items: center; margin: 6px 0; font-size: 12px; }
     .legend .swatch { padding: 1px 8px; border: 1px solid #ccc; min-width: 40px; text-align: center; }
     .legend .caption { margin-right: 8px; color: #444; }
+    .legend .end { margin: 0 6px; color: #444; font-style: italic; }
+    .legend-text { font-size: 12px; color: #333; margin: -2px 0 6px; }
+    .seg.template { color: #9e9e9e; background: #f3f3f3; }
+    .view-kind { font-size: 12px; margin: 4px 0; color: #333; }
+    .view-kind .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; background: #eceff1;
+                        color: #263238; font-weight: 600; }
+    .view-kind.contrastive .badge { background: #3c1361; color: #fff; }
+    .text.contrastive { border: 2px solid #7a4fa3; border-left: 6px solid #c05a00; }
+    .foil-bar { display: flex; flex-wrap: wrap; gap: 4px 6px; align-items: center; margin: 4px 0; font-size: 12px;
+                min-height: 24px; }
+    .foil-bar .instead { font-weight: 600; color: #333; }
+    .foil-bar .muted { color: #777; font-style: italic; }
+    .foil-bar .alternative { border: 1px solid #b9b9c9; background: #fff; border-radius: 12px; padding: 1px 8px;
+                             cursor: pointer; white-space: pre; }
+    .foil-bar .alternative.current { background: #3c1361; color: #fff; border-color: #3c1361; }
+    .foil-bar .alternative:disabled { cursor: default; color: #888; }
+    .foil-bar .alternative .p { margin-left: 4px; opacity: .75; font-size: 11px; }
     button { font: inherit; }
   `;
 
   private get prompt(): string {
     return this.example?.prompt ?? '';
+  }
+
+  /** The prompt as the models get it: with the example's other input fields, where it has any. */
+  private get promptInput(): PromptInput {
+    const data = this.example;
+    const extra = this.inputFields.filter((f) => data && data[f] !== undefined && data[f] !== null && data[f] !== '');
+    return extra.length ? {prompt: this.prompt, ...Object.fromEntries(extra.map((f) => [f, data![f]]))} : this.prompt;
   }
 
   private get selection(): Selection {
@@ -122,18 +171,31 @@ export class SaliencePane extends LitElement {
   }
 
   protected override willUpdate(changed: PropertyValues<this>) {
-    if (changed.has('source') || changed.has('example') || changed.has('mode')) {
+    // (A new list of the same input fields, from a re-render above, changes nothing.)
+    const oldFields = changed.get('inputFields') as string[] | undefined;
+    const fieldsChanged = changed.has('inputFields') && (oldFields ?? []).join() !== this.inputFields.join();
+    if (changed.has('source') || changed.has('example') || changed.has('mode') || fieldsChanged) {
       this.reload();
     }
     const s = this.settings;
     const old = changed.get('settings') as ViewSettings | undefined;
     const resegment = changed.has('settings') &&
         (!old || old.granularity !== s.granularity || old.pattern !== s.pattern);
+    if (changed.has('tokenized')) {
+      const t = this.tokenized;
+      this.template = t ? templateTokens(t.turns, t.tokens.length) : [];
+      // The module offers the Turns granularity when the model has a chat template
+      // (told once the tokens are there: not while the next example loads).
+      if (t) this.dispatchEvent(new CustomEvent('turns-change', {detail: !!t.turns, bubbles: true, composed: true}));
+    }
+    // Scores of another foil (or none) must not show under this foil's legend.
+    if (changed.has('settings') && old && old.foil !== s.foil) this.scores = undefined;
     if (changed.has('tokenized') || resegment) {
       this.resegment();  // re-reads the selection's scores
-    } else if (changed.has('settings') && old && old.method !== s.method) {
-      this.updateScores();  // cached for the gradient methods; asks for a costly one
+    } else if (changed.has('settings') && old && (old.method !== s.method || old.foil !== s.foil)) {
+      this.updateScores();  // cached for the gradient methods; asks for a costly or contrastive one
     }
+    if (changed.has('settings') && old && old.foil !== s.foil && !s.foil) this.foilDraft = '';
     if (changed.has('requestedSelection') && this.requestedSelection) this.applyRequestedSelection();
   }
 
@@ -143,6 +205,8 @@ export class SaliencePane extends LitElement {
     this.output = undefined;
     this.tokenized = undefined;
     this.scores = undefined;
+    this.alternatives = undefined;
+    this.alternativesFor = '';
     this.anchor = this.focusIndex = -1;
     this.stopWork();
     this.error = '';
@@ -150,7 +214,7 @@ export class SaliencePane extends LitElement {
     if (!this.example || !this.source) return;
     if (this.mode === 'target' && this.example.target) {
       this.setOutput(this.example.target, id);
-    } else if (this.mode === 'generation' && this.source.hasGeneration(this.prompt)) {
+    } else if (this.mode === 'generation' && this.source.hasGeneration(this.promptInput)) {
       this.generate();
     } else {
       this.setOutput(undefined, id);  // the prompt alone, until there is an output
@@ -170,7 +234,7 @@ export class SaliencePane extends LitElement {
     this.error = '';
     const work = this.startWork();
     try {
-      const text = await this.source.generate(this.prompt, this.handlers(work, () => id === this.loadId));
+      const text = await this.source.generate(this.promptInput, this.handlers(work, () => id === this.loadId));
       if (id !== this.loadId) return;
       this.endWork(work);
       if (!text) {
@@ -239,7 +303,7 @@ export class SaliencePane extends LitElement {
     this.output = text;
     this.status = 'Tokenizing…';
     try {
-      const tokenized = await this.source!.tokenize(this.prompt, text ?? '');
+      const tokenized = await this.source!.tokenize(this.promptInput, text ?? '');
       if (id !== this.loadId) return;
       this.tokenized = tokenized;
       this.status = '';
@@ -297,6 +361,8 @@ export class SaliencePane extends LitElement {
   clearSelection() {
     this.selection = NO_SELECTION;
     this.scores = undefined;
+    this.alternatives = undefined;
+    this.alternativesFor = '';
     ++this.scoreId;  // what was on its way is for a selection no longer there
     this.stopWork();
     this.status = '';
@@ -312,15 +378,20 @@ export class SaliencePane extends LitElement {
     if (!range || !t || !this.source || this.output === undefined) return;
     const id = ++this.scoreId;
     this.stopWork();  // a costly method for the previous selection or method
-    const {ranges, wanted} = batchRanges(t.tokens, this.segments.output, range);
-    if (this.onRequest.includes(this.settings.method)) {
+    const {ranges, wanted} = batchRanges(t.tokens, this.segments.output, range, this.template);
+    const {method, foil} = this.settings;
+    if (this.onRequest.includes(method)) {
+      this.loadAlternatives(wanted);
       return this.updateCostlyScores(id, wanted);
     }
-    const cached = this.source.cached(this.prompt, this.output, wanted);
+    if (foil) return this.updateContrastiveScores(id, wanted, foil);
+    const cached = this.source.cached(this.promptInput, this.output, wanted);
     if (!cached) this.status = `Computing salience for ${ranges.length} output segments…`;
     this.error = '';
     try {
-      const scores = await this.source.prefetch(this.prompt, this.output, t.tokens.length, ranges, wanted);
+      const fetched = this.source.prefetch(this.promptInput, this.output, t.tokens.length, ranges, wanted);
+      this.loadAlternatives(wanted);  // they come with the selection's scores
+      const scores = await fetched;
       if (id !== this.scoreId) return;
       this.scores = scores;
       this.status = '';
@@ -333,22 +404,65 @@ export class SaliencePane extends LitElement {
   }
 
   /**
+   * Contrastive gradient scores for the selection alone (one input, against
+   * `foil`): why its tokens rather than the foil's.
+   */
+  private async updateContrastiveScores(id: number, wanted: TokenRange, foil: string) {
+    const t = this.tokenized!;
+    this.status = `Computing contrastive salience: why ${quote(this.selectedText())} instead of ${quote(foil)}…`;
+    this.error = '';
+    try {
+      const fetched = this.source!.contrastiveScores(this.promptInput, this.output!, t.tokens.length, wanted, foil);
+      this.loadAlternatives(wanted);  // they come with the contrastive scores, unless known already
+      const scores = await fetched;
+      if (id !== this.scoreId) return;
+      this.scores = scores;
+      this.status = '';
+    } catch (e) {
+      if (id === this.scoreId) {
+        this.scores = undefined;
+        this.fail(e);
+      }
+    }
+  }
+
+  /** The model's alternatives at the first token of `wanted` (for "instead of"); quietly none on failure. */
+  private async loadAlternatives(wanted: TokenRange) {
+    const t = this.tokenized;
+    if (!t || !this.source || this.output === undefined || !this.contrastive) return;
+    const key = `${wanted.start}:${wanted.end}`;
+    if (key === this.alternativesFor && this.alternatives) return;
+    this.alternativesFor = key;
+    this.alternatives = undefined;
+    try {
+      const raw = await this.source.alternatives(this.promptInput, this.output, t.tokens.length, wanted);
+      // Still the selection's (another selection has moved alternativesFor on).
+      if (this.alternativesFor === key && this.tokenized === t) {
+        this.alternatives = parseAlternatives(raw, t.tokens[wanted.start]);
+      }
+    } catch {
+      // The scores' request failed too, and says why.
+      if (this.alternativesFor === key && this.tokenized === t) this.alternatives = [];
+    }
+  }
+
+  /**
    * Integrated gradients or occlusion for the selection alone, with progress
-   * text (and, with jobs, a progress bar and Cancel).
+   * text (and, with jobs, a progress bar and Cancel); contrastive with a foil.
    */
   private async updateCostlyScores(id: number, wanted: TokenRange) {
     const t = this.tokenized!;
-    const {method, granularity} = this.settings;
+    const {method, granularity, foil} = this.settings;
     this.scores = undefined;
     const {status, error} = costlyStatus(method, granularity, this.segments, wanted);
-    this.status = status;
+    this.status = foil && status ? `${status} (contrastive, instead of ${quote(foil)})` : status;
     this.error = error;
     if (error) return;
     const work = this.startWork();
     try {
       const values = await this.source!.methodScores(
-          this.prompt, this.output!, t.tokens.length, wanted, method, granularity,
-          this.handlers(work, () => id === this.scoreId));
+          this.promptInput, this.output!, t.tokens.length, wanted, method, granularity,
+          this.handlers(work, () => id === this.scoreId), foil);
       if (id !== this.scoreId) return;
       this.endWork(work);
       this.scores = {[method]: values};
@@ -367,7 +481,16 @@ export class SaliencePane extends LitElement {
 
   /** What is shown: segments, their values and the colour scale. */
   private shown(): PaneView {
-    return paneView(this.segments, this.scores?.[this.settings.method], this.selection, this.settings.showInSelection);
+    const {method, foil, showInSelection} = this.settings;
+    // A contrastive view of a signed method uses the diverging scale whatever the signs.
+    const signed = foil && this.scores ? !isUnsignedMethod(method) : undefined;
+    return paneView(this.segments, this.scores?.[method], this.selection, showInSelection,
+                    {template: this.template, signed});
+  }
+
+  /** Sets (or, with '', clears) the foil: the module owns it, shared with a compared pane. */
+  private setFoil(foil: string) {
+    this.dispatchEvent(new CustomEvent('foil-change', {detail: normalizeFoil(foil), bubbles: true, composed: true}));
   }
 
   protected override render() {
@@ -376,15 +499,23 @@ export class SaliencePane extends LitElement {
     const view = this.shown();
     const hasScores = !!this.scores;
     const {prompt, output} = chips(view, hasScores, s.intensity);
-    const title = (c: {scored: boolean, value: number}) => c.scored ? `${s.method}: ${c.value}` : nothing;
-    const promptChips = prompt.map((c, i) => html`<span class="seg" data-role="prompt" data-i=${i}
-        style=${chipStyle(c.color, s.mark)} title=${title(c)}>${c.text}</span>`);
+    const turns = s.granularity === 'turns' ? this.tokenized?.turns : undefined;
+    const title = (c: {scored: boolean, value: number, template: boolean}, seg: TokenRange) => {
+      const turn = turns ? turnLabel(seg, turns) : '';
+      if (c.template) return 'chat template (not scored)';
+      if (c.scored) return `${s.method}: ${c.value}${turn ? ` · ${turn}` : ''}`;
+      return turn || nothing;
+    };
+    const promptChips = prompt.map((c, i) => html`<span class="seg${c.template ? ' template' : ''}" data-role="prompt"
+        data-i=${i} style=${c.template ? nothing : chipStyle(c.color, s.mark)}
+        title=${title(c, view.prompt[i])}>${c.text}</span>`);
     const outputChips = output.map((c, i) => {
-      const cls = `seg out${c.selected ? ' selected' : ''}${c.after ? ' after' : ''}`;
+      const cls = `seg out${c.selected ? ' selected' : ''}${c.after ? ' after' : ''}${c.template ? ' template' : ''}`;
       return html`<span class=${cls} data-role="output" data-i=${i}
-          style=${chipStyle(c.color, s.mark)} title=${title(c)}>${c.text}</span>`;
+          style=${c.template ? nothing : chipStyle(c.color, s.mark)} title=${title(c, view.output[i])}>${c.text}</span>`;
     });
-    const textClass = `text ${s.density} ${s.spacing} ${s.mark}`;
+    const contrastiveView = !!s.foil && view.lo >= 0;
+    const textClass = `text ${s.density} ${s.spacing} ${s.mark}${contrastiveView ? ' contrastive' : ''}`;
     return html`
       ${this.label ? html`<div class="label"><b>${this.label}</b></div>` : nothing}
       <div class="status" role="status">${this.status}</div>
@@ -394,6 +525,8 @@ export class SaliencePane extends LitElement {
       ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
       ${this.renderOutputPrompt()}
       ${this.tokenized ? html`
+        ${this.renderFoilBar(view)}
+        ${hasScores ? this.renderViewKind() : nothing}
         ${hasScores ? this.renderLegend(view) : this.output === undefined || this.status || this.notice ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
         <div class=${textClass} tabindex="0" aria-label="Prompt and output"
             @mousedown=${this.onMouseDown} @mouseover=${this.onMouseOver} @keydown=${this.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
@@ -424,9 +557,64 @@ export class SaliencePane extends LitElement {
 
   private renderLegend(view: PaneView) {
     const stops = legend(view.max, view.signed, this.settings.intensity);
-    return html`<div class="legend" aria-label="Colour legend">
-      <span class="caption">${this.settings.method}${view.signed ? ' (signed)' : ''}</span>
+    const words = legendText(this.settings.method, view.signed, this.selectedText(), this.settings.foil);
+    return html`<div class="legend" aria-label="Colour legend" title=${words.explanation}>
+      <span class="caption">${words.caption}</span>
+      ${words.negative ? html`<span class="end negative">${words.negative}</span>` : nothing}
       ${stops.map((l) => html`<span class="swatch" style="background:${l.color};color:${textColorFor(l.color)}">${formatScore(l.value)}</span>`)}
+      ${words.positive ? html`<span class="end positive">${words.positive}</span>` : nothing}
+    </div>
+    ${this.settings.foil ? html`<div class="legend-text" data-testid="legend-text">${words.explanation}</div>` : nothing}`;
+  }
+
+  /** Plain or contrastive, at a glance. */
+  private renderViewKind() {
+    const {kind, text} = viewKind(this.selectedText(), this.settings.foil);
+    return html`<div class="view-kind ${kind}" data-testid="view-kind" data-kind=${kind}>
+      <span class="badge">${kind === 'contrastive' ? 'Contrastive' : 'Plain'}</span> ${text.replace(/^\w+: /, '')}</div>`;
+  }
+
+  /**
+   * "Instead of": the model's alternatives at the selection's first token
+   * (click one) and a field for any text; the current foil and Clear.
+   */
+  private renderFoilBar(view: PaneView) {
+    if (!this.contrastive || this.output === undefined) return nothing;
+    const foil = this.settings.foil;
+    if (view.lo < 0) {
+      // Kept in place (no layout shift under the pointer when a selection appears).
+      return html`<div class="foil-bar" data-testid="foil-bar"><span class="instead">instead of</span>
+        <span class="muted">select part of the output, then pick one of the model's alternatives or type any text${
+          foil ? html` (the foil now: ${quote(foil)})` : nothing}</span>
+        ${foil ? html`<button data-testid="foil-clear" title="Back to the plain view"
+            @click=${() => this.setFoil('')}>Clear ${quote(foil, 20)}</button>` : nothing}</div>`;
+    }
+    const alternatives = this.alternatives;
+    const use = () => {
+      if (normalizeFoil(this.foilDraft)) this.setFoil(this.foilDraft);
+    };
+    return html`<div class="foil-bar" data-testid="foil-bar" role="group" aria-label="Instead of">
+      <span class="instead">instead of</span>
+      ${alternatives === undefined ? html`<span class="muted">the model's alternatives…</span>` :
+        alternatives.length ? alternatives.map((a) => html`<button class="alternative${a.text === foil ? ' current' : ''}"
+            data-testid="alternative" data-foil=${a.text} aria-pressed=${a.text === foil ? 'true' : 'false'}
+            ?disabled=${!a.usable || a.actual}
+            title=${a.actual ? `${a.label}: the output's own first token (${formatProbability(a.probability)})` :
+                    !a.usable ? (isSpecialToken(a.token) ? `${a.token}: a special token, no text to compare with` :
+                                 `${a.label}: whitespace alone; a foil needs some text (type one)`) :
+                    `Why the output instead of ${quote(a.text)}? The model gives it ${formatProbability(a.probability)}.`}
+            @click=${() => this.setFoil(a.text)}>${a.label}<span class="p">${formatProbability(a.probability)}</span>${
+              a.actual ? html`<span class="p">(output)</span>` : nothing}</button>`) :
+        html`<span class="muted">no alternatives from the server</span>`}
+      <input data-testid="foil-input" placeholder="or type any text" size="16" .value=${this.foilDraft}
+          aria-label="Foil: any text to compare the output with"
+          @input=${(e: Event) => this.foilDraft = (e.target as HTMLInputElement).value}
+          @keydown=${(e: KeyboardEvent) => {
+            if (e.key === 'Enter') use();
+          }}>
+      <button data-testid="foil-use" ?disabled=${!normalizeFoil(this.foilDraft)} @click=${use}>Use</button>
+      ${foil ? html`<button data-testid="foil-clear" title="Back to the plain view"
+          @click=${() => this.setFoil('')}>Clear ${quote(foil, 20)}</button>` : nothing}
     </div>`;
   }
 
@@ -447,6 +635,7 @@ export class SaliencePane extends LitElement {
       return;
     }
     this.dragging = true;
+    this.dragFrom = {x: e.clientX, y: e.clientY};
     this.anchor = this.focusIndex = i;
     const up = () => {
       window.removeEventListener('mouseup', up);
@@ -458,6 +647,7 @@ export class SaliencePane extends LitElement {
 
   private onMouseOver(e: MouseEvent) {
     if (!this.dragging) return;
+    if (Math.abs(e.clientX - this.dragFrom.x) < 3 && Math.abs(e.clientY - this.dragFrom.y) < 3) return;
     const i = this.outputIndex(e);
     if (i >= 0) this.focusIndex = i;
   }

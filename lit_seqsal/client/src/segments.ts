@@ -4,10 +4,14 @@
  * a word start, newlines stay `\n`).
  */
 
-export type Granularity = 'tokens' | 'words' | 'sentences' | 'lines' | 'paragraphs' | 'custom';
+/**
+ * 'turns' (one segment per conversation turn) needs the model's token_turns
+ * and is segmented in turns.ts; the others from the token strings alone.
+ */
+export type Granularity = 'tokens' | 'words' | 'sentences' | 'lines' | 'paragraphs' | 'turns' | 'custom';
 
 export const GRANULARITIES: readonly Granularity[] =
-    ['tokens', 'words', 'sentences', 'lines', 'paragraphs', 'custom'];
+    ['tokens', 'words', 'sentences', 'lines', 'paragraphs', 'turns', 'custom'];
 
 /** Token indices [start, end) into prompt + output (end exclusive). */
 export interface TokenRange {
@@ -92,6 +96,8 @@ function segmentEnds(tokens: readonly string[], granularity: Granularity, patter
       }
       break;
     }
+    case 'turns':
+      throw new Error('Turns are segmented from the model\'s token_turns (turns.ts).');
     default:
       throw new Error(`Unknown granularity ${String(granularity)}`);
   }

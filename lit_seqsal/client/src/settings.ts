@@ -16,6 +16,11 @@ export interface ViewSettings {
   mark: 'highlight' | 'underline';
   /** Also colour the selected output span by its own salience. */
   showInSelection: boolean;
+  /**
+   * The foil of a contrastive view ("why the output instead of this?"); ''
+   * for a plain view. Shared by compared panes, like the method.
+   */
+  foil: string;
 }
 
 export const DEFAULT_SETTINGS: ViewSettings = {
@@ -26,6 +31,7 @@ export const DEFAULT_SETTINGS: ViewSettings = {
   spacing: 'loose',
   mark: 'highlight',
   showInSelection: false,
+  foil: '',
 };
 
 /** A selection another pane should mirror: the same text, else the same position. */

@@ -135,7 +135,8 @@ test('layouts place examples, editor and salience where LIT would', () => {
 test('HTML export is standalone and escapes text', () => {
   assert.equal(escapeHtml('<b a="1">&\''), '&lt;b a=&quot;1&quot;&gt;&amp;&#39;');
   const view: ExportedView = {
-    model: 'm', method: 'grad_l2', granularity: 'words', prompt: '<p>', output: ' x', source: 's',
+    model: 'm', view: 'plain', foil: null, method: 'grad_l2', granularity: 'words', prompt: '<p>', output: ' x', source: 's',
+    legendText: {caption: 'grad_l2', explanation: 'Darker parts mattered more to “x”.'},
     selection: {text: ' x', firstSegment: 0, lastSegment: 0}, scaleMax: 1, signed: false,
     legend: [{value: 0, color: 'rgb(255, 255, 255)'}, {value: 1, color: 'rgb(8, 48, 107)'}],
     segments: [

@@ -53,7 +53,8 @@ test('HTML export: a payload in the prompt, the source and the output is text', 
 test('HTML export: attribute values cannot be broken out of', () => {
   const quote = '" onmouseover="alert(1)';
   const view: ExportedView = {
-    model: `m${quote}`, method: `grad_l2${quote}`, granularity: 'custom', pattern: `</style>${PAYLOAD}`,
+    model: `m${quote}`, view: 'plain', foil: null, method: `grad_l2${quote}`, granularity: 'custom',
+    pattern: `</style>${PAYLOAD}`, legendText: {caption: `grad_l2${quote}`, explanation: PAYLOAD},
     prompt: quote, output: quote, source: `'${quote}`,
     selection: {text: quote, firstSegment: 0, lastSegment: 0}, scaleMax: 1, signed: false,
     legend: [{value: 0, color: 'rgb(255, 255, 255)'}],

@@ -223,6 +223,7 @@ test('costly methods: progress text counts the units before the selection; no oc
   assert.match(occlusion.status, /once without each of the 4 words before the selection/);
   assert.match(costlyStatus('integrated_gradients', 'words', WORDS, wanted).status,
                /^Computing integrated gradients for the selection/);
+  assert.match(costlyStatus('occlusion', 'turns', WORDS, wanted).error, /pick one of those granularities/);
   const custom = costlyStatus('occlusion', 'custom', WORDS, wanted);
   assert.equal(custom.status, '');
   assert.match(custom.error, /pick one of those granularities/);
