@@ -5,14 +5,22 @@ Prints, for the same inputs measured in the same process:
      tokens with a 20-token target: latency, ratio, max score difference;
   2. 8 target masks of one input in one batched call (one forward pass, one
      backward per mask; also the vmapped backward) vs 8 separate calls;
-  3. peak resident memory of each variant.
+  3. contrastive salience (the target against a foil) vs plain salience;
+  4. per-call cost: a whole salience request (through the HTTP API, LIT's
+     wrappers, tokenization, the engine) and the engine call alone against a
+     bare forward + backward of the model body, at 80 / 400 / 1,024 / 4,096
+     tokens (4,096: the activation-checkpointing path), with peak memory;
+  5. with CUDA present, section 4 again on the GPU;
+  and the peak resident memory of each variant.
 
 usage: .venv/bin/python bench/bench_salience.py [--repeats 3] [--threads N]
+           [--lengths 80,400,1024,4096] [--sections 1,2,3,4,5]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -23,8 +31,10 @@ import numpy as np
 import psutil
 import torch
 
-from lit_seqsal import datasets, models
-from lit_seqsal.salience import methods
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
+
+from lit_seqsal import datasets, models  # noqa: E402
+from lit_seqsal.salience import methods  # noqa: E402
 
 TARGET_TOKENS = 20
 
@@ -104,9 +114,10 @@ def lit_style_reference(engine, ids, mask):
 
 
 def input_of_length(engine, text: str, n: int):
-  ids = engine.encode(text)[:n]
-  if len(ids) < n:
-    raise SystemExit(f"sample text has only {len(ids)} tokens, need {n}")
+  ids = engine.encode(text)
+  while len(ids) < n:  # long inputs repeat the sample prompts
+    ids = ids + ids[1:]
+  ids = ids[:n]
   mask = np.zeros(n, np.float32)
   mask[-TARGET_TOKENS:] = 1
   return ids, mask
@@ -154,7 +165,47 @@ def variants(engine, ids, mask):
       "8 masks, vmap": with_mode("vmap", lambda: call(masks)),
       "8 separate": lambda: [call([m])[0] for m in masks],
       "contrastive": lambda: contrastive_call(engine, ids, mask),
+      "bare body": lambda: bare_body(engine, ids, mask),
+      "bare body+head": lambda: bare_body_and_head(engine, ids, mask),
   }
+
+
+def bare_body(engine, ids, mask):
+  """The model body alone: decoder layers on the input embeddings, and the
+  backward pass of the target positions' final hidden states to those
+  embeddings. No LM head, no log-softmax, no bookkeeping."""
+  embs = engine._embedding(torch.tensor([ids], device=engine.device)).detach()  # pylint: disable=protected-access
+  embs.requires_grad_(True)
+  targets = torch.tensor(np.nonzero(mask)[0] - 1, device=engine.device)
+  hidden = engine.model.model(inputs_embeds=embs, use_cache=False).last_hidden_state
+  (grad,) = torch.autograd.grad(hidden[0, targets].sum(), embs)
+  return grad
+
+
+def bare_body_and_head(engine, ids, mask):
+  """The least model work for the objective: the body, the LM head and the
+  log-softmax at the target positions only, one backward pass."""
+  embs = engine._embedding(torch.tensor([ids], device=engine.device)).detach()  # pylint: disable=protected-access
+  embs.requires_grad_(True)
+  positions = np.nonzero(mask)[0]
+  logits = engine.model(inputs_embeds=embs, use_cache=False,
+                        logits_to_keep=torch.tensor(positions - 1, device=engine.device)).logits
+  logprobs = torch.log_softmax(logits.float(), dim=-1)[0]
+  labels = torch.tensor(np.asarray(ids)[positions], device=engine.device)
+  (grad,) = torch.autograd.grad(logprobs[torch.arange(len(positions)), labels].sum(), embs)
+  return grad
+
+
+def http_call(served, group, engine, ids, mask):
+  """One whole salience request through our HTTP app (cache cleared first)."""
+  from tests.conftest import post  # pylint: disable=g-import-not-at-top
+
+  group.salience.cache.clear()
+  prompt_ids = len(ids) - TARGET_TOKENS
+  prompt, target = engine.decode(ids[1:prompt_ids]), engine.decode(ids[prompt_ids:])
+  # No `_id`: LIT's prediction cache must not answer either.
+  example = {"id": "", "meta": {}, "data": {"prompt": prompt, "target": target}}
+  return post(served.url, "/get_preds", {"inputs": [example]}, model="_gemma_salience")
 
 
 FOIL = " and that is all I wanted to say about it."
@@ -181,10 +232,15 @@ def main():
   parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
   parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one variant's memory
   parser.add_argument("--tokens", type=int, default=512, help=argparse.SUPPRESS)
+  parser.add_argument("--lengths", default="80,400,1024,4096",
+                      help="input lengths of section 4, comma-separated")
+  parser.add_argument("--sections", default="1,2,3,4,5", help="sections to run, comma-separated")
   args = parser.parse_args()
   if args.threads:
     torch.set_num_threads(args.threads)
   engine, text = load()
+  sections = {int(x) for x in args.sections.split(",")}
+  lengths = [int(x) for x in args.lengths.split(",")]
 
   if args.memory_of:
     ids, mask = input_of_length(engine, text, args.tokens)
@@ -196,6 +252,23 @@ def main():
   print(f"Bundled Gemma 3 270M, float32, torch threads={torch.get_num_threads()},"
         f" median of {args.repeats} after a warm-up; target = last {TARGET_TOKENS} tokens.")
   print("Peak MiB: resident memory above the loaded model, one call in a fresh process.\n")
+  if 1 in sections:
+    section_target_only(engine, text, args.repeats)
+  if 2 in sections:
+    section_masks(engine, text, args.repeats)
+  if 3 in sections:
+    section_contrastive(engine, text, args.repeats)
+  if 4 in sections:
+    section_per_call(engine, text, args.repeats, lengths, "cpu")
+  if 5 in sections and torch.cuda.is_available():
+    gpu = models.load_model_group("gemma", "bundled", batch_size=8, max_length=4096,
+                                  device="cuda", precision="float32")["gemma"].engine
+    section_per_call(gpu, text, args.repeats, lengths, torch.cuda.get_device_name())
+  elif 5 in sections:
+    print("\n5. GPU: no CUDA GPU visible here; skipped.")
+
+
+def section_target_only(engine, text, repeats):
   print("1. Target-only logits (ours) vs logits at every position (one salience call)")
   print("   full: plain log-softmax at every position; LIT-style: LIT 1.3's loss algorithm")
   print(f"{'tokens':>7} {'variant':<9} {'seconds':>8} {'ours faster':>12} {'max |diff|/max':>15}"
@@ -203,23 +276,26 @@ def main():
   for n in (64, 512):
     ids, mask = input_of_length(engine, text, n)
     runs = variants(engine, ids, mask)
-    t_ours, r_ours = timed(runs["ours"], args.repeats)
+    t_ours, r_ours = timed(runs["ours"], repeats)
     r_ours = {k: v[0] for k, v in r_ours.items()}
     print(f"{n:>7} {'ours':<9} {t_ours:>8.3f} {'':>12} {'':>15} {peak_memory_mib('ours', n):>9.0f}")
     for name in ("full", "LIT-style"):
-      t_ref, r_ref = timed(runs[name], args.repeats)
+      t_ref, r_ref = timed(runs[name], repeats)
       diff = max(np.abs(r_ours[k] - r_ref[k]).max() / np.abs(r_ref[k]).max()
                  for k in ("grad_l2", "grad_dot_input"))
       print(f"{n:>7} {name:<9} {t_ref:>8.3f} {t_ref / t_ours:>11.2f}x {diff:>15.1e}"
             f" {peak_memory_mib(name, n):>9.0f}")
 
+
+
+def section_masks(engine, text, repeats):
   print("\n2. Eight target masks of one 512-token input")
   ids, mask = input_of_length(engine, text, 512)
   runs = variants(engine, ids, mask)
-  t_sep, separate = timed(runs["8 separate"], args.repeats)
+  t_sep, separate = timed(runs["8 separate"], repeats)
   print(f"{'variant':<40} {'seconds':>8} {'vs separate':>12} {'peak MiB':>9} {'max |diff|/max':>15}")
   for name in ("8 masks, loop", "8 masks, vmap"):
-    t, res = timed(runs[name], args.repeats)
+    t, res = timed(runs[name], repeats)
     diff = max(np.abs(a["grad_l2"] - b["grad_l2"]).max() / np.abs(b["grad_l2"]).max()
                for a, b in zip(res, separate))
     label = f"one call, {name.split(', ')[1]} backward"
@@ -227,11 +303,44 @@ def main():
   print(f"{'8 separate calls':<40} {t_sep:>8.3f} {1.0:>11.2f}x"
         f" {peak_memory_mib('8 separate', 512):>9.0f} {0:>15.1e}")
 
+
+
+def section_contrastive(engine, text, repeats):
   print("\n3. Contrastive salience (target vs a foil) against plain salience, 512 tokens")
-  t_plain, _ = timed(runs["ours"], args.repeats)
-  t_con, _ = timed(runs["contrastive"], args.repeats)
+  ids, mask = input_of_length(engine, text, 512)
+  runs = variants(engine, ids, mask)
+  t_plain, _ = timed(runs["ours"], repeats)
+  t_con, _ = timed(runs["contrastive"], repeats)
   print(f"plain {t_plain:.3f} s, contrastive {t_con:.3f} s: {t_con / t_plain:.2f}x"
         f" (goal: at most 1.6x; the context runs once for both continuations)")
+
+
+def section_per_call(engine, text, repeats, lengths, device):
+  from lit_seqsal.models import lit_models  # pylint: disable=g-import-not-at-top
+  from tests.conftest import serve_lit  # pylint: disable=g-import-not-at-top
+
+  print(f"\n4. Per-call cost on {device}: a whole request and the engine call vs the model's own"
+        " work\n   (body: decoder forward+backward; body+head: plus LM head and log-softmax at"
+        " the targets)")
+  group = lit_models.group_of(lit_models.make_model_group("gemma", engine)["gemma"])
+  served = serve_lit({"gemma": group.generation, "_gemma_salience": group.salience,
+                      "_gemma_tokenizer": group.tokenizer})
+  try:
+    print(f"{'tokens':>7} {'body s':>8} {'body+head s':>12} {'engine s':>9} {'request s':>10}"
+          f" {'request/body':>13} {'request/body+head':>18} {'peak MiB':>9}")
+    for n in lengths:
+      ids, mask = input_of_length(engine, text, n)
+      runs = variants(engine, ids, mask)
+      reps = repeats if n <= 1024 else 1
+      t_body, _ = timed(runs["bare body"], reps)
+      t_head, _ = timed(runs["bare body+head"], reps)
+      t_engine, _ = timed(runs["ours"], reps)
+      t_http, _ = timed(lambda: http_call(served, group, engine, ids, mask), reps)
+      peak = peak_memory_mib("ours", n) if device == "cpu" else float("nan")
+      print(f"{n:>7} {t_body:>8.3f} {t_head:>12.3f} {t_engine:>9.3f} {t_http:>10.3f}"
+            f" {t_http / t_body:>12.2f}x {t_http / t_head:>17.2f}x {peak:>9.0f}")
+  finally:
+    served.close()
 
 
 if __name__ == "__main__":
