@@ -366,6 +366,7 @@ def compute_chunk(groups: dict, chunk: Sequence[Task], config: BatchConfig) -> l
     ex = chunk[i].example
     example = {FieldNames.PROMPT: ex.prompt, FieldNames.TARGET: output}
     try:
+      inputs.prompt_of(example)  # its message, without a position in the chunk
       encoded = engine_lib.encode_example(engine, example, with_mask=False)
       inputs.check_length(len(encoded.ids), engine.max_length, "Prompt + output")
       tokens = engine.token_strings(encoded.ids)
