@@ -380,9 +380,13 @@ def compute_chunk(groups: dict, chunk: Sequence[Task], config: BatchConfig) -> l
                 **dict(ex.extra)}
     prepared[i] = (example, tokens, encoded.num_prompt_tokens, span, output)
 
-  # 3. Salience, in one call for the chunk (rows of similar length share a batch).
+  # 3. Salience, in one call for the chunk (rows of similar length share a batch), by
+  # the group's salience model class with a cache of its own: a result cached from an
+  # earlier chunk (another batch, other padding) could differ in the last float bits,
+  # and a chunk's records must not depend on which chunks ran before it (on this worker).
   order = sorted(prepared)
-  answers = _predict_each(group.salience, [prepared[i][0] for i in order])
+  salience_model = type(group.salience)(engine)
+  answers = _predict_each(salience_model, [prepared[i][0] for i in order])
   for i, answer in zip(order, answers):
     if isinstance(answer, Exception):
       fail(i, _error(answer))
