@@ -38,7 +38,13 @@ setup(
         "jax": ["jax[cpu]==0.7.1"],
         "test": ["pytest>=8", "tokenizers>=0.20", "jax[cpu]==0.7.1",
                  "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6",
-                 "gunicorn>=22", "hypothesis>=6.100", "psutil>=5.9"],
+                 "gunicorn>=22", "hypothesis>=6.100", "psutil>=5.9",
+                 "ray==2.60.*"],
         "hosted": ["gunicorn>=22"],
+        # The batch command's scale-out (python -m lit_seqsal.attribute --ray).
+        "ray": ["ray==2.60.*"],
+    },
+    entry_points={
+        "console_scripts": ["lit-seqsal-attribute=lit_seqsal.attribute:run_main"],
     },
 )
