@@ -163,12 +163,12 @@ def main(argv: Sequence[str]) -> int:
       records = run_lib.finalize(config)
       summary = write_reports(config, records)
     else:
-      ray_options = ray_options_from_flags()
+      ray_options, executor = ray_options_from_flags(), None
       if ray_options is not None:
         from lit_seqsal.batch import ray_run  # pylint: disable=g-import-not-at-top
 
-        ray_run.require_ray()  # says how to install it, before any work
-      result = run_lib.run(config, ray_options=ray_options)
+        executor = ray_run.executor(ray_options)  # says how to install Ray, before any work
+      result = run_lib.run(config, executor=executor)
       summary = write_reports(config, result.records, seconds=result.seconds,
                               computed=result.computed)
   except (run_lib.BatchError, regions_lib.RegionSpecError, ValueError, OSError) as e:

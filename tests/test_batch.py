@@ -65,10 +65,6 @@ def make_config(tiny_model_dir, dataset, out, **kw) -> run_lib.BatchConfig:
                              out=str(out), **kw)
 
 
-def strip_volatile(records):
-  return sorted(records, key=lambda r: (r["model"], r["id"]))
-
-
 # -- the output is the salience model's -------------------------------------------------
 
 
@@ -439,8 +435,19 @@ def test_report_colours_are_the_clients(tmp_path):
     assert ours == theirs
 
 
-def test_ray_missing_says_how_to_install(monkeypatch, tiny_model_dir, dataset, tmp_path):
+def test_ray_missing_says_how_to_install(monkeypatch, tmp_path):
+  from lit_seqsal.batch import ray_run  # pylint: disable=g-import-not-at-top
+
   monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails
-  config = make_config(tiny_model_dir, dataset, tmp_path / "r.jsonl", max_examples=1)
   with pytest.raises(run_lib.BatchError, match=r"pip install 'lit-seqsal\[ray\]'"):
-    run_lib.run(config, ray_options={"num_workers": 1}, stream=open(os.devnull, "w"))
+    ray_run.executor({"num_workers": 1})
+  # The command says so before any work (no results file, no model loaded); in a child
+  # process, whose absl flags are its own.
+  out = tmp_path / "r.jsonl"
+  code = ("import sys; sys.modules['ray'] = None\n"
+          "from absl import app\nfrom lit_seqsal import attribute\n"
+          f"sys.argv = ['attribute', '--ray', '--out={out}']\napp.run(attribute.main)\n")
+  proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                        env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
+  assert proc.returncode == 1 and "pip install 'lit-seqsal[ray]'" in proc.stderr, proc.stderr[-2000:]
+  assert not out.exists()

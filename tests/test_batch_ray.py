@@ -69,7 +69,8 @@ def ray_config(tiny_model_dir, data, out) -> run_lib.BatchConfig:
 def test_ray_gives_the_same_records_as_a_local_run(local_ray, local_records, tiny_model_dir,
                                                    data, tmp_path):
   config = ray_config(tiny_model_dir, data, tmp_path / "ray.jsonl")
-  result = run_lib.run(config, ray_options=RAY_OPTIONS, stream=open(os.devnull, "w"))
+  result = run_lib.run(config, executor=ray_run.executor(RAY_OPTIONS),
+                       stream=open(os.devnull, "w"))
   assert result.computed == 18 and not result.errors
   lines = Path(config.out).read_text().splitlines()
   assert len(lines) == 18
@@ -87,7 +88,7 @@ def test_a_worker_killed_mid_run_loses_no_example(local_ray, local_records, tiny
       killed.append(ray_run.worker_pids[0])
       os.kill(killed[0], signal.SIGKILL)  # a worker process this test's cluster started
 
-  result = run_lib.run(config, ray_options=RAY_OPTIONS | {"max_restarts": 2},
+  result = run_lib.run(config, executor=ray_run.executor(RAY_OPTIONS | {"max_restarts": 2}),
                        on_chunk=kill_a_worker, stream=open(os.devnull, "w"))
   assert killed and result.computed == 18
   lines = Path(config.out).read_text().splitlines()

@@ -113,6 +113,14 @@ def _cause(error: BaseException) -> BaseException:
   return cause if isinstance(cause, BaseException) else error
 
 
+def executor(opts: RayOptions | dict) -> run_lib.Executor:
+  """A run_lib.run executor on Ray; checks first that Ray is installed (else says how)."""
+  require_ray()
+  opts = opts if isinstance(opts, RayOptions) else RayOptions(**opts)
+  return lambda config, chunks, write, on_ready: run_on_ray(config, chunks, write, opts,
+                                                            on_ready=on_ready)
+
+
 def run_on_ray(config: run_lib.BatchConfig, chunks: Sequence[list[run_lib.Task]],
                write: Callable[[list[dict]], None], opts: RayOptions,
                on_ready: Callable[[], None] | None = None) -> None:

@@ -31,7 +31,7 @@ def record_key(record: dict) -> tuple[str, str]:
   return record.get("model", ""), record["id"]
 
 
-def _complete_length(path: str) -> int:
+def complete_length(path: str) -> int:
   """Bytes of `path` up to and including its last newline."""
   size = os.path.getsize(path)
   if size == 0:
@@ -53,7 +53,7 @@ def iter_lines(path: str) -> Iterator[tuple[int, dict]]:
   """(line number, record) of every complete line; a trailing fragment is skipped."""
   if not os.path.exists(path):
     return
-  complete = _complete_length(path)
+  complete = complete_length(path)
   with open(path, "rb") as f:
     data = f.read(complete)
   for lineno, line in enumerate(data.split(b"\n"), start=1):
@@ -139,7 +139,7 @@ def repair(path: str) -> int:
   if not os.path.exists(path):
     return 0
   size = os.path.getsize(path)
-  complete = _complete_length(path)
+  complete = complete_length(path)
   if complete < size:
     with open(path, "r+b") as f:
       f.truncate(complete)

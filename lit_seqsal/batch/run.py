@@ -533,6 +533,9 @@ def plan(config: BatchConfig) -> Plan:
 
 
 OnChunk = Callable[[list[dict]], None]
+# Computes the chunks somewhere and passes each chunk's records to the callback, in any
+# order; calls on_ready once the models are loaded (run_local; ray_run.executor).
+Executor = Callable[["BatchConfig", Sequence[list[Task]], OnChunk, Callable[[], None]], None]
 
 
 def run_local(config: BatchConfig, chunks: Sequence[list[Task]], on_chunk: OnChunk,
@@ -555,13 +558,13 @@ class RunResult:
   seconds: float
 
 
-def run(config: BatchConfig, *, ray_options: dict | None = None, groups: dict | None = None,
+def run(config: BatchConfig, *, executor: Executor | None = None, groups: dict | None = None,
         on_chunk: OnChunk | None = None, stream=None) -> RunResult:
   """Runs (or resumes) the batch: computes what the results file lacks and appends it.
 
-  `ray_options` (ray_run.RayOptions fields) runs the chunks on Ray; `groups`
-  reuses already-loaded model groups locally; `on_chunk` sees each chunk's
-  records after they are written.
+  `executor` computes the chunks elsewhere (ray_run.executor: on Ray workers);
+  by default they run here, on `groups` if given (model groups already loaded);
+  `on_chunk` sees each chunk's records after they are written.
   """
   config = config.checked()
   start = time.monotonic()
@@ -572,8 +575,8 @@ def run(config: BatchConfig, *, ray_options: dict | None = None, groups: dict | 
                     " example; allowed values: %s.", ", ".join(unknown),
                     ", ".join(methods_lib.REGISTRY))
   pending = sum(len(c) for c in the_plan.chunks)
-  bar = ProgressBar(pending, sum(t.weight for c in the_plan.chunks for t in c),
-                    done_before=the_plan.done, stream=stream)
+  weights = {(t.model, t.example.id): t.weight for c in the_plan.chunks for t in c}
+  bar = ProgressBar(pending, sum(weights.values()), done_before=the_plan.done, stream=stream)
   computed = 0
   with results_lib.ResultsWriter(config.out) as writer:
     writer.write(the_plan.errors_to_write)
@@ -582,27 +585,18 @@ def run(config: BatchConfig, *, ray_options: dict | None = None, groups: dict | 
       nonlocal computed
       writer.write(records)
       computed += len(records)
-      bar.update(len(records), sum(_record_weight(r) for r in records),
+      bar.update(len(records), sum(weights.get(results_lib.record_key(r), 0) for r in records),
                  sum(1 for r in records if "error" in r))
       if on_chunk is not None:
         on_chunk(records)
 
-    if ray_options is not None:
-      from lit_seqsal.batch import ray_run  # pylint: disable=g-import-not-at-top
-
-      ray_run.run_on_ray(config, the_plan.chunks, write, ray_run.RayOptions(**ray_options),
-                         on_ready=bar.start_clock)
+    if executor is not None:
+      executor(config, the_plan.chunks, write, bar.start_clock)
     else:
       run_local(config, the_plan.chunks, write, groups, on_ready=bar.start_clock)
   records = finalize(config)
   errors = [r for r in records if "error" in r]
   return RunResult(records, computed, errors, time.monotonic() - start)
-
-
-def _record_weight(record: dict) -> int:
-  prompt, target = record.get("prompt"), record.get("target")
-  return len(prompt if isinstance(prompt, str) else "") + len(
-      target if isinstance(target, str) else "")
 
 
 def file_region_specs(records: Sequence[dict]) -> tuple[str, ...]:
