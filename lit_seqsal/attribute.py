@@ -28,6 +28,7 @@ from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import options
 from lit_seqsal.batch import regions as regions_lib
 from lit_seqsal.batch import report as report_lib
+from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
 from lit_seqsal.batch import spans
 from lit_seqsal.salience import methods as methods_lib
@@ -146,7 +147,8 @@ def write_reports(config: run_lib.BatchConfig, records, *, seconds=None, compute
   json_path, html_path = report_lib.default_paths(config.out)
   json_path, html_path = _REPORT_JSON.value or json_path, _REPORT_HTML.value or html_path
   report_lib.write_json(json_path, summary)
-  report_lib.write_html(html_path, records, summary, title=f"Salience over {config.out}")
+  report_lib.write_html(html_path, records, summary, title=f"Salience over {config.out}",
+                        load=lambda keys: results_lib.records_by_key(config.out, keys))
   stream.write(report_lib.table(summary) + "\n")
   stream.write(f"Results: {config.out}\nSummary: {json_path}\nReport: {html_path}\n")
   stream.flush()

@@ -109,7 +109,7 @@ def test_explaining_the_generation_records_it(groups, tiny_model_dir, dataset, t
   result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
   expected = groups["tiny"].generation.predict([{"prompt": ex["prompt"]}
                                                for ex in template_examples(3)])
-  records = {r["id"]: r for r in result.records}
+  records = {r["id"]: r for r in results_lib.read_records(config.out)}
   for i, gen in enumerate(expected):
     record = records[f"menu/{i}"]
     if not gen["response"]:
@@ -167,6 +167,7 @@ def test_other_settings_on_the_same_file_are_refused(groups, tiny_model_dir, dat
                                    granularity="words", overwrite=True),
                        groups=groups, stream=open(os.devnull, "w"))
   assert redone.computed == 2 and {r["granularity"] for r in redone.records} == {"words"}
+  assert "tokens" not in redone.records[0]  # the run's summary records are light
 
 
 def test_command_killed_mid_run_resumes(tiny_model_dir, tmp_path):
@@ -199,6 +200,15 @@ def test_command_killed_mid_run_resumes(tiny_model_dir, tmp_path):
   assert len(lines) == 36 and len({json.loads(l)["id"] for l in lines}) == 36
   assert "block 1" in done.stdout and "36 examples explained, 0 errors." in done.stdout
   assert (tmp_path / "killed.summary.json").exists() and (tmp_path / "killed.report.html").exists()
+  # Other regions afterwards, from the file alone (no model is loaded).
+  regroup = subprocess.run(
+      [sys.executable, "-m", "lit_seqsal.attribute", f"--out={out}", "--report_only",
+       "--regions=paragraphs", "--models=never:/no/such/model"],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  assert regroup.returncode == 0, regroup.stderr[-3000:]
+  assert "paragraph 1" in regroup.stdout and "block 1" not in regroup.stdout
+  summary = json.loads((tmp_path / "killed.summary.json").read_text())
+  assert summary["regions_spec"] == ["paragraphs"] and summary["examples"] == 36
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -223,7 +233,7 @@ def test_bad_input_is_recorded_per_example_and_summarised(groups, tiny_model_dir
                 f"csv:{tmp_path / 'table.csv'}"),
       span="^Recommendation:", methods=("grad_l2", "lime"))
   result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
-  by_id = {r["id"]: r for r in result.records}
+  by_id = {r["id"]: r for r in results_lib.read_records(config.out)}
   assert "error" not in by_id["bad/0"] and "error" not in by_id["bad/6"]
   assert by_id["bad/0"]["errors"][0]["method"] == "lime"  # known methods still computed
   assert set(by_id["bad/0"]["salience"]) == {"grad_l2"}
@@ -361,7 +371,8 @@ def test_regions_end_to_end_match_the_token_scores(groups, tiny_model_dir, datas
   config = make_config(tiny_model_dir, dataset, tmp_path / "r.jsonl", max_examples=4,
                        regions=("blocks:^Suggestion:", "verdicts=^Recommendation:.*$"))
   result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
-  for record in result.records:
+  assert len(result.records) == 4
+  for record in results_lib.read_records(config.out):
     regions = record["regions"]
     assert regions["names"] == ["preamble", "block 1", "block 2", "verdicts", "(rest)"]
     scores = np.abs(np.asarray(record["salience"]["grad_l2"]["tokens"], dtype=np.float64))
@@ -386,8 +397,11 @@ def test_html_report_links_examples_and_escapes_text(groups, tiny_model_dir, tmp
   config = make_config(tiny_model_dir, data, tmp_path / "r.jsonl", regions=("blocks:^Suggestion:",))
   result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
   summary = report_lib.summary(result.records)
-  page = report_lib.html_report(result.records, summary)
+  page = report_lib.html_report(result.records, summary,
+                                load=lambda keys: results_lib.records_by_key(config.out, keys))
+  assert page == report_lib.html_report(results_lib.read_records(config.out), summary)
   assert "<script>" not in page and "&lt;script&gt;" in page
+  assert 'class="example"' in page
   assert page.count("<svg") == 2  # a chart per method
   anchors = {a.split('"')[0] for a in page.split('href="#')[1:]}
   assert anchors and all(f'id="{a}"' in page for a in anchors)

@@ -15,7 +15,7 @@ import html
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from lit_seqsal.batch import regions as regions_lib
 
@@ -256,17 +256,19 @@ def _example_section(record: dict, method: str) -> str:
           ' output after it is grey. Hover a segment for its score.</p></section>')
 
 
-def html_report(records: Sequence[dict], summary_json: dict, *, title: str = "") -> str:
-  """The standalone HTML report."""
+def html_report(records: Sequence[dict], summary_json: dict, *, title: str = "",
+                load: Callable[[set], dict] | None = None) -> str:
+  """The standalone HTML report. `records` may be light (run.light_record): `load`
+  then gives the full records of the linked examples, {(model, id): record}."""
   by_key = {(r.get("model", ""), r["id"]): r for r in records if "error" not in r}
-  linked: dict[str, tuple[dict, str]] = {}
+  linked: dict[str, tuple[tuple[str, str], str]] = {}
 
   def link(model: str, example_id: str, method: str, share: float) -> str:
     record = by_key.get((model, example_id))
     if record is None:
       return _esc(example_id)
     anchor = _example_anchor(model, example_id, method)
-    linked.setdefault(anchor, (record, method))
+    linked.setdefault(anchor, ((model, example_id), method))
     source = f" ({record.get('source')})" if record.get("source") else ""
     return f'<a href="#{anchor}">{_esc(example_id)}{_esc(source)}</a> {_pct(share)}'
 
@@ -274,8 +276,9 @@ def html_report(records: Sequence[dict], summary_json: dict, *, title: str = "")
   first = next(iter(by_key.values()), None)
   settings = ""
   if first is not None:
+    selector = first["span"].get("selector")
     settings = (f"<dt>Explained</dt><dd>{_esc(first['explain'])}"
-                f"{' · span /' + _esc(first['span']['selector']) + '/' if first['span']['selector'] else ''}"
+                f"{' · span /' + _esc(selector) + '/' if selector else ''}"
                 f"</dd><dt>Methods</dt><dd>{_esc(', '.join(first['methods']))}</dd>"
                 f"<dt>Granularity</dt><dd>{_esc(first['granularity'])}</dd>")
   spec = summary_json.get("regions_spec") or []
@@ -310,15 +313,21 @@ def html_report(records: Sequence[dict], summary_json: dict, *, title: str = "")
       body.append(f"<li class=error><b>{_esc(kind)}</b> × {entry['count']}: {examples}</li>")
     body.append("</ul>")
   if linked:
+    keys = {key for key, _ in linked.values()}
+    full = {k: by_key[k] for k in keys if "tokens" in by_key[k]}
+    if len(full) < len(keys) and load is not None:
+      full |= load(keys - set(full))
     body.append("<h2>Examples</h2>")
-    body.extend(_example_section(record, method) for record, method in linked.values())
+    body.extend(_example_section(full[key], method) for key, method in linked.values()
+                if key in full)
   title = title or "Salience over a dataset"
   return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}'
           f"</title><style>{_CSS}</style></head><body><h1>{_esc(title)}</h1>"
           + "\n".join(body) + "</body></html>\n")
 
 
-def write_html(path: str, records: Sequence[dict], summary_json: dict, title: str = "") -> None:
+def write_html(path: str, records: Sequence[dict], summary_json: dict, title: str = "",
+               load: Callable[[set], dict] | None = None) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, "w", encoding="utf-8") as f:
-    f.write(html_report(records, summary_json, title=title))
+    f.write(html_report(records, summary_json, title=title, load=load))

@@ -50,32 +50,51 @@ def complete_length(path: str) -> int:
 
 
 def iter_lines(path: str) -> Iterator[tuple[int, dict]]:
-  """(line number, record) of every complete line; a trailing fragment is skipped."""
+  """(line number, record) of every complete line, read one at a time; a trailing
+  fragment (a write cut short) is skipped."""
   if not os.path.exists(path):
     return
   complete = complete_length(path)
   with open(path, "rb") as f:
-    data = f.read(complete)
-  for lineno, line in enumerate(data.split(b"\n"), start=1):
-    if not line.strip():
-      continue
-    try:
-      record = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-      raise ResultsFileError(f"{path}, line {lineno}: not a valid JSON line ({e}).") from e
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-      raise ResultsFileError(f"{path}, line {lineno}: not a results record (no 'id').")
-    yield lineno, record
+    pos = 0
+    for lineno, line in enumerate(f, start=1):
+      pos += len(line)
+      if pos > complete:
+        break
+      if not line.strip():
+        continue
+      try:
+        record = json.loads(line)
+      except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ResultsFileError(f"{path}, line {lineno}: not a valid JSON line ({e}).") from e
+      if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        raise ResultsFileError(f"{path}, line {lineno}: not a results record (no 'id').")
+      yield lineno, record
+
+
+def latest_lines(path: str) -> dict[tuple[str, str], int]:
+  """The line number of the last record of each (model, id)."""
+  return {record_key(r): lineno for lineno, r in iter_lines(path)}
+
+
+def iter_records(path: str) -> Iterator[dict]:
+  """The records of a results file, the last one of each (model, id), in file order,
+  one at a time (a file of many thousand examples need not fit in memory)."""
+  keep = set(latest_lines(path).values())
+  for lineno, record in iter_lines(path):
+    if lineno in keep:
+      yield record
 
 
 def read_records(path: str) -> list[dict]:
-  """The records of a results file, the last one of each (model, id) kept, in file order."""
-  latest: dict[tuple[str, str], dict] = {}
-  for _, record in iter_lines(path):
-    key = record_key(record)
-    latest.pop(key, None)
-    latest[key] = record
-  return list(latest.values())
+  """All records of a results file (see iter_records)."""
+  return list(iter_records(path))
+
+
+def records_by_key(path: str, keys) -> dict[tuple[str, str], dict]:
+  """The records of the given (model, id) keys."""
+  keys = set(keys)
+  return {record_key(r): r for r in iter_records(path) if record_key(r) in keys}
 
 
 def dumps(record: dict) -> str:

@@ -506,23 +506,22 @@ def plan(config: BatchConfig) -> Plan:
   if config.overwrite and os.path.exists(out):
     os.remove(out)
   results_lib.repair(out)
-  existing = results_lib.read_records(out)
   wanted = {(t.model, t.example.id): t.key for t in tasks}
-  keep, done = [], set()
-  for record in existing:
+  done, dropped = set(), False
+  for record in results_lib.iter_records(out):
     key = results_lib.record_key(record)
-    if record.get("kind") == "dataset_error":
-      continue  # tried again: the file may be readable now
+    if record.get("kind") == "dataset_error" or (
+        record.get("kind") == "example_error" and config.retry_errors):
+      dropped = True  # tried again (a dataset may be readable now)
+      continue
     if key in wanted and record.get("key") != wanted[key]:
       raise BatchError(
           f"{out} already holds example {key[1]} ({key[0]}) computed from other inputs or"
           " settings: use another --out, or --overwrite to start it again.")
-    if record.get("kind") == "example_error" and config.retry_errors:
-      continue
-    keep.append(record)
     done.add(key)
-  if len(keep) != len(existing):
-    results_lib.rewrite(out, keep)  # drops errors about to be tried again (atomic)
+  if dropped:  # the file without the errors about to be tried again (atomic)
+    results_lib.rewrite(out, (r for r in results_lib.iter_records(out)
+                              if results_lib.record_key(r) in done))
   chunks = []
   for chunk in make_chunks(tasks, config.size):
     todo = [t for t in chunk if (t.model, t.example.id) not in done]
@@ -552,7 +551,7 @@ def run_local(config: BatchConfig, chunks: Sequence[list[Task]], on_chunk: OnChu
 
 @dataclass
 class RunResult:
-  records: list[dict]  # the whole results file after the run
+  records: list[dict]  # every record of the file after the run, light (see light_record)
   computed: int  # records written by this run
   errors: list[dict]  # error records (examples and datasets) in the file
   seconds: float
@@ -599,32 +598,45 @@ def run(config: BatchConfig, *, executor: Executor | None = None, groups: dict |
   return RunResult(records, computed, errors, time.monotonic() - start)
 
 
-def file_region_specs(records: Sequence[dict]) -> tuple[str, ...]:
+def file_region_specs(path: str) -> tuple[str, ...]:
   """The --regions a results file was last aggregated with (() if none)."""
-  for record in records:
+  for record in results_lib.iter_records(path):
     if record.get("regions"):
       return tuple(record["regions"].get("spec", ()))
   return ()
 
 
+# What the summary and the reports need of each record: no tokens or scores.
+_HEAVY = ("tokens", "salience", "segments", "prompt", "target", "generation", "signed")
+
+
+def light_record(record: dict) -> dict:
+  light = {k: v for k, v in record.items() if k not in _HEAVY}
+  if "span" in light:
+    light["span"] = {k: v for k, v in light["span"].items() if k in ("text", "selector")}
+  return light
+
+
 def finalize(config: BatchConfig) -> list[dict]:
-  """The file's records, with `regions` brought up to date with --regions, or, without
-  --regions, with those the file already has (the file is rewritten, atomically,
-  only where a record's regions were computed otherwise)."""
-  records = results_lib.read_records(config.out)
-  specs = regions_lib.parse_specs(config.regions or file_region_specs(records))
+  """The file's records (light), with `regions` brought up to date with --regions or,
+  without --regions, with those the file already has. The file is rewritten
+  (atomically, one record at a time) only where a record's regions were computed
+  otherwise."""
+  specs = regions_lib.parse_specs(config.regions or file_region_specs(config.out))
   spec_texts = [s.text for s in specs]
-  changed = False
-  for record in records:
-    if "error" in record or "tokens" not in record:
-      continue
-    current = record.get("regions", {}).get("spec", [])
-    if current != spec_texts:
-      changed = True
+
+  def stale(record: dict) -> bool:
+    return ("error" not in record and "tokens" in record
+            and record.get("regions", {}).get("spec", []) != spec_texts)
+
+  def updated(record: dict) -> dict:
+    if stale(record):
       if specs:
         record["regions"] = regions_lib.example_regions(record, specs)
       else:
         record.pop("regions", None)
-  if changed:
-    results_lib.rewrite(config.out, records)
-  return records
+    return record
+
+  if any(stale(r) for r in results_lib.iter_records(config.out)):
+    results_lib.rewrite(config.out, (updated(r) for r in results_lib.iter_records(config.out)))
+  return [light_record(r) for r in results_lib.iter_records(config.out)]
