@@ -7,16 +7,23 @@ made distinct by a numbered first line so that no two share a computation.
 Each configuration runs in its own process, one after the other, on the same
 examples (gradient methods, sentence segments, paragraph regions):
 
-- loop: the salience model called on one example at a time (a fresh cache per call);
-- batch: the batch command's local path (chunks of --batch_size examples of similar length);
-- ray 1: the batch command on a local Ray cluster, 1 worker with 2 CPUs;
-- ray 2: the same with 2 workers of 1 CPU each.
+- interleaved: one process, one model, and for each chunk of --batch_size
+  examples of similar length (as the batch command forms them) in turn: the
+  batch command's computation of the chunk (run.compute_chunk: one salience
+  call, tokens, span, segments, regions) and the salience model called on each
+  of its examples alone (a fresh cache per call), alternating which goes
+  first. Both see the same machine load, so their ratio holds on a shared
+  machine whose load drifts;
+- loop: the salience model on one example at a time, alone in its process;
+- batch: the whole batch command (run.run: plan, chunks, writes, regions);
+- ray1: the batch command on a local Ray cluster, 1 worker with 2 CPUs;
+- ray2: the same with 2 workers of 1 CPU each.
 
 It prints examples/s (model loading and cluster start excluded; the time to
-first result is shown apart), ratios against the loop measured in this run,
-the peak resident memory of each process tree (Ray workers included), and a
-projection of the time for 10,000 prompts on N workers from the measured
-per-example cost.
+first result is shown apart), the peak resident memory of each process tree
+(Ray workers included), the load average before and after each configuration
+(other work on the machine), ratios measured in this run, and a projection of
+the time for 10,000 prompts on N workers from the measured per-example cost.
 """
 
 from __future__ import annotations
@@ -35,8 +42,11 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-MODES = ("loop", "batch", "ray1", "ray2")
-LABELS = {"loop": "salience model, one example at a time",
+MODES = ("interleaved", "loop", "batch", "ray1", "ray2")
+DEFAULT_MODES = ("interleaved", "batch", "ray1", "ray2")
+LABELS = {"interleaved_loop": "interleaved: salience model, one example at a time",
+          "interleaved_batch": "interleaved: batch command's chunk computation",
+          "loop": "salience model, one example at a time",
           "batch": "batch command, local",
           "ray1": "batch command, Ray, 1 worker x 2 CPUs",
           "ray2": "batch command, Ray, 2 workers x 1 CPU"}
@@ -87,12 +97,15 @@ def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
   from lit_seqsal.options import ModelOptions  # pylint: disable=g-import-not-at-top
 
   memory = PeakMemory()
+  load_before = os.getloadavg()[0]
   start = time.perf_counter()
   config = run_lib.BatchConfig(
       models=("gemma:bundled",), datasets=(f"bench:{data}",),
       out=os.path.join(out_dir, f"{mode}.jsonl"), options=ModelOptions(batch_size=batch_size),
       regions=("paragraphs",), overwrite=True)
   stamps = []
+  if mode == "interleaved":
+    return interleaved(config, memory, start, load_before)
   if mode == "loop":
     groups = run_lib.load_groups(config)
     group = groups["gemma"]
@@ -111,7 +124,10 @@ def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
       ray_options = {"num_workers": 2, "cpus_per_worker": 1}
     groups = None if ray_options else run_lib.load_groups(config)
     ready = time.perf_counter()
-    result = run_lib.run(config, ray_options=ray_options, groups=groups,
+    from lit_seqsal.batch import ray_run  # pylint: disable=g-import-not-at-top
+
+    executor = ray_run.executor(ray_options) if ray_options else None
+    result = run_lib.run(config, executor=executor, groups=groups,
                          on_chunk=lambda records: stamps.append((time.perf_counter(),
                                                                  len(records))),
                          stream=open(os.devnull, "w"))
@@ -124,14 +140,54 @@ def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
   steady = (done - first_n) / (end - first_t) if end > first_t and done > first_n else float("nan")
   return {"mode": mode, "examples": done, "load_s": ready - start,
           "first_result_s": first_t - ready, "compute_s": end - ready,
-          "rate": done / (end - ready), "steady_rate": steady, "peak_rss": peak}
+          "rate": done / (end - ready), "steady_rate": steady, "peak_rss": peak,
+          "load_avg": [load_before, os.getloadavg()[0]]}
+
+
+def interleaved(config, memory: PeakMemory, start: float, load_before: float) -> dict:
+  """The batch command's chunk computation and the one-at-a-time loop, chunk by chunk."""
+  from lit_seqsal.batch import run as run_lib  # pylint: disable=g-import-not-at-top
+
+  config = config.checked()
+  groups = run_lib.load_groups(config)
+  group = groups["gemma"]
+  examples, _ = run_lib.load_examples(config)
+  chunks = run_lib.make_chunks(run_lib.make_tasks(config, examples), config.size)
+  # Warm-up (first calls allocate and pick kernels), not timed.
+  warm = chunks[-1][:1]
+  run_lib.compute_chunk(groups, warm, config)
+  ready = time.perf_counter()
+  seconds = {"loop": 0.0, "batch": 0.0}
+  done = 0
+  for k, chunk in enumerate(chunks):
+    for which in (("loop", "batch") if k % 2 == 0 else ("batch", "loop")):
+      t0 = time.perf_counter()
+      if which == "batch":
+        records = run_lib.compute_chunk(groups, chunk, config)
+        assert not any("error" in r for r in records)
+      else:
+        for task in chunk:
+          fresh = type(group.salience)(group.engine)  # no cache shared between calls
+          fresh.predict([{"prompt": task.example.prompt, "target": task.example.target}])
+      seconds[which] += time.perf_counter() - t0
+    done += len(chunk)
+  peak = memory.stop()
+  out = {}
+  for which in ("loop", "batch"):
+    rate = done / seconds[which]
+    out[f"interleaved_{which}"] = {
+        "mode": f"interleaved_{which}", "examples": done, "load_s": ready - start,
+        "first_result_s": float("nan"), "compute_s": seconds[which], "rate": rate,
+        "steady_rate": rate, "peak_rss": peak, "load_avg": [load_before, os.getloadavg()[0]]}
+  return out
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--examples", type=int, default=260)
   parser.add_argument("--batch_size", type=int, default=4)
-  parser.add_argument("--modes", default=",".join(MODES))
+  parser.add_argument("--modes", default=",".join(DEFAULT_MODES),
+                      help=f"any of {','.join(MODES)}")
   parser.add_argument("--no_ray", action="store_true", help="skip the Ray configurations")
   parser.add_argument("--mode", help=argparse.SUPPRESS)  # internal: one configuration
   parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -154,24 +210,32 @@ def main() -> None:
       if proc.returncode != 0:
         print(f"{mode}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
         continue
-      results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-      print(f"  {mode}: {results[mode]['rate']:.3f} ex/s", file=sys.stderr)
+      measured = json.loads(proc.stdout.strip().splitlines()[-1])
+      measured = measured if "mode" not in measured else {mode: measured}
+      for name, r in measured.items():
+        results[name] = r
+        print(f"  {name}: {r['rate']:.3f} ex/s", file=sys.stderr)
 
   cpu = psutil.cpu_count()
   print(f"bench_batch: {args.examples} examples (sample_prompts, made distinct), bundled"
         f" Gemma 3 270M, float32, batch_size {args.batch_size}, {cpu} CPUs,"
         f" load average {os.getloadavg()[0]:.1f}")
   print("| configuration | examples/s | steady examples/s | vs loop | first result | load |"
-        " peak memory |")
-  print("|---|---:|---:|---:|---:|---:|---:|")
-  base = results.get("loop", {}).get("rate")
+        " peak memory | load average before / after |")
+  print("|---|---:|---:|---:|---:|---:|---:|---:|")
+  base = (results.get("interleaved_loop") or results.get("loop") or {}).get("rate")
   for mode, r in results.items():
     ratio = f"{r['rate'] / base:.2f}x" if base else "–"
-    print(f"| {LABELS[mode]} | {r['rate']:.3f} | {r['steady_rate']:.3f} | {ratio} |"
-          f" {r['first_result_s']:.1f} s | {r['load_s']:.1f} s |"
-          f" {r['peak_rss'] / 2**30:.2f} GiB |")
-  if "batch" in results:
-    cost = 1 / results["batch"]["steady_rate"]
+    first = "–" if r["first_result_s"] != r["first_result_s"] else f"{r['first_result_s']:.1f} s"
+    print(f"| {LABELS[mode]} | {r['rate']:.3f} | {r['steady_rate']:.3f} | {ratio} | {first} |"
+          f" {r['load_s']:.1f} s | {r['peak_rss'] / 2**30:.2f} GiB |"
+          f" {r['load_avg'][0]:.1f} / {r['load_avg'][1]:.1f} |")
+  print("(vs loop: against the one-at-a-time loop of this run, interleaved if measured."
+        " examples/s: from the models loaded, for Ray from the cluster start, to the end;"
+        " steady: from the first result to the end.)")
+  reference = results.get("interleaved_batch") or results.get("batch")
+  if reference:
+    cost = 1 / reference["steady_rate"]
     print(f"\nProjection (not a measurement): 10,000 prompts at the measured {cost:.2f} s per"
           " example per worker of this kind, with perfect scaling over N workers, plus each"
           " worker's start-up:")
