@@ -59,3 +59,4 @@ bench: setup browser-deps
 	$(PY) bench/bench_frameworks.py
 	$(PY) bench/bench_faithfulness.py
 	node bench/bench_client.mjs
+	$(PY) bench/bench_batch.py

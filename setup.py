@@ -10,12 +10,16 @@ KERAS = ["tensorflow==2.21.*", "tensorflow-text==2.21.*", "keras==3.15.1", "kera
 # jax 0.7 is the newest that runs with numpy<2 (needed by lit-nlp 1.3.1).
 JAX = KERAS + ["jax[cpu]==0.7.1"]
 HOSTED = ["gunicorn>=22"]
+# The batch command's scale-out (python -m lit_seqsal.attribute --ray).
+RAY = ["ray==2.60.*"]
 EXTRAS = {
     "keras": KERAS,
     "jax": JAX,
     "hosted": HOSTED,
-    "test": JAX + HOSTED + ["pytest>=8", "tokenizers>=0.20", "nbclient>=0.10", "nbformat>=5.10",
-                            "ipykernel>=6", "hypothesis>=6.100", "psutil>=5.9"],
+    "ray": RAY,
+    "test": JAX + HOSTED + RAY + ["pytest>=8", "tokenizers>=0.20", "nbclient>=0.10",
+                                  "nbformat>=5.10", "ipykernel>=6", "hypothesis>=6.100",
+                                  "psutil>=5.9"],
 }
 
 setup(
@@ -45,4 +49,7 @@ setup(
         "ipython>=8",
     ],
     extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": ["lit-seqsal-attribute=lit_seqsal.attribute:run_main"],
+    },
 )

@@ -70,9 +70,9 @@ class Server(dev_server.Server):
   (lit_seqsal/web_app.py).
   """
 
-  def __init__(self, *args, hosted: bool = False, limits=None, **kw):
+  def __init__(self, *args, hosted: bool = False, limits=None, results_path: str = "", **kw):
     super().__init__(*args, **kw)
-    self._seqsal_kw = dict(hosted=hosted, limits=limits)
+    self._seqsal_kw = dict(hosted=hosted, limits=limits, results_path=results_path)
 
   def serve(self):
     app = web_app.SalienceApp(*self._app_args, **self._app_kw, **self._seqsal_kw)

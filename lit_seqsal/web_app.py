@@ -39,6 +39,7 @@ from werkzeug import wrappers
 
 from lit_seqsal import contract, errors, jobs, work
 from lit_seqsal import limits as limits_lib
+from lit_seqsal.batch import results as batch_results
 from lit_seqsal.cache import ByteLRU
 from lit_seqsal.models import lit_models
 
@@ -49,6 +50,9 @@ STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 LIT_PREFIX = "/lit"
 JOBS_PATH = "/seqsal/jobs"
 INFO_PATH = "/seqsal/info"
+# The batch command's results file the server was started with (--results), for the
+# client's dataset view (lit_seqsal/client/src/dataset_view.ts).
+RESULTS_PATH = "/seqsal/results"
 # Loaded before LIT's client: shows our JSON errors in LIT's status bar.
 LIT_ERRORS_SCRIPT = "lit_client_errors.js"
 REQUEST_ID_KEY = "lit_seqsal.request_id"
@@ -126,9 +130,10 @@ class SalienceApp(lit_app.LitApp):
   """LitApp serving our client at `/`, LIT's at `/lit/`, with checks, limits and jobs."""
 
   def __init__(self, *args, seqsal_client_dir: str = CLIENT_BUILD_DIR, hosted: bool = False,
-               limits: limits_lib.Limits | None = None, **kwargs):
+               limits: limits_lib.Limits | None = None, results_path: str = "", **kwargs):
     # Set before LitApp.__init__, which wraps every endpoint with make_handler.
     self.hosted = hosted
+    self.results_path = results_path
     self.limits = limits or (limits_lib.HOSTED if hosted else limits_lib.LOCAL)
     if hosted:
       kwargs.update(demo_mode=True, model_loaders={}, dataset_loaders={})
@@ -399,6 +404,8 @@ class SalienceApp(lit_app.LitApp):
       if method not in ("GET", "POST"):
         raise errors.BadRequest(f"{api_path} takes GET or POST, not {method}.")
       return lambda env, start: self._wsgi_app(env, start)  # LIT's, through make_handler
+    if not prefix and api_path == RESULTS_PATH:
+      return self._results_file(method)
     if not prefix and (api_path == INFO_PATH or api_path.startswith(JOBS_PATH)):
       return self._jobs_api(environ, api_path, method, request_id)
     if method not in ("GET", "HEAD"):
@@ -463,12 +470,42 @@ class SalienceApp(lit_app.LitApp):
                   f" frame-ancestors {ancestors}; form-action 'self'"))
     return out
 
+  # -- the batch command's results (--results) --------------------------------------
+
+  def _results_file(self, method: str):
+    """The results file, streamed, up to its last complete line (a run may be writing it)."""
+    if method not in ("GET", "HEAD"):
+      raise errors.BadRequest(f"{RESULTS_PATH} takes GET, not {method}.")
+    if not self.results_path:
+      raise errors.NotFound("This server has no results file: start it with --results=FILE"
+                            " (the output of python -m lit_seqsal.attribute).")
+    try:
+      end = batch_results.complete_length(self.results_path)
+      f = open(self.results_path, "rb")  # pylint: disable=consider-using-with
+    except OSError:
+      raise errors.NotFound("The server's results file cannot be read.") from None
+
+    def chunks():
+      with f:
+        f.seek(0)
+        left = end
+        while left > 0:
+          data = f.read(min(left, 1 << 20))
+          if not data:
+            break
+          left -= len(data)
+          yield data
+
+    return wrappers.Response(chunks(), content_type="application/x-ndjson; charset=utf-8",
+                             headers={"Cache-Control": "no-cache"}, direct_passthrough=True)
+
   # -- jobs ------------------------------------------------------------------------
 
   def _jobs_api(self, environ, path: str, method: str, request_id: str):
     if path == INFO_PATH:
       return json_response({"hosted": self.hosted, "jobs": True,
-                            "limits": dataclasses.asdict(self.limits)})
+                            "limits": dataclasses.asdict(self.limits),
+                            "results": bool(self.results_path)})
     if path == JOBS_PATH:
       if method != "POST":
         raise errors.BadRequest(f"{JOBS_PATH} takes POST (start a job).")

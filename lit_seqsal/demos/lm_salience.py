@@ -49,6 +49,10 @@ _HOSTED = flags.DEFINE_bool(
     "hosted", False,
     "Serve as a public demo: LIT's demo mode, no loaders or endpoints that read or"
     " write server paths, and the hosted budgets (--max_input_tokens, ...).")
+_RESULTS = flags.DEFINE_string(
+    "results", "",
+    "A results file of the batch command (python -m lit_seqsal.attribute --out=FILE),"
+    " served at /seqsal/results for the client's dataset view.")
 options.define_flags()  # --dl_framework, --precision, --sequence_length, ...
 limits.define_flags()  # --max_body_bytes, --request_time_limit_s, --queue_per_model, ...
 
@@ -71,7 +75,7 @@ def build_server(*, hosted: bool = False) -> server.Server:
   if hosted:
     flag_values.update(demo_mode=True, development_demo=False)
   return server.Server(**kwargs, **flag_values, hosted=hosted,
-                       limits=limits.from_flags(hosted))
+                       limits=limits.from_flags(hosted), results_path=_RESULTS.value)
 
 
 def get_wsgi_app():

@@ -16,6 +16,7 @@ import {arrangementFor} from './layout.js';
 import type {Area, Part} from './layout.js';
 import type {SourceOptions} from './salience_data.js';
 import './salience_module.js';
+import './dataset_view.js';
 import {parseUrlParams} from './url_params.js';
 import type {UrlConfig} from './url_params.js';
 
@@ -41,6 +42,7 @@ export class SeqsalApp extends LitElement {
     draftPrompt: {state: true},
     draftTarget: {state: true},
     editorError: {state: true},
+    view: {state: true},
   };
 
   info?: ServerInfo;
@@ -59,6 +61,9 @@ export class SeqsalApp extends LitElement {
   draftPrompt = '';
   draftTarget = '';
   editorError = '';
+  /** The explainer, or the dataset view of a batch run's results (?view=results). */
+  view: 'explain' | 'results' =
+      new URLSearchParams(window.location.search).get('view') === 'results' ? 'results' : 'explain';
 
   readonly api = new LitApi('./');
   private url: UrlConfig = parseUrlParams(window.location.search);
@@ -261,10 +266,14 @@ export class SeqsalApp extends LitElement {
           ${this.datasetsFor(this.group).map((d) => html`<option value=${d} ?selected=${d === this.datasetName}>${d}</option>`)}</select></label>
         <label>Layout <select data-testid="layout" @change=${(e: Event) => this.layout = (e.target as HTMLSelectElement).value}>
           ${Object.keys(info?.layouts ?? {}).map((l) => html`<option value=${l} ?selected=${l === this.layout}>${l}</option>`)}</select></label>
+        <button data-testid="toggle-results" title="Salience over a whole dataset: results of python -m lit_seqsal.attribute"
+            @click=${() => this.view = this.view === 'results' ? 'explain' : 'results'}>${
+            this.view === 'results' ? 'Explain examples' : 'Dataset results'}</button>
         <a href="lit/${window.location.search}" title="LIT's own client, for the modules this app does not have">LIT UI</a>
       </header>
       ${this.error ? html`<div class="banner" role="alert">${this.error}</div>` : nothing}
-      ${this.loading ? html`<div class="loading">${this.loading}</div>` : html`
+      ${this.view === 'results' ? html`<seqsal-dataset-view></seqsal-dataset-view>` :
+        this.loading ? html`<div class="loading">${this.loading}</div>` : html`
         <main style=${grid} data-layout=${this.layout}>
           ${(['left', 'upper', 'lower'] as Area[]).filter((a) => areas[a].length).map((a) => html`
             <div class="area ${a}" style=${place(a)}>${areas[a].map((p) => this.renderPart(p))}</div>`)}
