@@ -87,6 +87,9 @@ _OVERWRITE = flags.DEFINE_bool(
 _CHUNK_SIZE = flags.DEFINE_integer(
     "chunk_size", 0, "Examples per salience call and per write (0: --batch_size).",
     lower_bound=0)
+_FOIL = flags.DEFINE_string(
+    "foil", "", "Contrastive salience: explain each span against this text instead of it"
+    " (an example's own 'foil' field wins); see the README's 'Why this and not that'.")
 _RAY = flags.DEFINE_bool("ray", False, "Run on Ray: a local cluster, or --ray_address.")
 _RAY_ADDRESS = flags.DEFINE_string(
     "ray_address", "", "Address of an existing Ray cluster (e.g. 'auto', or"
@@ -128,7 +131,7 @@ def config_from_flags() -> run_lib.BatchConfig:
       settings=tuple((name, flag.value) for name, flag in _SETTING_FLAGS.items()),
       granularity=_GRANULARITY.value, regions=tuple(_REGIONS.value), strict=_STRICT.value,
       retry_errors=_RETRY_ERRORS.value, overwrite=_OVERWRITE.value,
-      chunk_size=_CHUNK_SIZE.value)
+      chunk_size=_CHUNK_SIZE.value, foil=_FOIL.value)
 
 
 def ray_options_from_flags() -> dict | None:

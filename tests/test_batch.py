@@ -103,6 +103,29 @@ def test_batch_output_equals_the_salience_model_example_by_example(
     assert record["granularity"] == "sentences" and record["signed"]["grad_dot_input"] is True
 
 
+def test_a_foil_makes_the_run_contrastive(groups, tiny_model_dir, dataset, tmp_path):
+  """--foil (or an example's own `foil`) explains each span against it, as the
+  salience model does with that foil."""
+  rows = template_examples(3)
+  rows[1]["foil"] = " Skip it."  # its own foil wins over --foil
+  data = write_jsonl(tmp_path / "foils.jsonl", rows)
+  config = make_config(tiny_model_dir, data, tmp_path / "c.jsonl", span="^Recommendation:",
+                       foil=" Avoid.")
+  result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
+  assert result.computed == 3 and not result.errors
+  records = {r["id"]: r for r in results_lib.read_records(config.out)}
+  fresh = lit_models.SalienceModel(groups["tiny"].engine)
+  for i, ex in enumerate(rows):
+    record = records[f"menu/{i}"]
+    span = record["span"]
+    mask = [1 if span["start"] <= k < span["end"] else 0 for k in range(len(record["tokens"]))]
+    alone = fresh.predict([{"prompt": ex["prompt"], "target": ex["target"], "target_mask": mask,
+                            "foil": ex.get("foil", " Avoid.")}])[0]
+    np.testing.assert_allclose(record["salience"]["grad_l2"]["tokens"], alone["grad_l2"],
+                               rtol=1e-5, atol=1e-6)
+    assert not np.asarray(record["salience"]["grad_l2"]["tokens"])[span["start"]:].any()
+
+
 def test_explaining_the_generation_records_it(groups, tiny_model_dir, dataset, tmp_path):
   config = make_config(tiny_model_dir, dataset, tmp_path / "g.jsonl", explain="generation",
                        max_examples=3)

@@ -46,9 +46,10 @@ from lit_seqsal.salience import methods as methods_lib
 from lit_seqsal.salience import segmentation
 from lit_seqsal.tokens import token_text
 
-# Fields of a dataset record passed through to the salience model as they are
-# (a contrastive `foil`, when the salience model accepts one, goes here).
-PASS_THROUGH_FIELDS: tuple[str, ...] = ()
+# Fields of a dataset record passed through to the models as they are: a
+# contrastive `foil`, the generation's `stop` sequences, a conversation's
+# `messages` (for chat templates).
+PASS_THROUGH_FIELDS: tuple[str, ...] = (FieldNames.FOIL, FieldNames.STOP, FieldNames.MESSAGES)
 DEFAULT_GRANULARITY = "sentences"
 
 
@@ -75,6 +76,7 @@ class BatchConfig:
   retry_errors: bool = False
   overwrite: bool = False
   chunk_size: int = 0  # examples per salience call; 0: options.batch_size
+  foil: str = ""  # contrast every explained span with this text (an example's own foil wins)
 
   def checked(self) -> BatchConfig:
     """Errors for settings no example can run with, before any loading."""
@@ -219,7 +221,7 @@ def task_key(config: BatchConfig, model_entry: str, ex: Example) -> str:
       "precision": opts.precision, "explain": config.explain, "span": config.span,
       "span_granularity": config.span_granularity, "methods": list(config.methods),
       "settings": config.method_settings(), "granularity": config.granularity,
-      "prompt": ex.prompt, "target": ex.target, "extra": list(ex.extra),
+      "prompt": ex.prompt, "target": ex.target, "extra": list(ex.extra), "foil": config.foil,
   }
   if config.explain == "generation":
     payload["max_new_tokens"] = opts.max_new_tokens
@@ -349,8 +351,9 @@ def compute_chunk(groups: dict, chunk: Sequence[Task], config: BatchConfig) -> l
         outputs[i] = ex.target
     else:
       to_generate.append(i)
-  generations = _predict_each(group.generation, [{FieldNames.PROMPT: chunk[i].example.prompt}
-                                                 for i in to_generate])
+  generations = _predict_each(group.generation, [
+      {FieldNames.PROMPT: chunk[i].example.prompt, **dict(chunk[i].example.extra)}
+      for i in to_generate])
   for i, gen in zip(to_generate, generations):
     if isinstance(gen, Exception):
       fail(i, _error(gen))
@@ -364,7 +367,8 @@ def compute_chunk(groups: dict, chunk: Sequence[Task], config: BatchConfig) -> l
   prepared: dict[int, tuple] = {}
   for i, output in outputs.items():
     ex = chunk[i].example
-    example = {FieldNames.PROMPT: ex.prompt, FieldNames.TARGET: output}
+    example = {FieldNames.PROMPT: ex.prompt, FieldNames.TARGET: output,
+               **({FieldNames.FOIL: config.foil} if config.foil else {}), **dict(ex.extra)}
     try:
       inputs.prompt_of(example)  # its message, without a position in the chunk
       encoded = engine_lib.encode_example(engine, example, with_mask=False)
@@ -376,8 +380,7 @@ def compute_chunk(groups: dict, chunk: Sequence[Task], config: BatchConfig) -> l
       fail(i, _error(e))
       continue
     example |= {FieldNames.TARGET_MASK: span.mask(len(tokens)),
-                FieldNames.SALIENCE_METHODS: [m.name for m in known], **settings,
-                **dict(ex.extra)}
+                FieldNames.SALIENCE_METHODS: [m.name for m in known], **settings}
     prepared[i] = (example, tokens, encoded.num_prompt_tokens, span, output)
 
   # 3. Salience, in one call for the chunk (rows of similar length share a batch), by
