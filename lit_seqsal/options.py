@@ -175,6 +175,19 @@ def from_flags(values: Mapping | None = None) -> ModelOptions:
   return ModelOptions(**given)
 
 
+def markdown_table() -> str:
+  """The README's table of model flags: one home for their defaults and values."""
+  lines = ["| flag | default | meaning |", "|---|---|---|"]
+  for field in option_fields():
+    default = field.default
+    shown = (", ".join(default) or "none") if isinstance(default, tuple) else \
+        ("per framework" if default is None else default)
+    choices = field.metadata.get("choices")
+    allowed = f" Values: {', '.join(choices)}." if choices else ""
+    lines.append(f"| `--{flag_name(field)}` | `{shown}` | {field.metadata['help']}{allowed} |")
+  return "\n".join(lines)
+
+
 def unescape(text: str) -> str:
   """A command-line text with Python escapes (\\n, \\t) turned into characters."""
   return codecs.decode(text.encode("latin-1", "backslashreplace"), "unicode_escape")

@@ -109,3 +109,9 @@ def test_readme_limits_table_is_the_limits():
   from lit_seqsal import limits
   readme = (REPO / "README.md").read_text(encoding="utf-8")
   assert limits.markdown_table() in readme, "README's hosted limits table is out of date"
+
+
+def test_readme_model_flags_are_the_options():
+  from lit_seqsal import options
+  readme = (REPO / "README.md").read_text(encoding="utf-8")
+  assert options.markdown_table() in readme, "README's model flags table is out of date"
