@@ -24,7 +24,6 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import options
 from lit_seqsal.batch import regions as regions_lib
 from lit_seqsal.batch import report as report_lib
@@ -34,16 +33,8 @@ from lit_seqsal.batch import spans
 from lit_seqsal.salience import methods as methods_lib
 from lit_seqsal.salience import segmentation
 
-_MODELS = flags.DEFINE_list(
-    "models", list(options.DEFAULT_MODELS),
-    "Models, as NAME:PATH (as the demo server's --models: a local Hugging Face directory,"
-    " a .tar.gz of one, a preset name, or 'bundled'). Every example runs on each.")
-_DATASETS = flags.DEFINE_list(
-    "datasets", list(seqsal_datasets.DEFAULT_DATASETS),
-    "Datasets, as 'sample_prompts' or NAME:PATH with a .jsonl file (objects with 'prompt'"
-    " and optional 'target' and 'source') or a .txt file (one prompt per line).")
-_MAX_EXAMPLES = flags.DEFINE_integer(
-    "max_examples", 0, "Examples taken from each dataset (0: all).", lower_bound=0)
+_MODELS, _DATASETS, _MAX_EXAMPLES = options.define_source_flags(
+    0, "Examples taken from each dataset (0: all).")
 _EXPLAIN = flags.DEFINE_enum(
     "explain", "target", list(spans.EXPLAIN_CHOICES),
     "What to explain: each example's target, or the model's own generation for its prompt.")

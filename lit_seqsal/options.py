@@ -164,6 +164,30 @@ def define_flags() -> None:
                            upper_bound=meta.get("max"))
 
 
+def define_source_flags(max_examples_default: int, max_examples_help: str):
+  """--models, --datasets and --max_examples, as the demo server and the batch
+  command share them; returns the three flag holders."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+
+  from lit_seqsal import datasets  # pylint: disable=g-import-not-at-top
+
+  models = flags.DEFINE_list(
+      "models", list(DEFAULT_MODELS),
+      "Models to load, as NAME:PATH. PATH is a local Hugging Face directory (or,"
+      " with --dl_framework=kerasnlp, a Keras preset directory), a .tar.gz archive"
+      " of one, a preset name (Hugging Face Hub for transformers, Kaggle/keras-hub"
+      " such as gemma2_instruct_2b_en for kerasnlp), or 'bundled' (Gemma 3 270M"
+      " shipped with lit-seqsal).")
+  data = flags.DEFINE_list(
+      "datasets", list(datasets.DEFAULT_DATASETS),
+      "Datasets, as 'sample_prompts' or NAME:PATH with a .jsonl file (objects with"
+      " 'prompt' and optional 'target', 'source', 'foil', 'stop' and 'messages') or a"
+      " .txt file (one prompt per line).")
+  max_examples = flags.DEFINE_integer("max_examples", max_examples_default, max_examples_help,
+                                      lower_bound=0)
+  return models, data, max_examples
+
+
 def from_flags(values: Mapping | None = None) -> ModelOptions:
   """Options from the absl flags defined by define_flags() (or a mapping of them)."""
   if values is None:

@@ -34,6 +34,12 @@ def tiny_model_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def tiny_chat_model_dir(tiny_model_dir, tmp_path_factory) -> str:
+  """The tiny model with a Gemma-style chat template (tiny_models.CHAT_TEMPLATE)."""
+  return str(tiny_models.build_tiny_chat_model(tiny_model_dir, tmp_path_factory.mktemp("chat")))
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2_dir(tmp_path_factory) -> str:
   return str(tiny_models.build_tiny_hf_model(tmp_path_factory.mktemp("tiny_gpt2"), arch="gpt2"))
 

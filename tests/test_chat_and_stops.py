@@ -6,18 +6,10 @@ import json
 
 import numpy as np
 import pytest
-import transformers
 
 from lit_seqsal import chat, datasets, models
 from lit_seqsal.engine import encode_example
 
-# A Gemma-style template (what instruction-tuned Gemma checkpoints ship).
-TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}"
-    "{% if m['role'] == 'system' %}{{ '<start_of_turn>system\\n' + m['content'] + '<end_of_turn>\\n' }}"
-    "{% else %}{{ '<start_of_turn>' + ('model' if m['role'] == 'assistant' else m['role'])"
-    " + '\\n' + m['content'] + '<end_of_turn>\\n' }}{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}")
 CONVERSATION = [
     {"role": "system", "content": "Answer in one sentence."},
     {"role": "user", "content": "I cannot eat eggs. Is a cake fine?"},
@@ -27,22 +19,8 @@ CONVERSATION = [
 
 
 @pytest.fixture(scope="module")
-def chat_model_dir(tiny_model_dir, tmp_path_factory):
-  """The tiny model with turn markers as special tokens and a chat template."""
-  out = tmp_path_factory.mktemp("tiny_chat")
-  tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
-  tok.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
-  tok.chat_template = TEMPLATE
-  model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-  model.resize_token_embeddings(len(tok))
-  model.save_pretrained(out)
-  tok.save_pretrained(out)
-  return str(out)
-
-
-@pytest.fixture(scope="module")
-def chat_group(chat_model_dir):
-  return models.load_model_group("c", chat_model_dir, max_length=256, max_new_tokens=8)
+def chat_group(tiny_chat_model_dir):
+  return models.load_model_group("c", tiny_chat_model_dir, max_length=256, max_new_tokens=8)
 
 
 def _template_ids(tokenizer, messages):
@@ -104,9 +82,9 @@ def test_generation_uses_the_template_and_stops_at_the_end_of_turn(chat_group):
   assert isinstance(out["response"], str) and "<end_of_turn>" not in out["response"]
 
 
-def test_chat_template_none_and_models_without_one_take_prompts_as_they_are(chat_model_dir,
+def test_chat_template_none_and_models_without_one_take_prompts_as_they_are(tiny_chat_model_dir,
                                                                             tiny_group):
-  plain = models.load_model_group("p", chat_model_dir, max_length=256, chat_template="none")
+  plain = models.load_model_group("p", tiny_chat_model_dir, max_length=256, chat_template="none")
   engine = plain["p"].engine
   assert not engine.uses_chat_template
   encoded = encode_example(engine, {"prompt": "Is a cake fine?", "target": " No."})

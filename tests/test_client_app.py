@@ -147,20 +147,11 @@ def test_client_contrastive_in_chromium(served, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def served_chat(tiny_model_dir, tmp_path_factory):
-  """The tiny model with a Gemma-style chat template (as tests/test_chat_and_stops.py builds it)."""
-  import transformers
+def served_chat(tiny_chat_model_dir):
+  """The tiny model with a Gemma-style chat template."""
   from lit_seqsal import models
-  from tests.test_chat_and_stops import TEMPLATE
-  out = tmp_path_factory.mktemp("tiny_chat_client")
-  tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
-  tok.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
-  tok.chat_template = TEMPLATE
-  model = transformers.AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-  model.resize_token_embeddings(len(tok))
-  model.save_pretrained(out)
-  tok.save_pretrained(out)
-  srv = serve_lit(dict(models.load_model_group("chat", str(out), max_length=256, max_new_tokens=8)))
+  srv = serve_lit(dict(models.load_model_group("chat", tiny_chat_model_dir, max_length=256,
+                                               max_new_tokens=8)))
   yield srv
   srv.close()
 

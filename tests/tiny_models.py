@@ -89,3 +89,22 @@ def _save(model, tokenizer, out_dir) -> Path:
   model.save_pretrained(out_dir)
   tokenizer.save_pretrained(out_dir)
   return out_dir
+
+
+# A Gemma-style chat template (what instruction-tuned Gemma checkpoints ship).
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ '<start_of_turn>system\\n' + m['content'] + '<end_of_turn>\\n' }}"
+    "{% else %}{{ '<start_of_turn>' + ('model' if m['role'] == 'assistant' else m['role'])"
+    " + '\\n' + m['content'] + '<end_of_turn>\\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}")
+
+
+def build_tiny_chat_model(model_dir, out_dir: Path) -> Path:
+  """The tiny model with turn markers as special tokens and CHAT_TEMPLATE."""
+  tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+  tok.add_special_tokens({"additional_special_tokens": ["<start_of_turn>", "<end_of_turn>"]})
+  tok.chat_template = CHAT_TEMPLATE
+  model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
+  model.resize_token_embeddings(len(tok))
+  return _save(model, tok, out_dir)

@@ -31,20 +31,8 @@ from lit_nlp import server_flags
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import layouts, limits, options, server
 
-_MODELS = flags.DEFINE_list(
-    "models", list(options.DEFAULT_MODELS),
-    "Models to load, as NAME:PATH. PATH is a local Hugging Face directory (or,"
-    " with --dl_framework=kerasnlp, a Keras preset directory), a .tar.gz archive"
-    " of one, a preset name (Hugging Face Hub for transformers, Kaggle/keras-hub"
-    " such as gemma2_instruct_2b_en for kerasnlp), or 'bundled' (Gemma 3 270M"
-    " shipped with lit-seqsal).")
-_DATASETS = flags.DEFINE_list(
-    "datasets", list(seqsal_datasets.DEFAULT_DATASETS),
-    "Datasets, as 'sample_prompts' or NAME:PATH with a .jsonl file (objects with"
-    " 'prompt' and optional 'target' and 'source') or a .txt file (one prompt per line).")
-_MAX_EXAMPLES = flags.DEFINE_integer(
-    "max_examples", seqsal_datasets.DEFAULT_MAX_EXAMPLES,
-    "Maximum number of examples loaded from each dataset.")
+_MODELS, _DATASETS, _MAX_EXAMPLES = options.define_source_flags(
+    seqsal_datasets.DEFAULT_MAX_EXAMPLES, "Maximum number of examples loaded from each dataset.")
 _HOSTED = flags.DEFINE_bool(
     "hosted", False,
     "Serve as a public demo: LIT's demo mode, no loaders or endpoints that read or"

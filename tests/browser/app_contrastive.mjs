@@ -11,22 +11,13 @@
 // Prints one JSON line {checks: [{name, ok, detail}]}; exits non-zero if any failed.
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {chromium} from 'playwright-core';
 import {waitForScores} from './app_page.mjs';
-import {CHROMIUM_ARGS} from './chromium_args.mjs';
+import {clientLocators, openChecks} from './client_checks.mjs';
 
 const [url, group, outDir] = process.argv.slice(2);
-const checks = [];
-function check(name, ok, detail = '') {
-  checks.push({name, ok: !!ok, detail: typeof detail === 'string' ? detail : JSON.stringify(detail)});
-}
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: CHROMIUM_ARGS});
-const context = await browser.newContext({viewport: {width: 1600, height: 1000}, acceptDownloads: true});
-const page = await context.newPage();
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(String(e)));
+const {context, page, check, pageErrors, fail, finish} = await openChecks({viewport: {width: 1600, height: 1000}});
+const {pane, promptChips, outputChips, control, inPane, titles, backgrounds} = clientLocators(page);
 
 // Every salience input sent (gradient requests and jobs), with its URL.
 const salience = `_${group}_salience`;
@@ -39,13 +30,6 @@ page.on('request', (r) => {
 });
 const withFoil = () => sent.filter((s) => s.inputs.some((d) => 'foil' in d));
 
-const pane = (i = 0) => page.locator('seqsal-salience-pane').nth(i);
-const promptChips = (i = 0) => pane(i).locator('.seg[data-role=prompt]');
-const outputChips = (i = 0) => pane(i).locator('.seg[data-role=output]');
-const control = (id) => page.locator(`[data-testid=${id}]`);
-const inPane = (id, i = 0) => pane(i).locator(`[data-testid=${id}]`);
-const titles = (loc) => loc.evaluateAll((els) => els.map((e) => e.getAttribute('title')));
-const backgrounds = (loc) => loc.evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
 const kind = (i = 0) => inPane('view-kind', i).getAttribute('data-kind');
 const legendNumbers = async (i = 0) => (await pane(i).locator('.legend .swatch').allTextContents()).map(Number);
 const methodValue = () => control('method').evaluate((e) => e.value);
@@ -258,10 +242,6 @@ try {
 
   check('no uncaught errors in the page', pageErrors.length === 0, pageErrors);
 } catch (e) {
-  check('script ran to the end', false, String(e.stack || e));
-  await page.screenshot({path: join(outDir, 'app_contrastive_failure.png')}).catch(() => {});
-} finally {
-  await browser.close();
+  await fail(e, join(outDir, 'app_contrastive_failure.png'));
 }
-console.log(JSON.stringify({checks}));
-process.exit(checks.every((c) => c.ok) ? 0 : 1);
+await finish();

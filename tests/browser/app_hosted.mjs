@@ -12,29 +12,18 @@
 // Prints one JSON line {checks: [{name, ok, detail}]}; exits non-zero if any failed.
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {chromium} from 'playwright-core';
 import {waitForScores} from './app_page.mjs';
-import {CHROMIUM_ARGS} from './chromium_args.mjs';
+import {clientLocators, openChecks} from './client_checks.mjs';
 
 const [url, group, outDir] = process.argv.slice(2);
-const checks = [];
-function check(name, ok, detail = '') {
-  checks.push({name, ok: !!ok, detail: typeof detail === 'string' ? detail : JSON.stringify(detail)});
-}
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: CHROMIUM_ARGS});
-const context = await browser.newContext({viewport: {width: 1500, height: 1000}, acceptDownloads: true});
-// Whatever the page's Content-Security-Policy refuses is recorded, in every page.
-await context.addInitScript(() => {
+const {context, page, check, pageErrors, fail, finish} = await openChecks({viewport: {width: 1500, height: 1000}, initScript: () => {
   window.__cspViolations = [];
   document.addEventListener('securitypolicyviolation',
       (e) => window.__cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`));
-});
-const page = await context.newPage();
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(String(e)));
+}});
+const {pane, promptChips, outputChips, control, titles, backgrounds} = clientLocators(page);
 const consoleErrors = [];
 page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 
@@ -55,12 +44,6 @@ page.on('response', async (resp) => {
   }
 });
 
-const pane = (i = 0) => page.locator('seqsal-salience-pane').nth(i);
-const promptChips = (i = 0) => pane(i).locator('.seg[data-role=prompt]');
-const outputChips = (i = 0) => pane(i).locator('.seg[data-role=output]');
-const control = (id) => page.locator(`[data-testid=${id}]`);
-const titles = (loc) => loc.evaluateAll((els) => els.map((e) => e.getAttribute('title')));
-const backgrounds = (loc) => loc.evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
 const progressBar = () => pane().locator('[data-testid=progress] progress');
 const paneState = () => page.evaluate(() => {
   const p = document.querySelector('seqsal-app').shadowRoot.querySelector('seqsal-salience-module')
@@ -277,10 +260,6 @@ try {
         consoleErrors.every((m) => /status of (400|413)/.test(m)), consoleErrors);
   await page.screenshot({path: join(outDir, 'app_hosted.png')});
 } catch (e) {
-  check('script ran to the end', false, String(e.stack || e));
-  await page.screenshot({path: join(outDir, 'app_hosted_failure.png')}).catch(() => {});
-} finally {
-  await browser.close();
+  await fail(e, join(outDir, 'app_hosted_failure.png'));
 }
-console.log(JSON.stringify({checks}));
-process.exit(checks.every((c) => c.ok) ? 0 : 1);
+await finish();

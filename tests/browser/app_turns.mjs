@@ -8,31 +8,18 @@
 // usage: node app_turns.mjs URL GROUP OUT_DIR
 // Prints one JSON line {checks: [{name, ok, detail}]}; exits non-zero if any failed.
 import {join} from 'node:path';
-import {chromium} from 'playwright-core';
 import {waitForScores} from './app_page.mjs';
-import {CHROMIUM_ARGS} from './chromium_args.mjs';
+import {clientLocators, openChecks} from './client_checks.mjs';
 
 const [url, group, outDir] = process.argv.slice(2);
-const checks = [];
-function check(name, ok, detail = '') {
-  checks.push({name, ok: !!ok, detail: typeof detail === 'string' ? detail : JSON.stringify(detail)});
-}
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium', args: CHROMIUM_ARGS});
-const context = await browser.newContext({viewport: {width: 1500, height: 1000}});
-const page = await context.newPage();
-const pageErrors = [];
-page.on('pageerror', (e) => pageErrors.push(String(e)));
+const {context, page, check, pageErrors, fail, finish} = await openChecks({viewport: {width: 1500, height: 1000}, acceptDownloads: false});
+const {pane, promptChips, outputChips, control} = clientLocators(page);
 const tokenizerInputs = [];
 page.on('request', (r) => {
   if (r.url().includes(`model=_${group}_tokenizer`)) tokenizerInputs.push(...JSON.parse(r.postData()).inputs.map((ex) => ex.data));
 });
 
-const pane = (i = 0) => page.locator('seqsal-salience-pane').nth(i);
-const promptChips = (i = 0) => pane(i).locator('.seg[data-role=prompt]');
-const outputChips = (i = 0) => pane(i).locator('.seg[data-role=output]');
-const control = (id) => page.locator(`[data-testid=${id}]`);
 const chipInfo = (loc) => loc.evaluateAll((els) => els.map((e) => ({
   text: e.textContent, template: e.classList.contains('template'), title: e.getAttribute('title'),
   background: getComputedStyle(e).backgroundColor})));
@@ -82,10 +69,6 @@ try {
 
   check('no uncaught errors in the page', pageErrors.length === 0, pageErrors);
 } catch (e) {
-  check('script ran to the end', false, String(e.stack || e));
-  await page.screenshot({path: join(outDir, 'app_turns_failure.png')}).catch(() => {});
-} finally {
-  await browser.close();
+  await fail(e, join(outDir, 'app_turns_failure.png'));
 }
-console.log(JSON.stringify({checks}));
-process.exit(checks.every((c) => c.ok) ? 0 : 1);
+await finish();
