@@ -6,10 +6,6 @@ at a time, plain log_softmax), not our engine's packing or primitives.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +17,9 @@ from lit_seqsal.engine import encode_example
 from lit_seqsal.models import lit_models, transformers_engine
 from lit_seqsal.salience import attribution, methods, segmentation
 
+from tests.client_code import run_client_script
 from tests.salience_checks import PROMPT, TARGET
 
-CLIENT_DIR = Path(__file__).resolve().parents[1] / "lit_seqsal" / "client"
 REDUCTIONS = methods.gradient_reductions()
 
 
@@ -235,9 +231,6 @@ def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_d
 
 
 def test_segmentation_matches_the_client(tiny_model_dir):
-  esbuild = CLIENT_DIR / "node_modules" / ".bin" / "esbuild"
-  if not esbuild.exists() or shutil.which("node") is None:
-    pytest.skip("client dependencies not installed (make client)")
   engine = _engine(tiny_model_dir)
   token_lists = [engine.token_strings(engine.encode(ex["prompt"] + ex["target"]))
                  for ex in datasets.read_examples(datasets.sample_prompts_path())]
@@ -248,13 +241,7 @@ def test_segmentation_matches_the_client(tiny_model_dir):
       "const g = ['tokens', 'words', 'sentences', 'lines', 'paragraphs'];\n"
       "console.log(JSON.stringify(lists.map((t) => Object.fromEntries(g.map((k) =>"
       " [k, segmentTokens(t, k).map((s) => [s.start, s.end])])))));\n")
-  bundle = subprocess.run(
-      [str(esbuild), "--bundle", "--platform=node", "--format=esm", "--loader=ts",
-       f"--sourcefile=check.ts", "--log-level=warning"],
-      input=script, cwd=CLIENT_DIR, capture_output=True, text=True, check=True).stdout
-  run = subprocess.run(["node", "--input-type=module", "-e", bundle],
-                       input=json.dumps(token_lists), capture_output=True, text=True, check=True)
-  client = json.loads(run.stdout)
+  client = run_client_script(script, token_lists)
   for tokens, theirs in zip(token_lists, client):
     for granularity in segmentation.GRANULARITIES:
       ours = [list(s) for s in segmentation.segment_tokens(tokens, granularity)]

@@ -23,6 +23,7 @@ from lit_seqsal.batch import run as run_lib
 from lit_seqsal.batch import spans as spans_lib
 from lit_seqsal.models import lit_models
 from lit_seqsal.options import ModelOptions
+from tests.client_code import run_client_script
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = ModelOptions(batch_size=3, max_length=256)  # as the tiny_group fixture
@@ -432,11 +433,6 @@ def test_html_report_links_examples_and_escapes_text(groups, tiny_model_dir, tmp
 
 def test_report_colours_are_the_clients(tmp_path):
   """The HTML report colours segments exactly as the client's pane does (pane_view.ts)."""
-  import shutil
-  client = REPO / "lit_seqsal" / "client"
-  esbuild = client / "node_modules" / ".bin" / "esbuild"
-  if not esbuild.exists() or shutil.which("node") is None:
-    pytest.skip("client dependencies not installed (make client)")
   rng = np.random.default_rng(0)
   tokens = REGION_TOKENS + ["\n", "Recommendation", ":", "▁yes", ".", "\n", "▁more"]
   n = len(tokens)
@@ -460,14 +456,8 @@ def test_report_colours_are_the_clients(tmp_path):
       "  const c = chips(view, true, 0.5);\n"
       "  return [...c.prompt, ...c.output].map((x) => [x.text, x.color, x.selected]);\n"
       "})));\n")
-  bundle = subprocess.run(
-      [str(esbuild), "--bundle", "--platform=node", "--format=esm", "--loader=ts",
-       "--sourcefile=check.ts", "--log-level=warning"],
-      input=script, cwd=client, capture_output=True, text=True, check=True).stdout
-  run = subprocess.run(["node", "--input-type=module", "-e", bundle], capture_output=True,
-                       input=json.dumps([{"record": c["record"]} for c in cases]), text=True,
-                       check=True)
-  for case, theirs in zip(cases, json.loads(run.stdout)):
+  theirs_all = run_client_script(script, [{"record": c["record"]} for c in cases])
+  for case, theirs in zip(cases, theirs_all):
     ours = [[c["text"], c["color"], c["selected"]] for c in case["ours"]["chips"]]
     assert ours == theirs
 
