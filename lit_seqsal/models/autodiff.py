@@ -7,17 +7,25 @@ target tokens' log-probabilities, one forward pass serves every mask, and the
 backward pass runs once per mask over the kept graph. Rows of a batch are
 independent, so the gradient of a mask's objective summed over rows gives each
 row its own gradient.
+
+On TensorFlow and JAX the same computation also runs compiled (`Compiled`:
+XLA through tf.function(jit_compile=True) or jax.jit), one program per input
+shape; the Keras engine pads inputs to a few shape buckets so that programs
+are reused (lit_seqsal/models/keras_engine.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from lit_seqsal.engine import Objectives
 
 BACKWARD_MODES = ("loop", "vmap")
+# Runtimes whose objectives can be compiled (`Compiled`).
+COMPILABLE = ("tensorflow", "jax")
 
 
 def objectives_and_gradients(
@@ -38,18 +46,71 @@ def objectives_and_gradients(
   weigh the target tokens per mask; `embs` [B, T, H] and `weights` are tensors
   of `backend`. `backward_mode="vmap"` (PyTorch only) replaces the loop over
   masks with one vmapped backward pass: within noise on CPUs, but more memory.
+  Runs eagerly (op by op); see `Compiled` for the compiled form.
   """
   if backend == "torch":
     values, grads, aux = _torch(forward, embs, weights, gradients, backward_mode)
-  elif backend == "tensorflow":
-    values, grads, aux = _tensorflow(forward, embs, weights, gradients)
-  elif backend == "jax":
-    values, grads, aux = _jax(forward, embs, weights, gradients)
+  elif backend in _CORES:
+    values, grads, aux = _numpy(_CORES[backend](forward, embs, weights, gradients))
   else:
     raise ValueError(f"Backend {backend!r} is not supported for salience; use torch,"
                      " tensorflow or jax.")
-  top_logprobs, top_ids = aux if aux else (None, None)
-  return Objectives(values, grads, top_logprobs, top_ids)
+  return _objectives(values, grads, aux)
+
+
+class Compiled:
+  """`objectives_and_gradients` compiled by XLA, on TensorFlow or JAX.
+
+  `target_logprobs(state, embs, *inputs[, top_k])` is the engine's forward pass
+  (as for `with_aux`), with `state` the model's weights as arguments where the
+  runtime needs them (JAX: jax.jit must not bake 270M weights into the program
+  as constants; TensorFlow reads its variables and gets state=None). Each call
+  `compiled(state, embs, weights, num_masks, inputs, gradients=, top_k=)` runs
+  the program for its input shapes, compiled at the first call with those
+  shapes and (gradients, top_k); `traces` counts those compilations. Masks from
+  `num_masks` on in `weights` are padding: the backward loop runs over the
+  first `num_masks` only and leaves the padding's gradients zero, so padding
+  the mask count to a bucket costs no backward passes.
+  """
+
+  def __init__(self, backend: str, target_logprobs: Callable):
+    if backend not in COMPILABLE:
+      raise ValueError(f"Compiled objectives run on {' or '.join(COMPILABLE)}, not {backend!r}.")
+    self.backend = backend
+    self.target_logprobs = target_logprobs
+    self.traces = 0
+    self._programs: dict[tuple, Callable] = {}
+
+  def __call__(self, state, embs, weights, num_masks: int, inputs: Sequence, *,
+               gradients: bool, top_k: int = 0) -> Objectives:
+    # One program per shapes (a tf.function retraced for each new shape would
+    # warn about "expensive retracing", which here is the design).
+    key = (gradients, top_k, tuple(tuple(a.shape) for a in (embs, weights, *inputs)))
+    if key not in self._programs:
+      self._programs[key] = self._compile(gradients, top_k)
+    return _objectives(*_numpy(self._programs[key](state, embs, weights, num_masks, *inputs)))
+
+  def _compile(self, gradients: bool, top_k: int) -> Callable:
+    core = _CORES[self.backend]
+
+    def program(state, embs, weights, num_masks, *inputs):
+      self.traces += 1  # Python runs only while the runtime traces a new program
+      forward = with_aux(functools.partial(self.target_logprobs, state), *inputs, top_k)
+      return core(forward, embs, weights, gradients, num_masks)
+
+    if self.backend == "jax":
+      import jax  # pylint: disable=g-import-not-at-top
+      import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+      jitted = jax.jit(program)
+      return lambda state, embs, weights, num_masks, *inputs: jitted(
+          state, embs, weights, jnp.asarray(num_masks, jnp.int32), *inputs)
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    compiled = tf.function(lambda *args: program(None, *args), jit_compile=True)
+    # num_masks as a tensor: a Python int would be part of the program's key.
+    return lambda state, embs, weights, num_masks, *inputs: compiled(
+        embs, weights, tf.constant(num_masks, tf.int32), *inputs)
 
 
 def with_aux(target_logprobs: Callable, *args) -> Callable:
@@ -64,6 +125,19 @@ def with_aux(target_logprobs: Callable, *args) -> Callable:
     return token_lp, tuple(aux)
 
   return forward
+
+
+def _objectives(values, grads, aux) -> Objectives:
+  top_logprobs, top_ids = aux if aux else (None, None)
+  return Objectives(values, grads, top_logprobs, top_ids)
+
+
+def _numpy(result):
+  """(values, grads, aux) of TensorFlow or JAX tensors as numpy arrays."""
+  values, grads, aux = result
+  return (np.asarray(values, dtype=np.float32),
+          None if grads is None else np.asarray(grads, dtype=np.float32),
+          tuple(np.asarray(a) for a in aux))
 
 
 def _torch(forward, embs, weights, gradients, backward_mode):
@@ -94,28 +168,43 @@ def _torch(forward, embs, weights, gradients, backward_mode):
   return out.detach().float().cpu().numpy(), grads.float().cpu().numpy(), numpy(aux)
 
 
-def _tensorflow(forward, embs, weights, gradients):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+# TensorFlow and JAX: (forward, embs, weights, gradients, num_masks=None) ->
+# (values [B, M], grads <float32>[M, B, T, H] or None, aux) as tensors, eagerly
+# or inside a compiled program. Eagerly (num_masks None) the backward passes
+# run as a Python loop over the masks; compiled, as a loop in the program over
+# the first num_masks masks (a traced scalar), the rest left zero.
 
-  def numpy(aux):
-    return tuple(a.numpy() for a in aux)
+
+def _tensorflow(forward, embs, weights, gradients, num_masks=None):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   if not gradients:
     token_lp, aux = forward(embs)
-    return tf.einsum("bk,bmk->bm", token_lp, weights).numpy(), None, numpy(aux)
+    return tf.einsum("bk,bmk->bm", token_lp, weights), None, aux
   embs = tf.convert_to_tensor(embs)
-  num_masks = int(weights.shape[1])
-  with tf.GradientTape(persistent=num_masks > 1, watch_accessed_variables=False) as tape:
+  with tf.GradientTape(persistent=True, watch_accessed_variables=False) as tape:
     tape.watch(embs)
     token_lp, aux = forward(embs)
     out = tf.einsum("bk,bmk->bm", token_lp, weights)
-    per_mask = [tf.reduce_sum(out[:, m]) for m in range(num_masks)]
-  grads = [tf.cast(tape.gradient(o, embs), tf.float32).numpy() for o in per_mask]
+  total_masks = out.shape[1]
+
+  def grad(m):  # of mask m's objective summed over rows
+    cotangent = tf.broadcast_to(tf.one_hot(m, total_masks, dtype=out.dtype), tf.shape(out))
+    return tf.cast(tape.gradient(out, embs, output_gradients=cotangent), tf.float32)
+
+  if num_masks is None:
+    grads = tf.stack([grad(m) for m in range(total_masks)])
+  else:
+    grads = tf.zeros((total_masks, *embs.shape), tf.float32)
+    _, grads = tf.while_loop(
+        lambda m, _: m < num_masks,
+        lambda m, g: (m + 1, tf.tensor_scatter_nd_update(g, [[m]], grad(m)[None])),
+        (tf.constant(0), grads))
   del tape
-  return out.numpy(), np.stack(grads), numpy(aux)
+  return out, grads, aux
 
 
-def _jax(forward, embs, weights, gradients):
+def _jax(forward, embs, weights, gradients, num_masks=None):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
@@ -123,13 +212,20 @@ def _jax(forward, embs, weights, gradients):
     token_lp, aux = forward(e)
     return jnp.einsum("bk,bmk->bm", token_lp, weights), aux
 
-  def numpy(aux):
-    return tuple(np.asarray(a) for a in aux)
-
   if not gradients:
     out, aux = objectives(embs)
-    return np.asarray(out, dtype=np.float32), None, numpy(aux)
+    return out, None, aux
   out, vjp, aux = jax.vjp(objectives, embs, has_aux=True)
-  grads = [np.asarray(vjp(jnp.zeros_like(out).at[:, m].set(1.0))[0], dtype=np.float32)
-           for m in range(out.shape[1])]
-  return np.asarray(out, dtype=np.float32), np.stack(grads), numpy(aux)
+
+  def grad(m):  # of mask m's objective summed over rows
+    return vjp(jnp.zeros_like(out).at[:, m].set(1.0))[0].astype(jnp.float32)
+
+  if num_masks is None:
+    grads = jnp.stack([grad(m) for m in range(out.shape[1])])
+  else:
+    grads = jax.lax.fori_loop(0, num_masks, lambda m, g: g.at[m].set(grad(m)),
+                              jnp.zeros((out.shape[1], *embs.shape), jnp.float32))
+  return out, grads, aux
+
+
+_CORES = {"tensorflow": _tensorflow, "jax": _jax}

@@ -2,7 +2,9 @@
 
 Runs on TensorFlow, PyTorch or JAX: the forward pass uses keras.ops only; the
 gradient with respect to the input embeddings is taken with each runtime's own
-autodiff (lit_seqsal/models/autodiff.py).
+autodiff (lit_seqsal/models/autodiff.py). On TensorFlow and JAX the forward
+and backward passes run compiled by XLA, one program per bucket of input
+shapes (`salience_shape`); on PyTorch, op by op.
 
 Import this module only after keras_backend.select() has fixed the runtime.
 """
@@ -36,6 +38,28 @@ GENERATE_GROUP_SPREAD = 32
 # lets prompts of similar length share one compiled loop, for a few extra
 # sampling steps. PyTorch runs eagerly, so it gets exact widths.
 COMPILED_WIDTH_BUCKET = 16
+# Runtimes on which salience (KerasEngine.objectives) runs compiled by default.
+COMPILED_RUNTIMES = ("tensorflow", "jax")
+# Compiled salience pads every input to a bucket of shapes so that one program
+# serves many inputs (each new bucket costs a compilation: 10-30 s for the
+# bundled model on a 2-core CPU). Widths (tokens the model runs on) and target
+# positions round up to one of BUCKET_STEPS evenly spaced values per octave
+# (padding at most 1/BUCKET_STEPS of the work: 231 -> 240, 1000 -> 1024);
+# rows and masks round up to a power of two (rows at most batch_size; padded
+# masks cost no backward pass, autodiff.Compiled).
+BUCKET_STEPS = 8
+MIN_WIDTH = 32
+MIN_POSITIONS = 16
+
+
+def bucket(n: int, floor: int, steps_per_octave: int) -> int:
+  """The smallest of floor and, above it, `steps_per_octave` evenly spaced values
+  per octave (multiples of a power of two) that is at least n."""
+  if n <= floor:
+    return floor
+  octave = 1 << ((n - 1).bit_length() - 1)  # the largest power of two below n
+  step = max(octave // steps_per_octave, 1)
+  return -(-n // step) * step
 
 
 def _to_list(tensor) -> list[int]:
@@ -52,8 +76,10 @@ class KerasEngine(LMEngine):
       sampler: str | keras_hub.samplers.Sampler = "greedy",
       chat_template: str = "auto",
       instruction_tuned: bool = False,
+      compiled: bool | None = None,
       **engine_kwargs,
   ):
+    """`compiled`: run salience compiled (default: on COMPILED_RUNTIMES)."""
     super().__init__(**(options.DEFAULTS.engine_kwargs() | engine_kwargs))
     backbone_name = type(causal_lm.backbone).__name__
     if backbone_name not in GEMMA_FAMILY:
@@ -85,6 +111,19 @@ class KerasEngine(LMEngine):
                                and {chat.GEMMA_START, chat.GEMMA_END} <= vocabulary)
     self.chat_markers = (chat.GEMMA_START, chat.GEMMA_END) if self.uses_chat_template else ()
     self.set_sampler(sampler)
+    self._compiled = None
+    if self.backend in autodiff.COMPILABLE:
+      self._compiled = autodiff.Compiled(self.backend, self._stateless_target_logprobs)
+    elif compiled:
+      raise ValueError(f"Compiled salience runs on {' or '.join(autodiff.COMPILABLE)},"
+                       f" not {self.backend}.")
+    # Tests and benchmarks may switch this at any time.
+    self.compiled = self.backend in COMPILED_RUNTIMES if compiled is None else compiled
+
+  @property
+  def traces(self) -> int:
+    """How many salience programs were compiled (one per new bucket of shapes)."""
+    return self._compiled.traces if self._compiled else 0
 
   def set_sampler(self, sampler: str | keras_hub.samplers.Sampler) -> None:
     """Greedy by default; any keras-hub sampler (name or instance) otherwise."""
@@ -202,7 +241,25 @@ class KerasEngine(LMEngine):
     embs = self._embedding_tensor(ops.convert_to_tensor(np.asarray(ids, dtype=np.int32)))
     return np.asarray(ops.convert_to_numpy(ops.cast(embs, "float32")))
 
+  def _stateless_target_logprobs(self, state, *args):
+    """target_logprobs with the backbone's weights `state` as arguments (JAX);
+    with state None, read from the variables (TensorFlow)."""
+    if state is None:
+      return self.target_logprobs(*args)
+    with keras.StatelessScope(state_mapping=list(zip(self.backbone.variables, state))):
+      return self.target_logprobs(*args)
+
+  def salience_shape(self, rows: int, width: int, positions: int,
+                     masks: int) -> tuple[int, int, int, int]:
+    """The bucket (rows, width, positions, masks) compiled salience pads to."""
+    return (min(1 << (rows - 1).bit_length(), max(rows, self.batch_size)),
+            bucket(width, MIN_WIDTH, BUCKET_STEPS),
+            bucket(positions, MIN_POSITIONS, BUCKET_STEPS),
+            1 << (masks - 1).bit_length())
+
   def _objectives(self, embs, batch: SalienceBatch, gradients: bool, alternatives: int):
+    if self.compiled:
+      return self._compiled_objectives(embs, batch, gradients, alternatives)
     used = embs.shape[1]
     padding_mask = ops.convert_to_tensor(batch.attention[:, :used].astype(bool))
     positions = ops.convert_to_tensor(batch.positions.astype(np.int32))
@@ -213,6 +270,45 @@ class KerasEngine(LMEngine):
         self.backend, autodiff.with_aux(self.target_logprobs, padding_mask, labels, positions,
                                         alternatives),
         embs, ops.convert_to_tensor(batch.weights), gradients=gradients)
+
+  def _compiled_objectives(self, embs, batch: SalienceBatch, gradients: bool,
+                           alternatives: int):
+    """_objectives through the compiled program of the input's bucket.
+
+    Padding changes no result: extra rows repeat row 0 with zero weights, extra
+    tokens come after every real one (right padding; causal attention keeps real
+    tokens from seeing them) and are masked out, extra target positions repeat
+    the last one with zero weights, extra masks are all zero and skipped by the
+    backward loop. The outputs are cut back to the real sizes.
+    """
+    rows, used, hidden = embs.shape
+    num_positions, num_masks = batch.positions.size, batch.weights.shape[1]
+    b, w, k, m = self.salience_shape(rows, used, num_positions, num_masks)
+    take = np.concatenate([np.arange(rows), np.zeros(b - rows, np.int64)])
+    padded = np.zeros((b, w, hidden), np.float32)
+    padded[:, :used] = embs[take]
+    padding_mask = np.zeros((b, w), bool)
+    padding_mask[:, :used] = batch.attention[take, :used]
+    positions = np.full(k, batch.positions[-1], np.int32)
+    positions[:num_positions] = batch.positions
+    labels = batch.labels[take][:, np.minimum(np.arange(k), num_positions - 1)].astype(np.int32)
+    weights = np.zeros((b, m, k), np.float32)
+    weights[:rows, :num_masks, :num_positions] = batch.weights
+    state = None
+    if self.backend == "jax":
+      state = [v.value for v in self.backbone.variables]
+    out = self._compiled(
+        state, ops.convert_to_tensor(padded, dtype=self.backbone.compute_dtype),
+        ops.convert_to_tensor(weights), num_masks,
+        [ops.convert_to_tensor(a) for a in (padding_mask, labels, positions)],
+        gradients=gradients, top_k=alternatives)
+    out.values = out.values[:rows, :num_masks]
+    if out.grads is not None:
+      out.grads = out.grads[:num_masks, :rows, :used]
+    if alternatives:
+      out.top_logprobs = out.top_logprobs[:rows, :num_positions]
+      out.top_ids = out.top_ids[:rows, :num_positions]
+    return out
 
 
 def load_causal_lm(path: str, precision: str, source: str):
