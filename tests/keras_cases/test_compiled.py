@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lit_seqsal import engine as engine_lib
-from lit_seqsal.models import keras_engine
+from lit_seqsal.models import autodiff, keras_engine
 from lit_seqsal.salience import attribution, gradients, methods
 from tests.keras_cases.conftest import RUNTIME
 from tests.salience_checks import PROMPT, TARGET
@@ -92,6 +92,22 @@ def test_compiled_objectives_equal_eager(engine):
   forward, _ = both(engine, lambda e: e.objectives(embs, batch, gradients=False))
   assert forward.grads is None
   assert_close(forward.values, eager.values)
+
+
+@compiled_only
+def test_compiled_loop_over_masks_equals_eager(engine, monkeypatch):
+  """The loop over masks in the program (JAX batches a few masks' backward
+  passes into one; long inputs loop like TensorFlow) against the eager path."""
+  monkeypatch.setattr(autodiff, "VMAP_TOKENS", 0)
+  looping = keras_engine.KerasEngine(engine.lm)  # its own, newly traced programs
+  batch = engine_lib.pack(_rows(engine, TEXTS, 3), engine.pad_id)
+  embs = engine.embed(batch.ids[:, :batch.used])
+  compiled = looping.objectives(embs, batch, gradients=True)
+  with compiled_as(engine, False):
+    eager = engine.objectives(embs, batch, gradients=True)
+  assert looping.traces == 1
+  assert_close(compiled.values, eager.values)
+  assert_close(compiled.grads, eager.grads)
 
 
 @compiled_only
