@@ -132,7 +132,11 @@ def visitor(url, stats, stop_at, seed, long_ex):
     elif roll < 0.80:
       state, s = run_job(url, long_ex[0], long_ex[1], steps=16,
                          cancel_after=3 if rng.random() < 0.3 else None)
-      stats.add(f"IG job ({state})", 200 if state in ("done", "cancelled") else 0, s)
+      if state.startswith("refused "):  # admission control answered the start
+        status = int(state.split()[1])
+      else:
+        status = 200 if state in ("done", "cancelled") else 0
+      stats.add(f"IG job ({state})", status, s)
     else:
       body, params = rng.choice(BAD)
       status, _, s = request(url, "/get_preds", body, params=params)

@@ -33,6 +33,7 @@ from collections.abc import Callable
 import lit_nlp
 from absl import logging
 from lit_nlp import app as lit_app
+from lit_nlp.api import dataset as lit_dataset
 from lit_nlp.api import types as lit_types
 from lit_nlp.lib import serialize
 from werkzeug import wrappers
@@ -164,6 +165,7 @@ class SalienceApp(lit_app.LitApp):
       preds_cache = getattr(wrapper, "_cache", None)  # LIT's CachingModelWrapper
       if preds_cache is not None and not isinstance(getattr(preds_cache, "_d", None), LruDict):
         preds_cache._d = LruDict(ByteLRU(self.limits.lit_cache_mb << 20))  # pylint: disable=protected-access
+        wrapper.key_fn = _content_key_fn(wrapper)
 
   # -- LIT's endpoints, checked -----------------------------------------------
 
@@ -540,6 +542,24 @@ class SalienceApp(lit_app.LitApp):
     job = self.jobs.submit(compute, self._gate(params["model"]), request_id=request_id,
                            what=f"{params.get('interpreter') or 'prediction'} on {params['model']}")
     return json_response({"job": job.status()}, status=202)
+
+
+def _content_key_fn(wrapper) -> Callable[[dict], tuple]:
+  """LIT's cache key for an example, with its content hash where it has no `_id`.
+
+  LIT's caching wrapper keys examples by `_id` and gives every example without
+  one (what our client and API users send) the same key, None, and with it
+  one shared lock around the whole predict call: a short salience request then
+  waited for a running integrated-gradients job to finish (65 s in
+  bench/bench_hosted.py). Keyed by content, different examples run side by
+  side (the model lock still takes turns per batch) and repeats are cached.
+  """
+  name = wrapper._name  # pylint: disable=protected-access
+
+  def key_fn(example: dict) -> tuple:
+    return (name, example.get("_id") or lit_dataset.input_hash(example))
+
+  return key_fn
 
 
 class LruDict(dict):
