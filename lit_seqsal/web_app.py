@@ -156,7 +156,8 @@ class SalienceApp(lit_app.LitApp):
   # -- memory ------------------------------------------------------------------
 
   def _bound_caches(self) -> None:
-    """Byte limits for our salience caches and LIT's per-model prediction caches."""
+    """Byte limits for our salience caches and LIT's per-model prediction
+    caches, and content keys in LIT's for examples without `_id`."""
     for wrapper in self._models.values():
       group = lit_models.group_of(wrapper)
       if group is not None and not getattr(group.salience.cache, "_bounded_by_app", False):

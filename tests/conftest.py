@@ -82,6 +82,7 @@ class ServedApp:
 
   def __init__(self, lit_app):
     from werkzeug import serving
+    self.app = lit_app
     self.port = free_port()
     self.url = f"http://127.0.0.1:{self.port}"
     self._server = serving.make_server("127.0.0.1", self.port, lit_app, threaded=True)

@@ -71,6 +71,25 @@ def test_bad_requests_then_good_request(served):
   assert "sample_prompts" in info["datasets"] and "_tiny_salience" in info["models"]
 
 
+def test_examples_without_ids_do_not_share_lits_prediction_lock(served):
+  """LIT keys examples by `_id`; ours key id-less examples by content, so a
+  request for one example does not wait for another's predict call to end."""
+  name = next(n for n in served.app._models if n.endswith("_salience"))  # pylint: disable=protected-access
+  wrapper = served.app._models[name]  # pylint: disable=protected-access
+  first, second = _example()["data"], _example(target=" it is soup.")["data"]
+  for ex in (first, second):
+    ex.pop("_id", None)
+  keys = [wrapper.key_fn(first)]
+  assert keys[0] is not None and keys[0] == wrapper.key_fn(dict(first))
+  assert wrapper.key_fn(second) != keys[0]
+  wrapper._cache.get_pred_lock(keys)  # pylint: disable=protected-access  # first is being predicted
+  try:
+    assert wrapper._cache.pred_lock_key([wrapper.key_fn(second)]) is None  # pylint: disable=protected-access
+  finally:
+    wrapper._cache.delete_pred_lock(keys)  # pylint: disable=protected-access
+  assert wrapper.key_fn(dict(first, _id="abc"))[1] == "abc"  # LIT's own ids unchanged
+
+
 def test_generation_endpoint(served):
   preds = post(served.url, "/get_preds", {"inputs": [_example()]},
                model="tiny", dataset_name="sample_prompts")
