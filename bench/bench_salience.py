@@ -201,9 +201,9 @@ def http_call(served, group, engine, ids, mask):
   from tests.conftest import post  # pylint: disable=g-import-not-at-top
 
   group.salience.cache.clear()
+  served.app._models["_gemma_salience"]._cache._d.clear()  # pylint: disable=protected-access  # LIT's
   prompt_ids = len(ids) - TARGET_TOKENS
   prompt, target = engine.decode(ids[1:prompt_ids]), engine.decode(ids[prompt_ids:])
-  # No `_id`: LIT's prediction cache must not answer either.
   example = {"id": "", "meta": {}, "data": {"prompt": prompt, "target": target}}
   return post(served.url, "/get_preds", {"inputs": [example]}, model="_gemma_salience")
 

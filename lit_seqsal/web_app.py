@@ -591,6 +591,9 @@ class LruDict(dict):
   def __iter__(self):
     return iter(())  # not persisted: LIT saves its cache only with a data_dir
 
+  def clear(self):
+    self._lru.clear()
+
 
 _MISSING = object()
 _SECURITY_HEADER_NAMES = frozenset(
