@@ -38,15 +38,16 @@ GENERATE_GROUP_SPREAD = 32
 # lets prompts of similar length share one compiled loop, for a few extra
 # sampling steps. PyTorch runs eagerly, so it gets exact widths.
 COMPILED_WIDTH_BUCKET = 16
-# Runtimes on which salience (KerasEngine.objectives) runs compiled by default.
-COMPILED_RUNTIMES = ("tensorflow", "jax")
+# Runtimes on which salience (KerasEngine.objectives) runs compiled by default:
+# every runtime that can (bench/bench_first_page.py --eager empties it).
+COMPILED_RUNTIMES = autodiff.COMPILABLE
 # Compiled salience pads every input to a bucket of shapes so that one program
 # serves many inputs (each new bucket costs a compilation: 10-30 s for the
 # bundled model on a 2-core CPU). Widths (tokens the model runs on) and target
 # positions round up to one of BUCKET_STEPS evenly spaced values per octave
 # (padding at most 1/BUCKET_STEPS of the work: 231 -> 240, 1000 -> 1024);
 # rows and masks round up to a power of two (rows at most batch_size; padded
-# masks cost no backward pass, autodiff.Compiled).
+# masks have zero gradients, autodiff.Compiled).
 BUCKET_STEPS = 8
 MIN_WIDTH = 32
 MIN_POSITIONS = 16
@@ -200,13 +201,10 @@ class KerasEngine(LMEngine):
   def _generate_group(self, encoded: list[list[int]], stop_ids: set[int]) -> list[list[int]]:
     longest = max(len(e) for e in encoded)
     width = min(self._bucket(longest) + self.max_new_tokens, self.max_length)
-    # Where the loop is compiled, batch sizes rounded up to a power of two
-    # (repeating the last prompt) also bound how many shapes get compiled.
-    rows = len(encoded) if self.backend == "torch" else 1 << (len(encoded) - 1).bit_length()
-    token_ids = np.full((rows, width), self.pad_id, dtype=np.int32)
-    padding_mask = np.zeros((rows, width), dtype=bool)
-    for b in range(rows):
-      ids = encoded[min(b, len(encoded) - 1)]
+    # One row where the loop is compiled (_generate_ids).
+    token_ids = np.full((len(encoded), width), self.pad_id, dtype=np.int32)
+    padding_mask = np.zeros((len(encoded), width), dtype=bool)
+    for b, ids in enumerate(encoded):
       # keras-hub generates into the padded positions after each prompt.
       token_ids[b, :len(ids)] = ids
       padding_mask[b, :len(ids)] = True
@@ -283,8 +281,8 @@ class KerasEngine(LMEngine):
     Padding changes no result: extra rows repeat row 0 with zero weights, extra
     tokens come after every real one (right padding; causal attention keeps real
     tokens from seeing them) and are masked out, extra target positions repeat
-    the last one with zero weights, extra masks are all zero and skipped by the
-    backward loop. The outputs are cut back to the real sizes.
+    the last one with zero weights, extra masks are all zero (zero gradients).
+    The outputs are cut back to the real sizes.
     """
     rows, used, hidden = embs.shape
     num_positions, num_masks = batch.positions.size, batch.weights.shape[1]
