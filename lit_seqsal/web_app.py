@@ -43,6 +43,7 @@ from lit_seqsal import limits as limits_lib
 from lit_seqsal.batch import results as batch_results
 from lit_seqsal.cache import ByteLRU
 from lit_seqsal.models import lit_models
+from lit_seqsal.salience import methods as methods_lib
 
 # LIT's prebuilt web client, shipped inside the lit-nlp wheel; served at /lit/.
 LIT_CLIENT_ROOT = os.path.join(os.path.dirname(lit_nlp.__file__), "client", "build", "default")
@@ -508,7 +509,8 @@ class SalienceApp(lit_app.LitApp):
     if path == INFO_PATH:
       return json_response({"hosted": self.hosted, "jobs": True,
                             "limits": dataclasses.asdict(self.limits),
-                            "results": bool(self.results_path)})
+                            "results": bool(self.results_path),
+                            **methods_lib.describe_all()})
     if path == JOBS_PATH:
       if method != "POST":
         raise errors.BadRequest(f"{JOBS_PATH} takes POST (start a job).")

@@ -115,6 +115,11 @@ def post(url: str, path: str, body=None, **params):
     return json.loads(resp.read())
 
 
+def get(url: str, path: str):
+  with urllib.request.urlopen(f"{url}{path}", timeout=120) as resp:
+    return json.loads(resp.read())
+
+
 def post_error(url: str, path: str, body=None, **params) -> str:
   with pytest.raises(urllib.error.HTTPError) as err:
     post(url, path, body, **params)

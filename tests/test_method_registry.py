@@ -11,7 +11,7 @@ from lit_seqsal.components import interpreters
 from lit_seqsal.engine import encode_example
 from lit_seqsal.salience import methods
 
-from tests.conftest import lit_example, post, serve_lit
+from tests.conftest import get, lit_example, post, serve_lit
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions. Avoid."
@@ -24,8 +24,10 @@ def _max_abs(grads: np.ndarray, embs: np.ndarray) -> np.ndarray:
 
 # The throwaway method: the largest gradient component of each token.
 GRAD_MAX = methods.Method(
-    "grad_max", signed=False, measures="largest gradient component (unsigned)",
-    cost="as grad_l2", from_gradients=_max_abs)
+    "grad_max", label="Largest gradient component",
+    description="The largest single component of each part's gradient.", signed=False,
+    measures="largest gradient component (unsigned)", cost="as grad_l2",
+    from_gradients=_max_abs)
 
 
 @pytest.fixture
@@ -44,6 +46,15 @@ def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
     assert "grad_max" in info["models"]["_reg_salience"]["spec"]["input"]["salience_methods"]["vocab"]
     meta = info["interpreters"][interpreters.SALIENCE_MAP]["metaSpec"]
     assert meta["grad_max"]["signed"] is False
+    # Our client's menu: name, words and properties from the registry.
+    described = {m["name"]: m for m in get(served.url, "/seqsal/info")["methods"]}
+    assert list(described) == [*methods.REGISTRY]
+    assert described["grad_max"] | {"settings": None} == {
+        "name": "grad_max", "label": "Largest gradient component",
+        "description": "The largest single component of each part's gradient.",
+        "signed": False, "on_request": False, "contrastive": True,
+        "measures": "largest gradient component (unsigned)", "cost": "as grad_l2",
+        "settings": None, "work_note": None}
 
     (pred,) = post(served.url, "/get_preds", {"inputs": [lit_example(PROMPT, TARGET)]},
                    model="_reg_salience", dataset_name="sample_prompts")
@@ -78,8 +89,15 @@ def test_registry_lookups_and_errors():
   with pytest.raises(ValueError, match="already registered"):
     methods.register(methods.REGISTRY["grad_l2"])
   with pytest.raises(ValueError, match="exactly one of"):
-    methods.Method("broken", signed=False, measures="", cost="")
+    methods.Method("broken", label="", description="", signed=False, measures="", cost="")
   steps = methods.IG_STEPS
   assert steps.value_in({}) == 64 and steps.value_in({"ig_steps": 8.0}) == 8
   with pytest.raises(inputs.InputError, match="'ig_steps'.*between 1 and 512, got 513"):
     steps.value_in({"ig_steps": 513})
+  described = methods.describe_all()
+  assert described["default_method"] == "grad_l2"
+  occlusion = next(m for m in described["methods"] if m["name"] == "occlusion")
+  assert occlusion["signed"] and occlusion["on_request"] and occlusion["settings"] == [{
+      "name": "occlusion_granularity", "default": "sentences", "follows": "granularity",
+      "help": "the units deleted one at a time",
+      "choices": ["tokens", "words", "sentences", "lines", "paragraphs"]}]

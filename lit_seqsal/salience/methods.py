@@ -45,6 +45,8 @@ class Setting:
   unit: str = ""  # for error messages: " of integration steps"
   note: str = ""  # appended to the allowed values in error messages
   config_name: str = ""  # the interpreter's config key, where it differs from `name`
+  # "granularity": a client sets it to the granularity its view shows.
+  follows: str = ""
 
   @property
   def config_key(self) -> str:
@@ -62,6 +64,16 @@ class Setting:
     value = example.get(field or self.name)
     return self.check(self.default if inputs.is_empty(value) else value, field)
 
+  def describe(self) -> dict:
+    """What a client needs to offer the setting (/seqsal/info)."""
+    out = {"name": self.name, "default": self.default, "help": self.help,
+           "follows": self.follows or None}
+    if self.choices:
+      out["choices"] = list(self.choices)
+    else:
+      out["low"], out["high"] = self.low, self.high
+    return out
+
   def lit_type(self) -> lit_types.LitType:
     if self.choices:
       return lit_types.CategoryLabel(vocab=list(self.choices), default=self.default,
@@ -74,6 +86,8 @@ class Setting:
 class Method:
   """One salience method (see the module docstring)."""
   name: str
+  label: str  # what a person calls it (the client's menu)
+  description: str  # one plain line: what a dark (or coloured) part means
   signed: bool
   measures: str  # what the score means (README)
   cost: str  # model passes per explained span (README)
@@ -87,6 +101,18 @@ class Method:
   def __post_init__(self):
     if (self.from_gradients is None) == (self.compute is None):
       raise ValueError(f"Method {self.name!r} needs exactly one of from_gradients, compute.")
+
+  # While it runs, what the model does, for a progress line; {units} and
+  # {granularity} are filled in by the client for a setting that follows the view.
+  work_note: str = ""
+
+  def describe(self) -> dict:
+    """The method as a client sees it (/seqsal/info): names, words and properties."""
+    return {"name": self.name, "label": self.label, "description": self.description,
+            "signed": self.signed, "on_request": self.on_request,
+            "contrastive": self.contrastive, "measures": self.measures, "cost": self.cost,
+            "settings": [s.describe() for s in self.settings],
+            "work_note": self.work_note or None}
 
   def settings_of(self, example: dict) -> tuple:
     """The checked values of this method's settings in `example`, in order."""
@@ -116,27 +142,42 @@ IG_STEPS = Setting(
 OCCLUSION_GRANULARITY = Setting(
     FieldNames.OCCLUSION_GRANULARITY, attribution.DEFAULT_OCCLUSION_GRANULARITY,
     "the units deleted one at a time", choices=segmentation.GRANULARITIES,
-    note=" (custom patterns are client-side only)", config_name="granularity")
+    note=" (custom patterns are client-side only)", config_name="granularity",
+    follows="granularity")
 
 REGISTRY: dict[str, Method] = {m.name: m for m in (
-    Method(FieldNames.GRAD_L2, signed=False,
+    Method(FieldNames.GRAD_L2, label="Gradient norm",
+           description="How strongly the selected span's probability reacts to each part:"
+           " darker = more sensitive (no direction).", signed=False,
            measures="size of the gradient at each token (unsigned)",
            cost="1 forward + 1 backward, shared by all spans of an output",
            from_gradients=gradients.l2_norm),
-    Method(FieldNames.GRAD_DOT_INPUT, signed=True,
+    Method(FieldNames.GRAD_DOT_INPUT, label="Gradient × input",
+           description="A first-order estimate of each part's push toward (+) or away"
+           " from (−) the selected span.", signed=True,
            measures="gradient · embedding: first-order effect of the token (signed)",
            cost="as above", from_gradients=gradients.dot_input),
-    Method(FieldNames.INTEGRATED_GRADIENTS, signed=True, on_request=True,
+    Method(FieldNames.INTEGRATED_GRADIENTS, label="Integrated gradients",
+           description="Each part's share of the change in the span's log-probability"
+           " from a faded-out prompt to the real one: + toward the span, − away; the"
+           " shares add up to that change.", signed=True, on_request=True,
            measures="the gradient integrated from a baseline to the input, · (input −"
            " baseline); signed; sums to the log-likelihood change",
            cost="`ig_steps` forward + backward passes, batched",
-           settings=(IG_STEPS,), compute=_integrated_gradients),
-    Method(FieldNames.OCCLUSION, signed=True, on_request=True,
+           settings=(IG_STEPS,), compute=_integrated_gradients,
+           work_note="the model runs forward and backward at each integration step"),
+    Method(FieldNames.OCCLUSION, label="Occlusion (deletion)",
+           description="How much the span's log-probability drops when the part is"
+           " deleted: + it helped the span, − it worked against it.",
+           signed=True, on_request=True,
            measures="log-likelihood of the target minus that with the segment deleted; signed",
            cost="one forward pass per segment before the span, batched",
-           settings=(OCCLUSION_GRANULARITY,), compute=_occlusion),
+           settings=(OCCLUSION_GRANULARITY,), compute=_occlusion,
+           work_note="the model runs once without each of the {units} {granularity}"
+           " before the selection"),
 )}
-
+# The method a client shows first (the walkthrough's and LIT's default).
+DEFAULT_METHOD = FieldNames.GRAD_L2
 
 
 def register(method: Method) -> Method:
@@ -211,6 +252,12 @@ def gradient_methods_run(engine: LMEngine, rows: Sequence[Row], methods: Iterabl
   (and the model's top `alternatives` next tokens, key gradients.ALTERNATIVES)."""
   return gradients.gradient_salience(engine, rows, gradient_reductions(methods),
                                      alternatives=alternatives)
+
+
+def describe_all() -> dict:
+  """Every registered method as a client sees it, and the one to show first."""
+  return {"methods": [m.describe() for m in REGISTRY.values()],
+          "default_method": DEFAULT_METHOD}
 
 
 def markdown_table() -> str:
