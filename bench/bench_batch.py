@@ -94,12 +94,15 @@ class PeakMemory:
 def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
   """One configuration, in this process; returns its measurements."""
   from lit_seqsal.batch import run as run_lib  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.batch import chunk as chunk_lib  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.batch import config as config_lib  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.batch import examples as examples_lib  # pylint: disable=g-import-not-at-top
   from lit_seqsal.options import ModelOptions  # pylint: disable=g-import-not-at-top
 
   memory = PeakMemory()
   load_before = os.getloadavg()[0]
   start = time.perf_counter()
-  config = run_lib.BatchConfig(
+  config = config_lib.BatchConfig(
       models=("gemma:bundled",), datasets=(f"bench:{data}",),
       out=os.path.join(out_dir, f"{mode}.jsonl"), options=ModelOptions(batch_size=batch_size),
       regions=("paragraphs",), overwrite=True)
@@ -107,9 +110,9 @@ def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
   if mode == "interleaved":
     return interleaved(config, memory, start, load_before)
   if mode == "loop":
-    groups = run_lib.load_groups(config)
+    groups = chunk_lib.load_groups(config)
     group = groups["gemma"]
-    examples, _ = run_lib.load_examples(config)
+    examples, _ = examples_lib.load_examples(config)
     ready = time.perf_counter()
     for ex in examples:
       fresh = type(group.salience)(group.engine)  # no cache shared between calls
@@ -122,7 +125,7 @@ def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
       ray_options = {"num_workers": 1, "cpus_per_worker": 2}
     elif mode == "ray2":
       ray_options = {"num_workers": 2, "cpus_per_worker": 1}
-    groups = None if ray_options else run_lib.load_groups(config)
+    groups = None if ray_options else chunk_lib.load_groups(config)
     ready = time.perf_counter()
     from lit_seqsal.batch import ray_run  # pylint: disable=g-import-not-at-top
 
@@ -147,15 +150,18 @@ def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
 def interleaved(config, memory: PeakMemory, start: float, load_before: float) -> dict:
   """The batch command's chunk computation and the one-at-a-time loop, chunk by chunk."""
   from lit_seqsal.batch import run as run_lib  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.batch import chunk as chunk_lib  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.batch import config as config_lib  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.batch import examples as examples_lib  # pylint: disable=g-import-not-at-top
 
   config = config.checked()
-  groups = run_lib.load_groups(config)
+  groups = chunk_lib.load_groups(config)
   group = groups["gemma"]
-  examples, _ = run_lib.load_examples(config)
-  chunks = run_lib.make_chunks(run_lib.make_tasks(config, examples), config.size)
+  examples, _ = examples_lib.load_examples(config)
+  chunks = examples_lib.make_chunks(examples_lib.make_tasks(config, examples), config.size)
   # Warm-up (first calls allocate and pick kernels), not timed.
   warm = chunks[-1][:1]
-  run_lib.compute_chunk(groups, warm, config)
+  chunk_lib.compute_chunk(groups, warm, config)
   ready = time.perf_counter()
   seconds = {"loop": 0.0, "batch": 0.0}
   done = 0
@@ -163,7 +169,7 @@ def interleaved(config, memory: PeakMemory, start: float, load_before: float) ->
     for which in (("loop", "batch") if k % 2 == 0 else ("batch", "loop")):
       t0 = time.perf_counter()
       if which == "batch":
-        records = run_lib.compute_chunk(groups, chunk, config)
+        records = chunk_lib.compute_chunk(groups, chunk, config)
         assert not any("error" in r for r in records)
       else:
         for task in chunk:

@@ -36,7 +36,7 @@ import transformers
 
 from lit_seqsal import datasets, models
 from lit_seqsal.contract import FieldNames
-from lit_seqsal.engine import encode_example
+from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.models import lit_models, transformers_engine
 from lit_seqsal.salience import attribution, segmentation
 from lit_seqsal.salience import methods as method_registry

@@ -37,7 +37,7 @@ def measure(framework: str, runtime: str, precision: str, mode: str, repeats: in
 
   from bench_salience import timed  # pylint: disable=g-import-not-at-top
   from lit_seqsal import datasets, models  # pylint: disable=g-import-not-at-top
-  from lit_seqsal.engine import encode_example  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.engine.encoding import encode_example  # pylint: disable=g-import-not-at-top
   from lit_seqsal.salience import methods  # pylint: disable=g-import-not-at-top
 
   start = time.perf_counter()

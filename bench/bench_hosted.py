@@ -2,7 +2,7 @@
 
   .venv/bin/python bench/bench_hosted.py [--visitors 32] [--seconds 120]
 
-Starts gunicorn with demos/gunicorn_config.py (hosted mode, the bundled Gemma 3
+Starts gunicorn with demos/deploy/gunicorn_config.py (hosted mode, the bundled Gemma 3
 270M) and runs C simulated visitors for T seconds with a realistic mix:
 gradient salience of short prompts (most requests), generation, a few costly
 jobs (integrated gradients, polled to the end, some cancelled), and some bad
@@ -166,7 +166,7 @@ def main():
              PYTHONUNBUFFERED="1")
   gunicorn = Path(sys.executable).with_name("gunicorn")
   log = open(REPO / "bench" / "bench_hosted.gunicorn.log", "w")
-  proc = subprocess.Popen([str(gunicorn), "-c", "demos/gunicorn_config.py"], cwd=REPO, env=env,
+  proc = subprocess.Popen([str(gunicorn), "-c", "demos/deploy/gunicorn_config.py"], cwd=REPO, env=env,
                           stdout=log, stderr=subprocess.STDOUT)
   try:
     deadline = time.time() + 600
@@ -208,7 +208,7 @@ def main():
     proc.wait(timeout=60)
 
   total = sum(len(v) for v in stats.latency.values())
-  print(f"gunicorn (demos/gunicorn_config.py), bundled Gemma 3 270M, {args.visitors} visitors,"
+  print(f"gunicorn (demos/deploy/gunicorn_config.py), bundled Gemma 3 270M, {args.visitors} visitors,"
         f" {args.seconds:g} s, 2-core CPU")
   print(f"{total} requests in {wall:.0f} s: {total / wall:.2f} requests/s")
   print(f"{'kind':32} {'n':>5} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}  statuses")

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.inputs import InputError
 
-CHAT_TEMPLATES = ("auto", "none")
 TEMPLATE_ROLE = "template"
 # Gemma's turn format (keras-hub has no template engine): Gemma has no system
 # role, so a system message opens the first user turn, as Gemma's own template does.

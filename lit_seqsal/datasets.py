@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 
 from absl import logging
@@ -30,49 +30,66 @@ def sample_prompts_path() -> str:
   return str(resources.files("lit_seqsal").joinpath("data", "sample_prompts.jsonl"))
 
 
-def _read_jsonl(path: str) -> list[dict]:
-  examples = []
+def jsonl_records(path: str) -> Iterator[tuple[int, dict | None, str]]:
+  """Each non-blank line of a JSON Lines file: (line number, the JSON object, "")
+  or, for a line that is not one, (line number, None, what is wrong with it)."""
   with open(path, encoding="utf-8") as f:
     for lineno, line in enumerate(f, start=1):
       if not line.strip():
         continue
-      where = f"{path}, line {lineno}"
       try:
         record = json.loads(line)
       except json.JSONDecodeError as e:
-        raise DatasetFileError(f"{where}: not valid JSON ({e.msg} at column {e.colno}).") from e
+        yield lineno, None, f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})."
+        continue
       if not isinstance(record, dict):
-        raise DatasetFileError(f"{where}: expected a JSON object, got {type(record).__name__}.")
-      if "messages" in record:
-        try:
-          messages = chat.parse_messages(record["messages"], f"{where}: field 'messages'")
-        except ValueError as e:
-          raise DatasetFileError(str(e)) from None
-        record["messages"] = json.dumps(messages)
-        record.setdefault("prompt", chat.render_plain(messages))
-      if "prompt" not in record:
-        raise DatasetFileError(f"{where}: missing the required field 'prompt' (or 'messages').")
-      for field in _FIELDS + ("foil",):
-        value = record.get(field)
-        if value is not None and not isinstance(value, str):
-          raise DatasetFileError(
-              f"{where}: field '{field}' must be a string, got {type(value).__name__}."
-          )
-      if not record["prompt"].strip():
-        raise DatasetFileError(f"{where}: field 'prompt' is empty.")
-      if "stop" in record:
-        stop = [record["stop"]] if isinstance(record["stop"], str) else record["stop"]
-        if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
-          raise DatasetFileError(f"{where}: field 'stop' must be a text or a list of texts.")
-        record["stop"] = stop
-      extra = sorted(set(record) - set(_FIELDS) - set(_OPTIONAL))
-      if extra:
-        logging.warning("%s: ignoring fields %s (known: %s)", where, extra,
-                        list(_FIELDS + _OPTIONAL))
-      example = {f: record.get(f) or "" for f in _FIELDS}
-      example.update({f: record[f] for f in _OPTIONAL if f in record})
-      examples.append(example)
+        yield lineno, None, (f"line {lineno}: expected a JSON object, got"
+                             f" {type(record).__name__}.")
+        continue
+      yield lineno, record, ""
+
+
+def _read_jsonl(path: str) -> list[dict]:
+  """Checked examples of a JSON Lines file; the first bad line is an error."""
+  examples = []
+  for lineno, record, error in jsonl_records(path):
+    if record is None:
+      raise DatasetFileError(f"{path}, {error}")
+    examples.append(_checked_example(record, f"{path}, line {lineno}"))
   return examples
+
+
+def _checked_example(record: dict, where: str) -> dict:
+  """A JSON record as an example of the dataset, or DatasetFileError naming `where`."""
+  if "messages" in record:
+    try:
+      messages = chat.parse_messages(record["messages"], f"{where}: field 'messages'")
+    except ValueError as e:
+      raise DatasetFileError(str(e)) from None
+    record["messages"] = json.dumps(messages)
+    record.setdefault("prompt", chat.render_plain(messages))
+  if "prompt" not in record:
+    raise DatasetFileError(f"{where}: missing the required field 'prompt' (or 'messages').")
+  for field in _FIELDS + ("foil",):
+    value = record.get(field)
+    if value is not None and not isinstance(value, str):
+      raise DatasetFileError(
+          f"{where}: field '{field}' must be a string, got {type(value).__name__}."
+      )
+  if not record["prompt"].strip():
+    raise DatasetFileError(f"{where}: field 'prompt' is empty.")
+  if "stop" in record:
+    stop = [record["stop"]] if isinstance(record["stop"], str) else record["stop"]
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+      raise DatasetFileError(f"{where}: field 'stop' must be a text or a list of texts.")
+    record["stop"] = stop
+  extra = sorted(set(record) - set(_FIELDS) - set(_OPTIONAL))
+  if extra:
+    logging.warning("%s: ignoring fields %s (known: %s)", where, extra,
+                    list(_FIELDS + _OPTIONAL))
+  example = {f: record.get(f) or "" for f in _FIELDS}
+  example.update({f: record[f] for f in _OPTIONAL if f in record})
+  return example
 
 
 def _read_text(path: str) -> list[dict]:

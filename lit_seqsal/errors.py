@@ -1,7 +1,7 @@
 """What can go wrong serving a request, and whose fault it is.
 
 Every error the server reports is one of these classes; the HTTP status says
-whose fault it is (lit_seqsal/web_app.py turns them into JSON with a request
+whose fault it is (lit_seqsal/serving/responses.py turns them into JSON with a request
 id, and logs the traceback of anything else as a 500).
 """
 

@@ -2,7 +2,7 @@
 
 Each check raises `InputError` with a message that names the field and says
 what is allowed, so every framework rejects bad input with the same words (and
-the server can answer 400 with them; see lit_seqsal/web_app.py).
+the server can answer 400 with them; see lit_seqsal/serving/responses.py).
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ from collections.abc import Mapping, Sequence
 from lit_nlp import notebook as lit_notebook
 from lit_nlp import server_config
 
-from lit_seqsal import bundled, layouts, options, server
+from lit_seqsal import console, options
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal.models import keras_backend
+from lit_seqsal.serving import layouts
+from lit_seqsal.serving import lit_server as server
 
 
 class SalienceWidget(lit_notebook.LitWidget):
@@ -57,16 +59,6 @@ class SalienceWidget(lit_notebook.LitWidget):
   @property
   def url(self) -> str:
     return f"http://localhost:{self.port}/"
-
-  def find_example(self, source: str, dataset: str | None = None) -> dict:
-    """The first loaded example whose `source` field equals `source`."""
-    for name, ds in self.datasets.items():
-      if dataset is not None and name != dataset:
-        continue
-      for ex in ds.examples:
-        if ex.get("source") == source:
-          return ex
-    raise ValueError(f'Source "{source}" not found in datasets {sorted(self.datasets)}.')
 
 
 def make_notebook_widget(
@@ -122,7 +114,7 @@ def make_notebook_widget(
     dl_framework = options.NOTEBOOK_DL_FRAMEWORK
     if keras_backend.missing_packages(dl_runtime):
       dl_framework = "transformers"
-      bundled.say("Keras is not installed here, so the widget loads the models with"
+      console.say("Keras is not installed here, so the widget loads the models with"
                   f" transformers (for Keras: {keras_backend.INSTALL_KERAS}).")
   opts = options.ModelOptions(
       dl_framework=dl_framework, dl_runtime=dl_runtime, precision=precision, device=device,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 
-from lit_seqsal import devices
+from lit_seqsal import cli
+
 
 # "kerasnlp" is the name LIT and the walkthrough use; keras-hub is its new name.
 KERAS_FRAMEWORKS = ("kerasnlp", "kerashub")
@@ -27,6 +29,9 @@ PRECISIONS = ("float32", "bfloat16")
 PRECISION_CHOICES = ("auto", *PRECISIONS)
 SAMPLERS = ("greedy", "top_k", "top_p", "random", "beam", "contrastive")
 CHAT_TEMPLATES = ("auto", "none")
+DEVICE_MAPS = ("none", "auto")
+DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 DEFAULT_MODELS = ("gemma3_270m:bundled",)
 # LIT's notebook helper loads Keras models by default; so does ours.
@@ -59,7 +64,7 @@ class ModelOptions:
       "help": "Where a Transformers model runs: auto (a CUDA GPU, else Apple's MPS, else"
               " the CPU), cpu, cuda, cuda:N or mps. Keras models follow their runtime."})
   device_map: str = dataclasses.field(default="none", metadata={
-      **_choice(("none", "auto")), "help":
+      **_choice(DEVICE_MAPS), "help":
       "auto: shard a Transformers model that does not fit one GPU across the visible"
       " GPUs (accelerate)."})
   batch_size: int = dataclasses.field(default=4, metadata={
@@ -103,8 +108,8 @@ class ModelOptions:
     _check_choice(runtime, RUNTIMES_BY_FRAMEWORK[self.dl_framework],
                   f"dl_runtime for dl_framework={self.dl_framework}")
     _check_choice(self.precision, PRECISION_CHOICES, "precision")
-    devices.check_device(self.device)
-    _check_choice(self.device_map, ("none", "auto"), "device_map")
+    check_device(self.device)
+    _check_choice(self.device_map, DEVICE_MAPS, "device_map")
     if self.is_keras and (self.device != "auto" or self.device_map != "none"):
       raise ValueError(
           "--device and --device_map apply to dl_framework=transformers; a Keras model runs"
@@ -142,6 +147,13 @@ def flag_name(field: dataclasses.Field) -> str:
   return field.metadata.get("flag", field.name)
 
 
+def check_device(device: str) -> str:
+  """A `--device` value we know (whether it is present is models/devices.py's check)."""
+  if not isinstance(device, str) or not _DEVICE.fullmatch(device):
+    raise ValueError(f"Unknown device {device!r}; allowed values: {DEVICES_HELP}.")
+  return device
+
+
 def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
   if value not in allowed:
     raise ValueError(f"Unknown {what} {value!r}; allowed values: {', '.join(allowed)}.")
@@ -149,19 +161,11 @@ def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
 
 def define_flags() -> None:
   """absl flags for every option (the demo server and the batch command)."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-
   for field in option_fields():
-    name, meta = flag_name(field), field.metadata
-    if meta.get("list"):
-      flags.DEFINE_list(name, list(field.default), meta["help"])
-    elif "choices" in meta:
-      flags.DEFINE_enum(name, field.default, list(meta["choices"]), meta["help"])
-    elif isinstance(field.default, str):
-      flags.DEFINE_string(name, field.default, meta["help"])
-    else:
-      flags.DEFINE_integer(name, field.default, meta["help"], lower_bound=meta.get("min"),
-                           upper_bound=meta.get("max"))
+    meta = field.metadata
+    cli.define_flag(flag_name(field), field.default, meta["help"],
+                    choices=meta.get("choices", ()), low=meta.get("min"), high=meta.get("max"),
+                    is_list=meta.get("list", False))
 
 
 def define_source_flags(max_examples_default: int, max_examples_help: str):
@@ -200,16 +204,16 @@ def from_flags(values: Mapping | None = None) -> ModelOptions:
 
 
 def markdown_table() -> str:
-  """The README's table of model flags: one home for their defaults and values."""
-  lines = ["| flag | default | meaning |", "|---|---|---|"]
+  """docs/reference.md's table of model flags: one home for their defaults and values."""
+  rows = []
   for field in option_fields():
     default = field.default
     shown = (", ".join(default) or "none") if isinstance(default, tuple) else \
         ("per framework" if default is None else default)
     choices = field.metadata.get("choices")
     allowed = f" Values: {', '.join(choices)}." if choices else ""
-    lines.append(f"| `--{flag_name(field)}` | `{shown}` | {field.metadata['help']}{allowed} |")
-  return "\n".join(lines)
+    rows.append((f"`--{flag_name(field)}`", f"`{shown}`", f"{field.metadata['help']}{allowed}"))
+  return cli.markdown_table(("flag", "default", "meaning"), rows)
 
 
 def unescape(text: str) -> str:

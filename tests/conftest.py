@@ -95,7 +95,10 @@ class ServedApp:
 
 def serve_lit(models_map, datasets_config=("sample_prompts",), **app_kw) -> ServedApp:
   """Our app (our client at /, LIT's at /lit/) on the models and datasets given."""
-  from lit_seqsal import datasets, layouts, server, web_app
+  from lit_seqsal import datasets
+  from lit_seqsal.serving import app as web_app
+  from lit_seqsal.serving import layouts
+  from lit_seqsal.serving import lit_server as server
   lit_app = web_app.SalienceApp(
       **server.app_kwargs(models_map, datasets.get_datasets(list(datasets_config))),
       default_layout=layouts.LEFT_RIGHT,

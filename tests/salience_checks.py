@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lit_seqsal.engine import encode_example
+from lit_seqsal.engine.encoding import encode_example
 
 PROMPT = "Taste-likes: Cheese\nTaste-dislikes: Can't eat eggs\nSuggestion: Quiche Lorraine\nAnalysis:"
 TARGET = " it has eggs in it.\nRecommendation: Avoid."

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lit_seqsal import web_app
+from lit_seqsal.serving import app as web_app
+from lit_seqsal.serving import endpoints
 
 from tests.conftest import lit_example
 
@@ -24,8 +25,8 @@ INTERPRETERS = ["sequence_salience", "LM Integrated Gradients", "LM Segment Occl
                 "umap", "nearest neighbors", "classification", "Grad L2 Norm", "LIME", "nope"]
 GENERATORS = ["Scrambler", "Word Replacer", "Hotflip", "nope", ""]
 METRICS = ["", "bleu", "rouge", "exactmatch", "bleu,rouge", "nope", "regression"]
-PATHS = sorted(web_app.API_PATHS) + [web_app.JOBS_PATH, web_app.INFO_PATH,
-                                      web_app.JOBS_PATH + "/00ff", "/lit/get_preds", "/nope"]
+PATHS = sorted(endpoints.API_PATHS) + [endpoints.JOBS_PATH, endpoints.INFO_PATH,
+                                        endpoints.JOBS_PATH + "/00ff", "/lit/get_preds", "/nope"]
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 600), st.floats(allow_nan=False),
                     st.text(max_size=12), st.sampled_from(["grad_l2", "occlusion", "words",
@@ -88,7 +89,7 @@ VALUES = {
 def requests(draw):
   """A path, and mostly the query parameters that path reads, sometimes others."""
   path = draw(st.sampled_from(PATHS))
-  endpoint = web_app._ENDPOINTS.get(path.removeprefix(web_app.LIT_PREFIX))  # pylint: disable=protected-access
+  endpoint = endpoints.ENDPOINTS.get(path.removeprefix(endpoints.LIT_PREFIX))
   allowed = list(endpoint.params) if endpoint else ["model", "dataset_name", "interpreter"]
   names = draw(st.lists(st.sampled_from(allowed + ["response_simple_json"]), unique=True))
   if endpoint and draw(st.sampled_from([True] * 9 + [False])):  # mostly with the required ones
@@ -103,7 +104,9 @@ def requests(draw):
 @pytest.fixture(scope="module")
 def hosted_client(tiny_model_dir):
   from werkzeug.test import Client
-  from lit_seqsal import datasets, limits, models, server
+  from lit_seqsal import datasets, models
+  from lit_seqsal.serving import lit_server as server
+  from lit_seqsal.work import limits
 
   group = models.load_model_group("tiny", tiny_model_dir, batch_size=4, max_length=128)
   app = web_app.SalienceApp(

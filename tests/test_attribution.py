@@ -13,7 +13,7 @@ import torch
 import transformers
 
 from lit_seqsal import datasets, inputs
-from lit_seqsal.engine import encode_example
+from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.models import lit_models, transformers_engine
 from lit_seqsal.salience import attribution, methods, segmentation
 

@@ -20,6 +20,8 @@ from lit_seqsal.batch import regions as regions_lib
 from lit_seqsal.batch import report as report_lib
 from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
+from lit_seqsal.batch import chunk as chunk_lib
+from lit_seqsal.batch import config as config_lib
 from lit_seqsal.batch import spans as spans_lib
 from lit_seqsal.models import lit_models
 from lit_seqsal.options import ModelOptions
@@ -60,9 +62,9 @@ def groups(tiny_group):
   return {"tiny": lit_models.group_of(tiny_group["tiny"])}
 
 
-def make_config(tiny_model_dir, dataset, out, **kw) -> run_lib.BatchConfig:
+def make_config(tiny_model_dir, dataset, out, **kw) -> config_lib.BatchConfig:
   kw.setdefault("options", OPTIONS)
-  return run_lib.BatchConfig(models=(f"tiny:{tiny_model_dir}",), datasets=(f"menu:{dataset}",),
+  return config_lib.BatchConfig(models=(f"tiny:{tiny_model_dir}",), datasets=(f"menu:{dataset}",),
                              out=str(out), **kw)
 
 
@@ -185,7 +187,7 @@ def test_other_settings_on_the_same_file_are_refused(groups, tiny_model_dir, dat
   run_lib.run(make_config(tiny_model_dir, dataset, out, max_examples=2), groups=groups,
               stream=open(os.devnull, "w"))
   other = make_config(tiny_model_dir, dataset, out, max_examples=2, granularity="words")
-  with pytest.raises(run_lib.BatchError, match="other inputs or settings.*--overwrite"):
+  with pytest.raises(config_lib.BatchError, match="other inputs or settings.*--overwrite"):
     run_lib.run(other, groups=groups, stream=open(os.devnull, "w"))
   redone = run_lib.run(make_config(tiny_model_dir, dataset, out, max_examples=2,
                                    granularity="words", overwrite=True),
@@ -251,7 +253,7 @@ def test_bad_input_is_recorded_per_example_and_summarised(groups, tiny_model_dir
   ]
   data = write_jsonl(tmp_path / "bad.jsonl", rows)
   (tmp_path / "table.csv").write_text("prompt,target\n")
-  config = run_lib.BatchConfig(
+  config = config_lib.BatchConfig(
       models=(f"tiny:{tiny_model_dir}",), options=OPTIONS, out=str(tmp_path / "r.jsonl"),
       datasets=(f"bad:{data}", f"missing:{tmp_path / 'nope.jsonl'}", "justaname",
                 f"csv:{tmp_path / 'table.csv'}"),
@@ -293,14 +295,14 @@ def test_bad_input_is_recorded_per_example_and_summarised(groups, tiny_model_dir
   # --strict stops at the first error, and refuses unknown methods before any work.
   strict = config.__class__(**{**config.__dict__, "strict": True, "overwrite": True,
                                "methods": ("grad_l2",), "datasets": (f"bad:{data}",)})
-  with pytest.raises(run_lib.BatchError, match="bad/"):
+  with pytest.raises(config_lib.BatchError, match="bad/"):
     run_lib.run(strict, groups=groups, stream=open(os.devnull, "w"))
-  with pytest.raises(run_lib.BatchError, match="Unknown method.*lime"):
+  with pytest.raises(config_lib.BatchError, match="Unknown method.*lime"):
     run_lib.run(config.__class__(**{**config.__dict__, "strict": True}), groups=groups)
 
 
 def test_settings_are_checked_before_any_work(tmp_path):
-  base = run_lib.BatchConfig(models=("m:bundled",), datasets=("sample_prompts",),
+  base = config_lib.BatchConfig(models=("m:bundled",), datasets=("sample_prompts",),
                              out=str(tmp_path / "r.jsonl"))
   for change, message in [
       ({"explain": "prompt"}, "Unknown explain 'prompt'"),
@@ -311,7 +313,7 @@ def test_settings_are_checked_before_any_work(tmp_path):
       ({"methods": ("integrated_gradients",), "settings": (("ig_steps", 0),)}, "'ig_steps'"),
       ({"out": ""}, "--out is required"),
   ]:
-    with pytest.raises((ValueError, run_lib.BatchError), match=message):
+    with pytest.raises((ValueError, config_lib.BatchError), match=message):
       base.__class__(**{**base.__dict__, **change}).checked()
 
 
@@ -441,7 +443,7 @@ def test_report_colours_are_the_clients(tmp_path):
     scores = rng.normal(size=n) if signed else np.abs(rng.normal(size=n))
     record = {"tokens": tokens, "prompt_length": PROMPT_LENGTH, "span": {"start": 24, "end": 28},
               "granularity": "words", "salience": {"m": {"tokens": scores.tolist()}}}
-    record["segments"] = run_lib._segments(tokens, PROMPT_LENGTH, "words")  # pylint: disable=protected-access
+    record["segments"] = chunk_lib._segments(tokens, PROMPT_LENGTH, "words")  # pylint: disable=protected-access
     record["salience"]["m"]["segments"] = [
         float(sum(scores.tolist()[s["start"]:s["end"]])) for s in record["segments"]]
     cases.append({"record": record, "ours": report_lib.example_view(record, "m")})
@@ -466,7 +468,7 @@ def test_ray_missing_says_how_to_install(monkeypatch, tmp_path):
   from lit_seqsal.batch import ray_run  # pylint: disable=g-import-not-at-top
 
   monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails
-  with pytest.raises(run_lib.BatchError, match=r"pip install 'lit-seqsal\[ray\]'"):
+  with pytest.raises(config_lib.BatchError, match=r"pip install 'lit-seqsal\[ray\]'"):
     ray_run.executor({"num_workers": 1})
   # The command says so before any work (no results file, no model loaded); in a child
   # process, whose absl flags are its own.

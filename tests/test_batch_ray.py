@@ -14,6 +14,7 @@ import torch
 from lit_seqsal.batch import ray_run
 from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
+from lit_seqsal.batch import config as config_lib
 from lit_seqsal.models import lit_models
 from tests.test_batch import OPTIONS, REPO, template_examples, write_jsonl
 
@@ -41,7 +42,7 @@ def data(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def local_records(tiny_group, tiny_model_dir, data, tmp_path_factory):
-  config = run_lib.BatchConfig(models=(f"tiny:{tiny_model_dir}",), datasets=(f"menu:{data}",),
+  config = config_lib.BatchConfig(models=(f"tiny:{tiny_model_dir}",), datasets=(f"menu:{data}",),
                                out=str(tmp_path_factory.mktemp("local") / "r.jsonl"),
                                options=OPTIONS, **SETTINGS)
   groups = {"tiny": lit_models.group_of(tiny_group["tiny"])}
@@ -61,8 +62,8 @@ def by_key(records):
   return {(r["model"], r["id"]): r for r in records}
 
 
-def ray_config(tiny_model_dir, data, out) -> run_lib.BatchConfig:
-  return run_lib.BatchConfig(models=(f"tiny:{tiny_model_dir}",), datasets=(f"menu:{data}",),
+def ray_config(tiny_model_dir, data, out) -> config_lib.BatchConfig:
+  return config_lib.BatchConfig(models=(f"tiny:{tiny_model_dir}",), datasets=(f"menu:{data}",),
                              out=str(out), options=OPTIONS, **SETTINGS)
 
 

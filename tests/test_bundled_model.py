@@ -119,7 +119,7 @@ def test_integrated_gradients_and_occlusion_on_gemma(bundled_group, menu, mistak
 def test_why_you_have_to_try_it_and_not_avoid(bundled_group):
   """The walkthrough's question, contrastively: the recommendation "You have to
   try it." against "Avoid.", on the bundled Gemma."""
-  from lit_seqsal.engine import encode_example
+  from lit_seqsal.engine.encoding import encode_example
   from lit_seqsal.inputs import contiguous_span
 
   ex = next(e for e in datasets.read_examples(datasets.sample_prompts_path()) if e.get("foil"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lit_seqsal import chat, datasets, models
-from lit_seqsal.engine import encode_example
+from lit_seqsal.engine.encoding import encode_example
 
 CONVERSATION = [
     {"role": "system", "content": "Answer in one sentence."},

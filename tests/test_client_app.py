@@ -20,9 +20,9 @@ pytestmark = pytest.mark.browser
 
 
 def require_built_client():
-  from lit_seqsal import web_app
-  if not web_app.client_is_built():
-    pytest.fail(f"The client is not built in {web_app.CLIENT_BUILD_DIR}: run `make client` (`make test` does).")
+  from lit_seqsal.serving import static_files
+  if not static_files.client_is_built():
+    pytest.fail(f"The client is not built in {static_files.CLIENT_BUILD_DIR}: run `make client` (`make test` does).")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,10 @@ def test_routes_our_client_lit_client_and_api(served):
 
 def test_lit_without_slash_redirects_keeping_the_query(tiny_group):
   from werkzeug.test import Client
-  from lit_seqsal import datasets, layouts, server, web_app
+  from lit_seqsal import datasets
+  from lit_seqsal.serving import app as web_app
+  from lit_seqsal.serving import layouts
+  from lit_seqsal.serving import lit_server as server
   app = web_app.SalienceApp(**server.app_kwargs(dict(tiny_group), datasets.get_datasets(["sample_prompts"])),
                             default_layout=layouts.LEFT_RIGHT)
   resp = Client(app).get("/lit?models=tiny")

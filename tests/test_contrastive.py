@@ -11,7 +11,7 @@ import torch
 import transformers
 
 from lit_seqsal import inputs
-from lit_seqsal.engine import encode_example
+from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.models import lit_models, transformers_engine
 from lit_seqsal.salience import attribution, segmentation
 
@@ -78,12 +78,12 @@ def test_gradient_methods_match_the_direct_difference(arch, tiny_model_dir, tiny
 def test_shared_context_runs_once_and_equals_two_rows(tiny_model_dir):
   """The engine's shared-prefix path (context once, two continuations from its
   cache) gives the same objectives and summed gradients as two full rows."""
-  from lit_seqsal import engine as engine_lib
+  from lit_seqsal.engine import batching
   from lit_seqsal.salience import contrastive
   engine = _engine(tiny_model_dir)
   encoded, (start, _) = _contrastive_example(engine)
   plain, _ = contrastive.expand([encoded.row])
-  batch = engine_lib.pack(plain, engine.pad_id)
+  batch = batching.pack(plain, engine.pad_id)
   embs = engine.embed(batch.ids[:, :batch.used])
   two_rows = engine.objectives(embs, batch, gradients=True, alternatives=3)
   batch.shared_prefix = start

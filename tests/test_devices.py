@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from lit_seqsal import devices, models, options
+from lit_seqsal import models, options
+from lit_seqsal.models import devices
 from lit_seqsal.components import interpreters
 
 PROMPT = "Taste-likes: Cheese\nSuggestion: Onion soup\nAnalysis:"

@@ -1,4 +1,4 @@
-"""The hosted demo under a real gunicorn (demos/gunicorn_config.py) on a tiny model:
+"""The hosted demo under a real gunicorn (demos/deploy/gunicorn_config.py) on a tiny model:
 error classes, security probes, budgets, admission control and jobs."""
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def hosted(tiny_model_dir, tmp_path_factory):
              LIT_SEQSAL_CACHE=str(tmp_path_factory.mktemp("cache")), PYTHONUNBUFFERED="1")
   gunicorn = Path(sys.executable).with_name("gunicorn")
   with open(log, "w") as out:
-    proc = subprocess.Popen([str(gunicorn), "-c", "demos/gunicorn_config.py"], cwd=REPO,
+    proc = subprocess.Popen([str(gunicorn), "-c", "demos/deploy/gunicorn_config.py"], cwd=REPO,
                             env=env, stdout=out, stderr=subprocess.STDOUT)
   server = Hosted(f"http://127.0.0.1:{port}", log)
   try:
@@ -260,7 +260,7 @@ def test_workers_starting_together_on_an_empty_cache_build_it_once(tmp_path):
   code = (
       "import sys, time, os\n"
       "from pathlib import Path\n"
-      "from lit_seqsal import bundled\n"
+      "from lit_seqsal.models import bundled\n"
       "def build(out):\n"
       "  with open(sys.argv[2], 'a') as log: log.write(f'{os.getpid()}\\n')\n"
       "  for i in range(5):\n"

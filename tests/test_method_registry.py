@@ -8,7 +8,7 @@ import torch
 
 from lit_seqsal import inputs, models
 from lit_seqsal.components import interpreters
-from lit_seqsal.engine import encode_example
+from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.salience import methods
 
 from tests.conftest import get, lit_example, post, serve_lit

@@ -24,7 +24,7 @@ from tests.test_browser_lit_client import BROWSER_DIR, require_browser_tools
 
 pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOK = REPO / "demos" / "lm_salience_walkthrough.ipynb"
+NOTEBOOK = REPO / "demos" / "notebooks" / "lm_salience_walkthrough.ipynb"
 
 
 def _outputs_text(cell) -> str:

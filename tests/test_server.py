@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -88,6 +89,42 @@ def test_examples_without_ids_do_not_share_lits_prediction_lock(served):
   finally:
     wrapper._cache.delete_pred_lock(keys)  # pylint: disable=protected-access
   assert wrapper.key_fn(dict(first, _id="abc"))[1] == "abc"  # LIT's own ids unchanged
+
+
+def test_lit_lets_requests_for_different_examples_predict_side_by_side(tiny_group):
+  """Our models declare supports_concurrent_predictions, a property, True: LIT's
+  caching wrapper then locks each set of examples on its own. Were it False (or
+  a method, as LIT reads the attribute), one request's predict call would hold
+  every other request to the model until it ended."""
+  from lit_nlp.lib import caching
+
+  from lit_seqsal.models import lit_models
+
+  assert {m.supports_concurrent_predictions for m in tiny_group.values()} == {True}
+  inside, release = threading.Event(), threading.Event()
+
+  class Blocking(lit_models.TokenizerModel):
+    def predict(self, inputs, **unused_kw):
+      inputs = list(inputs)
+      if inputs[0]["prompt"] == "slow":
+        inside.set()
+        release.wait(60)
+      return [{"tokens": [ex["prompt"]]} for ex in inputs]
+
+  wrapper = caching.CachingModelWrapper(Blocking(next(iter(tiny_group.values())).engine), "m")
+  slow = threading.Thread(target=wrapper.predict, args=([{"prompt": "slow", "_id": "a"}],))
+  slow.start()
+  try:
+    assert inside.wait(60)
+    answers = []
+    fast = threading.Thread(target=lambda: answers.extend(
+        wrapper.predict([{"prompt": "fast", "_id": "b"}])))
+    fast.start()
+    fast.join(60)
+    assert answers == [{"tokens": ["fast"]}] and slow.is_alive()
+  finally:
+    release.set()
+    slow.join()
 
 
 def test_generation_endpoint(served):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from lit_seqsal.salience import methods
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +71,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_import_graph_has_no_circle():
   graph = import_graph()
-  assert "lit_seqsal.engine" in graph and graph["lit_seqsal.models.lit_models"]
+  assert "lit_seqsal.engine.base" in graph and graph["lit_seqsal.models.lit_models"]
   assert _find_cycle(graph) is None, " -> ".join(_find_cycle(graph))
 
 
@@ -78,24 +80,50 @@ def test_cycle_finder_finds_a_circle():
   assert _find_cycle({"a": {"b"}, "b": set()}) is None
 
 
+# The package's layers, bottom first: a module may import its own layer and the
+# layers below it, never one above. Every module belongs to exactly one.
+LAYERS = (
+    ("vocabulary", ("lit_seqsal.contract", "lit_seqsal.errors", "lit_seqsal.tokens",
+                    "lit_seqsal.inputs", "lit_seqsal.options", "lit_seqsal.chat",
+                    "lit_seqsal.datasets", "lit_seqsal.console", "lit_seqsal.cli")),
+    ("work sharing", ("lit_seqsal.work",)),
+    ("engine", ("lit_seqsal.engine",)),
+    ("salience methods", ("lit_seqsal.salience",)),
+    ("models", ("lit_seqsal.models",)),
+    ("LIT interpreters", ("lit_seqsal.components",)),
+    ("batch runs", ("lit_seqsal.batch",)),
+    ("serving", ("lit_seqsal.serving",)),
+    ("entry points", ("lit_seqsal.notebook", "lit_seqsal.attribute", "lit_seqsal.demos")),
+)
+
+
+def layer_of(module: str) -> int:
+  for i, (_, prefixes) in enumerate(LAYERS):
+    if any(module == p or module.startswith(p + ".") for p in prefixes):
+      return i
+  raise AssertionError(f"{module} belongs to no layer: add it to LAYERS in {__file__}")
+
+
 def test_layers_import_downwards_only():
-  """engine and salience math know nothing of LIT's models, interpreters or
-  servers; models know nothing of the interpreters or servers."""
+  """The vocabulary knows nothing of engines; engine and salience math know
+  nothing of LIT's models, interpreters or servers; models know nothing of the
+  interpreters, batch runs or servers; batch runs nothing of the servers."""
   graph = import_graph()
-  above = {
-      "lit_seqsal.engine": ("lit_seqsal.models", "lit_seqsal.components", "lit_seqsal.server",
-                            "lit_seqsal.web_app", "lit_seqsal.salience"),
-      "lit_seqsal.salience": ("lit_seqsal.models", "lit_seqsal.components", "lit_seqsal.server",
-                              "lit_seqsal.web_app"),
-      "lit_seqsal.models": ("lit_seqsal.components", "lit_seqsal.server", "lit_seqsal.web_app",
-                            "lit_seqsal.demos", "lit_seqsal.notebook"),
-      "lit_seqsal.contract": ("lit_seqsal.",),
-  }
+  assert {layer_of(m) for m in graph if m != "lit_seqsal"} == set(range(len(LAYERS)))
   for module, deps in graph.items():
-    for layer, forbidden in above.items():
-      if module == layer or module.startswith(layer + "."):
-        bad = [d for d in deps if d.startswith(forbidden) and not d.startswith(layer)]
-        assert not bad, f"{module} imports {bad}, above its layer"
+    if module == "lit_seqsal":
+      continue
+    for dep in deps:
+      assert layer_of(dep) <= layer_of(module), (
+          f"{module} ({LAYERS[layer_of(module)][0]}) imports {dep}"
+          f" ({LAYERS[layer_of(dep)][0]}), a layer above it")
+  assert not graph["lit_seqsal.contract"], "the contract imports nothing of the package"
+
+
+def test_layer_check_catches_an_upward_import():
+  with pytest.raises(AssertionError, match="belongs to no layer"):
+    layer_of("lit_seqsal.somewhere_new")
+  assert layer_of("lit_seqsal.engine.base") < layer_of("lit_seqsal.serving.app")
 
 
 def test_readme_method_table_is_the_registry():
@@ -106,7 +134,7 @@ def test_readme_method_table_is_the_registry():
 
 
 def test_readme_limits_table_is_the_limits():
-  from lit_seqsal import limits
+  from lit_seqsal.work import limits
   readme = (REPO / "README.md").read_text(encoding="utf-8")
   assert limits.markdown_table() in readme, "README's hosted limits table is out of date"
 

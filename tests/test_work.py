@@ -8,19 +8,23 @@ import time
 import numpy as np
 import pytest
 
-from lit_seqsal import errors, jobs, limits, work
-from lit_seqsal.cache import ByteLRU
-from lit_seqsal.web_app import LruDict
+from lit_seqsal import errors, work
+from lit_seqsal.serving import jobs
+from lit_seqsal.work import limits
+from lit_seqsal.work.admission import Gate
+from lit_seqsal.work.model_lock import ModelLock
+from lit_seqsal.work.cache import ByteLRU
+from lit_seqsal.serving.lit_patches import LruDict
 
 
-def _hold(lock: work.ModelLock, seconds: float, started: threading.Event):
+def _hold(lock: ModelLock, seconds: float, started: threading.Event):
   with lock:
     started.set()
     time.sleep(seconds)
 
 
 def test_light_work_gets_the_model_before_queued_heavy_work():
-  lock = work.ModelLock()
+  lock = ModelLock()
   order, started = [], threading.Event()
   holder = threading.Thread(target=_hold, args=(lock, 0.3, started))
   holder.start()
@@ -43,7 +47,7 @@ def test_light_work_gets_the_model_before_queued_heavy_work():
 
 
 def test_lock_is_reentrant_and_owned():
-  lock = work.ModelLock()
+  lock = ModelLock()
   with lock, lock:
     assert lock.waiting == 0
   with pytest.raises(RuntimeError, match="does not hold"):
@@ -51,7 +55,7 @@ def test_lock_is_reentrant_and_owned():
 
 
 def test_cancelled_or_overdue_work_stops_at_the_lock():
-  lock = work.ModelLock()
+  lock = ModelLock()
   started = threading.Event()
   holder = threading.Thread(target=_hold, args=(lock, 1.0, started))
   holder.start()
@@ -91,7 +95,7 @@ def test_heavy_marks_work_and_restores_it():
 
 
 def test_gate_admits_up_to_capacity():
-  gate = work.Gate("m", 2)
+  gate = Gate("m", 2)
   gate.enter()
   with gate.admit():
     with pytest.raises(errors.Busy, match="--queue_per_model") as busy:
@@ -103,7 +107,7 @@ def test_gate_admits_up_to_capacity():
 
 def test_jobs_report_progress_finish_and_expire():
   manager = jobs.JobManager(limits.LOCAL.replace(job_ttl_s=0.5, result_ttl_s=1, max_jobs=1))
-  gate = work.Gate("m", 4)
+  gate = Gate("m", 4)
   release = threading.Event()
 
   def compute():

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from absl import logging
 
 from lit_seqsal.batch import run as run_lib
+from lit_seqsal.batch import chunk as chunk_lib
+from lit_seqsal.batch import config as config_lib
+from lit_seqsal.batch import examples as examples_lib
 
 INSTALL_HINT = ("--ray needs Ray, an optional extra of lit-seqsal: pip install"
                 " 'lit-seqsal[ray]' (or, in a source checkout, pip install -e '.[ray]').")
@@ -42,22 +45,22 @@ def require_ray():
   try:
     import ray  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise run_lib.BatchError(INSTALL_HINT) from e
+    raise config_lib.BatchError(INSTALL_HINT) from e
   return ray
 
 
 class Worker:
   """One Ray actor: the models, loaded once, and chunks computed on them."""
 
-  def __init__(self, config: run_lib.BatchConfig):
+  def __init__(self, config: config_lib.BatchConfig):
     self.config = config
-    self.groups = run_lib.load_groups(config)
+    self.groups = chunk_lib.load_groups(config)
 
   def pid(self) -> int:
     return os.getpid()
 
-  def compute(self, chunk: list[run_lib.Task]) -> list[dict]:
-    return run_lib.compute_chunk(self.groups, chunk, self.config)
+  def compute(self, chunk: list[examples_lib.Task]) -> list[dict]:
+    return chunk_lib.compute_chunk(self.groups, chunk, self.config)
 
 
 # The running workers' process ids, in order (for diagnostics and the tests).
@@ -103,7 +106,7 @@ def _check_resources(ray, opts: RayOptions) -> None:
       message = (f"{opts.num_workers} workers x {per_worker:g} {what}s need {need:g} {what}s;"
                  f" the Ray cluster has {have:g}.")
       if not opts.address:
-        raise run_lib.BatchError(message + " Lower --num_workers or the per-worker resources.")
+        raise config_lib.BatchError(message + " Lower --num_workers or the per-worker resources.")
       logging.warning("%s Workers wait until the cluster grows.", message)
 
 
@@ -121,7 +124,7 @@ def executor(opts: RayOptions | dict) -> run_lib.Executor:
                                                             on_ready=on_ready)
 
 
-def run_on_ray(config: run_lib.BatchConfig, chunks: Sequence[list[run_lib.Task]],
+def run_on_ray(config: config_lib.BatchConfig, chunks: Sequence[list[examples_lib.Task]],
                write: Callable[[list[dict]], None], opts: RayOptions,
                on_ready: Callable[[], None] | None = None) -> None:
   """Computes the chunks on Ray workers and writes each chunk's records as it comes."""
@@ -129,7 +132,7 @@ def run_on_ray(config: run_lib.BatchConfig, chunks: Sequence[list[run_lib.Task]]
     return
   ray = require_ray()
   if opts.num_workers < 1:
-    raise run_lib.BatchError(f"--num_workers must be at least 1, got {opts.num_workers}.")
+    raise config_lib.BatchError(f"--num_workers must be at least 1, got {opts.num_workers}.")
   started = _connect(ray, opts)
   workers = []
   try:
@@ -142,7 +145,7 @@ def run_on_ray(config: run_lib.BatchConfig, chunks: Sequence[list[run_lib.Task]]
     try:  # waits for every worker to load its models: a bad path fails here, once
       worker_pids[:] = ray.get([w.pid.remote() for w in workers])
     except ray.exceptions.RayError as e:
-      raise run_lib.BatchError(f"A Ray worker could not start: {_cause(e)}") from e
+      raise config_lib.BatchError(f"A Ray worker could not start: {_cause(e)}") from e
     logging.info("%d Ray workers ready (pids %s)", len(workers), worker_pids)
     if on_ready is not None:
       on_ready()
@@ -165,11 +168,11 @@ def run_on_ray(config: run_lib.BatchConfig, chunks: Sequence[list[run_lib.Task]]
         records = ray.get(ready[0])
       except ray.exceptions.RayTaskError as e:
         cause = _cause(e)
-        if isinstance(cause, run_lib.BatchError):
-          raise run_lib.BatchError(str(cause)) from None
+        if isinstance(cause, config_lib.BatchError):
+          raise config_lib.BatchError(str(cause)) from None
         raise
       except ray.exceptions.RayActorError as e:
-        raise run_lib.BatchError(
+        raise config_lib.BatchError(
             f"Ray worker {w} died more than {opts.max_restarts} times ({e}); rerun the same"
             " command to resume.") from e
       write(records)

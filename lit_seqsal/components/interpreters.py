@@ -19,13 +19,12 @@ from lit_nlp.api import dtypes
 from lit_nlp.api import model as lit_model
 from lit_nlp.api import types as lit_types
 
-from lit_seqsal import engine as engine_lib
 from lit_seqsal import inputs as input_checks
 from lit_seqsal import tokens as token_display
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.models import lit_models
 from lit_seqsal.salience import attribution, methods
-from lit_seqsal.progress import ProgressCallback
+from lit_seqsal.work.progress import ProgressCallback
 
 # LIT's legacy sequence-salience module asks for the interpreter by this name.
 SALIENCE_MAP = "sequence_salience"
@@ -76,7 +75,7 @@ def _explained(
         raise input_checks.InputError(
             f"Example {i}: the output to explain is empty (no target text and the"
             " model generated nothing). Give a target text to explain.")
-    encoded = engine_lib.encode_example(group.engine, ex, i)
+    encoded = lit_models.encode_within_budget(group.engine, ex, i)
     out.append((encoded.ids, encoded.mask))
   return out
 

@@ -15,7 +15,7 @@ models, a token), or `bundled`:
 
 A public demo: `--hosted` (tight budgets, no endpoints that read server paths;
 see the README's "Hosted demo"), or gunicorn with `get_wsgi_app()`, which is
-always hosted; see demos/gunicorn_config.py.
+always hosted; see demos/deploy/gunicorn_config.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ from absl import logging
 from lit_nlp import server_flags
 
 from lit_seqsal import datasets as seqsal_datasets
-from lit_seqsal import layouts, limits, options, server
+from lit_seqsal import options
+from lit_seqsal.serving import layouts
+from lit_seqsal.serving import lit_server as server
+from lit_seqsal.work import limits
 
 _MODELS, _DATASETS, _MAX_EXAMPLES = options.define_source_flags(
     seqsal_datasets.DEFAULT_MAX_EXAMPLES, "Maximum number of examples loaded from each dataset.")

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from lit_nlp.api import model as lit_model
 from lit_nlp.api import types as lit_types
 
-from lit_seqsal import bundled, devices
+from lit_seqsal import console
+from lit_seqsal.models import devices
 from lit_seqsal import options as options_lib
 from lit_seqsal.options import ModelOptions
 
@@ -41,7 +42,7 @@ def load_engine(model_name_or_path: str, opts: ModelOptions, name: str = ""):
     keras_backend.select(opts.runtime)  # before keras_engine imports keras
     on_gpu = keras_backend.has_gpu(opts.runtime)
     precision = opts.precision if opts.precision != "auto" else devices.default_precision(on_gpu)
-    bundled.say(f"Loading {name or model_name_or_path!r} with keras-hub on {opts.runtime}"
+    console.say(f"Loading {name or model_name_or_path!r} with keras-hub on {opts.runtime}"
                 f" ({'GPU' if on_gpu else 'CPU'}), {precision}.")
     from lit_seqsal.models import keras_engine  # pylint: disable=g-import-not-at-top
 
@@ -54,7 +55,7 @@ def load_engine(model_name_or_path: str, opts: ModelOptions, name: str = ""):
   precision = (opts.precision if opts.precision != "auto"
                else devices.default_precision(device != "cpu"))
   where = "the visible GPUs (sharded)" if sharded else device
-  bundled.say(f"Loading {name or model_name_or_path!r} with transformers on {where},"
+  console.say(f"Loading {name or model_name_or_path!r} with transformers on {where},"
               f" {precision}.")
   return transformers_engine.load_engine(model_name_or_path, precision=precision,
                                          device=None if sharded else device,

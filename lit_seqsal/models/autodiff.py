@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from lit_seqsal.engine import Objectives
+from lit_seqsal.engine.base import Objectives
 
 BACKWARD_MODES = ("loop", "vmap")
 # Runtimes whose objectives can be compiled (`Compiled`).

@@ -23,7 +23,8 @@ from keras import ops
 
 from lit_seqsal import chat, options
 from lit_seqsal import tokens as token_display
-from lit_seqsal.engine import LMEngine, SalienceBatch
+from lit_seqsal.engine.base import LMEngine
+from lit_seqsal.engine.batching import SalienceBatch
 from lit_seqsal.models import autodiff, loading
 
 # Backbones whose forward pass we can run from input embeddings: token embedding

@@ -17,11 +17,12 @@ import numpy as np
 from lit_nlp.api import model as lit_model
 from lit_nlp.api import types as lit_types
 
-from lit_seqsal import contract
-from lit_seqsal import engine as engine_lib
-from lit_seqsal.cache import ByteLRU
+from lit_seqsal import contract, work
+from lit_seqsal.engine import encoding
+from lit_seqsal.engine.batching import Row
+from lit_seqsal.work.cache import ByteLRU
 from lit_seqsal.contract import FieldNames
-from lit_seqsal.engine import LMEngine
+from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.inputs import check_length, stop_of
 from lit_seqsal.salience import gradients, methods
 
@@ -42,8 +43,14 @@ class _GroupMember(lit_model.Model):
   def max_minibatch_size(self) -> int:
     return self.engine.batch_size
 
+  @property
   def supports_concurrent_predictions(self) -> bool:
-    return False
+    """True, on purpose: LIT's caching wrapper then locks each set of examples on
+    its own instead of the whole model, so a light request is never queued
+    behind a heavy one before it reaches us. Model work is still one unit at a
+    time: the engine's ModelLock (lit_seqsal/work/model_lock.py) takes turns,
+    light work first. False here would serialise every request to the model."""
+    return True
 
   def input_spec(self) -> lit_types.Spec:
     return dict(contract.INPUT_SPEC)
@@ -61,7 +68,7 @@ class GenerationModel(_GroupMember):
   def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
     encoded, stops = [], []
     for i, ex in enumerate(inputs):
-      ids, _ = engine_lib.encode_prompt(self.engine, ex, i)
+      ids, _ = encoding.encode_prompt(self.engine, ex, i)
       # Leave room for at least one generated token.
       check_length(len(ids) + 1, self.engine.max_length, "The prompt plus one generated token")
       encoded.append(ids)
@@ -82,7 +89,7 @@ class TokenizerModel(_GroupMember):
   def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
     outputs = []
     for i, ex in enumerate(inputs):
-      encoded = engine_lib.encode_example(self.engine, ex, i, with_mask=False)
+      encoded = encoding.encode_example(self.engine, ex, i, with_mask=False)
       outputs.append(_with_turns({FieldNames.TOKENS: self.engine.token_strings(encoded.ids)},
                                  encoded))
     return outputs
@@ -113,7 +120,7 @@ class SalienceModel(_GroupMember):
     """Scores per input (costly methods report progress to the current Work)."""
     prepared = []  # (encoded example, [(method, settings)]) per input
     for i, ex in enumerate(inputs):
-      encoded = engine_lib.encode_example(self.engine, ex, i)
+      encoded = encode_within_budget(self.engine, ex, i)
       prepared.append((encoded, [(m, m.settings_of(ex)) for m in methods.requested(ex)]))
 
     # Cache misses by computation (all gradient methods together, each costlier
@@ -148,7 +155,7 @@ class SalienceModel(_GroupMember):
       outputs.append(out)
     return outputs
 
-  def _compute(self, computation: tuple, rows: list[engine_lib.Row]) -> None:
+  def _compute(self, computation: tuple, rows: list[Row]) -> None:
     """Runs one computation on rows of (ids, masks[, foil]) and caches every mask's scores."""
     if computation == _GRADIENT_PASS:
       results = methods.gradient_methods_run(self.engine, rows, methods.REGISTRY.values(),
@@ -170,13 +177,25 @@ class SalienceModel(_GroupMember):
           self.cache.put((tuple(row[0]), foil, mask.tobytes(), name, settings), values)
 
 
-def _with_turns(output: dict, encoded: engine_lib.EncodedExample) -> dict:
+def encode_within_budget(engine: LMEngine, example: dict, index: int = 0
+                         ) -> encoding.EncodedExample:
+  """The example encoded with its mask, within the current request's token budget
+  (--max_input_tokens; none outside a server): TooLarge before any model work."""
+  encoded = encoding.encode_example(engine, example, index)
+  limits = work.current().limits
+  limits.check("max_input_tokens", len(encoded.ids), "Prompt + target, in tokens,")
+  if encoded.foil_ids is not None:
+    limits.check("max_input_tokens", encoded.longest, "The context plus the foil, in tokens,")
+  return encoded
+
+
+def _with_turns(output: dict, encoded: encoding.EncodedExample) -> dict:
   if encoded.turns is not None:
     output[FieldNames.TOKEN_TURNS] = list(encoded.turns)
   return output
 
 
-def _key(encoded: engine_lib.EncodedExample, method: str, settings: tuple) -> tuple:
+def _key(encoded: encoding.EncodedExample, method: str, settings: tuple) -> tuple:
   return (encoded.ids, encoded.foil_ids, encoded.mask.tobytes(), method, settings)
 
 

@@ -8,7 +8,8 @@ import os
 import tarfile
 from pathlib import Path
 
-from lit_seqsal import bundled
+from lit_seqsal import console
+from lit_seqsal.models import bundled
 
 _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 
@@ -31,7 +32,7 @@ def _extract_archive(archive: Path) -> Path:
   dest = bundled.cache_root() / "archives" / f"{archive.name.split('.')[0]}-{key}"
 
   def extract(out: Path) -> None:
-    bundled.say(f"Extracting {archive} to {dest} ...")
+    console.say(f"Extracting {archive} to {dest} ...")
     try:
       with tarfile.open(archive, "r:*") as tar:
         tar.extractall(out, filter="data")  # refuses absolute paths and links out

@@ -12,7 +12,8 @@ import transformers
 
 from lit_seqsal import chat, options, work
 from lit_seqsal import tokens as token_display
-from lit_seqsal.engine import LMEngine, SalienceBatch
+from lit_seqsal.engine.base import LMEngine
+from lit_seqsal.engine.batching import SalienceBatch
 from lit_seqsal.models import autodiff, loading
 
 # Above this many tokens, a gradient call keeps only each decoder layer's input

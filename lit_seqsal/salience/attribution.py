@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lit_seqsal import engine as engine_lib
+from lit_seqsal.engine import batching
 from lit_seqsal import inputs, work
-from lit_seqsal.engine import LMEngine, Row
+from lit_seqsal.engine.base import LMEngine
+from lit_seqsal.engine.batching import Row
 from lit_seqsal.salience import contrastive, gradients, segmentation
-from lit_seqsal.progress import Progress, ProgressCallback
+from lit_seqsal.work.progress import Progress, ProgressCallback
 
 # The integrated-gradients baseline scales the context's input embeddings by
 # this factor instead of zeroing them: Gemma's RMSNorm makes an exactly zero
@@ -153,7 +154,7 @@ def integrated_gradients(
   work.current().limits.check("max_ig_steps", steps, "ig_steps")
   plain, plan = contrastive.expand(rows)
   paths = [(list(row[0]), mask[None]) for row in plain for mask in row[1]]
-  batch = engine_lib.pack(paths, engine.pad_id)
+  batch = batching.pack(paths, engine.pad_id)
   inputs = engine.embed(batch.ids[:, :batch.used])
   context = np.zeros(inputs.shape[:2], dtype=np.float32)  # 1 where attributed
   for p, (_, mask) in enumerate(paths):
@@ -172,14 +173,14 @@ def integrated_gradients(
     which = [p for p, _ in chunk]
     alpha = alphas[[s for _, s in chunk]].astype(np.float32)[:, None, None]
     embs = baseline[which] + alpha * delta[which]
-    grads = engine.objectives(embs, engine_lib.take_rows(batch, which), gradients=True).grads
+    grads = engine.objectives(embs, batching.take_rows(batch, which), gradients=True).grads
     for r, (p, s) in enumerate(chunk):
       path_integral[p] += quad_weights[s] * grads[0, r]
     counter.advance(len(chunk))
 
   ends = _forward(engine, batch, np.concatenate([inputs, baseline]), list(range(len(paths))) * 2)
   attributions = np.einsum("pth,pth->pt", path_integral, delta)[None]  # [1, P, used]
-  per_path = engine_lib.per_row(paths, attributions)
+  per_path = batching.per_row(paths, attributions)
   plain_results, p = [], 0
   for row in plain:
     m = row[1].shape[0]
@@ -200,7 +201,7 @@ def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.
   """Objectives [len(which), M] of rows `which` of `batch` run on `embs`, in chunks."""
   out = []
   for start in range(0, len(which), engine.batch_size):
-    sub = engine_lib.take_rows(batch, which[start:start + engine.batch_size])
+    sub = batching.take_rows(batch, which[start:start + engine.batch_size])
     out.append(engine.objectives(embs[start:start + engine.batch_size], sub,
                                  gradients=False).values)
   return np.concatenate(out)
@@ -223,7 +224,7 @@ def log_likelihoods(
   order = sorted(range(len(plain)), key=lambda i: len(plain[i][0]))
   for start in range(0, len(order), engine.batch_size):
     which = order[start:start + engine.batch_size]
-    batch = engine_lib.pack([plain[i] for i in which], engine.pad_id)
+    batch = batching.pack([plain[i] for i in which], engine.pad_id)
     lls = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
     values[which] = lls.values[:, 0]
     if progress is not None:

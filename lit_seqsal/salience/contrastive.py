@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lit_seqsal.engine import Row
+from lit_seqsal.engine.batching import Row
 
 
 @dataclass(frozen=True)

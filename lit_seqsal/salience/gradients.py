@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from lit_seqsal import engine as engine_lib
+from lit_seqsal.engine import batching
+from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.salience import contrastive
 
 # (gradients <float32>[..., H], input embeddings <float32>[..., H]) -> scores [...].
@@ -34,7 +35,7 @@ def dot_input(grads: np.ndarray, embs: np.ndarray) -> np.ndarray:
   return np.einsum("...h,...h->...", grads, embs)
 
 
-def batches(rows: Sequence[engine_lib.Row], batch_size: int) -> Iterator[list[engine_lib.Row]]:
+def batches(rows: Sequence[batching.Row], batch_size: int) -> Iterator[list[batching.Row]]:
   """Rows in groups of at most batch_size; a contrastive row alone (its two
   engine rows share their context, which an engine may then run once)."""
   chunk = []
@@ -51,8 +52,8 @@ def batches(rows: Sequence[engine_lib.Row], batch_size: int) -> Iterator[list[en
 
 
 def gradient_salience(
-    engine: engine_lib.LMEngine,
-    rows: Sequence[engine_lib.Row],
+    engine: LMEngine,
+    rows: Sequence[batching.Row],
     reductions: Mapping[str, Reduction],
     *,
     alternatives: int = 0,
@@ -63,7 +64,7 @@ def gradient_salience(
   out: list[dict[str, np.ndarray]] = []
   for chunk in batches(rows, engine.batch_size):
     plain, plan = contrastive.expand(chunk)
-    batch = engine_lib.pack(plain, engine.pad_id)
+    batch = batching.pack(plain, engine.pad_id)
     if plan[0].foil is not None:  # the pair's gradients are summed over the context
       batch.shared_prefix = plan[0].start
     embs = engine.embed(batch.ids[:, :batch.used])

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 from lit_nlp.api import types as lit_types
 
-from lit_seqsal import inputs
+from lit_seqsal import cli, inputs
 from lit_seqsal.contract import FieldNames
-from lit_seqsal.engine import LMEngine, Row
+from lit_seqsal.engine.base import LMEngine
+from lit_seqsal.engine.batching import Row
 from lit_seqsal.salience import attribution, gradients, segmentation
-from lit_seqsal.progress import ProgressCallback
+from lit_seqsal.work.progress import ProgressCallback
 
 # (engine, rows, *setting values, progress=) -> per row <float32>[num_masks, num_tokens].
 Compute = Callable[..., list[np.ndarray]]
@@ -261,14 +262,14 @@ def describe_all() -> dict:
 
 
 def markdown_table() -> str:
-  """The README's method table."""
-  lines = ["| method | what it measures | cost per explained span | computed | settings |",
-           "|---|---|---|---|---|"]
+  """docs/reference.md's method table."""
+  rows = []
   for m in REGISTRY.values():
     settings = ", ".join(
         f"`{s.name}` ({', '.join(s.choices) if s.choices else f'{s.low}–{s.high}'};"
         f" default {s.default})" for s in m.settings) or "–"
     computed = "when asked (`salience_methods`)" if m.on_request else "always"
     computed += "; contrastive with `foil`" if m.contrastive else ""
-    lines.append(f"| `{m.name}` | {m.measures} | {m.cost} | {computed} | {settings} |")
-  return "\n".join(lines)
+    rows.append((f"`{m.name}`", m.measures, m.cost, computed, settings))
+  return cli.markdown_table(
+      ("method", "what it measures", "cost per explained span", "computed", "settings"), rows)

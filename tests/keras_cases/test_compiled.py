@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 import pytest
 
-from lit_seqsal import engine as engine_lib
+from lit_seqsal.engine import batching
 from lit_seqsal.models import autodiff, keras_engine
 from lit_seqsal.salience import attribution, gradients, methods
 from tests.keras_cases.conftest import RUNTIME
@@ -80,7 +80,7 @@ def test_compiled_by_default_where_it_runs(engine):
 def test_compiled_objectives_equal_eager(engine):
   """Values, gradients and top next tokens of a padded batch (two rows of
   different lengths, three masks), compiled and eagerly."""
-  batch = engine_lib.pack(_rows(engine, TEXTS, 3), engine.pad_id)
+  batch = batching.pack(_rows(engine, TEXTS, 3), engine.pad_id)
   embs = engine.embed(batch.ids[:, :batch.used])
   compiled, eager = both(engine, lambda e: e.objectives(embs, batch, gradients=True,
                                                         alternatives=3))
@@ -100,7 +100,7 @@ def test_compiled_loop_over_masks_equals_eager(engine, monkeypatch):
   passes into one; long inputs loop like TensorFlow) against the eager path."""
   monkeypatch.setattr(autodiff, "VMAP_TOKENS", 0)
   looping = keras_engine.KerasEngine(engine.lm)  # its own, newly traced programs
-  batch = engine_lib.pack(_rows(engine, TEXTS, 3), engine.pad_id)
+  batch = batching.pack(_rows(engine, TEXTS, 3), engine.pad_id)
   embs = engine.embed(batch.ids[:, :batch.used])
   compiled = looping.objectives(embs, batch, gradients=True)
   with compiled_as(engine, False):
@@ -144,7 +144,7 @@ def test_inputs_in_one_bucket_share_a_program(engine):
   gets its own."""
   first = _rows(engine, [(PROMPT, TARGET)], 3)
   second = _rows(engine, [(PROMPT[:-3], TARGET)], 4)
-  batches = [engine_lib.pack(rows, engine.pad_id) for rows in (first, second)]
+  batches = [batching.pack(rows, engine.pad_id) for rows in (first, second)]
   assert batches[0].used != batches[1].used
   shapes = {engine.salience_shape(1, b.used, b.positions.size, b.num_masks) for b in batches}
   assert len(shapes) == 1

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from lit_seqsal import chat, models
-from lit_seqsal.engine import encode_example
+from lit_seqsal.engine.encoding import encode_example
 from tests.keras_cases.conftest import RUNTIME
 
 CONVERSATION = [

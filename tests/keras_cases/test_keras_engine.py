@@ -7,7 +7,7 @@ import pytest
 from keras import ops
 
 from lit_seqsal import contract, models
-from lit_seqsal.engine import encode_example
+from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.models import keras_backend, keras_engine, lit_models
 from lit_seqsal.salience import attribution, methods
 from tests import salience_checks

@@ -32,6 +32,7 @@ class ByteLRU:
   def __init__(self, max_bytes: int = 256 << 20, max_entries: int = 100_000):
     self.max_bytes = max_bytes
     self.max_entries = max_entries
+    self.bound_by_server = False  # a server set max_bytes from its --cache_mb
     self._items: collections.OrderedDict = collections.OrderedDict()
     self._bytes = 0
     self._lock = threading.Lock()

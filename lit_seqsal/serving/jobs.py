@@ -2,9 +2,9 @@
 
 Integrated gradients, occlusion, a salience map or a long generation can take
 minutes on a CPU, longer than HTTP timeouts and proxies allow. A job runs
-such a request in its own thread, inside a heavy `Work` (lit_seqsal/work.py),
+such a request in its own thread, inside a heavy `Work` (lit_seqsal/work/),
 so light requests for the same model go first between its batches. Clients
-poll `GET /seqsal/jobs/<id>` (lit_seqsal/web_app.py) for progress and the
+poll `GET /seqsal/jobs/<id>` (lit_seqsal/serving/jobs_api.py) for progress and the
 result; a job nobody polls for `job_ttl_s` is cancelled (its client went
 away), and a finished job is forgotten after `result_ttl_s`. Jobs live in the
 memory of the process that runs them (see the README's "Hosted demo" for
@@ -21,7 +21,8 @@ from collections.abc import Callable
 from absl import logging
 
 from lit_seqsal import errors, work
-from lit_seqsal.limits import Limits
+from lit_seqsal.work.admission import Gate
+from lit_seqsal.work.limits import Limits
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 _FINISHED = (DONE, FAILED, CANCELLED)
@@ -69,7 +70,7 @@ class JobManager:
     self._lock = threading.Lock()
     self._reaper: threading.Thread | None = None
 
-  def submit(self, compute: Callable[[], object], gate: work.Gate, *, request_id: str = "",
+  def submit(self, compute: Callable[[], object], gate: Gate, *, request_id: str = "",
              what: str = "job") -> Job:
     """Starts `compute()` in a thread; 429 when max_jobs are queued or running, or
     the model's gate is full."""
@@ -89,7 +90,7 @@ class JobManager:
     self._ensure_reaper()
     return job
 
-  def _run(self, job: Job, compute: Callable[[], object], gate: work.Gate) -> None:
+  def _run(self, job: Job, compute: Callable[[], object], gate: Gate) -> None:
     try:
       with work.running(job.work):
         job.state, job.started = RUNNING, time.monotonic()

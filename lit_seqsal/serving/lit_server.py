@@ -8,13 +8,13 @@ from lit_nlp import dev_server
 from lit_nlp.components import core as lit_core
 
 from lit_seqsal import datasets as seqsal_datasets
-from lit_seqsal import layouts
 from lit_seqsal import models as seqsal_models
-from lit_seqsal import web_app
+from lit_seqsal.serving import app as web_app
+from lit_seqsal.serving import layouts, static_files
 from lit_seqsal.components import interpreters as seqsal_interpreters
 from lit_seqsal.options import ModelOptions
 
-LIT_CLIENT_ROOT = web_app.LIT_CLIENT_ROOT
+LIT_CLIENT_ROOT = static_files.LIT_CLIENT_ROOT
 
 ONBOARD_DOC = """
 # Sequence salience for language models
@@ -67,7 +67,7 @@ class Server(dev_server.Server):
   LIT's Server builds a plain LitApp inside serve(); this one builds the
   subclass and otherwise serves the same way (server types default, notebook,
   external for gunicorn, prebake). `hosted` and `limits` are SalienceApp's
-  (lit_seqsal/web_app.py).
+  (lit_seqsal/serving/app.py).
   """
 
   def __init__(self, *args, hosted: bool = False, limits=None, results_path: str = "", **kw):

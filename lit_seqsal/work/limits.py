@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from lit_seqsal import errors
+from lit_seqsal import cli, errors
 
 # A field's metadata: (hosted default, local default, help). 0 means "no limit".
 _MiB = 1 << 20
@@ -80,13 +80,11 @@ HOSTED = Limits(**{f.name: f.metadata["hosted"] for f in dataclasses.fields(Limi
 
 def define_flags() -> None:
   """absl flags for every limit, defaulting to the hosted or local value (see from_flags)."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-
   for field in dataclasses.fields(Limits):
     meta = field.metadata
     text = f"{meta['help']} Default: {meta['hosted']:g} with --hosted, {field.default:g} otherwise."
-    define = flags.DEFINE_float if field.type in ("float", float) else flags.DEFINE_integer
-    define(field.name, None, text, lower_bound=0)
+    cli.define_flag(field.name, None, text, low=0,
+                    number=float if field.type in ("float", float) else int)
 
 
 def from_flags(hosted: bool) -> Limits:
@@ -99,10 +97,11 @@ def from_flags(hosted: bool) -> Limits:
 
 
 def markdown_table() -> str:
-  """The README's table of limits and their flags."""
-  lines = ["| flag | with `--hosted` | otherwise | what it bounds |", "|---|---|---|---|"]
-  for f in dataclasses.fields(Limits):
-    show = lambda v: "none" if not v else f"{v:g}"
-    lines.append(f"| `--{f.name}` | {show(f.metadata['hosted'])} | {show(f.default)} |"
-                 f" {f.metadata['help']} |")
-  return "\n".join(lines)
+  """docs/reference.md's table of limits and their flags."""
+  def show(value) -> str:
+    return "none" if not value else f"{value:g}"
+
+  return cli.markdown_table(
+      ("flag", "with `--hosted`", "otherwise", "what it bounds"),
+      ((f"`--{f.name}`", show(f.metadata["hosted"]), show(f.default), f.metadata["help"])
+       for f in dataclasses.fields(Limits)))

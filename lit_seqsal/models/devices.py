@@ -9,18 +9,7 @@ memory, and fast there) and float32 on a CPU (exact; see the README's
 
 from __future__ import annotations
 
-import re
-
-DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
-DEVICE_MAPS = ("none", "auto")
-_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
-
-
-def check_device(device: str) -> str:
-  if not isinstance(device, str) or not _DEVICE.fullmatch(device):
-    raise ValueError(f"Unknown device {device!r}; allowed values: {DEVICES_HELP}.")
-  return device
-
+from lit_seqsal.options import check_device
 
 def resolve_device(device: str) -> str:
   """The torch device a Transformers model goes to; a clear error if it is absent."""

@@ -1,13 +1,13 @@
 """gunicorn settings for a hosted lit-seqsal demo (public, many visitors).
 
   pip install -e '.[hosted]'
-  gunicorn -c demos/gunicorn_config.py
+  gunicorn -c demos/deploy/gunicorn_config.py
 
 Models, datasets and limits come from the same flags as the demo server, passed
 through the LIT_SEQSAL_ARGS environment variable, for example
 
   LIT_SEQSAL_ARGS="--models=gemma:bundled --max_input_tokens=768" \
-      gunicorn -c demos/gunicorn_config.py
+      gunicorn -c demos/deploy/gunicorn_config.py
 
 `get_wsgi_app()` always serves in hosted mode: LIT's demo mode, no endpoint that
 reads or writes server paths, and the hosted budgets (every limit has a flag;

@@ -1,0 +1,171 @@
+"""The engine interface: one loaded causal LM, whatever framework runs it.
+
+A framework contributes a subclass of `LMEngine` (lit_seqsal/models/
+transformers_engine.py, lit_seqsal/models/keras_engine.py) that tokenizes,
+generates token ids, and implements the two primitives every salience method is
+written on (docs/architecture.md, "The engine and its primitives"):
+
+- `embed(ids)`: the input embeddings the decoder sees;
+- `objectives(embs, batch, gradients=)`: for each target mask, the summed
+  log-probability of its target tokens when the model runs on `embs`, and
+  optionally its gradient with respect to `embs` (one forward pass for all
+  masks, one backward pass per mask).
+
+The base class holds what every framework shares: the engine's lock and
+generation (batching prompts, cutting at stops: lit_seqsal/engine/generation.py).
+Packing rows is lit_seqsal/engine/batching.py; examples to token ids,
+lit_seqsal/engine/encoding.py.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lit_seqsal import work
+from lit_seqsal.engine import generation as generation_lib
+from lit_seqsal.engine.batching import SalienceBatch
+from lit_seqsal.engine.generation import Generation
+from lit_seqsal.work.model_lock import ModelLock
+from lit_seqsal.work.progress import Progress
+
+
+@dataclass
+class Objectives:
+  """What `LMEngine.objectives` returns for a batch of B rows and M masks."""
+  values: np.ndarray  # <float32>[B, M]: summed target log-probability per mask
+  grads: np.ndarray | None  # <float32>[M, B, used, H], when gradients were asked for
+  # When `alternatives=k` was asked for: the model's top k next tokens at each of
+  # the batch's target positions (batch.positions), from the logits it computed
+  # anyway: log-probabilities <float32>[B, K, k] and token ids <int>[B, K, k].
+  top_logprobs: np.ndarray | None = None
+  top_ids: np.ndarray | None = None
+
+
+class LMEngine(abc.ABC):
+  """One loaded causal LM. Thread-safe: it takes its own lock around model work.
+
+  Subclasses implement the abstract methods; generation post-processing, the
+  lock and batching by length are shared here.
+  """
+
+  pad_id: int  # token that fills rows shorter than their batch
+  bos_id: int | None  # the token every encoded text starts with, if any
+  stop_ids: frozenset[int]  # generation ends at the first of these (pad included)
+  # Prompts go in as a conversation in the model's chat template (lit_seqsal/chat.py).
+  uses_chat_template: bool = False
+  chat_markers: tuple[str, ...] = ()  # a prompt holding one of these is already templated
+
+  def __init__(self, *, batch_size: int, max_length: int, max_new_tokens: int,
+               stop_sequences: Sequence[str] = ()):
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    if max_length < 2:
+      raise ValueError(f"max_length must be at least 2, got {max_length}.")
+    if max_new_tokens < 1:
+      raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
+    self.batch_size = batch_size
+    self.max_length = max_length
+    self.max_new_tokens = max_new_tokens
+    self.stop_sequences = tuple(stop_sequences)  # end every generation (plus its own)
+    # One lock per loaded model, held for one model batch at a time: LIT serves
+    # requests on threads, and two concurrent passes would only fight over the
+    # same cores (and memory). It hands the model to light work first and stops
+    # cancelled or overdue work (lit_seqsal/work.py). Reentrant, so primitives
+    # may call each other.
+    self.lock = ModelLock()
+
+  # -- framework-specific ------------------------------------------------------
+
+  @abc.abstractmethod
+  def encode(self, text: str) -> list[int]:
+    """Token ids of `text`, BOS first."""
+
+  @abc.abstractmethod
+  def token_strings(self, ids: Sequence[int]) -> list[str]:
+    """Display strings: `▁` marks a word start, newlines stay `\\n` (lit_seqsal/tokens.py)."""
+
+  def encode_continuation(self, text: str) -> list[int]:
+    """Token ids of `text` as it continues a sequence: no BOS."""
+    ids = self.encode(text)
+    return ids[1:] if ids and ids[0] == self.bos_id else ids
+
+  def encode_chat(self, messages: Sequence[dict[str, str]]) -> tuple[list[int], list[str]]:
+    """Token ids of a conversation in the model's chat template, ending with the
+    prompt for the model's turn, and each token's turn tag (lit_seqsal/chat.py)."""
+    raise NotImplementedError(f"{type(self).__name__} has no chat template.")
+
+  @abc.abstractmethod
+  def decode(self, ids: Sequence[int]) -> str:
+    """Text of generated token ids, special tokens left out."""
+
+  @abc.abstractmethod
+  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]],
+                    stop_sequences: Sequence[str]) -> list[list[int]]:
+    """Up to max_new_tokens new token ids per prompt (may run past a stop token or
+    a stop sequence: generate() cuts there; stopping early only saves work)."""
+
+  @abc.abstractmethod
+  def _embed(self, ids: np.ndarray) -> np.ndarray:
+    """See embed()."""
+
+  @abc.abstractmethod
+  def _objectives(self, embs: np.ndarray, batch: SalienceBatch, gradients: bool,
+                  alternatives: int) -> Objectives:
+    """See objectives()."""
+
+  # -- shared ------------------------------------------------------------------
+
+  def embed(self, ids: np.ndarray) -> np.ndarray:
+    """Input embeddings of ids <int>[B, T] as the decoder sees them: <float32>[B, T, H]."""
+    with self.lock:
+      return self._embed(np.asarray(ids))
+
+  def objectives(self, embs: np.ndarray, batch: SalienceBatch, *, gradients: bool,
+                 alternatives: int = 0) -> Objectives:
+    """Runs the model on `embs` <float32>[B, batch.used, H] (instead of the
+    embeddings of batch.ids) and returns the summed log-probability of each
+    mask's target tokens, <float32>[B, M], and, if `gradients`, the gradient of
+    each mask's objective with respect to `embs`, <float32>[M, B, used, H]; with
+    `alternatives=k`, also the top k next tokens at every target position.
+
+    The one framework-specific primitive every salience method is built on
+    (lit_seqsal/salience/); one forward pass serves all masks.
+    """
+    with self.lock:
+      return self._objectives(embs, batch, gradients, alternatives)
+
+  def generate(self, prompt_ids: Sequence[Sequence[int]],
+               stops: Sequence[Sequence[str]] | None = None) -> list[Generation]:
+    """Continuations of tokenized prompts (each fits max_length), in order, each
+    ending at the first of the engine's stop sequences and its own `stops`.
+    One batch of prompts at a time holds the model (heavy work: light requests
+    waiting for it go between batches)."""
+    encoded = [list(ids) for ids in prompt_ids]
+    stops = [tuple(dict.fromkeys(self.stop_sequences + tuple(s or ())))
+             for s in (stops or [()] * len(encoded))]
+    outputs: list[Generation | None] = [None] * len(encoded)
+    progress = Progress(f"Generation for {len(encoded)} prompts", len(encoded))
+    stop_ids = self.stop_ids | {self.pad_id}
+    with work.heavy():
+      for chunk in generation_lib.batches(encoded, stops, self.batch_size):
+        with self.lock:
+          generated = self._generate_ids([encoded[i] for i in chunk], stops[chunk[0]])
+          for i, new_ids in zip(chunk, generated):
+            new_ids = generation_lib.cut_at_stop_ids(new_ids, stop_ids)
+            new_ids, text = generation_lib.cut_at_stop_sequence(self.decode, new_ids, stops[i])
+            outputs[i] = self._generation(encoded[i], new_ids, text)
+        progress.advance(len(chunk))
+    return outputs
+
+  def _generation(self, prompt_ids: Sequence[int], new_ids: Sequence[int],
+                  text: str) -> Generation:
+    prompt_emb = self.mean_embedding(prompt_ids)
+    response_emb = self.mean_embedding(new_ids) if new_ids else np.zeros_like(prompt_emb)
+    return Generation(text, prompt_emb, response_emb)
+
+  def mean_embedding(self, ids: Sequence[int]) -> np.ndarray:
+    return self.embed(np.asarray([list(ids)]))[0].mean(0)

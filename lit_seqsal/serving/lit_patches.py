@@ -1,0 +1,122 @@
+"""Everything that reaches into LIT's private internals, in one place.
+
+LIT 1.3's `LitApp` keeps its components in private attributes and its caching
+wrapper keys predictions by example id. We read the components (`components`),
+run LIT's own endpoint functions for jobs (`run_endpoint`), and change LIT's
+prediction cache in two ways (`bound_caches`): bounded in bytes, and keyed by
+content for examples without an `_id`. When LIT changes, this is the file to
+look at (tests/test_server.py and tests/test_work.py cover each of them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from lit_nlp import app as lit_app
+from lit_nlp.api import dataset as lit_dataset
+
+from lit_seqsal.models import lit_models
+from lit_seqsal.work.cache import ByteLRU
+from lit_seqsal.work.limits import Limits
+
+
+@dataclasses.dataclass(frozen=True)
+class Components:
+  """What a LitApp serves, by name. The mappings are LIT's own (it adds to them
+  in place when a model or dataset is loaded at run time)."""
+  models: dict
+  datasets: dict
+  dataset_loaders: dict
+  model_loaders: dict
+  interpreters: dict
+  generators: dict
+  metrics: dict
+  saved_datapoints: dict
+
+
+def components(app: lit_app.LitApp) -> Components:
+  return Components(
+      models=app._models, datasets=app._datasets,  # noqa: SLF001
+      dataset_loaders=app._dataset_loaders, model_loaders=app._model_loaders,  # noqa: SLF001
+      interpreters=app._interpreters, generators=app._generators,  # noqa: SLF001
+      metrics=app._metrics, saved_datapoints=app._saved_datapoints)  # noqa: SLF001
+
+
+def run_endpoint(app: lit_app.LitApp, path: str, body: dict, params: dict):
+  """LIT's own /get_preds or /get_interpretations on a parsed body (for jobs),
+  example ids looked up in the named dataset as LIT's handler does."""
+  run = {"/get_preds": app._get_preds,  # noqa: SLF001
+         "/get_interpretations": app._get_interpretations}[path]  # noqa: SLF001
+  if params.get("dataset_name"):
+    body = dict(body, inputs=app._reconstitute_inputs(  # noqa: SLF001
+        body["inputs"], params["dataset_name"]))
+  return run(body, **params)
+
+
+def bound_caches(app: lit_app.LitApp, limits: Limits) -> None:
+  """Byte limits for our salience caches and LIT's per-model prediction caches,
+  and content keys in LIT's for examples without `_id`. Idempotent: called again
+  after a model is loaded at run time."""
+  for wrapper in app._models.values():  # noqa: SLF001
+    group = lit_models.group_of(wrapper)
+    if group is not None and not getattr(group.salience.cache, "bound_by_server", False):
+      group.salience.cache.max_bytes = limits.cache_mb << 20
+      group.salience.cache.bound_by_server = True
+    preds_cache = getattr(wrapper, "_cache", None)  # LIT's CachingModelWrapper
+    if preds_cache is not None and not isinstance(getattr(preds_cache, "_d", None), LruDict):
+      preds_cache._d = LruDict(ByteLRU(limits.lit_cache_mb << 20))  # noqa: SLF001
+      wrapper.key_fn = content_key_fn(wrapper)
+
+
+def content_key_fn(wrapper) -> Callable[[dict], tuple]:
+  """LIT's cache key for an example, with its content hash where it has no `_id`.
+
+  LIT's caching wrapper keys examples by `_id` and gives every example without
+  one (what our client and API users send) the same key, None, and with it
+  one shared lock around the whole predict call: a short salience request then
+  waited for a running integrated-gradients job to finish. Keyed by content,
+  different examples run side by side (the model lock still takes turns per
+  unit of work) and repeats are cached.
+  """
+  name = wrapper._name  # noqa: SLF001
+
+  def key_fn(example: dict) -> tuple:
+    return (name, example.get("_id") or lit_dataset.input_hash(example))
+
+  return key_fn
+
+
+class LruDict(dict):
+  """The mapping inside LIT's prediction cache (PredsCache._d), bounded in bytes."""
+
+  def __init__(self, lru: ByteLRU):
+    super().__init__()
+    self._lru = lru
+
+  def __setitem__(self, key, value):
+    self._lru.put(key, value)
+
+  def __getitem__(self, key):
+    value = self._lru.get(key, _MISSING)
+    if value is _MISSING:
+      raise KeyError(key)
+    return value
+
+  def get(self, key, default=None):
+    return self._lru.get(key, default)
+
+  def __contains__(self, key):
+    return key in self._lru
+
+  def __len__(self):
+    return len(self._lru)
+
+  def __iter__(self):
+    return iter(())  # not persisted: LIT saves its cache only with a data_dir
+
+  def clear(self):
+    self._lru.clear()
+
+
+_MISSING = object()
