@@ -2,7 +2,7 @@
 
 A public demo must not let one visitor take the model over, so `--hosted`
 (and `get_wsgi_app()`) applies tight defaults; a local server gets generous
-ones. Every limit has a flag; the README's hosted section lists them. Requests
+ones. Every limit has a flag; docs/reference.md lists them. Requests
 over a budget are refused before any model work (lit_seqsal/errors.TooLarge),
 with a message naming the limit and its flag.
 """
@@ -99,7 +99,7 @@ def from_flags(hosted: bool) -> Limits:
 
 
 def markdown_table() -> str:
-  """The README's table of limits and their flags."""
+  """docs/reference.md's table of limits and their flags."""
   lines = ["| flag | with `--hosted` | otherwise | what it bounds |", "|---|---|---|---|"]
   for f in dataclasses.fields(Limits):
     show = lambda v: "none" if not v else f"{v:g}"
