@@ -20,7 +20,7 @@ integrated_gradients, occlusion):
 3. Integrated gradients' completeness gap on each example (|sum - change| /
    |change|) at the default steps.
 
-Everything is measured in one run; the figures printed are what README quotes.
+Everything is measured in one run; the figures printed are what docs/methods.md quotes.
 
 usage: .venv/bin/python bench/bench_faithfulness.py [--limit N] [--granularity sentences]
 """

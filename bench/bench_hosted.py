@@ -9,7 +9,7 @@ jobs (integrated gradients, polled to the end, some cancelled), and some bad
 requests. Prints requests/s, p50/p95/p99 latency per kind, responses by status
 (goal: no 5xx), the light requests' p95 while a heavy job runs against an idle
 server's (goal: within 2x), and the worker's resident memory at start and end
-(goal: bounded).
+(goal: bounded). gunicorn's log goes to bench/results/bench_hosted.gunicorn.log.
 """
 
 from __future__ import annotations
@@ -165,14 +165,16 @@ def main():
   env = dict(os.environ, PORT=str(args.port), LIT_SEQSAL_ARGS=f"--models={MODEL}:bundled",
              PYTHONUNBUFFERED="1")
   gunicorn = Path(sys.executable).with_name("gunicorn")
-  log = open(REPO / "bench" / "bench_hosted.gunicorn.log", "w")
+  log_path = REPO / "bench" / "results" / "bench_hosted.gunicorn.log"  # ignored by git
+  log_path.parent.mkdir(parents=True, exist_ok=True)
+  log = open(log_path, "w")
   proc = subprocess.Popen([str(gunicorn), "-c", "demos/deploy/gunicorn_config.py"], cwd=REPO, env=env,
                           stdout=log, stderr=subprocess.STDOUT)
   try:
     deadline = time.time() + 600
     while request(url, "/get_info", timeout=5)[0] != 200:
       if proc.poll() is not None or time.time() > deadline:
-        raise SystemExit("gunicorn did not start; see bench/bench_hosted.gunicorn.log")
+        raise SystemExit(f"gunicorn did not start; see {log_path}")
       time.sleep(2)
     master = psutil.Process(proc.pid)
     rng = random.Random(0)

@@ -55,7 +55,7 @@ class ModelOptions:
       "Deep learning runtime the models run on; default: torch for transformers,"
       " tensorflow for kerasnlp."})
   # float32 is exact; bfloat16 is faster only on GPUs and CPUs with native
-  # bfloat16 instructions (see README, "Precision"), and shifts scores by 1-3%.
+  # bfloat16 instructions (see docs/benchmarks.md), and shifts scores by 1-3%.
   precision: str = dataclasses.field(default="auto", metadata={
       **_choice(PRECISION_CHOICES), "help":
       "Floating point precision of the model weights and activations; auto:"
@@ -113,7 +113,8 @@ class ModelOptions:
     if self.is_keras and (self.device != "auto" or self.device_map != "none"):
       raise ValueError(
           "--device and --device_map apply to dl_framework=transformers; a Keras model runs"
-          " where its runtime puts it (pick a GPU with CUDA_VISIBLE_DEVICES; see the README).")
+          " where its runtime puts it (pick a GPU with CUDA_VISIBLE_DEVICES; see"
+          " docs/user-guide.md).")
     _check_choice(self.sampler, SAMPLERS, "sampler")
     if not self.is_keras and self.sampler != "greedy":
       raise ValueError(

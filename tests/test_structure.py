@@ -1,5 +1,5 @@
 """The package's structure: an import graph without circles, layers that import
-downwards only, and the README's method table generated from the registry."""
+downwards only, and the generated tables of docs/reference.md equal to the code."""
 
 from __future__ import annotations
 
@@ -126,20 +126,22 @@ def test_layer_check_catches_an_upward_import():
   assert layer_of("lit_seqsal.engine.base") < layer_of("lit_seqsal.serving.app")
 
 
-def test_readme_method_table_is_the_registry():
-  readme = (REPO / "README.md").read_text(encoding="utf-8")
-  assert methods.markdown_table() in readme, (
-      "README's method table is out of date; paste the output of"
+def test_reference_method_table_is_the_registry():
+  reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
+  assert methods.markdown_table() in reference, (
+      "docs/reference.md's method table is out of date; paste the output of"
       " `python -c 'from lit_seqsal.salience import methods; print(methods.markdown_table())'`")
 
 
-def test_readme_limits_table_is_the_limits():
+def test_reference_limits_table_is_the_limits():
   from lit_seqsal.work import limits
-  readme = (REPO / "README.md").read_text(encoding="utf-8")
-  assert limits.markdown_table() in readme, "README's hosted limits table is out of date"
+  reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
+  assert limits.markdown_table() in reference, (
+      "docs/reference.md's hosted limits table is out of date")
 
 
-def test_readme_model_flags_are_the_options():
+def test_reference_model_flags_are_the_options():
   from lit_seqsal import options
-  readme = (REPO / "README.md").read_text(encoding="utf-8")
-  assert options.markdown_table() in readme, "README's model flags table is out of date"
+  reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
+  assert options.markdown_table() in reference, (
+      "docs/reference.md's model flags table is out of date")

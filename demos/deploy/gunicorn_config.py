@@ -11,7 +11,7 @@ through the LIT_SEQSAL_ARGS environment variable, for example
 
 `get_wsgi_app()` always serves in hosted mode: LIT's demo mode, no endpoint that
 reads or writes server paths, and the hosted budgets (every limit has a flag;
-see the README's "Hosted demo").
+see docs/hosting.md).
 
 Sizing (measured on the bundled Gemma 3 270M, float32, a 2-core CPU):
 - Memory: each worker loads its own copy of every model: about 2 GiB for the

@@ -12,7 +12,7 @@ the explained span, per method the token scores and the segments at
 Rerunning with the same --out skips the examples already there; an interrupted
 run loses at most the batch in flight. Examples that fail are recorded with
 their error and summarised (--strict stops at the first). --ray runs the same
-command on a Ray cluster. See the README, "Salience over a dataset".
+command on a Ray cluster. See docs/batch.md.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ _CHUNK_SIZE = flags.DEFINE_integer(
     lower_bound=0)
 _FOIL = flags.DEFINE_string(
     "foil", "", "Contrastive salience: explain each span against this text instead of it"
-    " (an example's own 'foil' field wins); see the README's 'Why this and not that'.")
+    " (an example's own 'foil' field wins); see docs/user-guide.md, 'Why this and not that'.")
 _RAY = flags.DEFINE_bool("ray", False, "Run on Ray: a local cluster, or --ray_address.")
 _RAY_ADDRESS = flags.DEFINE_string(
     "ray_address", "", "Address of an existing Ray cluster (e.g. 'auto', or"

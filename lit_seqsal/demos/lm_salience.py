@@ -14,7 +14,7 @@ models, a token), or `bundled`:
       --models=gemma:google/gemma-3-270m,mine:/models/my_lm --precision=bfloat16
 
 A public demo: `--hosted` (tight budgets, no endpoints that read server paths;
-see the README's "Hosted demo"), or gunicorn with `get_wsgi_app()`, which is
+see docs/hosting.md), or gunicorn with `get_wsgi_app()`, which is
 always hosted; see demos/deploy/gunicorn_config.py.
 """
 

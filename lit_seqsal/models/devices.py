@@ -3,8 +3,9 @@
 `auto` picks a CUDA GPU when one is visible, else Apple's MPS, else the CPU.
 `--device_map=auto` shards a Transformers model that does not fit one GPU across
 the visible GPUs (accelerate). Precision `auto` is bfloat16 on a GPU (half the
-memory, and fast there) and float32 on a CPU (exact; see the README's
-"Precision"). Keras models run where their runtime puts them (README, "Keras").
+memory, and fast there) and float32 on a CPU (exact; see docs/benchmarks.md,
+"Frameworks, runtimes and precision"). Keras models run where their runtime puts
+them (docs/user-guide.md, "Keras (keras-hub) models").
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from lit_seqsal.models import autodiff, loading
 # Above this many tokens, a gradient call keeps only each decoder layer's input
 # and recomputes the layer in the backward pass (activation checkpointing), so
 # memory grows with the layers' inputs instead of all their activations: a
-# 4,096-token prompt fits a laptop (README, "Long prompts").
+# 4,096-token prompt fits a laptop (docs/user-guide.md, long prompts).
 CHECKPOINT_ABOVE_TOKENS = 2048
 # float64 is not offered to users; tests use it for finite differences.
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float64": torch.float64}

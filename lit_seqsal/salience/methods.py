@@ -11,7 +11,7 @@ function over the engine primitives.
 The LIT specs (lit_seqsal/contract.py), the salience model's dispatch and cache
 keys (lit_seqsal/models/lit_models.py), the interpreters' signed/unsigned
 choice (lit_seqsal/components/interpreters.py), the client's method menu (it
-reads the specs) and the README's method table (`markdown_table`, checked by a
+reads the specs) and docs/reference.md's method table (`markdown_table`, checked by a
 test) all derive from `REGISTRY`. Adding a method is adding one entry.
 """
 
@@ -90,8 +90,8 @@ class Method:
   label: str  # what a person calls it (the client's menu)
   description: str  # one plain line: what a dark (or coloured) part means
   signed: bool
-  measures: str  # what the score means (README)
-  cost: str  # model passes per explained span (README)
+  measures: str  # what the score means (docs/reference.md)
+  cost: str  # model passes per explained span (docs/reference.md)
   on_request: bool = False  # costly: computed only when an input lists it
   settings: tuple[Setting, ...] = ()
   # Whether it explains a contrastive row (span vs foil, salience/contrastive.py).

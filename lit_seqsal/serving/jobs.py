@@ -7,7 +7,7 @@ so light requests for the same model go first between its batches. Clients
 poll `GET /seqsal/jobs/<id>` (lit_seqsal/serving/jobs_api.py) for progress and the
 result; a job nobody polls for `job_ttl_s` is cancelled (its client went
 away), and a finished job is forgotten after `result_ttl_s`. Jobs live in the
-memory of the process that runs them (see the README's "Hosted demo" for
+memory of the process that runs them (see docs/hosting.md, "Deployment", for
 several workers).
 """
 

@@ -2,7 +2,7 @@
 
 A public demo must not let one visitor take the model over, so `--hosted`
 (and `get_wsgi_app()`) applies tight defaults; a local server gets generous
-ones. Every limit has a flag; the README's hosted section lists them. Requests
+ones. Every limit has a flag; docs/reference.md lists them. Requests
 over a budget are refused before any model work (lit_seqsal/errors.TooLarge),
 with a message naming the limit and its flag.
 """
