@@ -29,6 +29,8 @@ the time for 10,000 prompts on N workers from the measured per-example cost.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -44,16 +46,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 MODES = ("interleaved", "loop", "batch", "ray1", "ray2")
 DEFAULT_MODES = ("interleaved", "batch", "ray1", "ray2")
-LABELS = {"interleaved_loop": "interleaved: salience model, one example at a time",
-          "interleaved_batch": "interleaved: batch command's chunk computation",
-          "loop": "salience model, one example at a time",
-          "batch": "batch command, local",
-          "ray1": "batch command, Ray, 1 worker x 2 CPUs",
-          "ray2": "batch command, Ray, 2 workers x 1 CPU"}
+LABELS = {
+  "interleaved_loop": "interleaved: salience model, one example at a time",
+  "interleaved_batch": "interleaved: batch command's chunk computation",
+  "loop": "salience model, one example at a time",
+  "batch": "batch command, local",
+  "ray1": "batch command, Ray, 1 worker x 2 CPUs",
+  "ray2": "batch command, Ray, 2 workers x 1 CPU",
+}
 
 
 def make_dataset(path: Path, n: int) -> str:
-  from lit_seqsal import datasets  # pylint: disable=g-import-not-at-top
+  from lit_seqsal import datasets
 
   base = datasets.read_examples(datasets.sample_prompts_path())
   with open(path, "w", encoding="utf-8") as f:
@@ -78,10 +82,8 @@ class PeakMemory:
     while not self._stop.is_set():
       total = 0
       for p in [me] + me.children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.Error):
           total += p.memory_info().rss
-        except psutil.Error:
-          pass
       self.peak = max(self.peak, total)
       self._stop.wait(0.2)
 
@@ -93,19 +95,23 @@ class PeakMemory:
 
 def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
   """One configuration, in this process; returns its measurements."""
-  from lit_seqsal.batch import run as run_lib  # pylint: disable=g-import-not-at-top
-  from lit_seqsal.batch import chunk as chunk_lib  # pylint: disable=g-import-not-at-top
-  from lit_seqsal.batch import config as config_lib  # pylint: disable=g-import-not-at-top
-  from lit_seqsal.batch import examples as examples_lib  # pylint: disable=g-import-not-at-top
-  from lit_seqsal.options import ModelOptions  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.batch import chunk as chunk_lib
+  from lit_seqsal.batch import config as config_lib
+  from lit_seqsal.batch import examples as examples_lib
+  from lit_seqsal.batch import run as run_lib
+  from lit_seqsal.options import ModelOptions
 
   memory = PeakMemory()
   load_before = os.getloadavg()[0]
   start = time.perf_counter()
   config = config_lib.BatchConfig(
-      models=("gemma:bundled",), datasets=(f"bench:{data}",),
-      out=os.path.join(out_dir, f"{mode}.jsonl"), options=ModelOptions(batch_size=batch_size),
-      regions=("paragraphs",), overwrite=True)
+    models=("gemma:bundled",),
+    datasets=(f"bench:{data}",),
+    out=os.path.join(out_dir, f"{mode}.jsonl"),
+    options=ModelOptions(batch_size=batch_size),
+    regions=("paragraphs",),
+    overwrite=True,
+  )
   stamps = []
   if mode == "interleaved":
     return interleaved(config, memory, start, load_before)
@@ -127,13 +133,16 @@ def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
       ray_options = {"num_workers": 2, "cpus_per_worker": 1}
     groups = None if ray_options else chunk_lib.load_groups(config)
     ready = time.perf_counter()
-    from lit_seqsal.batch import ray_run  # pylint: disable=g-import-not-at-top
+    from lit_seqsal.batch import ray_run
 
     executor = ray_run.executor(ray_options) if ray_options else None
-    result = run_lib.run(config, executor=executor, groups=groups,
-                         on_chunk=lambda records: stamps.append((time.perf_counter(),
-                                                                 len(records))),
-                         stream=open(os.devnull, "w"))
+    result = run_lib.run(
+      config,
+      executor=executor,
+      groups=groups,
+      on_chunk=lambda records: stamps.append((time.perf_counter(), len(records))),
+      stream=io.StringIO(),
+    )
     done = result.computed
     assert not result.errors, result.errors[:2]
   end = time.perf_counter()
@@ -141,18 +150,23 @@ def run_mode(mode: str, data: str, out_dir: str, batch_size: int) -> dict:
   # Steady rate: from the first result to the last (startup, loading and warm-up apart).
   first_t, first_n = stamps[0]
   steady = (done - first_n) / (end - first_t) if end > first_t and done > first_n else float("nan")
-  return {"mode": mode, "examples": done, "load_s": ready - start,
-          "first_result_s": first_t - ready, "compute_s": end - ready,
-          "rate": done / (end - ready), "steady_rate": steady, "peak_rss": peak,
-          "load_avg": [load_before, os.getloadavg()[0]]}
+  return {
+    "mode": mode,
+    "examples": done,
+    "load_s": ready - start,
+    "first_result_s": first_t - ready,
+    "compute_s": end - ready,
+    "rate": done / (end - ready),
+    "steady_rate": steady,
+    "peak_rss": peak,
+    "load_avg": [load_before, os.getloadavg()[0]],
+  }
 
 
 def interleaved(config, memory: PeakMemory, start: float, load_before: float) -> dict:
   """The batch command's chunk computation and the one-at-a-time loop, chunk by chunk."""
-  from lit_seqsal.batch import run as run_lib  # pylint: disable=g-import-not-at-top
-  from lit_seqsal.batch import chunk as chunk_lib  # pylint: disable=g-import-not-at-top
-  from lit_seqsal.batch import config as config_lib  # pylint: disable=g-import-not-at-top
-  from lit_seqsal.batch import examples as examples_lib  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.batch import chunk as chunk_lib
+  from lit_seqsal.batch import examples as examples_lib
 
   config = config.checked()
   groups = chunk_lib.load_groups(config)
@@ -166,7 +180,7 @@ def interleaved(config, memory: PeakMemory, start: float, load_before: float) ->
   seconds = {"loop": 0.0, "batch": 0.0}
   done = 0
   for k, chunk in enumerate(chunks):
-    for which in (("loop", "batch") if k % 2 == 0 else ("batch", "loop")):
+    for which in ("loop", "batch") if k % 2 == 0 else ("batch", "loop"):
       t0 = time.perf_counter()
       if which == "batch":
         records = chunk_lib.compute_chunk(groups, chunk, config)
@@ -182,9 +196,16 @@ def interleaved(config, memory: PeakMemory, start: float, load_before: float) ->
   for which in ("loop", "batch"):
     rate = done / seconds[which]
     out[f"interleaved_{which}"] = {
-        "mode": f"interleaved_{which}", "examples": done, "load_s": ready - start,
-        "first_result_s": float("nan"), "compute_s": seconds[which], "rate": rate,
-        "steady_rate": rate, "peak_rss": peak, "load_avg": [load_before, os.getloadavg()[0]]}
+      "mode": f"interleaved_{which}",
+      "examples": done,
+      "load_s": ready - start,
+      "first_result_s": float("nan"),
+      "compute_s": seconds[which],
+      "rate": rate,
+      "steady_rate": rate,
+      "peak_rss": peak,
+      "load_avg": [load_before, os.getloadavg()[0]],
+    }
   return out
 
 
@@ -192,8 +213,7 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--examples", type=int, default=260)
   parser.add_argument("--batch_size", type=int, default=4)
-  parser.add_argument("--modes", default=",".join(DEFAULT_MODES),
-                      help=f"any of {','.join(MODES)}")
+  parser.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"any of {','.join(MODES)}")
   parser.add_argument("--no_ray", action="store_true", help="skip the Ray configurations")
   parser.add_argument("--mode", help=argparse.SUPPRESS)  # internal: one configuration
   parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -209,10 +229,19 @@ def main() -> None:
     results = {}
     for mode in modes:  # one at a time: never two heavy runs at once
       proc = subprocess.run(
-          [sys.executable, __file__, f"--mode={mode}", f"--data={data}", f"--out_dir={tmp}",
-           f"--batch_size={args.batch_size}"],
-          cwd=REPO, capture_output=True, text=True,
-          env=dict(os.environ, PYTHONPATH=str(REPO)))
+        [
+          sys.executable,
+          __file__,
+          f"--mode={mode}",
+          f"--data={data}",
+          f"--out_dir={tmp}",
+          f"--batch_size={args.batch_size}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+      )
       if proc.returncode != 0:
         print(f"{mode}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
         continue
@@ -223,28 +252,38 @@ def main() -> None:
         print(f"  {name}: {r['rate']:.3f} ex/s", file=sys.stderr)
 
   cpu = psutil.cpu_count()
-  print(f"bench_batch: {args.examples} examples (sample_prompts, made distinct), bundled"
-        f" Gemma 3 270M, float32, batch_size {args.batch_size}, {cpu} CPUs,"
-        f" load average {os.getloadavg()[0]:.1f}")
-  print("| configuration | examples/s | steady examples/s | vs loop | first result | load |"
-        " peak memory | load average before / after |")
+  print(
+    f"bench_batch: {args.examples} examples (sample_prompts, made distinct), bundled"
+    f" Gemma 3 270M, float32, batch_size {args.batch_size}, {cpu} CPUs,"
+    f" load average {os.getloadavg()[0]:.1f}"
+  )
+  print(
+    "| configuration | examples/s | steady examples/s | vs loop | first result | load |"
+    " peak memory | load average before / after |"
+  )
   print("|---|---:|---:|---:|---:|---:|---:|---:|")
   base = (results.get("interleaved_loop") or results.get("loop") or {}).get("rate")
   for mode, r in results.items():
     ratio = f"{r['rate'] / base:.2f}x" if base else "–"
     first = "–" if r["first_result_s"] != r["first_result_s"] else f"{r['first_result_s']:.1f} s"
-    print(f"| {LABELS[mode]} | {r['rate']:.3f} | {r['steady_rate']:.3f} | {ratio} | {first} |"
-          f" {r['load_s']:.1f} s | {r['peak_rss'] / 2**30:.2f} GiB |"
-          f" {r['load_avg'][0]:.1f} / {r['load_avg'][1]:.1f} |")
-  print("(vs loop: against the one-at-a-time loop of this run, interleaved if measured."
-        " examples/s: from the models loaded, for Ray from the cluster start, to the end;"
-        " steady: from the first result to the end.)")
+    print(
+      f"| {LABELS[mode]} | {r['rate']:.3f} | {r['steady_rate']:.3f} | {ratio} | {first} |"
+      f" {r['load_s']:.1f} s | {r['peak_rss'] / 2**30:.2f} GiB |"
+      f" {r['load_avg'][0]:.1f} / {r['load_avg'][1]:.1f} |"
+    )
+  print(
+    "(vs loop: against the one-at-a-time loop of this run, interleaved if measured."
+    " examples/s: from the models loaded, for Ray from the cluster start, to the end;"
+    " steady: from the first result to the end.)"
+  )
   reference = results.get("interleaved_batch") or results.get("batch")
   if reference:
     cost = 1 / reference["steady_rate"]
-    print(f"\nProjection (not a measurement): 10,000 prompts at the measured {cost:.2f} s per"
-          " example per worker of this kind, with perfect scaling over N workers, plus each"
-          " worker's start-up:")
+    print(
+      f"\nProjection (not a measurement): 10,000 prompts at the measured {cost:.2f} s per"
+      " example per worker of this kind, with perfect scaling over N workers, plus each"
+      " worker's start-up:"
+    )
     for n in (1, 2, 4, 8, 16):
       print(f"  N={n:>2}: {10_000 * cost / n / 3600:6.2f} h")
 

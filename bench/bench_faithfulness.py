@@ -55,8 +55,9 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def all_scores(group: lit_models.ModelGroup, example: dict, granularity: str) -> dict:
   """Every method's token scores for the example's whole target, through the contract."""
-  ex = dict(example, salience_methods=list(method_registry.REGISTRY),
-            occlusion_granularity=granularity)
+  ex = dict(
+    example, salience_methods=list(method_registry.REGISTRY), occlusion_granularity=granularity
+  )
   (out,) = group.salience.predict([ex])
   return {m: np.asarray(out[m], dtype=np.float64) for m in method_registry.REGISTRY}
 
@@ -65,7 +66,7 @@ def deletion_curve(engine, ids, mask, segments, order) -> np.ndarray:
   """Log-likelihood drop after deleting the first k segments of `order`, per fraction."""
   rows = [(list(ids), mask[None])]
   for fraction in FRACTIONS:
-    k = max(1, int(round(fraction * len(segments))))
+    k = max(1, round(fraction * len(segments)))
     drop = sorted(i for s in order[:k] for i in range(*segments[s]))
     keep = np.ones(len(ids), dtype=bool)
     keep[drop] = False
@@ -79,15 +80,19 @@ def random_model_group(trained: lit_models.ModelGroup, seed: int) -> lit_models.
   torch.manual_seed(seed)
   model = transformers.AutoModelForCausalLM.from_config(engine.model.config)
   random_engine = transformers_engine.TransformersEngine(
-      model, engine.tokenizer, batch_size=engine.batch_size, max_length=engine.max_length)
+    model, engine.tokenizer, batch_size=engine.batch_size, max_length=engine.max_length
+  )
   return lit_models.group_of(lit_models.make_model_group("random", random_engine)["random"])
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--limit", type=int, default=None, help="first N sample prompts only")
-  parser.add_argument("--granularity", default="sentences",
-                      choices=[g for g in segmentation.GRANULARITIES if g != "tokens"])
+  parser.add_argument(
+    "--granularity",
+    default="sentences",
+    choices=[g for g in segmentation.GRANULARITIES if g != "tokens"],
+  )
   parser.add_argument("--random_orders", type=int, default=5)
   parser.add_argument("--batch_size", type=int, default=8)
   parser.add_argument("--seed", type=int, default=0)
@@ -96,16 +101,20 @@ def main() -> None:
   rng = np.random.default_rng(args.seed)
   start = time.perf_counter()
   trained = lit_models.group_of(
-      models.load_model_group("gemma", "bundled", batch_size=args.batch_size)["gemma"])
+    models.load_model_group("gemma", "bundled", batch_size=args.batch_size)["gemma"]
+  )
   randomised = random_model_group(trained, args.seed)
   engine = trained.engine
-  examples = [ex for ex in datasets.get_datasets(["sample_prompts"])["sample_prompts"].examples
-              if ex.get("target")][:args.limit]
+  examples = [
+    ex
+    for ex in datasets.get_datasets(["sample_prompts"])["sample_prompts"].examples
+    if ex.get("target")
+  ][: args.limit]
 
   methods = list(method_registry.REGISTRY)
   curves = {m: [] for m in methods + [RANDOM]}
   correlations = {m: [] for m in methods}
-  gaps, seconds = [], {m: 0.0 for m in methods}
+  gaps, seconds = [], dict.fromkeys(methods, 0.0)
   for n, example in enumerate(examples):
     ex = {"prompt": example["prompt"], "target": example["target"]}
     encoded = encode_example(engine, ex)
@@ -121,11 +130,13 @@ def main() -> None:
         # equal), called directly for its completeness figures.
         (ig,) = attribution.integrated_gradients(engine, [(list(ids), mask[None])])
         scores[m] = ig.scores[0].astype(np.float64)
-        gaps.append(abs(ig.completeness_gap[0])
-                    / abs(ig.log_likelihood[0] - ig.baseline_log_likelihood[0]))
+        gaps.append(
+          abs(ig.completeness_gap[0]) / abs(ig.log_likelihood[0] - ig.baseline_log_likelihood[0])
+        )
       else:
         (out,) = trained.salience.predict(
-            [dict(ex, salience_methods=[m], occlusion_granularity=args.granularity)])
+          [dict(ex, salience_methods=[m], occlusion_granularity=args.granularity)]
+        )
         scores[m] = np.asarray(out[m], dtype=np.float64)
       seconds[m] += time.perf_counter() - t
     random_scores = all_scores(randomised, ex, args.granularity)
@@ -134,36 +145,60 @@ def main() -> None:
       order = list(np.argsort(seg_scores)[::-1])  # most salient (most supportive) first
       curves[m].append(deletion_curve(engine, ids, mask, segments, order))
       correlations[m].append(spearman(scores[m][1:first], random_scores[m][1:first]))
-    curves[RANDOM].append(np.mean([
-        deletion_curve(engine, ids, mask, segments, list(rng.permutation(len(segments))))
-        for _ in range(args.random_orders)], axis=0))
-    print(f"[{n + 1}/{len(examples)}] {example.get('source')}: {len(ids)} tokens,"
-          f" {len(segments)} {args.granularity}", flush=True)
+    curves[RANDOM].append(
+      np.mean(
+        [
+          deletion_curve(engine, ids, mask, segments, list(rng.permutation(len(segments))))
+          for _ in range(args.random_orders)
+        ],
+        axis=0,
+      )
+    )
+    print(
+      f"[{n + 1}/{len(examples)}] {example.get('source')}: {len(ids)} tokens,"
+      f" {len(segments)} {args.granularity}",
+      flush=True,
+    )
 
   random_area = float(np.mean([c.mean() for c in curves[RANDOM]]))
   print()
-  print(f"Bundled Gemma 3 270M, float32, {len(examples)} sample prompts (prompt + target),"
-        f" deleting {args.granularity}; {time.perf_counter() - start:.0f} s in all.")
-  print("Deletion: mean drop in target log-likelihood (nats) after deleting the top"
-        " fraction of prompt segments; area = mean over the fractions; ratio = area / random's.")
-  print("Randomisation: Spearman correlation of prompt-token scores, trained vs re-initialised"
-        " model (mean over examples; near 0 is good).")
-  header = ["method"] + [f"{int(f * 100)}%" for f in FRACTIONS] + [
-      "area", "vs random", "rand. corr", "s / example"]
+  print(
+    f"Bundled Gemma 3 270M, float32, {len(examples)} sample prompts (prompt + target),"
+    f" deleting {args.granularity}; {time.perf_counter() - start:.0f} s in all."
+  )
+  print(
+    "Deletion: mean drop in target log-likelihood (nats) after deleting the top"
+    " fraction of prompt segments; area = mean over the fractions; ratio = area / random's."
+  )
+  print(
+    "Randomisation: Spearman correlation of prompt-token scores, trained vs re-initialised"
+    " model (mean over examples; near 0 is good)."
+  )
+  header = (
+    ["method"]
+    + [f"{int(f * 100)}%" for f in FRACTIONS]
+    + ["area", "vs random", "rand. corr", "s / example"]
+  )
   # Each column wide enough for its header, so the table stays readable as plain text.
-  line = "{:<22}" + "".join("{:>%d}" % max(8, len(h) + 2) for h in header[1:])
+  line = "{:<22}" + "".join(f"{{:>{max(8, len(h) + 2)}}}" for h in header[1:])
   print(line.format(*header))
   for m in methods + [RANDOM]:
     mean_curve = np.mean(curves[m], axis=0)
     area = float(np.mean([c.mean() for c in curves[m]]))
     corr = f"{np.mean(correlations[m]):.2f}" if m in correlations else "-"
     secs = f"{seconds[m] / len(examples):.1f}" if m in seconds else "-"
-    row = [m] + [f"{v:.2f}" for v in mean_curve] + [f"{area:.2f}", f"{area / random_area:.2f}", corr, secs]
+    row = (
+      [m]
+      + [f"{v:.2f}" for v in mean_curve]
+      + [f"{area:.2f}", f"{area / random_area:.2f}", corr, secs]
+    )
     print(line.format(*row))
   print("(One pass computes both gradient methods, so grad_dot_input's time is in grad_l2's.)")
-  print(f"\nIntegrated gradients ({attribution.DEFAULT_IG_STEPS} steps): completeness gap"
-        f" |sum - change| / |change|: median {np.median(gaps):.3f}, max {np.max(gaps):.3f}"
-        f" over {len(gaps)} examples.")
+  print(
+    f"\nIntegrated gradients ({attribution.DEFAULT_IG_STEPS} steps): completeness gap"
+    f" |sum - change| / |change|: median {np.median(gaps):.3f}, max {np.max(gaps):.3f}"
+    f" over {len(gaps)} examples."
+  )
 
 
 if __name__ == "__main__":

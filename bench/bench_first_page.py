@@ -31,15 +31,20 @@ MODEL = "gemma3_270m"
 DATASET = "sample_prompts"
 # Runs the demo with Keras salience compilation off (bench --eager).
 EAGER_LAUNCHER = (
-    "import sys; from lit_seqsal.models import keras_engine;"
-    " keras_engine.COMPILED_RUNTIMES = ();"
-    " from absl import app; from lit_seqsal.demos import lm_salience;"
-    " sys.argv[0] = 'lm_salience'; app.run(lm_salience.main)")
+  "import sys; from lit_seqsal.models import keras_engine;"
+  " keras_engine.COMPILED_RUNTIMES = ();"
+  " from absl import app; from lit_seqsal.demos import lm_salience;"
+  " sys.argv[0] = 'lm_salience'; app.run(lm_salience.main)"
+)
 
 
 def post(url: str, path: str, body=None, timeout: float = 1800):
-  req = urllib.request.Request(url + path, data=json.dumps(body or {}).encode(),
-                               headers={"Content-Type": "application/json"}, method="POST")
+  req = urllib.request.Request(
+    url + path,
+    data=json.dumps(body or {}).encode(),
+    headers={"Content-Type": "application/json"},
+    method="POST",
+  )
   with urllib.request.urlopen(req, timeout=timeout) as resp:
     return json.loads(resp.read())
 
@@ -47,8 +52,7 @@ def post(url: str, path: str, body=None, timeout: float = 1800):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--port", type=int, default=5478)
-  parser.add_argument("--eager", action="store_true",
-                      help="Keras salience op by op (not compiled)")
+  parser.add_argument("--eager", action="store_true", help="Keras salience op by op (not compiled)")
   parser.add_argument("--log", help="file for the server's output (default: discarded)")
   args, demo_flags = parser.parse_known_args()
   url = f"http://127.0.0.1:{args.port}"
@@ -58,8 +62,8 @@ def main():
     cmd = [sys.executable, "-m", "lit_seqsal.demos.lm_salience"]
   cmd += [f"--port={args.port}", *demo_flags]
   start = time.perf_counter()
-  log = open(args.log, "w") if args.log else subprocess.DEVNULL  # pylint: disable=consider-using-with
-  server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+  with open(args.log or os.devnull, "w") as log:  # the server keeps its own copy of the file
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
   try:
     while True:
       if server.poll() is not None:
@@ -75,8 +79,9 @@ def main():
     post(url, f"/get_preds?model={MODEL}&dataset_name={DATASET}", {"inputs": ids})
     generations = time.perf_counter() - start
     with_target = next(ex["data"]["_id"] for ex in examples if ex["data"].get("target"))
-    post(url, f"/get_preds?model=_{MODEL}_salience&dataset_name={DATASET}",
-         {"inputs": [with_target]})
+    post(
+      url, f"/get_preds?model=_{MODEL}_salience&dataset_name={DATASET}", {"inputs": [with_target]}
+    )
     salience = time.perf_counter() - start
   finally:
     server.terminate()
@@ -87,11 +92,21 @@ def main():
       server.wait()
     if args.log:
       log.close()
-  print(json.dumps({"examples": len(ids), "ready_s": round(ready, 1),
-                    "generations_s": round(generations, 1), "salience_s": round(salience, 1)}))
-  print(f"{' '.join(cmd[1:3])} {' '.join(demo_flags)}: ready {ready:.1f} s,"
-        f" + generations of {len(ids)} examples {generations - ready:.1f} s,"
-        f" + one salience request {salience - generations:.1f} s = {salience:.1f} s")
+  print(
+    json.dumps(
+      {
+        "examples": len(ids),
+        "ready_s": round(ready, 1),
+        "generations_s": round(generations, 1),
+        "salience_s": round(salience, 1),
+      }
+    )
+  )
+  print(
+    f"{' '.join(cmd[1:3])} {' '.join(demo_flags)}: ready {ready:.1f} s,"
+    f" + generations of {len(ids)} examples {generations - ready:.1f} s,"
+    f" + one salience request {salience - generations:.1f} s = {salience:.1f} s"
+  )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import threading
@@ -38,8 +37,12 @@ WORDS = ("soup", "cake", "tacos", "salad", "curry", "pasta", "stew", "pie", "ric
 def request(url, path, body=None, method="POST", params="", timeout=300):
   """(status, parsed JSON or None, seconds)."""
   data = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
-  req = urllib.request.Request(f"{url}{path}{'?' + params if params else ''}", data=data,
-                               method=method, headers={"Content-Type": "application/json"})
+  req = urllib.request.Request(
+    f"{url}{path}{'?' + params if params else ''}",
+    data=data,
+    method=method,
+    headers={"Content-Type": "application/json"},
+  )
   start = time.perf_counter()
   try:
     with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -61,12 +64,15 @@ def example(prompt, target="", **extra):
 
 def short_prompt(rng):
   dish = " ".join(rng.sample(WORDS, 2))
-  return (f"Taste-likes: {rng.choice(WORDS)}\nSuggestion: {dish}\nAnalysis:",
-          " it has onions.\nRecommendation: Avoid.")
+  return (
+    f"Taste-likes: {rng.choice(WORDS)}\nSuggestion: {dish}\nAnalysis:",
+    " it has onions.\nRecommendation: Avoid.",
+  )
 
 
 def long_prompt():
-  from lit_seqsal import datasets  # pylint: disable=g-import-not-at-top
+  from lit_seqsal import datasets
+
   ex = {e["source"]: e for e in datasets.read_examples(datasets.sample_prompts_path())}
   return ex["fewshot-mistake"]["prompt"], ex["fewshot-mistake"]["target"]
 
@@ -87,15 +93,18 @@ class Stats:
 
 def light(url, rng):
   prompt, target = short_prompt(rng)
-  return request(url, "/get_preds", {"inputs": [example(prompt, target)]},
-                 params=f"model=_{MODEL}_salience")
+  return request(
+    url, "/get_preds", {"inputs": [example(prompt, target)]}, params=f"model=_{MODEL}_salience"
+  )
 
 
 def run_job(url, prompt, target, steps, cancel_after=None):
   """Starts an IG job and polls it to the end; (final state, seconds)."""
   start = time.perf_counter()
   ex = example(prompt, target, salience_methods=["integrated_gradients"], ig_steps=steps)
-  status, body, _ = request(url, "/seqsal/jobs", {"inputs": [ex]}, params=f"model=_{MODEL}_salience")
+  status, body, _ = request(
+    url, "/seqsal/jobs", {"inputs": [ex]}, params=f"model=_{MODEL}_salience"
+  )
   if status != 202:
     return f"refused {status}", time.perf_counter() - start
   job_id = body["job"]["id"]
@@ -110,11 +119,19 @@ def run_job(url, prompt, target, steps, cancel_after=None):
 
 
 BAD = [
-    (b"{not json", "model=_gemma_salience"),
-    (json.dumps({"inputs": [example("Hi", " there")]}).encode(), "model=no_such_model"),
-    (json.dumps({"inputs": [example("word " * 2000, " x")]}).encode(), "model=_gemma_salience"),
-    (json.dumps({"inputs": [example("Hi", " there", salience_methods=["integrated_gradients"],
-                                    ig_steps=4096)]}).encode(), "model=_gemma_salience"),
+  (b"{not json", "model=_gemma_salience"),
+  (json.dumps({"inputs": [example("Hi", " there")]}).encode(), "model=no_such_model"),
+  (json.dumps({"inputs": [example("word " * 2000, " x")]}).encode(), "model=_gemma_salience"),
+  (
+    json.dumps(
+      {
+        "inputs": [
+          example("Hi", " there", salience_methods=["integrated_gradients"], ig_steps=4096)
+        ]
+      }
+    ).encode(),
+    "model=_gemma_salience",
+  ),
 ]
 
 
@@ -127,11 +144,14 @@ def visitor(url, stats, stop_at, seed, long_ex):
       stats.add("salience (short prompt)", status, s)
     elif roll < 0.75:
       prompt, _ = short_prompt(rng)
-      status, _, s = request(url, "/get_preds", {"inputs": [example(prompt)]}, params=f"model={MODEL}")
+      status, _, s = request(
+        url, "/get_preds", {"inputs": [example(prompt)]}, params=f"model={MODEL}"
+      )
       stats.add("generation", status, s)
     elif roll < 0.80:
-      state, s = run_job(url, long_ex[0], long_ex[1], steps=16,
-                         cancel_after=3 if rng.random() < 0.3 else None)
+      state, s = run_job(
+        url, long_ex[0], long_ex[1], steps=16, cancel_after=3 if rng.random() < 0.3 else None
+      )
       if state.startswith("refused "):  # admission control answered the start
         status = int(state.split()[1])
       else:
@@ -162,14 +182,23 @@ def main():
   args = parser.parse_args()
 
   url = f"http://127.0.0.1:{args.port}"
-  env = dict(os.environ, PORT=str(args.port), LIT_SEQSAL_ARGS=f"--models={MODEL}:bundled",
-             PYTHONUNBUFFERED="1")
+  env = dict(
+    os.environ,
+    PORT=str(args.port),
+    LIT_SEQSAL_ARGS=f"--models={MODEL}:bundled",
+    PYTHONUNBUFFERED="1",
+  )
   gunicorn = Path(sys.executable).with_name("gunicorn")
   log_path = REPO / "bench" / "results" / "bench_hosted.gunicorn.log"  # ignored by git
   log_path.parent.mkdir(parents=True, exist_ok=True)
-  log = open(log_path, "w")
-  proc = subprocess.Popen([str(gunicorn), "-c", "demos/deploy/gunicorn_config.py"], cwd=REPO, env=env,
-                          stdout=log, stderr=subprocess.STDOUT)
+  with open(log_path, "w") as log:  # the server keeps its own copy of the file
+    proc = subprocess.Popen(
+      [str(gunicorn), "-c", "demos/deploy/gunicorn_config.py"],
+      cwd=REPO,
+      env=env,
+      stdout=log,
+      stderr=subprocess.STDOUT,
+    )
   try:
     deadline = time.time() + 600
     while request(url, "/get_info", timeout=5)[0] != 200:
@@ -186,8 +215,9 @@ def main():
     # Light requests on an idle server, then while a heavy job runs.
     idle = [light(url, rng)[2] for _ in range(15)]
     busy, job_result = [], {}
-    job = threading.Thread(target=lambda: job_result.update(
-        state=run_job(url, long_ex[0], long_ex[1], steps=64)))
+    job = threading.Thread(
+      target=lambda: job_result.update(state=run_job(url, long_ex[0], long_ex[1], steps=64))
+    )
     job.start()
     time.sleep(2)
     while job.is_alive() and len(busy) < 15:
@@ -197,8 +227,10 @@ def main():
     stats = Stats()
     stop_at = time.time() + args.seconds
     start = time.perf_counter()
-    threads = [threading.Thread(target=visitor, args=(url, stats, stop_at, seed, long_ex))
-               for seed in range(args.visitors)]
+    threads = [
+      threading.Thread(target=visitor, args=(url, stats, stop_at, seed, long_ex))
+      for seed in range(args.visitors)
+    ]
     for t in threads:
       t.start()
     for t in threads:
@@ -210,22 +242,30 @@ def main():
     proc.wait(timeout=60)
 
   total = sum(len(v) for v in stats.latency.values())
-  print(f"gunicorn (demos/deploy/gunicorn_config.py), bundled Gemma 3 270M, {args.visitors} visitors,"
-        f" {args.seconds:g} s, 2-core CPU")
+  print(
+    f"gunicorn (demos/deploy/gunicorn_config.py), bundled Gemma 3 270M, {args.visitors} visitors,"
+    f" {args.seconds:g} s, 2-core CPU"
+  )
   print(f"{total} requests in {wall:.0f} s: {total / wall:.2f} requests/s")
   print(f"{'kind':32} {'n':>5} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}  statuses")
   for kind in sorted(stats.latency):
     values = stats.latency[kind]
     codes = ", ".join(f"{k}: {v}" for k, v in sorted(stats.by_kind_status[kind].items()))
-    print(f"{kind:32} {len(values):5d} {percentile(values, .5):7.2f} {percentile(values, .95):7.2f}"
-          f" {percentile(values, .99):7.2f}  {codes}")
+    print(
+      f"{kind:32} {len(values):5d} {percentile(values, 0.5):7.2f} {percentile(values, 0.95):7.2f}"
+      f" {percentile(values, 0.99):7.2f}  {codes}"
+    )
   fivexx = sum(v for k, v in stats.status.items() if k >= 500 or k == 0)
   print("responses by status:", dict(sorted(stats.status.items())), f"(5xx or no answer: {fivexx})")
-  p95_idle, p95_busy = percentile(idle, .95), percentile(busy, .95)
-  print(f"light salience p95: idle {p95_idle:.2f} s, while an IG job runs {p95_busy:.2f} s"
-        f" ({p95_busy / p95_idle:.2f}x; job {job_result.get('state')}; {len(busy)} requests)")
-  print(f"worker RSS: {rss_start:.0f} MiB at start, {rss_end:.0f} MiB at the end"
-        f" ({rss_end / rss_start:.2f}x)")
+  p95_idle, p95_busy = percentile(idle, 0.95), percentile(busy, 0.95)
+  print(
+    f"light salience p95: idle {p95_idle:.2f} s, while an IG job runs {p95_busy:.2f} s"
+    f" ({p95_busy / p95_idle:.2f}x; job {job_result.get('state')}; {len(busy)} requests)"
+  )
+  print(
+    f"worker RSS: {rss_start:.0f} MiB at start, {rss_end:.0f} MiB at the end"
+    f" ({rss_end / rss_start:.2f}x)"
+  )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ usage: .venv/bin/python bench/bench_salience.py [--repeats 3] [--threads N]
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -33,8 +34,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
 
-from lit_seqsal import datasets, models  # noqa: E402
-from lit_seqsal.salience import methods  # noqa: E402
+from lit_seqsal import datasets, models
+from lit_seqsal.salience import methods
 
 TARGET_TOKENS = 20
 
@@ -77,8 +78,11 @@ def peak_memory_mib(variant: str, n: int) -> float:
   would slow the timed runs, and memory one variant freed could hide another's.
   """
   out = subprocess.run(
-      [sys.executable, __file__, "--memory-of", variant, "--tokens", str(n)],
-      capture_output=True, text=True, check=True)
+    [sys.executable, __file__, "--memory-of", variant, "--tokens", str(n)],
+    capture_output=True,
+    text=True,
+    check=True,
+  )
   return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -91,8 +95,10 @@ def full_logits_reference(engine, ids, mask):
   token_lp = logprobs[torch.arange(len(ids) - 1), input_ids[0, 1:]]
   objective = (token_lp * torch.tensor(mask[1:], dtype=torch.float32)).sum()
   (grad,) = torch.autograd.grad(objective, embs)
-  return {"grad_l2": grad[0].norm(dim=-1).numpy(),
-          "grad_dot_input": (grad[0] * embs[0]).sum(-1).detach().numpy()}
+  return {
+    "grad_l2": grad[0].norm(dim=-1).numpy(),
+    "grad_dot_input": (grad[0] * embs[0]).sum(-1).detach().numpy(),
+  }
 
 
 def lit_style_reference(engine, ids, mask):
@@ -109,8 +115,10 @@ def lit_style_reference(engine, ids, mask):
   loss = torch.nn.functional.cross_entropy(logits.permute(0, 2, 1), next_ids, reduction="none")
   weights = torch.roll(torch.tensor(mask)[None], -1, dims=1)
   (grad,) = torch.autograd.grad(-(loss * weights).sum(), embs)  # log-lik = -loss
-  return {"grad_l2": grad[0].norm(dim=-1).numpy(),
-          "grad_dot_input": (grad[0] * embs[0]).sum(-1).detach().numpy()}
+  return {
+    "grad_l2": grad[0].norm(dim=-1).numpy(),
+    "grad_dot_input": (grad[0] * embs[0]).sum(-1).detach().numpy(),
+  }
 
 
 def input_of_length(engine, text: str, n: int):
@@ -128,7 +136,7 @@ def eight_masks(n_tokens: int) -> list[np.ndarray]:
   masks = []
   for k in range(8):
     m = np.zeros(n_tokens, np.float32)
-    m[n_tokens - 40 + 5 * k: n_tokens - 35 + 5 * k] = 1
+    m[n_tokens - 40 + 5 * k : n_tokens - 35 + 5 * k] = 1
     masks.append(m)
   return masks
 
@@ -137,8 +145,9 @@ def salience_calls(engine, ids):
   """Gradient salience of pre-tokenized ids for some masks, in one call, no cache."""
 
   def call(batch_masks):
-    return methods.gradient_methods_run(engine, [(ids, np.stack(batch_masks))],
-                                        methods.REGISTRY.values())
+    return methods.gradient_methods_run(
+      engine, [(ids, np.stack(batch_masks))], methods.REGISTRY.values()
+    )
 
   return call
 
@@ -155,18 +164,19 @@ def variants(engine, ids, mask):
         return fn()
       finally:
         engine.backward_mode = "loop"
+
     return run
 
   return {
-      "ours": lambda: call([mask])[0],
-      "full": lambda: full_logits_reference(engine, ids, mask),
-      "LIT-style": lambda: lit_style_reference(engine, ids, mask),
-      "8 masks, loop": with_mode("loop", lambda: call(masks)),
-      "8 masks, vmap": with_mode("vmap", lambda: call(masks)),
-      "8 separate": lambda: [call([m])[0] for m in masks],
-      "contrastive": lambda: contrastive_call(engine, ids, mask),
-      "bare body": lambda: bare_body(engine, ids, mask),
-      "bare body+head": lambda: bare_body_and_head(engine, ids, mask),
+    "ours": lambda: call([mask])[0],
+    "full": lambda: full_logits_reference(engine, ids, mask),
+    "LIT-style": lambda: lit_style_reference(engine, ids, mask),
+    "8 masks, loop": with_mode("loop", lambda: call(masks)),
+    "8 masks, vmap": with_mode("vmap", lambda: call(masks)),
+    "8 separate": lambda: [call([m])[0] for m in masks],
+    "contrastive": lambda: contrastive_call(engine, ids, mask),
+    "bare body": lambda: bare_body(engine, ids, mask),
+    "bare body+head": lambda: bare_body_and_head(engine, ids, mask),
   }
 
 
@@ -174,7 +184,7 @@ def bare_body(engine, ids, mask):
   """The model body alone: decoder layers on the input embeddings, and the
   backward pass of the target positions' final hidden states to those
   embeddings. No LM head, no log-softmax, no bookkeeping."""
-  embs = engine._embedding(torch.tensor([ids], device=engine.device)).detach()  # pylint: disable=protected-access
+  embs = engine._embedding(torch.tensor([ids], device=engine.device)).detach()
   embs.requires_grad_(True)
   targets = torch.tensor(np.nonzero(mask)[0] - 1, device=engine.device)
   hidden = engine.model.model(inputs_embeds=embs, use_cache=False).last_hidden_state
@@ -185,11 +195,14 @@ def bare_body(engine, ids, mask):
 def bare_body_and_head(engine, ids, mask):
   """The least model work for the objective: the body, the LM head and the
   log-softmax at the target positions only, one backward pass."""
-  embs = engine._embedding(torch.tensor([ids], device=engine.device)).detach()  # pylint: disable=protected-access
+  embs = engine._embedding(torch.tensor([ids], device=engine.device)).detach()
   embs.requires_grad_(True)
   positions = np.nonzero(mask)[0]
-  logits = engine.model(inputs_embeds=embs, use_cache=False,
-                        logits_to_keep=torch.tensor(positions - 1, device=engine.device)).logits
+  logits = engine.model(
+    inputs_embeds=embs,
+    use_cache=False,
+    logits_to_keep=torch.tensor(positions - 1, device=engine.device),
+  ).logits
   logprobs = torch.log_softmax(logits.float(), dim=-1)[0]
   labels = torch.tensor(np.asarray(ids)[positions], device=engine.device)
   (grad,) = torch.autograd.grad(logprobs[torch.arange(len(positions)), labels].sum(), embs)
@@ -198,10 +211,10 @@ def bare_body_and_head(engine, ids, mask):
 
 def http_call(served, group, engine, ids, mask):
   """One whole salience request through our HTTP app (cache cleared first)."""
-  from tests.conftest import post  # pylint: disable=g-import-not-at-top
+  from tests.conftest import post
 
   group.salience.cache.clear()
-  served.app._models["_gemma_salience"]._cache._d.clear()  # pylint: disable=protected-access  # LIT's
+  served.app._models["_gemma_salience"]._cache._d.clear()  # LIT's
   prompt_ids = len(ids) - TARGET_TOKENS
   prompt, target = engine.decode(ids[1:prompt_ids]), engine.decode(ids[prompt_ids:])
   example = {"id": "", "meta": {}, "data": {"prompt": prompt, "target": target}}
@@ -214,15 +227,17 @@ FOIL = " and that is all I wanted to say about it."
 def contrastive_call(engine, ids, mask):
   """Gradient salience of the target against a foil (salience/contrastive.py)."""
   foil_ids = engine.encode_continuation(FOIL)
-  return methods.gradient_methods_run(engine, [(ids, mask[None], foil_ids)],
-                                      methods.REGISTRY.values())[0]
+  return methods.gradient_methods_run(
+    engine, [(ids, mask[None], foil_ids)], methods.REGISTRY.values()
+  )[0]
 
 
 def load():
   group = models.load_model_group("gemma", "bundled", batch_size=8, max_length=4096)
   engine = group["gemma"].engine
-  text = "\n\n".join(e["prompt"] + e["target"] for e in
-                     datasets.read_examples(datasets.sample_prompts_path()))
+  text = "\n\n".join(
+    e["prompt"] + e["target"] for e in datasets.read_examples(datasets.sample_prompts_path())
+  )
   return engine, text
 
 
@@ -232,8 +247,9 @@ def main():
   parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
   parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # internal: one variant's memory
   parser.add_argument("--tokens", type=int, default=512, help=argparse.SUPPRESS)
-  parser.add_argument("--lengths", default="80,400,1024,4096",
-                      help="input lengths of section 4, comma-separated")
+  parser.add_argument(
+    "--lengths", default="80,400,1024,4096", help="input lengths of section 4, comma-separated"
+  )
   parser.add_argument("--sections", default="1,2,3,4,5", help="sections to run, comma-separated")
   args = parser.parse_args()
   if args.threads:
@@ -249,8 +265,10 @@ def main():
     print(sampled_peak_mib(fn))
     return
 
-  print(f"Bundled Gemma 3 270M, float32, torch threads={torch.get_num_threads()},"
-        f" median of {args.repeats} after a warm-up; target = last {TARGET_TOKENS} tokens.")
+  print(
+    f"Bundled Gemma 3 270M, float32, torch threads={torch.get_num_threads()},"
+    f" median of {args.repeats} after a warm-up; target = last {TARGET_TOKENS} tokens."
+  )
   print("Peak MiB: resident memory above the loaded model, one call in a fresh process.\n")
   if 1 in sections:
     section_target_only(engine, text, args.repeats)
@@ -261,8 +279,9 @@ def main():
   if 4 in sections:
     section_per_call(engine, text, args.repeats, lengths, "cpu")
   if 5 in sections and torch.cuda.is_available():
-    gpu = models.load_model_group("gemma", "bundled", batch_size=8, max_length=4096,
-                                  device="cuda", precision="float32")["gemma"].engine
+    gpu = models.load_model_group(
+      "gemma", "bundled", batch_size=8, max_length=4096, device="cuda", precision="float32"
+    )["gemma"].engine
     section_per_call(gpu, text, args.repeats, lengths, torch.cuda.get_device_name())
   elif 5 in sections:
     print("\n5. GPU: no CUDA GPU visible here; skipped.")
@@ -271,8 +290,10 @@ def main():
 def section_target_only(engine, text, repeats):
   print("1. Target-only logits (ours) vs logits at every position (one salience call)")
   print("   full: plain log-softmax at every position; LIT-style: LIT 1.3's loss algorithm")
-  print(f"{'tokens':>7} {'variant':<9} {'seconds':>8} {'ours faster':>12} {'max |diff|/max':>15}"
-        f" {'peak MiB':>9}")
+  print(
+    f"{'tokens':>7} {'variant':<9} {'seconds':>8} {'ours faster':>12} {'max |diff|/max':>15}"
+    f" {'peak MiB':>9}"
+  )
   for n in (64, 512):
     ids, mask = input_of_length(engine, text, n)
     runs = variants(engine, ids, mask)
@@ -281,11 +302,14 @@ def section_target_only(engine, text, repeats):
     print(f"{n:>7} {'ours':<9} {t_ours:>8.3f} {'':>12} {'':>15} {peak_memory_mib('ours', n):>9.0f}")
     for name in ("full", "LIT-style"):
       t_ref, r_ref = timed(runs[name], repeats)
-      diff = max(np.abs(r_ours[k] - r_ref[k]).max() / np.abs(r_ref[k]).max()
-                 for k in ("grad_l2", "grad_dot_input"))
-      print(f"{n:>7} {name:<9} {t_ref:>8.3f} {t_ref / t_ours:>11.2f}x {diff:>15.1e}"
-            f" {peak_memory_mib(name, n):>9.0f}")
-
+      diff = max(
+        np.abs(r_ours[k] - r_ref[k]).max() / np.abs(r_ref[k]).max()
+        for k in ("grad_l2", "grad_dot_input")
+      )
+      print(
+        f"{n:>7} {name:<9} {t_ref:>8.3f} {t_ref / t_ours:>11.2f}x {diff:>15.1e}"
+        f" {peak_memory_mib(name, n):>9.0f}"
+      )
 
 
 def section_masks(engine, text, repeats):
@@ -293,16 +317,23 @@ def section_masks(engine, text, repeats):
   ids, mask = input_of_length(engine, text, 512)
   runs = variants(engine, ids, mask)
   t_sep, separate = timed(runs["8 separate"], repeats)
-  print(f"{'variant':<40} {'seconds':>8} {'vs separate':>12} {'peak MiB':>9} {'max |diff|/max':>15}")
+  print(
+    f"{'variant':<40} {'seconds':>8} {'vs separate':>12} {'peak MiB':>9} {'max |diff|/max':>15}"
+  )
   for name in ("8 masks, loop", "8 masks, vmap"):
     t, res = timed(runs[name], repeats)
-    diff = max(np.abs(a["grad_l2"] - b["grad_l2"]).max() / np.abs(b["grad_l2"]).max()
-               for a, b in zip(res, separate))
+    diff = max(
+      np.abs(a["grad_l2"] - b["grad_l2"]).max() / np.abs(b["grad_l2"]).max()
+      for a, b in zip(res, separate)
+    )
     label = f"one call, {name.split(', ')[1]} backward"
-    print(f"{label:<40} {t:>8.3f} {t_sep / t:>11.2f}x {peak_memory_mib(name, 512):>9.0f} {diff:>15.1e}")
-  print(f"{'8 separate calls':<40} {t_sep:>8.3f} {1.0:>11.2f}x"
-        f" {peak_memory_mib('8 separate', 512):>9.0f} {0:>15.1e}")
-
+    print(
+      f"{label:<40} {t:>8.3f} {t_sep / t:>11.2f}x {peak_memory_mib(name, 512):>9.0f} {diff:>15.1e}"
+    )
+  print(
+    f"{'8 separate calls':<40} {t_sep:>8.3f} {1.0:>11.2f}x"
+    f" {peak_memory_mib('8 separate', 512):>9.0f} {0:>15.1e}"
+  )
 
 
 def section_contrastive(engine, text, repeats):
@@ -311,23 +342,34 @@ def section_contrastive(engine, text, repeats):
   runs = variants(engine, ids, mask)
   t_plain, _ = timed(runs["ours"], repeats)
   t_con, _ = timed(runs["contrastive"], repeats)
-  print(f"plain {t_plain:.3f} s, contrastive {t_con:.3f} s: {t_con / t_plain:.2f}x"
-        f" (goal: at most 1.6x; the context runs once for both continuations)")
+  print(
+    f"plain {t_plain:.3f} s, contrastive {t_con:.3f} s: {t_con / t_plain:.2f}x"
+    f" (goal: at most 1.6x; the context runs once for both continuations)"
+  )
 
 
 def section_per_call(engine, text, repeats, lengths, device):
-  from lit_seqsal.models import lit_models  # pylint: disable=g-import-not-at-top
-  from tests.conftest import serve_lit  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.models import lit_models
+  from tests.conftest import serve_lit
 
-  print(f"\n4. Per-call cost on {device}: a whole request and the engine call vs the model's own"
-        " work\n   (body: decoder forward+backward; body+head: plus LM head and log-softmax at"
-        " the targets)")
+  print(
+    f"\n4. Per-call cost on {device}: a whole request and the engine call vs the model's own"
+    " work\n   (body: decoder forward+backward; body+head: plus LM head and log-softmax at"
+    " the targets)"
+  )
   group = lit_models.group_of(lit_models.make_model_group("gemma", engine)["gemma"])
-  served = serve_lit({"gemma": group.generation, "_gemma_salience": group.salience,
-                      "_gemma_tokenizer": group.tokenizer})
+  served = serve_lit(
+    {
+      "gemma": group.generation,
+      "_gemma_salience": group.salience,
+      "_gemma_tokenizer": group.tokenizer,
+    }
+  )
   try:
-    print(f"{'tokens':>7} {'body s':>8} {'body+head s':>12} {'engine s':>9} {'request s':>10}"
-          f" {'request/body':>13} {'request/body+head':>18} {'peak MiB':>9}")
+    print(
+      f"{'tokens':>7} {'body s':>8} {'body+head s':>12} {'engine s':>9} {'request s':>10}"
+      f" {'request/body':>13} {'request/body+head':>18} {'peak MiB':>9}"
+    )
     for n in lengths:
       ids, mask = input_of_length(engine, text, n)
       runs = variants(engine, ids, mask)
@@ -335,10 +377,12 @@ def section_per_call(engine, text, repeats, lengths, device):
       t_body, _ = timed(runs["bare body"], reps)
       t_head, _ = timed(runs["bare body+head"], reps)
       t_engine, _ = timed(runs["ours"], reps)
-      t_http, _ = timed(lambda: http_call(served, group, engine, ids, mask), reps)
+      t_http, _ = timed(functools.partial(http_call, served, group, engine, ids, mask), reps)
       peak = peak_memory_mib("ours", n) if device == "cpu" else float("nan")
-      print(f"{n:>7} {t_body:>8.3f} {t_head:>12.3f} {t_engine:>9.3f} {t_http:>10.3f}"
-            f" {t_http / t_body:>12.2f}x {t_http / t_head:>17.2f}x {peak:>9.0f}")
+      print(
+        f"{n:>7} {t_body:>8.3f} {t_head:>12.3f} {t_engine:>9.3f} {t_http:>10.3f}"
+        f" {t_http / t_body:>12.2f}x {t_http / t_head:>17.2f}x {peak:>9.0f}"
+      )
   finally:
     served.close()
 

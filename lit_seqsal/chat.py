@@ -37,11 +37,14 @@ def parse_messages(value, where: str = "Field 'messages'") -> list[dict[str, str
     except ValueError as e:
       raise InputError(f"{where} is not valid JSON: {e}") from None
   if not isinstance(value, list) or not value:
-    raise InputError(f"{where} must be a non-empty list of {{\"role\", \"content\"}} objects.")
+    raise InputError(f'{where} must be a non-empty list of {{"role", "content"}} objects.')
   messages = []
   for i, m in enumerate(value):
-    if not isinstance(m, dict) or not isinstance(m.get("role"), str) \
-        or not isinstance(m.get("content"), str):
+    if (
+      not isinstance(m, dict)
+      or not isinstance(m.get("role"), str)
+      or not isinstance(m.get("content"), str)
+    ):
       raise InputError(f"{where}, message {i}: needs a text 'role' and a text 'content'.")
     messages.append({"role": m["role"], "content": m["content"]})
   return messages
@@ -67,8 +70,12 @@ def conversation_of(example: dict, markers: Sequence[str]) -> list[dict[str, str
   return [{"role": "user", "content": prompt}]
 
 
-def tag_by_offsets(text: str, messages: Sequence[dict[str, str]],
-                   offsets: Sequence[tuple[int, int]], opener: str = "") -> list[str]:
+def tag_by_offsets(
+  text: str,
+  messages: Sequence[dict[str, str]],
+  offsets: Sequence[tuple[int, int]],
+  opener: str = "",
+) -> list[str]:
   """Turn tags of tokens from their character offsets in the templated `text`.
 
   A token inside message i's content is "i:<role>"; any other token belongs to
@@ -93,8 +100,9 @@ def tag_by_offsets(text: str, messages: Sequence[dict[str, str]],
     previous_end = end
   tags = []
   for a, b in offsets:
-    turn = next((i for i, (s, e) in enumerate(spans) if s <= a and b <= e and e > s and b > a),
-                None)
+    turn = next(
+      (i for i, (s, e) in enumerate(spans) if s <= a and b <= e and e > s and b > a), None
+    )
     if turn is not None:
       tags.append(f"{turn}:{messages[turn]['role']}")
     else:

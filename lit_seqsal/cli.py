@@ -12,9 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 
-def define_flag(name: str, default, help_text: str, *, choices: Sequence[str] = (),
-                low: float | None = None, high: float | None = None, is_list: bool = False,
-                number: type = int):
+def define_flag(
+  name: str,
+  default,
+  help_text: str,
+  *,
+  choices: Sequence[str] = (),
+  low: float | None = None,
+  high: float | None = None,
+  is_list: bool = False,
+  number: type = int,
+):
   """An absl flag of the kind the declaration calls for: a list, a choice, a text,
   a switch, or a number (int or float, `number`) within [low, high]."""
   from absl import flags  # absl only where flags are defined (servers, commands)

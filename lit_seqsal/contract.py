@@ -53,29 +53,29 @@ def tokenizer_model_name(name: str) -> str:
 
 
 INPUT_SPEC: lit_types.Spec = {
-    FieldNames.PROMPT: lit_types.TextSegment(),
-    FieldNames.TARGET: lit_types.TextSegment(required=False),
-    # A whole conversation (JSON role/content pairs) for models with a chat
-    # template; the prompt is its plain rendering for models without one.
-    FieldNames.MESSAGES: lit_types.TextSegment(required=False),
+  FieldNames.PROMPT: lit_types.TextSegment(),
+  FieldNames.TARGET: lit_types.TextSegment(required=False),
+  # A whole conversation (JSON role/content pairs) for models with a chat
+  # template; the prompt is its plain rendering for models without one.
+  FieldNames.MESSAGES: lit_types.TextSegment(required=False),
 }
 
 GENERATION_INPUT_SPEC: lit_types.Spec = INPUT_SPEC | {
-    # Texts that end this example's generation (beside --stop_sequences).
-    FieldNames.STOP: lit_types.SparseMultilabel(required=False),
+  # Texts that end this example's generation (beside --stop_sequences).
+  FieldNames.STOP: lit_types.SparseMultilabel(required=False),
 }
 
 GENERATION_OUTPUT_SPEC: lit_types.Spec = {
-    FieldNames.RESPONSE: lit_types.GeneratedText(parent=FieldNames.TARGET),
-    FieldNames.PROMPT_EMBEDDINGS: lit_types.Embeddings(required=False),
-    FieldNames.RESPONSE_EMBEDDINGS: lit_types.Embeddings(required=False),
+  FieldNames.RESPONSE: lit_types.GeneratedText(parent=FieldNames.TARGET),
+  FieldNames.PROMPT_EMBEDDINGS: lit_types.Embeddings(required=False),
+  FieldNames.RESPONSE_EMBEDDINGS: lit_types.Embeddings(required=False),
 }
 
 TOKENIZER_OUTPUT_SPEC: lit_types.Spec = {
-    FieldNames.TOKENS: lit_types.Tokens(parent=""),
-    # Present when a chat template wrapped the prompt: "<turn>:<role>" per token,
-    # role "template" for the template's own tokens (role markers, delimiters).
-    FieldNames.TOKEN_TURNS: lit_types.SequenceTags(align=FieldNames.TOKENS, required=False),
+  FieldNames.TOKENS: lit_types.Tokens(parent=""),
+  # Present when a chat template wrapped the prompt: "<turn>:<role>" per token,
+  # role "template" for the template's own tokens (role markers, delimiters).
+  FieldNames.TOKEN_TURNS: lit_types.SequenceTags(align=FieldNames.TOKENS, required=False),
 }
 
 
@@ -83,11 +83,12 @@ def salience_input_spec(methods: Iterable[Any]) -> lit_types.Spec:
   """Prompt and target, the mask of tokens to explain, which methods and their settings."""
   methods = list(methods)
   spec = INPUT_SPEC | {
-      FieldNames.TARGET_MASK: lit_types.TokenScores(align="", required=False),
-      # Contrastive salience: explain the span against this text instead of it.
-      FieldNames.FOIL: lit_types.TextSegment(required=False),
-      FieldNames.SALIENCE_METHODS: lit_types.SparseMultilabel(
-          vocab=[m.name for m in methods], required=False),
+    FieldNames.TARGET_MASK: lit_types.TokenScores(align="", required=False),
+    # Contrastive salience: explain the span against this text instead of it.
+    FieldNames.FOIL: lit_types.TextSegment(required=False),
+    FieldNames.SALIENCE_METHODS: lit_types.SparseMultilabel(
+      vocab=[m.name for m in methods], required=False
+    ),
   }
   for method in methods:
     for setting in method.settings:
@@ -98,11 +99,15 @@ def salience_input_spec(methods: Iterable[Any]) -> lit_types.Spec:
 def salience_output_spec(methods: Iterable[Any]) -> lit_types.Spec:
   """Tokens and one TokenScores field per method. Costly methods' fields are not
   `required`: that is how a client tells them apart (computed when asked)."""
-  return TOKENIZER_OUTPUT_SPEC | {
+  return (
+    TOKENIZER_OUTPUT_SPEC
+    | {
       m.name: lit_types.TokenScores(align=FieldNames.TOKENS, required=not m.on_request)
       for m in methods
-  } | {
+    }
+    | {
       # With the gradient methods: the model's top next tokens, with their
       # probabilities, at the first token of the explained span.
       FieldNames.ALTERNATIVES: lit_types.TopTokens(required=False),
-  }
+    }
+  )

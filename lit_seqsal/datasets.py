@@ -43,8 +43,7 @@ def jsonl_records(path: str) -> Iterator[tuple[int, dict | None, str]]:
         yield lineno, None, f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})."
         continue
       if not isinstance(record, dict):
-        yield lineno, None, (f"line {lineno}: expected a JSON object, got"
-                             f" {type(record).__name__}.")
+        yield lineno, None, (f"line {lineno}: expected a JSON object, got {type(record).__name__}.")
         continue
       yield lineno, record, ""
 
@@ -74,7 +73,7 @@ def _checked_example(record: dict, where: str) -> dict:
     value = record.get(field)
     if value is not None and not isinstance(value, str):
       raise DatasetFileError(
-          f"{where}: field '{field}' must be a string, got {type(value).__name__}."
+        f"{where}: field '{field}' must be a string, got {type(value).__name__}."
       )
   if not record["prompt"].strip():
     raise DatasetFileError(f"{where}: field 'prompt' is empty.")
@@ -85,8 +84,7 @@ def _checked_example(record: dict, where: str) -> dict:
     record["stop"] = stop
   extra = sorted(set(record) - set(_FIELDS) - set(_OPTIONAL))
   if extra:
-    logging.warning("%s: ignoring fields %s (known: %s)", where, extra,
-                    list(_FIELDS + _OPTIONAL))
+    logging.warning("%s: ignoring fields %s (known: %s)", where, extra, list(_FIELDS + _OPTIONAL))
   example = {f: record.get(f) or "" for f in _FIELDS}
   example.update({f: record[f] for f in _OPTIONAL if f in record})
   return example
@@ -95,9 +93,9 @@ def _checked_example(record: dict, where: str) -> dict:
 def _read_text(path: str) -> list[dict]:
   with open(path, encoding="utf-8") as f:
     return [
-        {"source": os.path.basename(path), "prompt": line.rstrip("\n"), "target": ""}
-        for line in f
-        if line.strip()
+      {"source": os.path.basename(path), "prompt": line.rstrip("\n"), "target": ""}
+      for line in f
+      if line.strip()
     ]
 
 
@@ -110,8 +108,8 @@ def read_examples(path: str) -> list[dict]:
   if path.endswith(".txt"):
     return _read_text(path)
   raise DatasetFileError(
-      f"Dataset file {path!r}: unsupported format; use .jsonl (one JSON object with"
-      " 'prompt' and optional 'target' and 'source' per line) or .txt (one prompt per line)."
+    f"Dataset file {path!r}: unsupported format; use .jsonl (one JSON object with"
+    " 'prompt' and optional 'target' and 'source' per line) or .txt (one prompt per line)."
   )
 
 
@@ -127,20 +125,21 @@ class PromptDataset(lit_dataset.Dataset):
   @classmethod
   def init_spec(cls) -> lit_types.Spec:
     return {
-        "path": lit_types.String(default=""),
-        "max_examples": lit_types.Integer(
-            default=DEFAULT_MAX_EXAMPLES, min_val=1, max_val=100_000, required=False),
+      "path": lit_types.String(default=""),
+      "max_examples": lit_types.Integer(
+        default=DEFAULT_MAX_EXAMPLES, min_val=1, max_val=100_000, required=False
+      ),
     }
 
   def spec(self) -> lit_types.Spec:
     return {
-        "source": lit_types.CategoryLabel(),
-        "prompt": lit_types.TextSegment(),
-        "target": lit_types.TextSegment(required=False),
-        "stop": lit_types.SparseMultilabel(required=False),  # a list of texts
-        # `foil` and `messages` (a conversation as JSON text) stay out of the
-        # spec: LIT's datapoint editor expects every text field it lists in
-        # every example, and an empty foil or conversation is not "none".
+      "source": lit_types.CategoryLabel(),
+      "prompt": lit_types.TextSegment(),
+      "target": lit_types.TextSegment(required=False),
+      "stop": lit_types.SparseMultilabel(required=False),  # a list of texts
+      # `foil` and `messages` (a conversation as JSON text) stay out of the
+      # spec: LIT's datapoint editor expects every text field it lists in
+      # every example, and an empty foil or conversation is not "none".
     }
 
   def load(self, path: str) -> lit_dataset.Dataset:
@@ -155,15 +154,15 @@ def parse_dataset_spec(entry: str) -> tuple[str, str]:
   name, sep, path = entry.partition(":")
   if not sep or not name.strip() or not path.strip():
     raise ValueError(
-        f"Bad dataset entry {entry!r}: expected 'sample_prompts' or NAME:PATH with a"
-        " .jsonl or .txt file."
+      f"Bad dataset entry {entry!r}: expected 'sample_prompts' or NAME:PATH with a"
+      " .jsonl or .txt file."
     )
   return name.strip(), path.strip()
 
 
 def get_datasets(
-    datasets_config: Sequence[str] | None = DEFAULT_DATASETS,
-    max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+  datasets_config: Sequence[str] | None = DEFAULT_DATASETS,
+  max_examples: int | None = DEFAULT_MAX_EXAMPLES,
 ) -> dict[str, lit_dataset.Dataset]:
   datasets = {}
   for entry in datasets_config or ():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 class ServingError(Exception):
   """Base class: an error with an HTTP status and a message a person can act on."""
+
   status = 500
   kind = "internal"
 
@@ -19,6 +20,7 @@ class ServingError(Exception):
 
 class BadRequest(ServingError, ValueError):
   """Malformed body, or a field with a value that is not allowed (400)."""
+
   status = 400
   kind = "bad_request"
 
@@ -29,12 +31,14 @@ class InputError(BadRequest):
 
 class Forbidden(ServingError):
   """An endpoint this server does not offer to visitors (hosted mode) (403)."""
+
   status = 403
   kind = "forbidden"
 
 
 class NotFound(ServingError, KeyError):
   """Unknown model, dataset, interpreter, job or path (404)."""
+
   status = 404
   kind = "not_found"
 
@@ -48,12 +52,14 @@ class TooLarge(ServingError):
   Raised before any model work where the cost is known up front; the message
   names the limit and its flag.
   """
+
   status = 413
   kind = "too_large"
 
 
 class Busy(ServingError):
   """The model's queue is full; try again shortly (429, with Retry-After)."""
+
   status = 429
   kind = "busy"
 
@@ -67,6 +73,7 @@ class Busy(ServingError):
 
 class NotReady(ServingError):
   """The server is still starting (503)."""
+
   status = 503
   kind = "not_ready"
 
@@ -76,11 +83,18 @@ class NotReady(ServingError):
 
 class Stopped(ServingError):
   """Work stopped before it finished: cancelled, expired, or over its time limit."""
+
   status = 413
   kind = "stopped"
 
 
 def describe(error: ServingError, request_id: str) -> dict:
   """The JSON body of an error response."""
-  return {"error": {"status": error.status, "kind": error.kind, "message": str(error),
-                    "request_id": request_id}}
+  return {
+    "error": {
+      "status": error.status,
+      "kind": error.kind,
+      "message": str(error),
+      "request_id": request_id,
+    }
+  }

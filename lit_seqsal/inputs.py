@@ -35,9 +35,9 @@ def target_of(example: dict) -> str:
 def check_length(num_tokens: int, max_length: int, what: str) -> None:
   if num_tokens > max_length:
     raise InputError(
-        f"{what} is {num_tokens} tokens long, over this model's maximum of"
-        f" {max_length} tokens (--sequence_length / max_length). Shorten the"
-        " input or load the model with a larger maximum length."
+      f"{what} is {num_tokens} tokens long, over this model's maximum of"
+      f" {max_length} tokens (--sequence_length / max_length). Shorten the"
+      " input or load the model with a larger maximum length."
     )
 
 
@@ -56,9 +56,9 @@ def target_mask_for(example: dict, num_tokens: int, num_prompt_tokens: int) -> n
   if is_empty(mask):
     if num_tokens <= num_prompt_tokens:
       raise InputError(
-          "Nothing to explain: field 'target' is empty or missing and no"
-          " 'target_mask' was given. Provide a target text (for example the"
-          " model's own generation) or a target_mask over the tokens."
+        "Nothing to explain: field 'target' is empty or missing and no"
+        " 'target_mask' was given. Provide a target text (for example the"
+        " model's own generation) or a target_mask over the tokens."
       )
     mask = np.zeros(num_tokens, dtype=np.float32)
     mask[num_prompt_tokens:] = 1.0
@@ -74,8 +74,9 @@ def stop_of(example: dict) -> tuple[str, ...]:
   if isinstance(stop, str):
     stop = [stop]
   if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) and s for s in stop):
-    raise InputError("Field 'stop' must be a text or a list of non-empty texts that end"
-                     " the generation.")
+    raise InputError(
+      "Field 'stop' must be a text or a list of non-empty texts that end the generation."
+    )
   return tuple(stop)
 
 
@@ -87,8 +88,10 @@ def foil_of(example: dict) -> str | None:
   if not isinstance(foil, str):
     raise InputError("Field 'foil' must be a text: the alternative to the explained span.")
   if not foil.strip():
-    raise InputError("Field 'foil' is empty: give the alternative text to contrast the"
-                     " explained span with, or leave the field out for plain salience.")
+    raise InputError(
+      "Field 'foil' is empty: give the alternative text to contrast the"
+      " explained span with, or leave the field out for plain salience."
+    )
   return foil
 
 
@@ -98,9 +101,10 @@ def contiguous_span(mask: np.ndarray) -> tuple[int, int]:
   start, end = int(selected[0]), int(selected[-1]) + 1
   if len(selected) != end - start:
     raise InputError(
-        "With a 'foil', 'target_mask' must select one contiguous span of tokens (the"
-        f" output replaced by the foil); it selects {len(selected)} tokens between"
-        f" {start} and {end - 1} with gaps.")
+      "With a 'foil', 'target_mask' must select one contiguous span of tokens (the"
+      f" output replaced by the foil); it selects {len(selected)} tokens between"
+      f" {start} and {end - 1} with gaps."
+    )
   return start, end
 
 
@@ -110,14 +114,12 @@ def validate_mask(mask: Sequence[float], num_tokens: int) -> np.ndarray:
   except (TypeError, ValueError) as e:
     raise InputError(f"Field 'target_mask' must be a list of 0/1 numbers: {e}") from e
   if arr.ndim != 1:
-    raise InputError(
-        f"Field 'target_mask' must be one-dimensional, got shape {arr.shape}."
-    )
+    raise InputError(f"Field 'target_mask' must be one-dimensional, got shape {arr.shape}.")
   if arr.shape[0] != num_tokens:
     raise InputError(
-        f"Field 'target_mask' has {arr.shape[0]} entries but prompt + target"
-        f" tokenize to {num_tokens} tokens (BOS included); it needs one entry per"
-        " token, as returned by the tokenizer model."
+      f"Field 'target_mask' has {arr.shape[0]} entries but prompt + target"
+      f" tokenize to {num_tokens} tokens (BOS included); it needs one entry per"
+      " token, as returned by the tokenizer model."
     )
   if not np.all((arr == 0) | (arr == 1)):
     raise InputError("Field 'target_mask' may only contain 0 and 1.")
@@ -126,29 +128,31 @@ def validate_mask(mask: Sequence[float], num_tokens: int) -> np.ndarray:
     arr[0] = 0.0  # BOS is never predicted, so it cannot be a target.
   if not arr.any():
     raise InputError(
-        "Field 'target_mask' selects no target token (position 0, the BOS"
-        " token, cannot be a target): select at least one token to explain."
+      "Field 'target_mask' selects no target token (position 0, the BOS"
+      " token, cannot be a target): select at least one token to explain."
     )
   return arr
 
 
-def whole_number(value, field: str, low: int, high: int, *, what: str = "",
-                 default: int | None = None) -> int:
+def whole_number(
+  value, field: str, low: int, high: int, *, what: str = "", default: int | None = None
+) -> int:
   """`value` as an int in [low, high]; JSON clients may send 32.0 for 32."""
   if isinstance(value, float) and value.is_integer():
     value = int(value)
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-      or not low <= value <= high:
+  if (
+    isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high
+  ):
     what = f" {what}" if what else ""
     default_text = "" if default is None else f" (default {default})"
     raise InputError(
-        f"Field {field!r} must be a whole number{what} between {low} and {high},"
-        f" got {value!r}{default_text}.")
+      f"Field {field!r} must be a whole number{what} between {low} and {high},"
+      f" got {value!r}{default_text}."
+    )
   return int(value)
 
 
 def one_of(value, field: str, allowed: Sequence[str], note: str = "") -> str:
   if not isinstance(value, str) or value not in allowed:
-    raise InputError(
-        f"Unknown {field} {value!r}; allowed values: {', '.join(allowed)}{note}.")
+    raise InputError(f"Unknown {field} {value!r}; allowed values: {', '.join(allowed)}{note}.")
   return value

@@ -32,19 +32,30 @@ class SalienceWidget(lit_notebook.LitWidget):
   shuts the server down and frees its port.
   """
 
-  def __init__(self, *, models: Mapping, datasets: Mapping, height: int = 1000,
-               render: bool = False, proxy_url: str | None = None,
-               warm_start: bool = False, **kwargs):
+  def __init__(
+    self,
+    *,
+    models: Mapping,
+    datasets: Mapping,
+    height: int = 1000,
+    render: bool = False,
+    proxy_url: str | None = None,
+    warm_start: bool = False,
+    **kwargs,
+  ):
     # LitWidget.__init__ builds LIT's own Server; this builds ours, with the
     # same notebook settings, and reuses LitWidget's render() and stop().
     self.models = dict(models)
     self.datasets = dict(datasets)
     options = dict(server_config.get_flags())
     options.update(
-        server_type="notebook", host="localhost", port=None,
-        warm_start=1 if warm_start else 0,
-        warm_start_progress_indicator=lit_notebook.progress_indicator,
-        sync_state=True)
+      server_type="notebook",
+      host="localhost",
+      port=None,
+      warm_start=1 if warm_start else 0,
+      warm_start_progress_indicator=lit_notebook.progress_indicator,
+      sync_state=True,
+    )
     options.update(kwargs)
     self._server = server.Server(models=self.models, datasets=self.datasets, **options).serve()
     self._height = height
@@ -62,21 +73,21 @@ class SalienceWidget(lit_notebook.LitWidget):
 
 
 def make_notebook_widget(
-    datasets_config: Sequence[str],
-    models_config: Sequence[str],
-    *,
-    batch_size: int = options.DEFAULTS.batch_size,
-    dl_framework: str | None = None,
-    dl_runtime: str | None = options.DEFAULTS.dl_runtime,
-    max_examples: int | None = seqsal_datasets.DEFAULT_MAX_EXAMPLES,
-    precision: str = options.DEFAULTS.precision,
-    device: str = options.DEFAULTS.device,
-    chat_template: str = options.DEFAULTS.chat_template,
-    stop_sequences: Sequence[str] = options.DEFAULTS.stop_sequences,
-    max_length: int = options.DEFAULTS.max_length,
-    max_new_tokens: int = options.DEFAULTS.max_new_tokens,
-    sampler: str = options.DEFAULTS.sampler,
-    **kwargs,
+  datasets_config: Sequence[str],
+  models_config: Sequence[str],
+  *,
+  batch_size: int = options.DEFAULTS.batch_size,
+  dl_framework: str | None = None,
+  dl_runtime: str | None = options.DEFAULTS.dl_runtime,
+  max_examples: int | None = seqsal_datasets.DEFAULT_MAX_EXAMPLES,
+  precision: str = options.DEFAULTS.precision,
+  device: str = options.DEFAULTS.device,
+  chat_template: str = options.DEFAULTS.chat_template,
+  stop_sequences: Sequence[str] = options.DEFAULTS.stop_sequences,
+  max_length: int = options.DEFAULTS.max_length,
+  max_new_tokens: int = options.DEFAULTS.max_new_tokens,
+  sampler: str = options.DEFAULTS.sampler,
+  **kwargs,
 ) -> SalienceWidget:
   """Loads models and datasets and starts a LIT server for this notebook.
 
@@ -114,14 +125,28 @@ def make_notebook_widget(
     dl_framework = options.NOTEBOOK_DL_FRAMEWORK
     if keras_backend.missing_packages(dl_runtime):
       dl_framework = "transformers"
-      console.say("Keras is not installed here, so the widget loads the models with"
-                  f" transformers (for Keras: {keras_backend.INSTALL_KERAS}).")
+      console.say(
+        "Keras is not installed here, so the widget loads the models with"
+        f" transformers (for Keras: {keras_backend.INSTALL_KERAS})."
+      )
   opts = options.ModelOptions(
-      dl_framework=dl_framework, dl_runtime=dl_runtime, precision=precision, device=device,
-      batch_size=batch_size, max_length=max_length, max_new_tokens=max_new_tokens,
-      sampler=sampler, chat_template=chat_template, stop_sequences=tuple(stop_sequences))
-  app = server.lit_app_kwargs(models_config=models_config, datasets_config=datasets_config,
-                              max_examples=max_examples, opts=opts)
+    dl_framework=dl_framework,
+    dl_runtime=dl_runtime,
+    precision=precision,
+    device=device,
+    batch_size=batch_size,
+    max_length=max_length,
+    max_new_tokens=max_new_tokens,
+    sampler=sampler,
+    chat_template=chat_template,
+    stop_sequences=tuple(stop_sequences),
+  )
+  app = server.lit_app_kwargs(
+    models_config=models_config,
+    datasets_config=datasets_config,
+    max_examples=max_examples,
+    opts=opts,
+  )
   kwargs.setdefault("default_layout", layouts.LEFT_RIGHT)
   kwargs.setdefault("client_root", server.LIT_CLIENT_ROOT)
   kwargs.setdefault("page_title", "LM Sequence Salience")

@@ -14,15 +14,14 @@ from collections.abc import Mapping, Sequence
 
 from lit_seqsal import cli
 
-
 # "kerasnlp" is the name LIT and the walkthrough use; keras-hub is its new name.
 KERAS_FRAMEWORKS = ("kerasnlp", "kerashub")
 DL_FRAMEWORKS = ("transformers", *KERAS_FRAMEWORKS)
 # Runtimes each framework runs on (transformers 5 has no TensorFlow models); the
 # first is the framework's default (as in LIT's own helper and the walkthrough).
 RUNTIMES_BY_FRAMEWORK = {
-    "transformers": ("torch",),
-    **{f: ("tensorflow", "torch", "jax") for f in KERAS_FRAMEWORKS},
+  "transformers": ("torch",),
+  **dict.fromkeys(KERAS_FRAMEWORKS, ("tensorflow", "torch", "jax")),
 }
 DL_RUNTIMES = ("tensorflow", "torch", "jax")
 PRECISIONS = ("float32", "bfloat16")
@@ -46,47 +45,87 @@ def _choice(allowed: Sequence[str]) -> dict:
 class ModelOptions:
   """Options of one loaded model. Field metadata: the command-line flag, its help."""
 
-  dl_framework: str = dataclasses.field(default="transformers", metadata={
-      **_choice(DL_FRAMEWORKS), "help":
-      "Library that loads and runs the models: transformers (PyTorch) or"
-      " kerasnlp/kerashub (keras-hub on TensorFlow, PyTorch or JAX)."})
-  dl_runtime: str | None = dataclasses.field(default=None, metadata={
-      **_choice(DL_RUNTIMES), "help":
-      "Deep learning runtime the models run on; default: torch for transformers,"
-      " tensorflow for kerasnlp."})
+  dl_framework: str = dataclasses.field(
+    default="transformers",
+    metadata={
+      **_choice(DL_FRAMEWORKS),
+      "help": "Library that loads and runs the models: transformers (PyTorch) or"
+      " kerasnlp/kerashub (keras-hub on TensorFlow, PyTorch or JAX).",
+    },
+  )
+  dl_runtime: str | None = dataclasses.field(
+    default=None,
+    metadata={
+      **_choice(DL_RUNTIMES),
+      "help": "Deep learning runtime the models run on; default: torch for transformers,"
+      " tensorflow for kerasnlp.",
+    },
+  )
   # float32 is exact; bfloat16 is faster only on GPUs and CPUs with native
   # bfloat16 instructions (see docs/benchmarks.md), and shifts scores by 1-3%.
-  precision: str = dataclasses.field(default="auto", metadata={
-      **_choice(PRECISION_CHOICES), "help":
-      "Floating point precision of the model weights and activations; auto:"
-      " bfloat16 on a GPU, float32 on a CPU."})
-  device: str = dataclasses.field(default="auto", metadata={
+  precision: str = dataclasses.field(
+    default="auto",
+    metadata={
+      **_choice(PRECISION_CHOICES),
+      "help": "Floating point precision of the model weights and activations; auto:"
+      " bfloat16 on a GPU, float32 on a CPU.",
+    },
+  )
+  device: str = dataclasses.field(
+    default="auto",
+    metadata={
       "help": "Where a Transformers model runs: auto (a CUDA GPU, else Apple's MPS, else"
-              " the CPU), cpu, cuda, cuda:N or mps. Keras models follow their runtime."})
-  device_map: str = dataclasses.field(default="none", metadata={
-      **_choice(DEVICE_MAPS), "help":
-      "auto: shard a Transformers model that does not fit one GPU across the visible"
-      " GPUs (accelerate)."})
-  batch_size: int = dataclasses.field(default=4, metadata={
-      "min": 1, "max": 64, "help": "Examples per model batch."})
-  max_length: int = dataclasses.field(default=1024, metadata={
-      "flag": "sequence_length", "min": 2, "max": 32768, "help":
-      "Maximum tokens of prompt + target (salience) or prompt + generation."})
-  max_new_tokens: int = dataclasses.field(default=64, metadata={
-      "min": 1, "max": 4096, "help": "Maximum tokens generated per prompt."})
-  sampler: str = dataclasses.field(default="greedy", metadata={
-      **_choice(SAMPLERS), "help":
-      "How the Keras frameworks pick generated tokens (keras-hub samplers);"
-      " transformers always generates greedily."})
-  chat_template: str = dataclasses.field(default="auto", metadata={
-      **_choice(CHAT_TEMPLATES), "help":
-      "auto: prompts of a model whose tokenizer has a chat template (instruction-tuned"
+      " the CPU), cpu, cuda, cuda:N or mps. Keras models follow their runtime."
+    },
+  )
+  device_map: str = dataclasses.field(
+    default="none",
+    metadata={
+      **_choice(DEVICE_MAPS),
+      "help": "auto: shard a Transformers model that does not fit one GPU across the visible"
+      " GPUs (accelerate).",
+    },
+  )
+  batch_size: int = dataclasses.field(
+    default=4, metadata={"min": 1, "max": 64, "help": "Examples per model batch."}
+  )
+  max_length: int = dataclasses.field(
+    default=1024,
+    metadata={
+      "flag": "sequence_length",
+      "min": 2,
+      "max": 32768,
+      "help": "Maximum tokens of prompt + target (salience) or prompt + generation.",
+    },
+  )
+  max_new_tokens: int = dataclasses.field(
+    default=64, metadata={"min": 1, "max": 4096, "help": "Maximum tokens generated per prompt."}
+  )
+  sampler: str = dataclasses.field(
+    default="greedy",
+    metadata={
+      **_choice(SAMPLERS),
+      "help": "How the Keras frameworks pick generated tokens (keras-hub samplers);"
+      " transformers always generates greedily.",
+    },
+  )
+  chat_template: str = dataclasses.field(
+    default="auto",
+    metadata={
+      **_choice(CHAT_TEMPLATES),
+      "help": "auto: prompts of a model whose tokenizer has a chat template (instruction-tuned"
       " models) go in as a user turn, targets and generations as the model's turn;"
-      " none: prompts go in as they are."})
-  stop_sequences: tuple[str, ...] = dataclasses.field(default=(), metadata={
-      "list": True, "help":
-      "Texts that end a generation at their first occurrence (comma-separated; Python"
-      " escapes such as \\n are understood); examples may add their own ('stop')."})
+      " none: prompts go in as they are.",
+    },
+  )
+  stop_sequences: tuple[str, ...] = dataclasses.field(
+    default=(),
+    metadata={
+      "list": True,
+      "help": "Texts that end a generation at their first occurrence (comma-separated; Python"
+      " escapes such as \\n are understood); examples may add their own ('stop').",
+    },
+  )
 
   @property
   def runtime(self) -> str:
@@ -105,21 +144,25 @@ class ModelOptions:
     combinations we cannot run, before any loading."""
     _check_choice(self.dl_framework, DL_FRAMEWORKS, "dl_framework")
     runtime = self.runtime
-    _check_choice(runtime, RUNTIMES_BY_FRAMEWORK[self.dl_framework],
-                  f"dl_runtime for dl_framework={self.dl_framework}")
+    _check_choice(
+      runtime,
+      RUNTIMES_BY_FRAMEWORK[self.dl_framework],
+      f"dl_runtime for dl_framework={self.dl_framework}",
+    )
     _check_choice(self.precision, PRECISION_CHOICES, "precision")
     check_device(self.device)
     _check_choice(self.device_map, DEVICE_MAPS, "device_map")
     if self.is_keras and (self.device != "auto" or self.device_map != "none"):
       raise ValueError(
-          "--device and --device_map apply to dl_framework=transformers; a Keras model runs"
-          " where its runtime puts it (pick a GPU with CUDA_VISIBLE_DEVICES; see"
-          " docs/user-guide.md).")
+        "--device and --device_map apply to dl_framework=transformers; a Keras model runs"
+        " where its runtime puts it (pick a GPU with CUDA_VISIBLE_DEVICES; see"
+        " docs/user-guide.md)."
+      )
     _check_choice(self.sampler, SAMPLERS, "sampler")
     if not self.is_keras and self.sampler != "greedy":
       raise ValueError(
-          f"sampler={self.sampler!r} is only available with the Keras frameworks;"
-          " dl_framework=transformers generates greedily."
+        f"sampler={self.sampler!r} is only available with the Keras frameworks;"
+        " dl_framework=transformers generates greedily."
       )
     for field in dataclasses.fields(self):
       low, high = field.metadata.get("min"), field.metadata.get("max")
@@ -133,8 +176,12 @@ class ModelOptions:
 
   def engine_kwargs(self) -> dict:
     """What every engine's base (LMEngine) takes: batching, lengths, stops."""
-    return dict(batch_size=self.batch_size, max_length=self.max_length,
-                max_new_tokens=self.max_new_tokens, stop_sequences=tuple(self.stop_sequences))
+    return dict(
+      batch_size=self.batch_size,
+      max_length=self.max_length,
+      max_new_tokens=self.max_new_tokens,
+      stop_sequences=tuple(self.stop_sequences),
+    )
 
 
 DEFAULTS = ModelOptions()
@@ -164,39 +211,50 @@ def define_flags() -> None:
   """absl flags for every option (the demo server and the batch command)."""
   for field in option_fields():
     meta = field.metadata
-    cli.define_flag(flag_name(field), field.default, meta["help"],
-                    choices=meta.get("choices", ()), low=meta.get("min"), high=meta.get("max"),
-                    is_list=meta.get("list", False))
+    cli.define_flag(
+      flag_name(field),
+      field.default,
+      meta["help"],
+      choices=meta.get("choices", ()),
+      low=meta.get("min"),
+      high=meta.get("max"),
+      is_list=meta.get("list", False),
+    )
 
 
 def define_source_flags(max_examples_default: int, max_examples_help: str):
   """--models, --datasets and --max_examples, as the demo server and the batch
   command share them; returns the three flag holders."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl import flags
 
-  from lit_seqsal import datasets  # pylint: disable=g-import-not-at-top
+  from lit_seqsal import datasets
 
   models = flags.DEFINE_list(
-      "models", list(DEFAULT_MODELS),
-      "Models to load, as NAME:PATH. PATH is a local Hugging Face directory (or,"
-      " with --dl_framework=kerasnlp, a Keras preset directory), a .tar.gz archive"
-      " of one, a preset name (Hugging Face Hub for transformers, Kaggle/keras-hub"
-      " such as gemma2_instruct_2b_en for kerasnlp), or 'bundled' (Gemma 3 270M"
-      " shipped with lit-seqsal).")
+    "models",
+    list(DEFAULT_MODELS),
+    "Models to load, as NAME:PATH. PATH is a local Hugging Face directory (or,"
+    " with --dl_framework=kerasnlp, a Keras preset directory), a .tar.gz archive"
+    " of one, a preset name (Hugging Face Hub for transformers, Kaggle/keras-hub"
+    " such as gemma2_instruct_2b_en for kerasnlp), or 'bundled' (Gemma 3 270M"
+    " shipped with lit-seqsal).",
+  )
   data = flags.DEFINE_list(
-      "datasets", list(datasets.DEFAULT_DATASETS),
-      "Datasets, as 'sample_prompts' or NAME:PATH with a .jsonl file (objects with"
-      " 'prompt' and optional 'target', 'source', 'foil', 'stop' and 'messages') or a"
-      " .txt file (one prompt per line).")
-  max_examples = flags.DEFINE_integer("max_examples", max_examples_default, max_examples_help,
-                                      lower_bound=0)
+    "datasets",
+    list(datasets.DEFAULT_DATASETS),
+    "Datasets, as 'sample_prompts' or NAME:PATH with a .jsonl file (objects with"
+    " 'prompt' and optional 'target', 'source', 'foil', 'stop' and 'messages') or a"
+    " .txt file (one prompt per line).",
+  )
+  max_examples = flags.DEFINE_integer(
+    "max_examples", max_examples_default, max_examples_help, lower_bound=0
+  )
   return models, data, max_examples
 
 
 def from_flags(values: Mapping | None = None) -> ModelOptions:
   """Options from the absl flags defined by define_flags() (or a mapping of them)."""
   if values is None:
-    from absl import flags  # pylint: disable=g-import-not-at-top
+    from absl import flags
 
     values = {flag_name(f): flags.FLAGS[flag_name(f)].value for f in option_fields()}
   given = {f.name: values[flag_name(f)] for f in option_fields()}
@@ -209,8 +267,11 @@ def markdown_table() -> str:
   rows = []
   for field in option_fields():
     default = field.default
-    shown = (", ".join(default) or "none") if isinstance(default, tuple) else \
-        ("per framework" if default is None else default)
+    shown = (
+      (", ".join(default) or "none")
+      if isinstance(default, tuple)
+      else ("per framework" if default is None else default)
+    )
     choices = field.metadata.get("choices")
     allowed = f" Values: {', '.join(choices)}." if choices else ""
     rows.append((f"`--{flag_name(field)}`", f"`{shown}`", f"{field.metadata['help']}{allowed}"))

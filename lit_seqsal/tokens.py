@@ -25,9 +25,9 @@ def display_piece(piece: str) -> str:
 def _byte_level_decoder() -> dict[str, int]:
   """Inverse of GPT-2's byte-to-printable-character table."""
   printable = (
-      list(range(ord("!"), ord("~") + 1))
-      + list(range(ord("¡"), ord("¬") + 1))
-      + list(range(ord("®"), ord("ÿ") + 1))
+    list(range(ord("!"), ord("~") + 1))
+    + list(range(ord("¡"), ord("¬") + 1))
+    + list(range(ord("®"), ord("ÿ") + 1))
   )
   chars = list(printable)
   extra = 0

@@ -21,9 +21,26 @@ def run_client_script(script: str, data) -> object:
   if not esbuild.exists() or shutil.which("node") is None:
     pytest.skip("client dependencies not installed (make client)")
   bundle = subprocess.run(
-      [str(esbuild), "--bundle", "--platform=node", "--format=esm", "--loader=ts",
-       "--sourcefile=check.ts", "--log-level=warning"],
-      input=script, cwd=CLIENT_DIR, capture_output=True, text=True, check=True).stdout
-  run = subprocess.run(["node", "--input-type=module", "-e", bundle], input=json.dumps(data),
-                       capture_output=True, text=True, check=True)
+    [
+      str(esbuild),
+      "--bundle",
+      "--platform=node",
+      "--format=esm",
+      "--loader=ts",
+      "--sourcefile=check.ts",
+      "--log-level=warning",
+    ],
+    input=script,
+    cwd=CLIENT_DIR,
+    capture_output=True,
+    text=True,
+    check=True,
+  ).stdout
+  run = subprocess.run(
+    ["node", "--input-type=module", "-e", bundle],
+    input=json.dumps(data),
+    capture_output=True,
+    text=True,
+    check=True,
+  )
   return json.loads(run.stdout)

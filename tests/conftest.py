@@ -20,7 +20,7 @@ import pytest
 # by default reuse the normal cache so the bundled model converts once per machine.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tests import tiny_models  # noqa: E402
+from tests import tiny_models
 
 # Keras cases run in a child process per runtime (tests/test_keras_runtimes.py);
 # they are collected here only when that child (or a developer) names a runtime.
@@ -47,6 +47,7 @@ def tiny_gpt2_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_group(tiny_model_dir):
   from lit_seqsal import models
+
   return models.load_model_group("tiny", tiny_model_dir, batch_size=3, max_length=256)
 
 
@@ -56,11 +57,18 @@ def tiny_keras_preset(tmp_path_factory) -> Path:
 
   Built in a child process: this pytest process never imports Keras."""
   out = tmp_path_factory.mktemp("tiny_keras") / "preset"
-  code = ("from lit_seqsal.models import keras_backend; keras_backend.select('tensorflow');"
-          "from pathlib import Path; from tests.keras_cases import tiny_keras;"
-          f"tiny_keras.build_tiny_gemma3(Path({str(out)!r}))")
-  proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
-                        capture_output=True, text=True, timeout=300)
+  code = (
+    "from lit_seqsal.models import keras_backend; keras_backend.select('tensorflow');"
+    "from pathlib import Path; from tests.keras_cases import tiny_keras;"
+    f"tiny_keras.build_tiny_gemma3(Path({str(out)!r}))"
+  )
+  proc = subprocess.run(
+    [sys.executable, "-c", code],
+    cwd=Path(__file__).resolve().parent.parent,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   return out
 
@@ -68,6 +76,7 @@ def tiny_keras_preset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bundled_group():
   from lit_seqsal import models
+
   return models.load_model_group("gemma", "bundled", batch_size=2, max_length=1024)
 
 
@@ -82,6 +91,7 @@ class ServedApp:
 
   def __init__(self, lit_app):
     from werkzeug import serving
+
     self.app = lit_app
     self.port = free_port()
     self.url = f"http://127.0.0.1:{self.port}"
@@ -99,12 +109,13 @@ def serve_lit(models_map, datasets_config=("sample_prompts",), **app_kw) -> Serv
   from lit_seqsal.serving import app as web_app
   from lit_seqsal.serving import layouts
   from lit_seqsal.serving import lit_server as server
+
   lit_app = web_app.SalienceApp(
-      **server.app_kwargs(models_map, datasets.get_datasets(list(datasets_config))),
-      default_layout=layouts.LEFT_RIGHT,
-      development_demo=True,
-      client_root=server.LIT_CLIENT_ROOT,
-      **app_kw,
+    **server.app_kwargs(models_map, datasets.get_datasets(list(datasets_config))),
+    default_layout=layouts.LEFT_RIGHT,
+    development_demo=True,
+    client_root=server.LIT_CLIENT_ROOT,
+    **app_kw,
   )
   return ServedApp(lit_app)
 
@@ -112,8 +123,11 @@ def serve_lit(models_map, datasets_config=("sample_prompts",), **app_kw) -> Serv
 def post(url: str, path: str, body=None, **params):
   query = urllib.parse.urlencode(params)
   req = urllib.request.Request(
-      f"{url}{path}?{query}", data=json.dumps(body or {}).encode(),
-      headers={"Content-Type": "application/json"}, method="POST")
+    f"{url}{path}?{query}",
+    data=json.dumps(body or {}).encode(),
+    headers={"Content-Type": "application/json"},
+    method="POST",
+  )
   with urllib.request.urlopen(req, timeout=120) as resp:
     return json.loads(resp.read())
 

@@ -17,8 +17,14 @@ from lit_seqsal import datasets, models
 from lit_seqsal.salience import methods
 
 # The walkthrough's three menu prompts and one of each other kind.
-SOURCES = ("fewshot-mistake", "fewshot-fixed", "fewshot-constitution",
-           "math-fewshot", "headline-generation", "ideas-with-principles")
+SOURCES = (
+  "fewshot-mistake",
+  "fewshot-fixed",
+  "fewshot-constitution",
+  "math-fewshot",
+  "headline-generation",
+  "ideas-with-principles",
+)
 MAX_NEW_TOKENS = 24
 
 
@@ -32,8 +38,14 @@ def examples() -> list[dict]:
 def run(framework: str, runtime: str, precision: str = "float32") -> dict:
   start = time.perf_counter()
   group = models.load_model_group(
-      "m", "bundled", dl_framework=framework, dl_runtime=runtime, precision=precision,
-      batch_size=3, max_new_tokens=MAX_NEW_TOKENS)
+    "m",
+    "bundled",
+    dl_framework=framework,
+    dl_runtime=runtime,
+    precision=precision,
+    batch_size=3,
+    max_new_tokens=MAX_NEW_TOKENS,
+  )
   exs = examples()
   prompts = [{"prompt": e["prompt"]} for e in exs]
   generations = [o["response"] for o in group["m"].predict(prompts)]
@@ -48,12 +60,16 @@ def run(framework: str, runtime: str, precision: str = "float32") -> dict:
     sal_inputs += [ex, ex | {"target_mask": tail.tolist()}]
   # Contrastive: the walkthrough's recommendation against "Avoid." (one context,
   # two continuations).
-  contrast = next(e for e in datasets.read_examples(datasets.sample_prompts_path())
-                  if e.get("foil"))
+  contrast = next(
+    e for e in datasets.read_examples(datasets.sample_prompts_path()) if e.get("foil")
+  )
   sal_inputs.append({k: contrast[k] for k in ("prompt", "target", "foil")})
   sal = group["_m_salience"].predict(sal_inputs)
-  out = {"tokens": json.dumps(tokens), "generations": json.dumps(generations),
-         "seconds": time.perf_counter() - start}
+  out = {
+    "tokens": json.dumps(tokens),
+    "generations": json.dumps(generations),
+    "seconds": time.perf_counter() - start,
+  }
   for method in methods.gradient_names():
     for i, o in enumerate(sal):
       out[f"{method}_{i}"] = o[method]

@@ -12,7 +12,9 @@ import numpy as np
 
 from lit_seqsal.engine.encoding import encode_example
 
-PROMPT = "Taste-likes: Cheese\nTaste-dislikes: Can't eat eggs\nSuggestion: Quiche Lorraine\nAnalysis:"
+PROMPT = (
+  "Taste-likes: Cheese\nTaste-dislikes: Can't eat eggs\nSuggestion: Quiche Lorraine\nAnalysis:"
+)
 TARGET = " it has eggs in it.\nRecommendation: Avoid."
 
 
@@ -35,7 +37,8 @@ def check_target_mask_semantics(sal) -> None:
   with_bos = mask.copy()
   with_bos[0] = 1
   np.testing.assert_array_equal(
-      sal.predict([ex | {"target_mask": with_bos.tolist()}])[0]["grad_l2"], implicit["grad_l2"])
+    sal.predict([ex | {"target_mask": with_bos.tolist()}])[0]["grad_l2"], implicit["grad_l2"]
+  )
 
   # A single target token k depends only on tokens before it (causality).
   k = n - 3
@@ -43,17 +46,20 @@ def check_target_mask_semantics(sal) -> None:
   single[k] = 1
   one = sal.predict([ex | {"target_mask": single.tolist()}])[0]
   assert np.all(one["grad_l2"][k:] == 0)
-  assert np.all(one["grad_l2"][k - 4:k] > 0)
+  assert np.all(one["grad_l2"][k - 4 : k] > 0)
 
   # The explained quantity is a sum of log-probabilities: gradients add up.
-  a = np.zeros(n); a[n - 6:n - 3] = 1
-  b = np.zeros(n); b[n - 3:] = 1
+  a = np.zeros(n)
+  a[n - 6 : n - 3] = 1
+  b = np.zeros(n)
+  b[n - 3 :] = 1
   ga = sal.predict([ex | {"target_mask": a.tolist()}])[0]["grad_dot_input"]
   gb = sal.predict([ex | {"target_mask": b.tolist()}])[0]["grad_dot_input"]
   gab = sal.predict([ex | {"target_mask": (a + b).tolist()}])[0]["grad_dot_input"]
   np.testing.assert_allclose(gab, ga + gb, rtol=1e-4, atol=1e-5 * np.abs(gab).max())
   # Targets may be prompt tokens too (explain part of the prompt).
-  prompt_only = np.zeros(n); prompt_only[3:6] = 1
+  prompt_only = np.zeros(n)
+  prompt_only[3:6] = 1
   assert sal.predict([ex | {"target_mask": prompt_only.tolist()}])[0]["grad_l2"][:5].sum() > 0
 
 
@@ -61,9 +67,9 @@ def check_padding_invariance(new_salience_model: Callable, rtol=1e-5, atol=1e-6)
   """One example alone equals the same example in a batch with shorter and longer ones."""
   alone = new_salience_model().predict([{"prompt": PROMPT, "target": TARGET}])[0]
   batch = [
-      {"prompt": "Short", "target": " one."},
-      {"prompt": PROMPT, "target": TARGET},
-      {"prompt": PROMPT * 3, "target": TARGET + TARGET},
+    {"prompt": "Short", "target": " one."},
+    {"prompt": PROMPT, "target": TARGET},
+    {"prompt": PROMPT * 3, "target": TARGET + TARGET},
   ]
   inside = new_salience_model().predict(batch)[1]
   assert inside["tokens"] == alone["tokens"]
@@ -78,7 +84,8 @@ def check_batched_masks(new_salience_model: Callable, rtol=1e-5, atol=1e-6) -> N
   n = len(ids)
   masks = []
   for start in range(n - 10, n, 2):
-    m = np.zeros(n); m[start:start + 2] = 1
+    m = np.zeros(n)
+    m[start : start + 2] = 1
     masks.append(m.tolist())
   other = {"prompt": "Headline:", "target": " Storm halts ferries"}
   batched = new_salience_model().predict([ex | {"target_mask": m} for m in masks] + [other])

@@ -6,7 +6,6 @@ at a time, plain log_softmax), not our engine's packing or primitives.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
@@ -16,7 +15,6 @@ from lit_seqsal import datasets, inputs
 from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.models import lit_models, transformers_engine
 from lit_seqsal.salience import attribution, methods, segmentation
-
 from tests.client_code import run_client_script
 from tests.salience_checks import PROMPT, TARGET
 
@@ -41,7 +39,9 @@ def _loglik(model, ids, mask, embs=None) -> float:
       logits = model(input_ids=torch.tensor([ids]), use_cache=False).logits[0]
     else:
       logits = model(inputs_embeds=embs[None], use_cache=False).logits[0]
-    lp = torch.log_softmax(logits[:-1].double(), -1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])]
+    lp = torch.log_softmax(logits[:-1].double(), -1)[
+      torch.arange(len(ids) - 1), torch.tensor(ids[1:])
+    ]
   return float((lp * torch.tensor(mask[1:], dtype=lp.dtype)).sum())
 
 
@@ -60,8 +60,9 @@ def test_integrated_gradients_completeness_at_defaults(arch, tiny_gpt2_dir, tiny
   base[1:first] *= attribution.BASELINE_SCALE
   change = _loglik(engine.model, ids, mask, embs) - _loglik(engine.model, ids, mask, base)
   assert abs(change) > 0.5  # the check is not vacuous
-  np.testing.assert_allclose(result.log_likelihood[0] - result.baseline_log_likelihood[0],
-                             change, rtol=1e-4)
+  np.testing.assert_allclose(
+    result.log_likelihood[0] - result.baseline_log_likelihood[0], change, rtol=1e-4
+  )
   total = result.scores[0].sum()
   assert abs(total - change) <= 0.05 * abs(change), (total, change)
   # Only the context (after BOS, before the target) is attributed.
@@ -90,7 +91,9 @@ def test_integrated_gradients_match_a_riemann_sum_of_reference_gradients(tiny_gp
   reference = (total * (embs - base)).sum(-1).numpy()
   np.testing.assert_allclose(ours.scores[0], reference, atol=2e-3 * np.abs(reference).max())
   # Both satisfy completeness to the quadrature error.
-  assert abs(ours.completeness_gap[0]) < 1e-3 * abs(ours.log_likelihood[0] - ours.baseline_log_likelihood[0])
+  assert abs(ours.completeness_gap[0]) < 1e-3 * abs(
+    ours.log_likelihood[0] - ours.baseline_log_likelihood[0]
+  )
 
 
 def test_integrated_gradients_rows_and_masks_are_independent(tiny_model_dir):
@@ -100,7 +103,8 @@ def test_integrated_gradients_rows_and_masks_are_independent(tiny_model_dir):
   half = mask_a.copy()
   half[int(mask_a.nonzero()[0][-1])] = 0
   together = attribution.integrated_gradients(
-      engine, [(ids_a, np.stack([mask_a, half])), (ids_b, mask_b[None])], steps=6)
+    engine, [(ids_a, np.stack([mask_a, half])), (ids_b, mask_b[None])], steps=6
+  )
   alone_a = attribution.integrated_gradients(engine, [(ids_a, half[None])], steps=6)[0]
   alone_b = attribution.integrated_gradients(engine, [(ids_b, mask_b[None])], steps=6)[0]
   np.testing.assert_allclose(together[0].scores[1], alone_a.scores[0], rtol=1e-4, atol=1e-6)
@@ -113,8 +117,10 @@ def test_integrated_gradients_rows_and_masks_are_independent(tiny_model_dir):
 @pytest.mark.parametrize("granularity", ["words", "sentences", "lines", "paragraphs"])
 def test_occlusion_matches_a_direct_loop(tiny_model_dir, granularity):
   engine = _engine(tiny_model_dir, batch_size=3)
-  prompt = ("Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n\n"
-            "Suggestion: Onion soup. It is hot.\nAnalysis:")
+  prompt = (
+    "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n\n"
+    "Suggestion: Onion soup. It is hot.\nAnalysis:"
+  )
   ids, mask = _example(engine, prompt=prompt, target=" it has onions.")
   ((occ,),) = attribution.occlusion(engine, [(ids, mask[None])], granularity)
   full = _loglik(engine.model, ids, mask)
@@ -153,8 +159,14 @@ def test_salience_map_chunked_equals_unchunked_and_single_masks(tiny_model_dir):
   first = int(mask.nonzero()[0][0])
   seen = []
   whole = attribution.salience_map(engine, ids, first, REDUCTIONS, chunk_size=len(ids))
-  chunked = attribution.salience_map(engine, ids, first, REDUCTIONS, chunk_size=2,
-                                     progress=lambda done, total: seen.append((done, total)))
+  chunked = attribution.salience_map(
+    engine,
+    ids,
+    first,
+    REDUCTIONS,
+    chunk_size=2,
+    progress=lambda done, total: seen.append((done, total)),
+  )
   outputs = len(ids) - first
   assert seen[-1] == (outputs, outputs) and len(seen) == -(-outputs // 2)
   sal = lit_models.SalienceModel(engine)
@@ -171,15 +183,17 @@ def test_salience_map_chunked_equals_unchunked_and_single_masks(tiny_model_dir):
       np.testing.assert_allclose(whole[method][i], single[method], **tol)
     # Causality: row i only has earlier tokens.
     for i in range(outputs):
-      assert not whole[method][i, first + i:].any()
+      assert not whole[method][i, first + i :].any()
 
 
 def test_bad_settings_are_clear_errors(tiny_model_dir):
   engine = _engine(tiny_model_dir)
   ids, mask = _example(engine)
-  with pytest.raises(inputs.InputError, match="granularity 'clauses'; allowed values: tokens, words"):
+  with pytest.raises(
+    inputs.InputError, match="granularity 'clauses'; allowed values: tokens, words"
+  ):
     attribution.occlusion(engine, [(ids, mask[None])], "clauses")
-  with pytest.raises(inputs.InputError, match="steps.*between 1 and 512, got 0"):
+  with pytest.raises(inputs.InputError, match=r"steps.*between 1 and 512, got 0"):
     attribution.integrated_gradients(engine, [(ids, mask[None])], steps=0)
   with pytest.raises(inputs.InputError, match="chunk_size must be a whole number"):
     attribution.salience_map(engine, ids, 3, REDUCTIONS, chunk_size=0)
@@ -201,8 +215,12 @@ def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_d
   calls = []
   original = engine.objectives
   engine.objectives = lambda *a, **k: (calls.append(k["gradients"]), original(*a, **k))[1]
-  asked = dict(ex, salience_methods=["integrated_gradients", "occlusion"], ig_steps=4,
-               occlusion_granularity="words")
+  asked = dict(
+    ex,
+    salience_methods=["integrated_gradients", "occlusion"],
+    ig_steps=4,
+    occlusion_granularity="words",
+  )
   (out,) = sal.predict([asked])
   assert set(out) == {"tokens", "integrated_gradients", "occlusion"}
   encoded = encode_example(engine, ex)
@@ -218,10 +236,12 @@ def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_d
   assert calls and True in calls  # another setting is another computation
 
   for bad, message in [
-      (dict(ex, salience_methods=["lime"]), "unknown method.*'lime'.*allowed values: grad_l2"),
-      (dict(ex, salience_methods=["occlusion"], occlusion_granularity="custom"),
-       "occlusion_granularity 'custom'"),
-      (dict(ex, salience_methods=["integrated_gradients"], ig_steps=0), "'ig_steps'.*got 0"),
+    (dict(ex, salience_methods=["lime"]), "unknown method.*'lime'.*allowed values: grad_l2"),
+    (
+      dict(ex, salience_methods=["occlusion"], occlusion_granularity="custom"),
+      "occlusion_granularity 'custom'",
+    ),
+    (dict(ex, salience_methods=["integrated_gradients"], ig_steps=0), "'ig_steps'.*got 0"),
   ]:
     with pytest.raises(inputs.InputError, match=message):
       sal.predict([bad])
@@ -232,15 +252,18 @@ def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_d
 
 def test_segmentation_matches_the_client(tiny_model_dir):
   engine = _engine(tiny_model_dir)
-  token_lists = [engine.token_strings(engine.encode(ex["prompt"] + ex["target"]))
-                 for ex in datasets.read_examples(datasets.sample_prompts_path())]
+  token_lists = [
+    engine.token_strings(engine.encode(ex["prompt"] + ex["target"]))
+    for ex in datasets.read_examples(datasets.sample_prompts_path())
+  ]
   script = (
-      "import {segmentTokens} from './src/segments.ts';\n"
-      "import {readFileSync} from 'node:fs';\n"
-      "const lists = JSON.parse(readFileSync(0, 'utf8'));\n"
-      "const g = ['tokens', 'words', 'sentences', 'lines', 'paragraphs'];\n"
-      "console.log(JSON.stringify(lists.map((t) => Object.fromEntries(g.map((k) =>"
-      " [k, segmentTokens(t, k).map((s) => [s.start, s.end])])))));\n")
+    "import {segmentTokens} from './src/segments.ts';\n"
+    "import {readFileSync} from 'node:fs';\n"
+    "const lists = JSON.parse(readFileSync(0, 'utf8'));\n"
+    "const g = ['tokens', 'words', 'sentences', 'lines', 'paragraphs'];\n"
+    "console.log(JSON.stringify(lists.map((t) => Object.fromEntries(g.map((k) =>"
+    " [k, segmentTokens(t, k).map((s) => [s.start, s.end])])))));\n"
+  )
   client = run_client_script(script, token_lists)
   for tokens, theirs in zip(token_lists, client):
     for granularity in segmentation.GRANULARITIES:

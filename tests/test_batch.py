@@ -5,6 +5,7 @@ errors; regions are aggregated as computed by hand."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -16,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lit_seqsal.batch import chunk as chunk_lib
+from lit_seqsal.batch import config as config_lib
 from lit_seqsal.batch import regions as regions_lib
 from lit_seqsal.batch import report as report_lib
 from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
-from lit_seqsal.batch import chunk as chunk_lib
-from lit_seqsal.batch import config as config_lib
 from lit_seqsal.batch import spans as spans_lib
 from lit_seqsal.models import lit_models
 from lit_seqsal.options import ModelOptions
@@ -30,8 +31,17 @@ from tests.client_code import run_client_script
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = ModelOptions(batch_size=3, max_length=256)  # as the tiny_group fixture
 
-FOODS = ["Onion soup", "Quiche Lorraine", "Macaron in france", "Baguette maison au levain",
-         "Cheese", "Savoury tart with eggs and cheese", "Sweet bread", "Garlic bread", "Tart"]
+FOODS = [
+  "Onion soup",
+  "Quiche Lorraine",
+  "Macaron in france",
+  "Baguette maison au levain",
+  "Cheese",
+  "Savoury tart with eggs and cheese",
+  "Sweet bread",
+  "Garlic bread",
+  "Tart",
+]
 
 
 def template_examples(n: int = 9) -> list[dict]:
@@ -39,9 +49,12 @@ def template_examples(n: int = 9) -> list[dict]:
   out = []
   for i in range(n):
     food, other = FOODS[i % len(FOODS)], FOODS[(i + 3) % len(FOODS)]
-    prompt = (f"Analyze a menu item.\n\nSuggestion: {other}\nAnalysis: it is great."
-              f"\nRecommendation: Likely good.\n\nSuggestion: {food}" + " in france" * (i % 4)
-              + "\nAnalysis:")
+    prompt = (
+      f"Analyze a menu item.\n\nSuggestion: {other}\nAnalysis: it is great."
+      f"\nRecommendation: Likely good.\n\nSuggestion: {food}"
+      + " in france" * (i % 4)
+      + "\nAnalysis:"
+    )
     target = f" it has cheese.\nRecommendation: {'Avoid' if i % 2 else 'You have to try it'}."
     out.append({"source": f"menu-{i}", "prompt": prompt, "target": target})
   return out
@@ -64,19 +77,26 @@ def groups(tiny_group):
 
 def make_config(tiny_model_dir, dataset, out, **kw) -> config_lib.BatchConfig:
   kw.setdefault("options", OPTIONS)
-  return config_lib.BatchConfig(models=(f"tiny:{tiny_model_dir}",), datasets=(f"menu:{dataset}",),
-                             out=str(out), **kw)
+  return config_lib.BatchConfig(
+    models=(f"tiny:{tiny_model_dir}",), datasets=(f"menu:{dataset}",), out=str(out), **kw
+  )
 
 
 # -- the output is the salience model's -------------------------------------------------
 
 
 def test_batch_output_equals_the_salience_model_example_by_example(
-    groups, tiny_model_dir, dataset, tmp_path):
-  config = make_config(tiny_model_dir, dataset, tmp_path / "r.jsonl", span="^Recommendation:",
-                       methods=("grad_l2", "grad_dot_input", "occlusion"),
-                       settings=(("occlusion_granularity", "sentences"),))
-  result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
+  groups, tiny_model_dir, dataset, tmp_path
+):
+  config = make_config(
+    tiny_model_dir,
+    dataset,
+    tmp_path / "r.jsonl",
+    span="^Recommendation:",
+    methods=("grad_l2", "grad_dot_input", "occlusion"),
+    settings=(("occlusion_granularity", "sentences"),),
+  )
+  result = run_lib.run(config, groups=groups, stream=io.StringIO())
   assert result.computed == 9 and not result.errors
   records = {r["id"]: r for r in results_lib.read_records(config.out)}
   assert len(records) == 9
@@ -89,18 +109,26 @@ def test_batch_output_equals_the_salience_model_example_by_example(
     tokens = record["tokens"]
     span = record["span"]
     assert span["text"].startswith("Recommendation:") and not span["text"].endswith("\n")
-    assert "".join(t.replace("▁", " ") for t in tokens[span["start"]:span["end"]]) == span["text"]
+    assert "".join(t.replace("▁", " ") for t in tokens[span["start"] : span["end"]]) == span["text"]
     mask = [1 if span["start"] <= k < span["end"] else 0 for k in range(len(tokens))]
-    alone = fresh.predict([{"prompt": ex["prompt"], "target": ex["target"], "target_mask": mask,
-                            "salience_methods": ["grad_l2", "grad_dot_input", "occlusion"],
-                            "occlusion_granularity": "sentences"}])[0]
+    alone = fresh.predict(
+      [
+        {
+          "prompt": ex["prompt"],
+          "target": ex["target"],
+          "target_mask": mask,
+          "salience_methods": ["grad_l2", "grad_dot_input", "occlusion"],
+          "occlusion_granularity": "sentences",
+        }
+      ]
+    )[0]
     assert alone["tokens"] == tokens
     for method in ("grad_l2", "grad_dot_input", "occlusion"):
       ours = np.asarray(record["salience"][method]["tokens"])
       np.testing.assert_allclose(ours, alone[method], rtol=1e-5, atol=1e-6)
       # Segment scores are the sums of their tokens' scores (as the client shows them).
       for seg, value in zip(record["segments"], record["salience"][method]["segments"]):
-        assert value == pytest.approx(float(ours[seg["start"]:seg["end"]].sum()), abs=1e-6)
+        assert value == pytest.approx(float(ours[seg["start"] : seg["end"]].sum()), abs=1e-6)
     # Segments cover the prompt (BOS left out) and the output, at the granularity.
     assert record["segments"][0]["start"] == 1 and record["segments"][-1]["end"] == len(tokens)
     assert record["granularity"] == "sentences" and record["signed"]["grad_dot_input"] is True
@@ -112,9 +140,10 @@ def test_a_foil_makes_the_run_contrastive(groups, tiny_model_dir, dataset, tmp_p
   rows = template_examples(3)
   rows[1]["foil"] = " Skip it."  # its own foil wins over --foil
   data = write_jsonl(tmp_path / "foils.jsonl", rows)
-  config = make_config(tiny_model_dir, data, tmp_path / "c.jsonl", span="^Recommendation:",
-                       foil=" Avoid.")
-  result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
+  config = make_config(
+    tiny_model_dir, data, tmp_path / "c.jsonl", span="^Recommendation:", foil=" Avoid."
+  )
+  result = run_lib.run(config, groups=groups, stream=io.StringIO())
   assert result.computed == 3 and not result.errors
   records = {r["id"]: r for r in results_lib.read_records(config.out)}
   fresh = lit_models.SalienceModel(groups["tiny"].engine)
@@ -122,19 +151,30 @@ def test_a_foil_makes_the_run_contrastive(groups, tiny_model_dir, dataset, tmp_p
     record = records[f"menu/{i}"]
     span = record["span"]
     mask = [1 if span["start"] <= k < span["end"] else 0 for k in range(len(record["tokens"]))]
-    alone = fresh.predict([{"prompt": ex["prompt"], "target": ex["target"], "target_mask": mask,
-                            "foil": ex.get("foil", " Avoid.")}])[0]
-    np.testing.assert_allclose(record["salience"]["grad_l2"]["tokens"], alone["grad_l2"],
-                               rtol=1e-5, atol=1e-6)
-    assert not np.asarray(record["salience"]["grad_l2"]["tokens"])[span["start"]:].any()
+    alone = fresh.predict(
+      [
+        {
+          "prompt": ex["prompt"],
+          "target": ex["target"],
+          "target_mask": mask,
+          "foil": ex.get("foil", " Avoid."),
+        }
+      ]
+    )[0]
+    np.testing.assert_allclose(
+      record["salience"]["grad_l2"]["tokens"], alone["grad_l2"], rtol=1e-5, atol=1e-6
+    )
+    assert not np.asarray(record["salience"]["grad_l2"]["tokens"])[span["start"] :].any()
 
 
 def test_explaining_the_generation_records_it(groups, tiny_model_dir, dataset, tmp_path):
-  config = make_config(tiny_model_dir, dataset, tmp_path / "g.jsonl", explain="generation",
-                       max_examples=3)
-  result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
-  expected = groups["tiny"].generation.predict([{"prompt": ex["prompt"]}
-                                               for ex in template_examples(3)])
+  config = make_config(
+    tiny_model_dir, dataset, tmp_path / "g.jsonl", explain="generation", max_examples=3
+  )
+  run_lib.run(config, groups=groups, stream=io.StringIO())
+  expected = groups["tiny"].generation.predict(
+    [{"prompt": ex["prompt"]} for ex in template_examples(3)]
+  )
   records = {r["id"]: r for r in results_lib.read_records(config.out)}
   for i, gen in enumerate(expected):
     record = records[f"menu/{i}"]
@@ -153,12 +193,22 @@ class Stop(Exception):
 
 
 def test_interrupted_run_resumes_to_the_same_file(groups, tiny_model_dir, dataset, tmp_path):
-  full = make_config(tiny_model_dir, dataset, tmp_path / "full.jsonl", span="^Recommendation:",
-                     regions=("blocks:^Suggestion:",))
-  run_lib.run(full, groups=groups, stream=open(os.devnull, "w"))
+  full = make_config(
+    tiny_model_dir,
+    dataset,
+    tmp_path / "full.jsonl",
+    span="^Recommendation:",
+    regions=("blocks:^Suggestion:",),
+  )
+  run_lib.run(full, groups=groups, stream=io.StringIO())
 
-  part = make_config(tiny_model_dir, dataset, tmp_path / "part.jsonl", span="^Recommendation:",
-                     regions=("blocks:^Suggestion:",))
+  part = make_config(
+    tiny_model_dir,
+    dataset,
+    tmp_path / "part.jsonl",
+    span="^Recommendation:",
+    regions=("blocks:^Suggestion:",),
+  )
   chunks = []
 
   def stop_after_two(records):
@@ -167,31 +217,34 @@ def test_interrupted_run_resumes_to_the_same_file(groups, tiny_model_dir, datase
       raise Stop()  # as if killed after two batches
 
   with pytest.raises(Stop):
-    run_lib.run(part, groups=groups, on_chunk=stop_after_two, stream=open(os.devnull, "w"))
+    run_lib.run(part, groups=groups, on_chunk=stop_after_two, stream=io.StringIO())
   assert len(results_lib.read_records(part.out)) == 6  # two chunks of 3, nothing else
   # A write cut short (power loss): a last line without its newline.
   with open(part.out, "a", encoding="utf-8") as f:
     f.write('{"id": "menu/8", "model": "tiny", "sal')
-  resumed = run_lib.run(part, groups=groups, stream=open(os.devnull, "w"))
+  resumed = run_lib.run(part, groups=groups, stream=io.StringIO())
   assert resumed.computed == 3
   assert Path(part.out).read_bytes() == Path(full.out).read_bytes()
   ids = [json.loads(line)["id"] for line in Path(part.out).read_text().splitlines()]
   assert len(ids) == len(set(ids)) == 9
   # Once more: nothing left to do, nothing written.
-  again = run_lib.run(part, groups=groups, stream=open(os.devnull, "w"))
+  again = run_lib.run(part, groups=groups, stream=io.StringIO())
   assert again.computed == 0 and Path(part.out).read_bytes() == Path(full.out).read_bytes()
 
 
 def test_other_settings_on_the_same_file_are_refused(groups, tiny_model_dir, dataset, tmp_path):
   out = tmp_path / "r.jsonl"
-  run_lib.run(make_config(tiny_model_dir, dataset, out, max_examples=2), groups=groups,
-              stream=open(os.devnull, "w"))
+  run_lib.run(
+    make_config(tiny_model_dir, dataset, out, max_examples=2), groups=groups, stream=io.StringIO()
+  )
   other = make_config(tiny_model_dir, dataset, out, max_examples=2, granularity="words")
-  with pytest.raises(config_lib.BatchError, match="other inputs or settings.*--overwrite"):
-    run_lib.run(other, groups=groups, stream=open(os.devnull, "w"))
-  redone = run_lib.run(make_config(tiny_model_dir, dataset, out, max_examples=2,
-                                   granularity="words", overwrite=True),
-                       groups=groups, stream=open(os.devnull, "w"))
+  with pytest.raises(config_lib.BatchError, match=r"other inputs or settings.*--overwrite"):
+    run_lib.run(other, groups=groups, stream=io.StringIO())
+  redone = run_lib.run(
+    make_config(tiny_model_dir, dataset, out, max_examples=2, granularity="words", overwrite=True),
+    groups=groups,
+    stream=io.StringIO(),
+  )
   assert redone.computed == 2 and {r["granularity"] for r in redone.records} == {"words"}
   assert "tokens" not in redone.records[0]  # the run's summary records are light
 
@@ -200,14 +253,25 @@ def test_command_killed_mid_run_resumes(tiny_model_dir, tmp_path):
   """The real command, SIGKILLed while it writes; the rerun completes the same file."""
   data = write_jsonl(tmp_path / "many.jsonl", template_examples(9) * 4)
   out = tmp_path / "killed.jsonl"
-  command = [sys.executable, "-m", "lit_seqsal.attribute", f"--models=tiny:{tiny_model_dir}",
-             f"--datasets=menu:{data}", f"--out={out}", "--batch_size=2",
-             "--sequence_length=256", "--span=^Recommendation:", "--regions=blocks:^Suggestion:",
-             # Slow enough per batch to be killed in the middle.
-             "--methods=grad_l2,integrated_gradients", "--ig_steps=8"]
+  command = [
+    sys.executable,
+    "-m",
+    "lit_seqsal.attribute",
+    f"--models=tiny:{tiny_model_dir}",
+    f"--datasets=menu:{data}",
+    f"--out={out}",
+    "--batch_size=2",
+    "--sequence_length=256",
+    "--span=^Recommendation:",
+    "--regions=blocks:^Suggestion:",
+    # Slow enough per batch to be killed in the middle.
+    "--methods=grad_l2,integrated_gradients",
+    "--ig_steps=8",
+  ]
   env = dict(os.environ, PYTHONPATH=str(REPO))
-  proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE)
+  proc = subprocess.Popen(
+    command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+  )
   deadline = time.monotonic() + 240
   while time.monotonic() < deadline and proc.poll() is None:
     if out.exists() and out.read_text().count("\n") >= 4:
@@ -223,14 +287,26 @@ def test_command_killed_mid_run_resumes(tiny_model_dir, tmp_path):
   assert f"(+{written} done before)" in done.stderr  # the progress bar
   assert "ex/s" in done.stderr
   lines = out.read_text().splitlines()
-  assert len(lines) == 36 and len({json.loads(l)["id"] for l in lines}) == 36
+  assert len(lines) == 36 and len({json.loads(line)["id"] for line in lines}) == 36
   assert "block 1" in done.stdout and "36 examples explained, 0 errors." in done.stdout
   assert (tmp_path / "killed.summary.json").exists() and (tmp_path / "killed.report.html").exists()
   # Other regions afterwards, from the file alone (no model is loaded).
   regroup = subprocess.run(
-      [sys.executable, "-m", "lit_seqsal.attribute", f"--out={out}", "--report_only",
-       "--regions=paragraphs", "--models=never:/no/such/model"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    [
+      sys.executable,
+      "-m",
+      "lit_seqsal.attribute",
+      f"--out={out}",
+      "--report_only",
+      "--regions=paragraphs",
+      "--models=never:/no/such/model",
+    ],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert regroup.returncode == 0, regroup.stderr[-3000:]
   assert "paragraph 1" in regroup.stdout and "block 1" not in regroup.stdout
   summary = json.loads((tmp_path / "killed.summary.json").read_text())
@@ -243,35 +319,43 @@ def test_command_killed_mid_run_resumes(tiny_model_dir, tmp_path):
 def test_bad_input_is_recorded_per_example_and_summarised(groups, tiny_model_dir, tmp_path):
   good = template_examples(2)
   rows = [
-      good[0],
-      "{not json",
-      {"prompt": "   ", "target": " x"},  # empty prompt
-      {"prompt": "Suggestion: Tart\nAnalysis:"},  # no target to explain
-      {"prompt": "Suggestion: " + "Onion soup " * 200, "target": " x"},  # over max_length
-      {"prompt": good[1]["prompt"], "target": " it has cheese."},  # no Recommendation line
-      good[1],
+    good[0],
+    "{not json",
+    {"prompt": "   ", "target": " x"},  # empty prompt
+    {"prompt": "Suggestion: Tart\nAnalysis:"},  # no target to explain
+    {"prompt": "Suggestion: " + "Onion soup " * 200, "target": " x"},  # over max_length
+    {"prompt": good[1]["prompt"], "target": " it has cheese."},  # no Recommendation line
+    good[1],
   ]
   data = write_jsonl(tmp_path / "bad.jsonl", rows)
   (tmp_path / "table.csv").write_text("prompt,target\n")
   config = config_lib.BatchConfig(
-      models=(f"tiny:{tiny_model_dir}",), options=OPTIONS, out=str(tmp_path / "r.jsonl"),
-      datasets=(f"bad:{data}", f"missing:{tmp_path / 'nope.jsonl'}", "justaname",
-                f"csv:{tmp_path / 'table.csv'}"),
-      span="^Recommendation:", methods=("grad_l2", "lime"))
-  result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
+    models=(f"tiny:{tiny_model_dir}",),
+    options=OPTIONS,
+    out=str(tmp_path / "r.jsonl"),
+    datasets=(
+      f"bad:{data}",
+      f"missing:{tmp_path / 'nope.jsonl'}",
+      "justaname",
+      f"csv:{tmp_path / 'table.csv'}",
+    ),
+    span="^Recommendation:",
+    methods=("grad_l2", "lime"),
+  )
+  result = run_lib.run(config, groups=groups, stream=io.StringIO())
   by_id = {r["id"]: r for r in results_lib.read_records(config.out)}
   assert "error" not in by_id["bad/0"] and "error" not in by_id["bad/6"]
   assert by_id["bad/0"]["errors"][0]["method"] == "lime"  # known methods still computed
   assert set(by_id["bad/0"]["salience"]) == {"grad_l2"}
   expected = {
-      "bad/1": ("DatasetLineError", "line 2: not valid JSON"),
-      "bad/2": ("InputError", "Field 'prompt' is empty"),
-      "bad/3": ("InputError", "no target to explain"),
-      "bad/4": ("InputError", "over this model's maximum of 256 tokens"),
-      "bad/5": ("SpanError", "matches no line of the output"),
-      "missing/*": ("DatasetFileError", "does not exist"),
-      "justaname/*": ("ValueError", "Bad dataset entry"),
-      "csv/*": ("DatasetFileError", "unsupported format"),
+    "bad/1": ("DatasetLineError", "line 2: not valid JSON"),
+    "bad/2": ("InputError", "Field 'prompt' is empty"),
+    "bad/3": ("InputError", "no target to explain"),
+    "bad/4": ("InputError", "over this model's maximum of 256 tokens"),
+    "bad/5": ("SpanError", "matches no line of the output"),
+    "missing/*": ("DatasetFileError", "does not exist"),
+    "justaname/*": ("ValueError", "Bad dataset entry"),
+    "csv/*": ("DatasetFileError", "unsupported format"),
   }
   for example_id, (kind, message) in expected.items():
     error = by_id[example_id]["error"]
@@ -284,34 +368,45 @@ def test_bad_input_is_recorded_per_example_and_summarised(groups, tiny_model_dir
   assert "2 examples explained, 8 errors." in text and "unknown method 'lime'" in text
 
   # Resuming keeps example errors (unless --retry_errors) and retries unreadable datasets.
-  again = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
+  again = run_lib.run(config, groups=groups, stream=io.StringIO())
   assert again.computed == 0
   lines = Path(config.out).read_text().splitlines()
-  assert len(lines) == 10 and sum('"dataset_error"' in l for l in lines) == 3
-  retried = run_lib.run(config.__class__(**{**config.__dict__, "retry_errors": True}),
-                        groups=groups, stream=open(os.devnull, "w"))
+  assert len(lines) == 10 and sum('"dataset_error"' in line for line in lines) == 3
+  retried = run_lib.run(
+    config.__class__(**{**config.__dict__, "retry_errors": True}),
+    groups=groups,
+    stream=io.StringIO(),
+  )
   assert retried.computed == 5 and len(Path(config.out).read_text().splitlines()) == 10
 
   # --strict stops at the first error, and refuses unknown methods before any work.
-  strict = config.__class__(**{**config.__dict__, "strict": True, "overwrite": True,
-                               "methods": ("grad_l2",), "datasets": (f"bad:{data}",)})
+  strict = config.__class__(
+    **{
+      **config.__dict__,
+      "strict": True,
+      "overwrite": True,
+      "methods": ("grad_l2",),
+      "datasets": (f"bad:{data}",),
+    }
+  )
   with pytest.raises(config_lib.BatchError, match="bad/"):
-    run_lib.run(strict, groups=groups, stream=open(os.devnull, "w"))
-  with pytest.raises(config_lib.BatchError, match="Unknown method.*lime"):
+    run_lib.run(strict, groups=groups, stream=io.StringIO())
+  with pytest.raises(config_lib.BatchError, match=r"Unknown method.*lime"):
     run_lib.run(config.__class__(**{**config.__dict__, "strict": True}), groups=groups)
 
 
 def test_settings_are_checked_before_any_work(tmp_path):
-  base = config_lib.BatchConfig(models=("m:bundled",), datasets=("sample_prompts",),
-                             out=str(tmp_path / "r.jsonl"))
+  base = config_lib.BatchConfig(
+    models=("m:bundled",), datasets=("sample_prompts",), out=str(tmp_path / "r.jsonl")
+  )
   for change, message in [
-      ({"explain": "prompt"}, "Unknown explain 'prompt'"),
-      ({"span": "(unclosed"}, "--span .* is not a valid regular expression"),
-      ({"granularity": "custom"}, "Unknown granularity 'custom'"),
-      ({"regions": ("nonsense",)}, "is not one of: NAME=REGEX"),
-      ({"regions": ("x=(",)}, "invalid regular expression"),
-      ({"methods": ("integrated_gradients",), "settings": (("ig_steps", 0),)}, "'ig_steps'"),
-      ({"out": ""}, "--out is required"),
+    ({"explain": "prompt"}, "Unknown explain 'prompt'"),
+    ({"span": "(unclosed"}, "--span .* is not a valid regular expression"),
+    ({"granularity": "custom"}, "Unknown granularity 'custom'"),
+    ({"regions": ("nonsense",)}, "is not one of: NAME=REGEX"),
+    ({"regions": ("x=(",)}, "invalid regular expression"),
+    ({"methods": ("integrated_gradients",), "settings": (("ig_steps", 0),)}, "'ig_steps'"),
+    ({"out": ""}, "--out is required"),
   ]:
     with pytest.raises((ValueError, config_lib.BatchError), match=message):
       base.__class__(**{**base.__dict__, **change}).checked()
@@ -321,8 +416,24 @@ def test_settings_are_checked_before_any_work(tmp_path):
 
 
 def test_span_selection_picks_the_first_matching_line_without_its_newline():
-  tokens = ["<bos>", "Q", ":", "\n", "▁Analysis", ":", "▁ok", "\n", "Recommendation", ":",
-            "▁Avoid", ".", "\n", "Recommendation", ":", "▁again"]
+  tokens = [
+    "<bos>",
+    "Q",
+    ":",
+    "\n",
+    "▁Analysis",
+    ":",
+    "▁ok",
+    "\n",
+    "Recommendation",
+    ":",
+    "▁Avoid",
+    ".",
+    "\n",
+    "Recommendation",
+    ":",
+    "▁again",
+  ]
   selector = spans_lib.compile_selector("^Recommendation:")
   span = spans_lib.select_span(tokens, 4, selector)
   assert (span.start, span.end, span.text) == (8, 12, "Recommendation: Avoid.")
@@ -336,8 +447,31 @@ def test_span_selection_picks_the_first_matching_line_without_its_newline():
 
 
 # The prompt "Intro.\n\nA: one\nB: two\n\nA: three\nB: four\nQ:" as tokens.
-REGION_TOKENS = ["<bos>", "Intro", ".", "\n\n", "A", ":", "▁one", "\n", "B", ":", "▁two", "\n\n",
-                 "A", ":", "▁three", "\n", "B", ":", "▁four", "\n", "Q", ":", "▁out"]
+REGION_TOKENS = [
+  "<bos>",
+  "Intro",
+  ".",
+  "\n\n",
+  "A",
+  ":",
+  "▁one",
+  "\n",
+  "B",
+  ":",
+  "▁two",
+  "\n\n",
+  "A",
+  ":",
+  "▁three",
+  "\n",
+  "B",
+  ":",
+  "▁four",
+  "\n",
+  "Q",
+  ":",
+  "▁out",
+]
 PROMPT_LENGTH = 22  # "▁out" is the output
 
 
@@ -346,16 +480,30 @@ def test_region_kinds_cover_the_expected_tokens():
     found = regions_lib.prompt_regions(REGION_TOKENS, PROMPT_LENGTH, regions_lib.parse_specs(specs))
     return {r.name: r.tokens for r in found}
 
-  assert regions("paragraphs") == {"paragraph 1": [1, 2, 3], "paragraph 2": list(range(4, 12)),
-                                   "paragraph 3": list(range(12, 22)), "(rest)": []}
-  assert regions("blocks:^A:") == {"preamble": [1, 2, 3], "block 1": list(range(4, 12)),
-                                   "block 2": list(range(12, 22)), "(rest)": []}
-  assert regions("labels:A,B") == {"A #1": [4, 5, 6, 7], "B #1": [8, 9, 10, 11],
-                                   "A #2": [12, 13, 14, 15], "B #2": [16, 17, 18, 19],
-                                   "(rest)": [1, 2, 3, 20, 21]}
+  assert regions("paragraphs") == {
+    "paragraph 1": [1, 2, 3],
+    "paragraph 2": list(range(4, 12)),
+    "paragraph 3": list(range(12, 22)),
+    "(rest)": [],
+  }
+  assert regions("blocks:^A:") == {
+    "preamble": [1, 2, 3],
+    "block 1": list(range(4, 12)),
+    "block 2": list(range(12, 22)),
+    "(rest)": [],
+  }
+  assert regions("labels:A,B") == {
+    "A #1": [4, 5, 6, 7],
+    "B #1": [8, 9, 10, 11],
+    "A #2": [12, 13, 14, 15],
+    "B #2": [16, 17, 18, 19],
+    "(rest)": [1, 2, 3, 20, 21],
+  }
   # A regex region: every match; a token belongs by its non-space characters.
-  assert regions("twos=t(wo|hree)") == {"twos": [10, 14],
-                                        "(rest)": [i for i in range(1, 22) if i not in (10, 14)]}
+  assert regions("twos=t(wo|hree)") == {
+    "twos": [10, 14],
+    "(rest)": [i for i in range(1, 22) if i not in (10, 14)],
+  }
   assert regions("lines")["line 3"] == [8, 9, 10, 11]
 
 
@@ -363,8 +511,13 @@ def test_region_shares_and_aggregate_against_a_hand_computation():
   specs = regions_lib.parse_specs(["labels:A,B"])
 
   def record(example_id, scores):
-    rec = {"id": example_id, "model": "m", "tokens": REGION_TOKENS, "prompt_length": PROMPT_LENGTH,
-           "salience": {"grad_l2": {"tokens": scores}}}
+    rec = {
+      "id": example_id,
+      "model": "m",
+      "tokens": REGION_TOKENS,
+      "prompt_length": PROMPT_LENGTH,
+      "salience": {"grad_l2": {"tokens": scores}},
+    }
     rec["regions"] = regions_lib.example_regions(rec, specs)
     return rec
 
@@ -394,21 +547,26 @@ def test_region_shares_and_aggregate_against_a_hand_computation():
 
 
 def test_regions_end_to_end_match_the_token_scores(groups, tiny_model_dir, dataset, tmp_path):
-  config = make_config(tiny_model_dir, dataset, tmp_path / "r.jsonl", max_examples=4,
-                       regions=("blocks:^Suggestion:", "verdicts=^Recommendation:.*$"))
-  result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
+  config = make_config(
+    tiny_model_dir,
+    dataset,
+    tmp_path / "r.jsonl",
+    max_examples=4,
+    regions=("blocks:^Suggestion:", "verdicts=^Recommendation:.*$"),
+  )
+  result = run_lib.run(config, groups=groups, stream=io.StringIO())
   assert len(result.records) == 4
   for record in results_lib.read_records(config.out):
     regions = record["regions"]
     assert regions["names"] == ["preamble", "block 1", "block 2", "verdicts", "(rest)"]
     scores = np.abs(np.asarray(record["salience"]["grad_l2"]["tokens"], dtype=np.float64))
-    total = scores[1:record["prompt_length"]].sum()
-    for name, runs, share in zip(regions["names"], regions["tokens"],
-                                 regions["shares"]["grad_l2"]):
+    total = scores[1 : record["prompt_length"]].sum()
+    for _, runs, share in zip(regions["names"], regions["tokens"], regions["shares"]["grad_l2"]):
       tokens = [i for a, b in runs for i in range(a, b)]
       assert share == pytest.approx(scores[tokens].sum() / total)
-    verdict = "".join(record["tokens"][i].replace("▁", " ") for a, b in regions["tokens"][3]
-                      for i in range(a, b))
+    verdict = "".join(
+      record["tokens"][i].replace("▁", " ") for a, b in regions["tokens"][3] for i in range(a, b)
+    )
     assert verdict == "Recommendation: Likely good."
   # Other regions later, from the file alone (--report_only): no model needed.
   regrouped = run_lib.finalize(config.__class__(**{**config.__dict__, "regions": ("paragraphs",)}))
@@ -421,10 +579,11 @@ def test_html_report_links_examples_and_escapes_text(groups, tiny_model_dir, tmp
   rows[0]["source"] = "<script>alert(1)</script>"
   data = write_jsonl(tmp_path / "x.jsonl", rows)
   config = make_config(tiny_model_dir, data, tmp_path / "r.jsonl", regions=("blocks:^Suggestion:",))
-  result = run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
+  result = run_lib.run(config, groups=groups, stream=io.StringIO())
   summary = report_lib.summary(result.records)
-  page = report_lib.html_report(result.records, summary,
-                                load=lambda keys: results_lib.records_by_key(config.out, keys))
+  page = report_lib.html_report(
+    result.records, summary, load=lambda keys: results_lib.records_by_key(config.out, keys)
+  )
   assert page == report_lib.html_report(results_lib.read_records(config.out), summary)
   assert "<script>" not in page and "&lt;script&gt;" in page
   assert 'class="example"' in page
@@ -441,23 +600,30 @@ def test_report_colours_are_the_clients(tmp_path):
   cases = []
   for signed in (False, True):
     scores = rng.normal(size=n) if signed else np.abs(rng.normal(size=n))
-    record = {"tokens": tokens, "prompt_length": PROMPT_LENGTH, "span": {"start": 24, "end": 28},
-              "granularity": "words", "salience": {"m": {"tokens": scores.tolist()}}}
-    record["segments"] = chunk_lib._segments(tokens, PROMPT_LENGTH, "words")  # pylint: disable=protected-access
+    record = {
+      "tokens": tokens,
+      "prompt_length": PROMPT_LENGTH,
+      "span": {"start": 24, "end": 28},
+      "granularity": "words",
+      "salience": {"m": {"tokens": scores.tolist()}},
+    }
+    record["segments"] = chunk_lib._segments(tokens, PROMPT_LENGTH, "words")
     record["salience"]["m"]["segments"] = [
-        float(sum(scores.tolist()[s["start"]:s["end"]])) for s in record["segments"]]
+      float(sum(scores.tolist()[s["start"] : s["end"]])) for s in record["segments"]
+    ]
     cases.append({"record": record, "ours": report_lib.example_view(record, "m")})
   script = (
-      "import {paneSegments, paneView, chips, selectionCovering} from './src/pane_view.ts';\n"
-      "import {readFileSync} from 'node:fs';\n"
-      "const cases = JSON.parse(readFileSync(0, 'utf8'));\n"
-      "console.log(JSON.stringify(cases.map(({record}) => {\n"
-      "  const segs = paneSegments({tokens: record.tokens, promptLength: record.prompt_length}, 'words');\n"
-      "  const sel = selectionCovering(segs.output, {start: record.span.start, end: record.span.end});\n"
-      "  const view = paneView(segs, record.salience.m.tokens, sel, false);\n"
-      "  const c = chips(view, true, 0.5);\n"
-      "  return [...c.prompt, ...c.output].map((x) => [x.text, x.color, x.selected]);\n"
-      "})));\n")
+    "import {paneSegments, paneView, chips, selectionCovering} from './src/pane_view.ts';\n"
+    "import {readFileSync} from 'node:fs';\n"
+    "const cases = JSON.parse(readFileSync(0, 'utf8'));\n"
+    "console.log(JSON.stringify(cases.map(({record}) => {\n"
+    "  const segs = paneSegments({tokens: record.tokens, promptLength: record.prompt_length}, 'words');\n"
+    "  const sel = selectionCovering(segs.output, {start: record.span.start, end: record.span.end});\n"
+    "  const view = paneView(segs, record.salience.m.tokens, sel, false);\n"
+    "  const c = chips(view, true, 0.5);\n"
+    "  return [...c.prompt, ...c.output].map((x) => [x.text, x.color, x.selected]);\n"
+    "})));\n"
+  )
   theirs_all = run_client_script(script, [{"record": c["record"]} for c in cases])
   for case, theirs in zip(cases, theirs_all):
     ours = [[c["text"], c["color"], c["selected"]] for c in case["ours"]["chips"]]
@@ -465,7 +631,7 @@ def test_report_colours_are_the_clients(tmp_path):
 
 
 def test_ray_missing_says_how_to_install(monkeypatch, tmp_path):
-  from lit_seqsal.batch import ray_run  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.batch import ray_run
 
   monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails
   with pytest.raises(config_lib.BatchError, match=r"pip install 'lit-seqsal\[ray\]'"):
@@ -473,10 +639,20 @@ def test_ray_missing_says_how_to_install(monkeypatch, tmp_path):
   # The command says so before any work (no results file, no model loaded); in a child
   # process, whose absl flags are its own.
   out = tmp_path / "r.jsonl"
-  code = ("import sys; sys.modules['ray'] = None\n"
-          "from absl import app\nfrom lit_seqsal import attribute\n"
-          f"sys.argv = ['attribute', '--ray', '--out={out}']\napp.run(attribute.main)\n")
-  proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                        env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
-  assert proc.returncode == 1 and "pip install 'lit-seqsal[ray]'" in proc.stderr, proc.stderr[-2000:]
+  code = (
+    "import sys; sys.modules['ray'] = None\n"
+    "from absl import app\nfrom lit_seqsal import attribute\n"
+    f"sys.argv = ['attribute', '--ray', '--out={out}']\napp.run(attribute.main)\n"
+  )
+  proc = subprocess.run(
+    [sys.executable, "-c", code],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    env=dict(os.environ, PYTHONPATH=str(REPO)),
+    timeout=120,
+  )
+  assert proc.returncode == 1 and "pip install 'lit-seqsal[ray]'" in proc.stderr, proc.stderr[
+    -2000:
+  ]
   assert not out.exists()

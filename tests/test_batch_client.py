@@ -4,6 +4,7 @@ same colours as the live module."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -14,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from lit_seqsal.batch import config as config_lib
 from lit_seqsal.batch import report as report_lib
 from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
-from lit_seqsal.batch import config as config_lib
 from lit_seqsal.models import lit_models
 from tests.conftest import serve_lit
 from tests.test_batch import OPTIONS, template_examples, write_jsonl
@@ -39,13 +40,24 @@ def results(tiny_group, tiny_model_dir, tmp_path_factory):
   groups = {"tiny": lit_models.group_of(tiny_group["tiny"])}
   rows = template_examples(4) + [{"prompt": "Suggestion: Tart\nAnalysis:", "target": " ok."}]
   data = write_jsonl(tmp / "menu.jsonl", rows)
-  config = config_lib.BatchConfig(models=(f"tiny:{tiny_model_dir}",), datasets=(f"menu:{data}",),
-                               out=str(tmp / "results.jsonl"), options=OPTIONS,
-                               span="^Recommendation:", regions=("blocks:^Suggestion:",))
-  run_lib.run(config, groups=groups, stream=open(os.devnull, "w"))
-  other = config_lib.BatchConfig(**{**config.__dict__, "out": str(tmp / "other.jsonl"),
-                                 "max_examples": 2, "regions": ("paragraphs",)})
-  run_lib.run(other, groups=groups, stream=open(os.devnull, "w"))
+  config = config_lib.BatchConfig(
+    models=(f"tiny:{tiny_model_dir}",),
+    datasets=(f"menu:{data}",),
+    out=str(tmp / "results.jsonl"),
+    options=OPTIONS,
+    span="^Recommendation:",
+    regions=("blocks:^Suggestion:",),
+  )
+  run_lib.run(config, groups=groups, stream=io.StringIO())
+  other = config_lib.BatchConfig(
+    **{
+      **config.__dict__,
+      "out": str(tmp / "other.jsonl"),
+      "max_examples": 2,
+      "regions": ("paragraphs",),
+    }
+  )
+  run_lib.run(other, groups=groups, stream=io.StringIO())
   return config.out, other.out
 
 
@@ -83,10 +95,15 @@ def test_dataset_view_in_chromium(served, results, tmp_path):
   """The dataset view loads the results, shows the chart, opens an example (same colours)."""
   require_browser_tools()
   from lit_seqsal.serving import static_files
+
   if not static_files.client_is_built():
     pytest.fail(f"The client is not built in {static_files.CLIENT_BUILD_DIR}: run `make client`.")
-  proc = subprocess.run(["node", str(BROWSER_DIR / "dataset_view.mjs"), served.url, results[1],
-                         str(tmp_path)], capture_output=True, text=True, timeout=300)
+  proc = subprocess.run(
+    ["node", str(BROWSER_DIR / "dataset_view.mjs"), served.url, results[1], str(tmp_path)],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   lines = proc.stdout.strip().splitlines()
   assert lines, proc.stderr[-4000:]
   seen = json.loads(lines[-1])

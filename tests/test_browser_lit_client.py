@@ -26,7 +26,9 @@ def require_browser_tools():
   if not (BROWSER_DIR / "node_modules" / "playwright-core").exists():
     missing.append(f"playwright-core (npm ci --prefix {BROWSER_DIR})")
   if missing:
-    pytest.fail("Browser test tools missing: " + "; ".join(missing) + ". `make test` installs them.")
+    pytest.fail(
+      "Browser test tools missing: " + "; ".join(missing) + ". `make test` installs them."
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +42,18 @@ def test_sequence_salience_in_lit_client(served_bundled, tmp_path):
   require_browser_tools()
   shot = tmp_path / "lit_client_salience.png"
   result = subprocess.run(
-      ["node", str(BROWSER_DIR / "lit_client_salience.mjs"), served_bundled.url, "gemma",
-       "fewshot-mistake", str(shot)],
-      capture_output=True, text=True, timeout=900)
+    [
+      "node",
+      str(BROWSER_DIR / "lit_client_salience.mjs"),
+      served_bundled.url,
+      "gemma",
+      "fewshot-mistake",
+      str(shot),
+    ],
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
   assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
   seen = json.loads(result.stdout.strip().splitlines()[-1])
   assert seen["nonzero"] > 5

@@ -19,7 +19,9 @@ def menu():
 
 @pytest.fixture(scope="module")
 def mistake_generation(bundled_group, menu):
-  response = bundled_group["gemma"].predict([{"prompt": menu["fewshot-mistake"]["prompt"]}])[0]["response"]
+  response = bundled_group["gemma"].predict([{"prompt": menu["fewshot-mistake"]["prompt"]}])[0][
+    "response"
+  ]
   return response.split("\n\n")[0]  # the model's answer for the new menu item
 
 
@@ -61,14 +63,16 @@ def test_tokens_follow_contract_on_gemma(bundled_group, menu):
   assert "".join(tokens[1:]).replace("▁", " ") == ex["prompt"] + ex["target"]
 
 
-def test_recommendation_salience_lands_on_the_faulty_example(bundled_group, menu, mistake_generation):
+def test_recommendation_salience_lands_on_the_faulty_example(
+  bundled_group, menu, mistake_generation
+):
   ex = {"prompt": menu["fewshot-mistake"]["prompt"], "target": mistake_generation}
   tokens = bundled_group["_gemma_tokenizer"].predict([ex])[0]["tokens"]
   mask = _recommendation_mask(tokens, len(ex["prompt"]))
   out = bundled_group["_gemma_salience"].predict([ex | {"target_mask": mask.tolist()}])[0]
   assert len(out["tokens"]) == len(out["grad_l2"]) == len(out["grad_dot_input"])
   first_target = int(np.argmax(mask))
-  assert np.all(out["grad_l2"][first_target + 1:][mask[first_target + 1:] == 1] >= 0)
+  assert np.all(out["grad_l2"][first_target + 1 :][mask[first_target + 1 :] == 1] >= 0)
   lines = _line_scores(out["tokens"], out["grad_l2"])
   # The three few-shot examples are lines 2..16 (five lines each).
   examples = lines[2:17]
@@ -85,12 +89,15 @@ def test_matches_full_logits_reference_on_gemma(bundled_group, menu, mistake_gen
   n_prompt = len(engine.encode(ex["prompt"]))
   embs = engine.model.get_input_embeddings()(torch.tensor([ids])).detach().requires_grad_(True)
   logits = engine.model(inputs_embeds=embs, use_cache=False).logits[0]  # every position
-  token_lp = torch.log_softmax(logits[:-1].float(), -1)[torch.arange(len(ids) - 1), torch.tensor(ids[1:])]
-  (grad,) = torch.autograd.grad(token_lp[n_prompt - 1:].sum(), embs)
+  token_lp = torch.log_softmax(logits[:-1].float(), -1)[
+    torch.arange(len(ids) - 1), torch.tensor(ids[1:])
+  ]
+  (grad,) = torch.autograd.grad(token_lp[n_prompt - 1 :].sum(), embs)
   scale = out["grad_l2"].max()
   np.testing.assert_allclose(out["grad_l2"], grad[0].norm(dim=-1).numpy(), atol=1e-4 * scale)
   np.testing.assert_allclose(
-      out["grad_dot_input"], (grad[0] * embs[0]).sum(-1).detach().numpy(), atol=1e-4 * scale)
+    out["grad_dot_input"], (grad[0] * embs[0]).sum(-1).detach().numpy(), atol=1e-4 * scale
+  )
 
 
 def test_integrated_gradients_and_occlusion_on_gemma(bundled_group, menu, mistake_generation):
@@ -105,8 +112,9 @@ def test_integrated_gradients_and_occlusion_on_gemma(bundled_group, menu, mistak
   assert abs(change) > 1.0
   assert abs(ig["attribution_sum"] - change) <= 0.05 * abs(change)  # completeness, default steps
 
-  (occ,) = interpreters.OcclusionInterpreter().run([selected], model, None,
-                                                   config={"granularity": "lines"})
+  (occ,) = interpreters.OcclusionInterpreter().run(
+    [selected], model, None, config={"granularity": "lines"}
+  )
   lines = [s for s in occ["segments"] if s["text"].strip()]
   assert lines[0]["text"].startswith("Analyze a menu item") and len(lines) > 16
   # Deleting the faulty example's recommendation makes the mistake less likely:
@@ -137,8 +145,10 @@ def test_why_you_have_to_try_it_and_not_avoid(bundled_group):
     seq = ids[:start] + list(continuation)
     embs = torch.cat([ctx, emb(torch.tensor(list(continuation))).detach()])
     logits = engine.model(inputs_embeds=embs[None], use_cache=False).logits[0]
-    lp = torch.log_softmax(logits[:-1].float(), -1)[torch.arange(len(seq) - 1), torch.tensor(seq[1:])]
-    return lp[start - 1:].sum()
+    lp = torch.log_softmax(logits[:-1].float(), -1)[
+      torch.arange(len(seq) - 1), torch.tensor(seq[1:])
+    ]
+    return lp[start - 1 :].sum()
 
   (grad,) = torch.autograd.grad(loglik(ids[start:end]) - loglik(encoded.foil_ids), ctx)
   want = grad.norm(dim=-1).numpy()
@@ -146,8 +156,9 @@ def test_why_you_have_to_try_it_and_not_avoid(bundled_group):
   assert out["alternatives"][0][0] == "▁You"  # the model's own first choice
   # Which example drove the difference: deleting the faulty example (onion soup,
   # "You have to try it.") changes it most, after the menu item itself.
-  (occ,) = interpreters.OcclusionInterpreter().run([ex], bundled_group["gemma"], None,
-                                                   config={"granularity": "paragraphs"})
+  (occ,) = interpreters.OcclusionInterpreter().run(
+    [ex], bundled_group["gemma"], None, config={"granularity": "paragraphs"}
+  )
   ranked = sorted(occ["segments"], key=lambda s: -s["score"])
   examples = [s for s in ranked if "Quiche Lorraine" not in s["text"]]
   assert "Onion soup" in examples[0]["text"], [(s["text"][:50], s["score"]) for s in ranked]

@@ -21,8 +21,11 @@ pytestmark = pytest.mark.browser
 
 def require_built_client():
   from lit_seqsal.serving import static_files
+
   if not static_files.client_is_built():
-    pytest.fail(f"The client is not built in {static_files.CLIENT_BUILD_DIR}: run `make client` (`make test` does).")
+    pytest.fail(
+      f"The client is not built in {static_files.CLIENT_BUILD_DIR}: run `make client` (`make test` does)."
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def test_routes_our_client_lit_client_and_api(served):
   require_built_client()
   status, body, _ = _get(f"{served.url}/")
   assert status == 200 and "<seqsal-app>" in body
-  status, body, headers = _get(f"{served.url}/app.js")
+  status, body, _headers = _get(f"{served.url}/app.js")
   assert status == 200 and "seqsal-salience-pane" in body
   # LIT's client under /lit/, calling the same API relative to itself.
   status, body, _ = _get(f"{served.url}/lit/")
@@ -57,12 +60,16 @@ def test_routes_our_client_lit_client_and_api(served):
 
 def test_lit_without_slash_redirects_keeping_the_query(tiny_group):
   from werkzeug.test import Client
+
   from lit_seqsal import datasets
   from lit_seqsal.serving import app as web_app
   from lit_seqsal.serving import layouts
   from lit_seqsal.serving import lit_server as server
-  app = web_app.SalienceApp(**server.app_kwargs(dict(tiny_group), datasets.get_datasets(["sample_prompts"])),
-                            default_layout=layouts.LEFT_RIGHT)
+
+  app = web_app.SalienceApp(
+    **server.app_kwargs(dict(tiny_group), datasets.get_datasets(["sample_prompts"])),
+    default_layout=layouts.LEFT_RIGHT,
+  )
   resp = Client(app).get("/lit?models=tiny")
   assert resp.status_code == 301 and resp.headers["Location"] == "/lit/?models=tiny"
 
@@ -85,8 +92,11 @@ def test_client_end_to_end_in_chromium(served, tmp_path):
   require_browser_tools()
   require_built_client()
   result = subprocess.run(
-      ["node", str(BROWSER_DIR / "app_e2e.mjs"), served.url, "tiny", str(tmp_path)],
-      capture_output=True, text=True, timeout=600)
+    ["node", str(BROWSER_DIR / "app_e2e.mjs"), served.url, "tiny", str(tmp_path)],
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   lines = result.stdout.strip().splitlines()
   assert lines, result.stderr[-4000:]
   checks = json.loads(lines[-1])["checks"]
@@ -104,23 +114,28 @@ def test_client_end_to_end_in_chromium(served, tmp_path):
 def served_slow(tiny_model_dir):
   """A group of its own whose model batches take 0.15 s more: long enough to watch progress and cancel."""
   from lit_seqsal import models
+
   group = models.load_model_group("slow", tiny_model_dir, batch_size=2, max_length=256)
   engine = group["slow"].engine
-  objectives = engine._objectives  # pylint: disable=protected-access
+  objectives = engine._objectives
 
   def slow_objectives(*args, **kwargs):
     time.sleep(0.15)
     return objectives(*args, **kwargs)
 
-  engine._objectives = slow_objectives  # pylint: disable=protected-access
+  engine._objectives = slow_objectives
   srv = serve_lit(dict(group))
   yield srv
   srv.close()
 
 
 def _run_checks(script: str, url: str, group: str, tmp_path, minimum: int, timeout: int = 600):
-  result = subprocess.run(["node", str(BROWSER_DIR / script), url, group, str(tmp_path)],
-                          capture_output=True, text=True, timeout=timeout)
+  result = subprocess.run(
+    ["node", str(BROWSER_DIR / script), url, group, str(tmp_path)],
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
   lines = result.stdout.strip().splitlines()
   assert lines, result.stderr[-4000:]
   checks = json.loads(lines[-1])["checks"]
@@ -153,8 +168,10 @@ def test_client_contrastive_in_chromium(served, tmp_path):
 def served_chat(tiny_chat_model_dir):
   """The tiny model with a Gemma-style chat template."""
   from lit_seqsal import models
-  srv = serve_lit(dict(models.load_model_group("chat", tiny_chat_model_dir, max_length=256,
-                                               max_new_tokens=8)))
+
+  srv = serve_lit(
+    dict(models.load_model_group("chat", tiny_chat_model_dir, max_length=256, max_new_tokens=8))
+  )
   yield srv
   srv.close()
 
@@ -169,8 +186,12 @@ def test_client_chat_template_turns_in_chromium(served_chat, tmp_path):
 def test_lit_client_shows_our_json_errors(served):
   """LIT's client at /lit/: a prompt over the length limit is a 400 whose message LIT shows (lit_client_error.mjs)."""
   require_browser_tools()
-  result = subprocess.run(["node", str(BROWSER_DIR / "lit_client_error.mjs"), served.url, "tiny"],
-                          capture_output=True, text=True, timeout=300)
+  result = subprocess.run(
+    ["node", str(BROWSER_DIR / "lit_client_error.mjs"), served.url, "tiny"],
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
   seen = json.loads(result.stdout.strip().splitlines()[-1])
   for answer in seen["answers"]:
@@ -198,8 +219,11 @@ def test_walkthrough_in_our_client_on_the_bundled_model(served_bundled, tmp_path
   require_built_client()
   shot = tmp_path / "lm_salience_module.png"
   result = subprocess.run(
-      ["node", str(BROWSER_DIR / "app_walkthrough.mjs"), served_bundled.url, "gemma", str(shot)],
-      capture_output=True, text=True, timeout=900)
+    ["node", str(BROWSER_DIR / "app_walkthrough.mjs"), served_bundled.url, "gemma", str(shot)],
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
   assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
   seen = json.loads(result.stdout.strip().splitlines()[-1])
   assert "Recommendation" in seen["explained"] and "Recommendation" in seen["compared"]

@@ -15,8 +15,10 @@ from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.models import lit_models, transformers_engine
 from lit_seqsal.salience import attribution, segmentation
 
-PROMPT = ("Taste-likes: Cheese\nTaste-dislikes: Can't eat eggs\nSuggestion: Quiche Lorraine\n"
-          "Analysis: it has eggs in it.\nRecommendation:")
+PROMPT = (
+  "Taste-likes: Cheese\nTaste-dislikes: Can't eat eggs\nSuggestion: Quiche Lorraine\n"
+  "Analysis: it has eggs in it.\nRecommendation:"
+)
 TARGET = " You have to try it."
 FOIL = " Avoid."
 
@@ -33,15 +35,20 @@ def _reference(engine, ids, span, foil_ids, context_embs=None):
   model = engine.model
   emb = model.get_input_embeddings()
   start, end = span
-  ctx = (emb(torch.tensor(ids[:start])).detach() if context_embs is None
-         else context_embs).clone().requires_grad_(True)
+  ctx = (
+    (emb(torch.tensor(ids[:start])).detach() if context_embs is None else context_embs)
+    .clone()
+    .requires_grad_(True)
+  )
 
   def loglik(continuation):
     seq = list(ids[:start]) + list(continuation)
     embs = torch.cat([ctx, emb(torch.tensor(list(continuation))).detach().to(ctx.dtype)])
     logits = model(inputs_embeds=embs[None], use_cache=False).logits[0]
-    lp = torch.log_softmax(logits[:-1].double(), -1)[torch.arange(len(seq) - 1), torch.tensor(seq[1:])]
-    return lp[start - 1:].sum()
+    lp = torch.log_softmax(logits[:-1].double(), -1)[
+      torch.arange(len(seq) - 1), torch.tensor(seq[1:])
+    ]
+    return lp[start - 1 :].sum()
 
   diff = loglik(ids[start:end]) - loglik(foil_ids)
   (grad,) = torch.autograd.grad(diff, ctx)
@@ -66,8 +73,9 @@ def test_gradient_methods_match_the_direct_difference(arch, tiny_model_dir, tiny
   scale = np.abs(want_l2).max()
   assert scale > 0
   np.testing.assert_allclose(out["grad_l2"][:start], want_l2, atol=1e-4 * scale)
-  np.testing.assert_allclose(out["grad_dot_input"][:start], want_dot,
-                             atol=1e-4 * np.abs(want_dot).max())
+  np.testing.assert_allclose(
+    out["grad_dot_input"][:start], want_dot, atol=1e-4 * np.abs(want_dot).max()
+  )
   # The span and everything after it get 0.
   assert not out["grad_l2"][start:].any() and not out["grad_dot_input"][start:].any()
   # Contrastive differs from plain salience of the same span.
@@ -80,17 +88,20 @@ def test_shared_context_runs_once_and_equals_two_rows(tiny_model_dir):
   cache) gives the same objectives and summed gradients as two full rows."""
   from lit_seqsal.engine import batching
   from lit_seqsal.salience import contrastive
+
   engine = _engine(tiny_model_dir)
   encoded, (start, _) = _contrastive_example(engine)
   plain, _ = contrastive.expand([encoded.row])
   batch = batching.pack(plain, engine.pad_id)
-  embs = engine.embed(batch.ids[:, :batch.used])
+  embs = engine.embed(batch.ids[:, : batch.used])
   two_rows = engine.objectives(embs, batch, gradients=True, alternatives=3)
   batch.shared_prefix = start
   shared = engine.objectives(embs, batch, gradients=True, alternatives=3)
   np.testing.assert_allclose(shared.values, two_rows.values, rtol=1e-5, atol=1e-6)
   summed = two_rows.grads.sum(1)[:, :start]
-  np.testing.assert_allclose(shared.grads.sum(1)[:, :start], summed, atol=1e-5 * np.abs(summed).max())
+  np.testing.assert_allclose(
+    shared.grads.sum(1)[:, :start], summed, atol=1e-5 * np.abs(summed).max()
+  )
   np.testing.assert_array_equal(shared.top_ids, two_rows.top_ids)
 
 
@@ -122,8 +133,9 @@ def test_integrated_gradients_complete_on_the_difference(tiny_model_dir):
   at_baseline, _, _ = _reference(engine, ids, (start, end), foil, base)
   change = at_input - at_baseline
   assert abs(change) > 0.1
-  np.testing.assert_allclose(ig.log_likelihood[0] - ig.baseline_log_likelihood[0], change,
-                             rtol=1e-4)
+  np.testing.assert_allclose(
+    ig.log_likelihood[0] - ig.baseline_log_likelihood[0], change, rtol=1e-4
+  )
   assert abs(ig.scores[0].sum() - change) <= 0.05 * abs(change)
   assert not ig.scores[0, start:].any() and ig.scores[0, 0] == 0
 
@@ -143,8 +155,9 @@ def test_alternatives_are_the_top_of_a_full_softmax(tiny_model_dir):
   # The same with a foil: alternatives at the span's first token.
   (con,) = sal.predict([{"prompt": PROMPT, "target": TARGET, "foil": FOIL}])
   assert [t for t, _ in con["alternatives"]] == [t for t, _ in out["alternatives"]]
-  np.testing.assert_allclose([p for _, p in con["alternatives"]],
-                             [p for _, p in out["alternatives"]], rtol=1e-5)
+  np.testing.assert_allclose(
+    [p for _, p in con["alternatives"]], [p for _, p in out["alternatives"]], rtol=1e-5
+  )
 
 
 def test_cached_per_foil_and_clear_errors(tiny_model_dir):
@@ -168,10 +181,10 @@ def test_cached_per_foil_and_clear_errors(tiny_model_dir):
   gappy = [0] * n
   gappy[n - 4] = gappy[n - 2] = 1
   for bad, message in [
-      (dict(ex, foil=""), "'foil' is empty"),
-      (dict(ex, foil=5), "'foil' must be a text"),
-      (dict(ex, target_mask=gappy), "one contiguous span"),
-      (dict(ex, foil=" no" * 300), "context plus the foil.*maximum"),
+    (dict(ex, foil=""), "'foil' is empty"),
+    (dict(ex, foil=5), "'foil' must be a text"),
+    (dict(ex, target_mask=gappy), "one contiguous span"),
+    (dict(ex, foil=" no" * 300), "context plus the foil.*maximum"),
   ]:
     with pytest.raises(inputs.InputError, match=message):
       sal.predict([bad])
@@ -180,9 +193,14 @@ def test_cached_per_foil_and_clear_errors(tiny_model_dir):
 def test_every_method_runs_contrastive_through_the_salience_model(tiny_model_dir):
   engine = _engine(tiny_model_dir, batch_size=4)
   sal = lit_models.SalienceModel(engine)
-  ex = {"prompt": PROMPT, "target": TARGET, "foil": FOIL,
-        "salience_methods": ["integrated_gradients", "occlusion"], "ig_steps": 16,
-        "occlusion_granularity": "lines"}
+  ex = {
+    "prompt": PROMPT,
+    "target": TARGET,
+    "foil": FOIL,
+    "salience_methods": ["integrated_gradients", "occlusion"],
+    "ig_steps": 16,
+    "occlusion_granularity": "lines",
+  }
   (out,) = sal.predict([ex])
   encoded, (start, _) = _contrastive_example(engine)
   (ig,) = attribution.integrated_gradients(engine, [encoded.row], steps=16)

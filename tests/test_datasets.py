@@ -24,9 +24,16 @@ def test_sample_prompts_contents():
   assert "which you don't like.\nRecommendation: You have to try it." in mistake
   assert "which you don't like.\nRecommendation: Avoid." in fixed
   assert fixed == mistake.replace(
-      "you don't like.\nRecommendation: You have to try it.", "you don't like.\nRecommendation: Avoid.", 1)
-  assert constitution.startswith("Analyze a menu item in a restaurant.\n\n* The analysis should be brief")
-  assert all(p.endswith("Suggestion: Quiche Lorraine\nAnalysis:") for p in (mistake, fixed, constitution))
+    "you don't like.\nRecommendation: You have to try it.",
+    "you don't like.\nRecommendation: Avoid.",
+    1,
+  )
+  assert constitution.startswith(
+    "Analyze a menu item in a restaurant.\n\n* The analysis should be brief"
+  )
+  assert all(
+    p.endswith("Suggestion: Quiche Lorraine\nAnalysis:") for p in (mistake, fixed, constitution)
+  )
   for source in ("math-fewshot", "headline-generation", "ideas-with-principles"):
     assert len(by_source[source]) >= 3, source
   assert set(data.spec()) == {"source", "prompt", "target", "stop"}
@@ -34,7 +41,9 @@ def test_sample_prompts_contents():
 
 def test_jsonl_and_txt_files(tmp_path):
   jl = tmp_path / "mine.jsonl"
-  jl.write_text('{"prompt": "Hello", "target": " world"}\n\n{"prompt": "Bye", "source": "s", "extra": 1}\n')
+  jl.write_text(
+    '{"prompt": "Hello", "target": " world"}\n\n{"prompt": "Bye", "source": "s", "extra": 1}\n'
+  )
   txt = tmp_path / "lines.txt"
   txt.write_text("first prompt\n\nsecond prompt\n")
   loaded = datasets.get_datasets([f"a:{jl}", f"b:{txt}"], max_examples=10)
@@ -44,14 +53,17 @@ def test_jsonl_and_txt_files(tmp_path):
   assert len(datasets.get_datasets([f"a:{jl}"], max_examples=1)["a"]) == 1
 
 
-@pytest.mark.parametrize("content, message", [
+@pytest.mark.parametrize(
+  ("content", "message"),
+  [
     ('{"prompt": "ok"}\n{"prompt": "broken"\n', r"line 2: not valid JSON"),
     ('{"prompt": "ok"}\n\n["a list"]\n', r"line 3: expected a JSON object, got list"),
     ('{"target": "no prompt"}\n', r"line 1: missing the required field 'prompt'"),
     ('{"prompt": 42}\n', r"line 1: field 'prompt' must be a string, got int"),
     ('{"prompt": "x", "target": ["y"]}\n', r"line 1: field 'target' must be a string"),
     ('{"prompt": "  "}\n', r"line 1: field 'prompt' is empty"),
-])
+  ],
+)
 def test_malformed_jsonl_names_file_and_line(tmp_path, content, message):
   path = tmp_path / "bad.jsonl"
   path.write_text(content)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lit_seqsal import models, options
-from lit_seqsal.models import devices
 from lit_seqsal.components import interpreters
+from lit_seqsal.models import devices
 
 PROMPT = "Taste-likes: Cheese\nSuggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions.\nRecommendation: Avoid."
@@ -39,7 +39,7 @@ def test_bad_or_missing_devices_are_clear_errors(monkeypatch):
     devices.resolve_device("cuda:1")
   with pytest.raises(ValueError, match="apply to dl_framework=transformers"):
     options.ModelOptions(dl_framework="kerasnlp", device="cuda").checked()
-  with pytest.raises(ValueError, match="device_map.*allowed values: none, auto"):
+  with pytest.raises(ValueError, match=r"device_map.*allowed values: none, auto"):
     options.ModelOptions(device_map="balanced").checked()
 
 
@@ -49,14 +49,23 @@ def test_precision_follows_the_device():
   assert options.DEFAULTS.precision == "auto" and options.DEFAULTS.device == "auto"
 
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA GPU visible: the GPU path runs on a GPU machine"))]
+DEVICES = [
+  "cpu",
+  pytest.param(
+    "cuda",
+    marks=pytest.mark.skipif(
+      not torch.cuda.is_available(),
+      reason="no CUDA GPU visible: the GPU path runs on a GPU machine",
+    ),
+  ),
+]
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_every_engine_path_on_an_explicit_device(tiny_model_dir, device, capsys):
-  group = models.load_model_group("d", tiny_model_dir, device=device, batch_size=2,
-                                  max_length=256, max_new_tokens=6)
+  group = models.load_model_group(
+    "d", tiny_model_dir, device=device, batch_size=2, max_length=256, max_new_tokens=6
+  )
   engine = group["d"].engine
   assert engine.device.type == device
   expected = "float32" if device == "cpu" else "bfloat16"
@@ -64,8 +73,9 @@ def test_every_engine_path_on_an_explicit_device(tiny_model_dir, device, capsys)
   assert f"on {device}, {expected}" in capsys.readouterr().out  # said at start
   ex = {"prompt": PROMPT, "target": TARGET}
   assert isinstance(group["d"].predict([{"prompt": PROMPT}])[0]["response"], str)
-  (out,) = group["_d_salience"].predict([ex | {
-      "salience_methods": ["grad_l2", "integrated_gradients", "occlusion"], "ig_steps": 4}])
+  (out,) = group["_d_salience"].predict(
+    [ex | {"salience_methods": ["grad_l2", "integrated_gradients", "occlusion"], "ig_steps": 4}]
+  )
   for method in ("grad_l2", "integrated_gradients", "occlusion"):
     assert out[method].dtype == np.float32 and np.isfinite(out[method]).all()
     assert np.abs(out[method]).max() > 0

@@ -17,8 +17,10 @@ import pytest
 from tests.conftest import free_port, lit_example
 
 REPO = Path(__file__).resolve().parents[1]
-LONG_PROMPT = "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n" * 6 + \
-    "Suggestion: Onion soup\nAnalysis:"
+LONG_PROMPT = (
+  "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n" * 6
+  + "Suggestion: Onion soup\nAnalysis:"
+)
 TARGET = " it has onions."
 IG_STEPS = 256  # the server's --max_ig_steps: about 2 s of work on the tiny model
 
@@ -28,14 +30,28 @@ class Hosted:
     self.url = url
     self.log = log
 
-  def call(self, path, body=None, *, method="POST", raw: bytes | None = None,
-           query_params: dict | None = None, **params):
+  def call(
+    self,
+    path,
+    body=None,
+    *,
+    method="POST",
+    raw: bytes | None = None,
+    query_params: dict | None = None,
+    **params,
+  ):
     """(status, parsed JSON body, headers)."""
     query = urllib.parse.urlencode({**(query_params or {}), **params})
-    data = raw if raw is not None else (None if method in ("GET", "DELETE") and body is None
-                                        else json.dumps(body or {}).encode())
-    req = urllib.request.Request(f"{self.url}{path}{'?' + query if query else ''}", data=data,
-                                 method=method)
+    data = (
+      raw
+      if raw is not None
+      else (
+        None if method in ("GET", "DELETE") and body is None else json.dumps(body or {}).encode()
+      )
+    )
+    req = urllib.request.Request(
+      f"{self.url}{path}{'?' + query if query else ''}", data=data, method=method
+    )
     try:
       with urllib.request.urlopen(req, timeout=60) as resp:
         status, text, headers = resp.status, resp.read(), resp.headers
@@ -47,12 +63,12 @@ class Hosted:
       return status, text.decode("utf-8", "replace"), headers
 
   def salience(self, prompt="Suggestion: Onion soup\nAnalysis:", target=TARGET, **fields):
-    return self.call("/get_preds", {"inputs": [lit_example(prompt, target, **fields)]},
-                     model="_tiny_salience")
+    return self.call(
+      "/get_preds", {"inputs": [lit_example(prompt, target, **fields)]}, model="_tiny_salience"
+    )
 
   def start_job(self, steps=IG_STEPS):
-    ex = lit_example(LONG_PROMPT, TARGET, salience_methods=["integrated_gradients"],
-                     ig_steps=steps)
+    ex = lit_example(LONG_PROMPT, TARGET, salience_methods=["integrated_gradients"], ig_steps=steps)
     status, body, _ = self.call("/seqsal/jobs", {"inputs": [ex]}, model="_tiny_salience")
     assert status == 202, body
     return body["job"]["id"]
@@ -76,16 +92,29 @@ class Hosted:
 def hosted(tiny_model_dir, tmp_path_factory):
   port = free_port()
   log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-  args = (f"--models=tiny:{tiny_model_dir} --batch_size=1 --sequence_length=256"
-          f" --max_input_tokens=200 --max_ig_steps={IG_STEPS} --queue_per_model=2"
-          " --max_masks_per_request=8 --max_occlusion_units=40 --max_map_outputs=16"
-          " --max_body_bytes=65536")
-  env = dict(os.environ, PORT=str(port), HOST="127.0.0.1", LIT_SEQSAL_ARGS=args,
-             LIT_SEQSAL_CACHE=str(tmp_path_factory.mktemp("cache")), PYTHONUNBUFFERED="1")
+  args = (
+    f"--models=tiny:{tiny_model_dir} --batch_size=1 --sequence_length=256"
+    f" --max_input_tokens=200 --max_ig_steps={IG_STEPS} --queue_per_model=2"
+    " --max_masks_per_request=8 --max_occlusion_units=40 --max_map_outputs=16"
+    " --max_body_bytes=65536"
+  )
+  env = dict(
+    os.environ,
+    PORT=str(port),
+    HOST="127.0.0.1",
+    LIT_SEQSAL_ARGS=args,
+    LIT_SEQSAL_CACHE=str(tmp_path_factory.mktemp("cache")),
+    PYTHONUNBUFFERED="1",
+  )
   gunicorn = Path(sys.executable).with_name("gunicorn")
   with open(log, "w") as out:
-    proc = subprocess.Popen([str(gunicorn), "-c", "demos/deploy/gunicorn_config.py"], cwd=REPO,
-                            env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+      [str(gunicorn), "-c", "demos/deploy/gunicorn_config.py"],
+      cwd=REPO,
+      env=env,
+      stdout=out,
+      stderr=subprocess.STDOUT,
+    )
   server = Hosted(f"http://127.0.0.1:{port}", log)
   try:
     deadline = time.time() + 180
@@ -119,28 +148,86 @@ def test_each_error_class_is_clean_json(hosted):
   junk = lit_example("Hi", " there")
   long_prompt = "Taste-likes: cheese. " * 45  # over --max_input_tokens, under the model's 256
   cases = [
-      (dict(path="/get_preds", raw=b"{not json", model="_tiny_salience"), 400, "not valid JSON"),
-      (dict(path="/get_preds", body={"inputs": [junk]}, model="nope"), 404, "Unknown model 'nope'"),
-      (dict(path="/get_preds", body={"inputs": [lit_example(long_prompt, " x")]},
-            model="_tiny_salience"), 413, "--max_input_tokens"),
-      (dict(path="/get_preds", body={"inputs": [lit_example(long_prompt * 3, " x")]},
-            model="_tiny_salience"), 400, "maximum of 256 tokens"),
-      (dict(path="/get_preds", body={"inputs": [lit_example(
-          "Hi", " there", salience_methods=["integrated_gradients"], ig_steps=600)]},
-            model="_tiny_salience"), 400, "between 1 and 512, got 600"),
-      (dict(path="/get_preds", body={"inputs": [lit_example(
-          "Hi", " there", salience_methods=["integrated_gradients"], ig_steps=300)]},
-            model="_tiny_salience"), 413, "--max_ig_steps"),
-      (dict(path="/get_interpretations", body={"inputs": [junk]}, model="tiny",
-            dataset_name="sample_prompts", interpreter="nope"), 404, "Unknown interpreter"),
-      (dict(path="/create_model", body={"config": {"new_name": "x", "model_name_or_path": "/"}},
-            model_name="Transformers LM"), 403, "not available on this hosted demo"),
-      (dict(path="/create_dataset", body={"config": {"new_name": "x", "path": "/etc/passwd"}},
-            dataset_name="prompt_file"), 403, "not available"),
-      (dict(path="/get_preds", raw=b'{"inputs": ["' + b"x" * 70000 + b'"]}',
-            model="_tiny_salience"), 413, "--max_body_bytes"),
-      (dict(path="/seqsal/jobs/0123abcd", method="GET"), 404, "No job"),
-      (dict(path="/no/such/page", method="GET"), 404, "No such page"),
+    (dict(path="/get_preds", raw=b"{not json", model="_tiny_salience"), 400, "not valid JSON"),
+    (dict(path="/get_preds", body={"inputs": [junk]}, model="nope"), 404, "Unknown model 'nope'"),
+    (
+      dict(
+        path="/get_preds", body={"inputs": [lit_example(long_prompt, " x")]}, model="_tiny_salience"
+      ),
+      413,
+      "--max_input_tokens",
+    ),
+    (
+      dict(
+        path="/get_preds",
+        body={"inputs": [lit_example(long_prompt * 3, " x")]},
+        model="_tiny_salience",
+      ),
+      400,
+      "maximum of 256 tokens",
+    ),
+    (
+      dict(
+        path="/get_preds",
+        body={
+          "inputs": [
+            lit_example("Hi", " there", salience_methods=["integrated_gradients"], ig_steps=600)
+          ]
+        },
+        model="_tiny_salience",
+      ),
+      400,
+      "between 1 and 512, got 600",
+    ),
+    (
+      dict(
+        path="/get_preds",
+        body={
+          "inputs": [
+            lit_example("Hi", " there", salience_methods=["integrated_gradients"], ig_steps=300)
+          ]
+        },
+        model="_tiny_salience",
+      ),
+      413,
+      "--max_ig_steps",
+    ),
+    (
+      dict(
+        path="/get_interpretations",
+        body={"inputs": [junk]},
+        model="tiny",
+        dataset_name="sample_prompts",
+        interpreter="nope",
+      ),
+      404,
+      "Unknown interpreter",
+    ),
+    (
+      dict(
+        path="/create_model",
+        body={"config": {"new_name": "x", "model_name_or_path": "/"}},
+        model_name="Transformers LM",
+      ),
+      403,
+      "not available on this hosted demo",
+    ),
+    (
+      dict(
+        path="/create_dataset",
+        body={"config": {"new_name": "x", "path": "/etc/passwd"}},
+        dataset_name="prompt_file",
+      ),
+      403,
+      "not available",
+    ),
+    (
+      dict(path="/get_preds", raw=b'{"inputs": ["' + b"x" * 70000 + b'"]}', model="_tiny_salience"),
+      413,
+      "--max_body_bytes",
+    ),
+    (dict(path="/seqsal/jobs/0123abcd", method="GET"), 404, "No job"),
+    (dict(path="/no/such/page", method="GET"), 404, "No such page"),
   ]
   for kwargs, expected, fragment in cases:
     status, body, headers = hosted.call(**kwargs)
@@ -159,7 +246,9 @@ def test_security_headers_and_probes(hosted):
   assert status == 200 and "<seqsal-app>" in page
   policy = headers["Content-Security-Policy"]
   script_src = next(p for p in policy.split(";") if p.strip().startswith("script-src"))
-  assert "'self'" in script_src and "unsafe-inline" not in script_src and "unsafe-eval" not in policy
+  assert (
+    "'self'" in script_src and "unsafe-inline" not in script_src and "unsafe-eval" not in policy
+  )
   assert "frame-ancestors 'self'" in policy
   assert headers["X-Content-Type-Options"] == "nosniff"
   assert headers["X-Frame-Options"] == "SAMEORIGIN"
@@ -170,22 +259,30 @@ def test_security_headers_and_probes(hosted):
   status, script, _ = hosted.call("/lit/lit_client_errors.js", method="GET")
   assert status == 200 and "request_id" in script
   # Traversal out of either client's directory.
-  for probe in ("/../../etc/passwd", "/lit/../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
-                "/lit/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc%2fpasswd"):
+  for probe in (
+    "/../../etc/passwd",
+    "/lit/../../../etc/passwd",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/lit/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/..%2f..%2fetc%2fpasswd",
+  ):
     status, body, headers = hosted.call(probe, method="GET")
     assert status in (400, 404) and "root:" not in json.dumps(body), (probe, body)
   # LIT's endpoints that read or write server paths, or keep posted data.
-  for path, params in [("/save_datapoints", {"dataset_name": "sample_prompts", "path": "/tmp/x"}),
-                       ("/load_datapoints", {"dataset_name": "sample_prompts", "path": "/etc/passwd"}),
-                       ("/post_new_data", {"dataset_name": "sample_prompts"}),
-                       ("/remove_new_data", {"saved_datapoints_id": "x"})]:
+  for path, params in [
+    ("/save_datapoints", {"dataset_name": "sample_prompts", "path": "/tmp/x"}),
+    ("/load_datapoints", {"dataset_name": "sample_prompts", "path": "/etc/passwd"}),
+    ("/post_new_data", {"dataset_name": "sample_prompts"}),
+    ("/remove_new_data", {"saved_datapoints_id": "x"}),
+  ]:
     status, body, headers = hosted.call(path, {"inputs": [lit_example()]}, query_params=params)
     _assert_clean_error(status, body, headers, 403, "not available")
 
 
 def test_budgets_are_refused_before_any_work(hosted):
-  tokens = hosted.call("/get_preds", {"inputs": [lit_example(LONG_PROMPT, TARGET)]},
-                       model="_tiny_tokenizer")[1][0]["tokens"]
+  tokens = hosted.call(
+    "/get_preds", {"inputs": [lit_example(LONG_PROMPT, TARGET)]}, model="_tiny_tokenizer"
+  )[1][0]["tokens"]
   masks = []
   for k in range(9):  # one over --max_masks_per_request
     mask = [0] * len(tokens)
@@ -194,19 +291,25 @@ def test_budgets_are_refused_before_any_work(hosted):
   start = time.monotonic()
   status, body, headers = hosted.call("/get_preds", {"inputs": masks}, model="_tiny_salience")
   _assert_clean_error(status, body, headers, 413, "--max_masks_per_request")
-  status, body, headers = hosted.salience(LONG_PROMPT, TARGET, salience_methods=["occlusion"],
-                                          occlusion_granularity="tokens")
+  status, body, headers = hosted.salience(
+    LONG_PROMPT, TARGET, salience_methods=["occlusion"], occlusion_granularity="tokens"
+  )
   _assert_clean_error(status, body, headers, 413, "--max_occlusion_units")
   status, body, headers = hosted.call(
-      "/get_interpretations", {"inputs": [lit_example(LONG_PROMPT, TARGET * 8)]}, model="tiny",
-      dataset_name="sample_prompts", interpreter="sequence_salience")
+    "/get_interpretations",
+    {"inputs": [lit_example(LONG_PROMPT, TARGET * 8)]},
+    model="tiny",
+    dataset_name="sample_prompts",
+    interpreter="sequence_salience",
+  )
   _assert_clean_error(status, body, headers, 413, "--max_map_outputs")
   assert time.monotonic() - start < 10
   # Within the budgets the same requests are served.
   status, body, _ = hosted.call("/get_preds", {"inputs": masks[:8]}, model="_tiny_salience")
   assert status == 200 and len(body) == 8
-  status, body, _ = hosted.salience(LONG_PROMPT, TARGET, salience_methods=["occlusion"],
-                                    occlusion_granularity="lines")
+  status, body, _ = hosted.salience(
+    LONG_PROMPT, TARGET, salience_methods=["occlusion"], occlusion_granularity="lines"
+  )
   assert status == 200 and any(body[0]["occlusion"])
 
 
@@ -258,26 +361,36 @@ def test_workers_starting_together_on_an_empty_cache_build_it_once(tmp_path):
   workers do for the converted bundled model): one builds it, the other waits,
   and both get the complete directory."""
   code = (
-      "import sys, time, os\n"
-      "from pathlib import Path\n"
-      "from lit_seqsal.models import bundled\n"
-      "def build(out):\n"
-      "  with open(sys.argv[2], 'a') as log: log.write(f'{os.getpid()}\\n')\n"
-      "  for i in range(5):\n"
-      "    (out / f'part{i}').write_text('x' * 1000)\n"
-      "    time.sleep(0.3)\n"
-      "target = bundled.build_once(Path(sys.argv[1]), build, 'a test directory')\n"
-      "print(sorted(p.name for p in target.iterdir()))\n")
+    "import sys, time, os\n"
+    "from pathlib import Path\n"
+    "from lit_seqsal.models import bundled\n"
+    "def build(out):\n"
+    "  with open(sys.argv[2], 'a') as log: log.write(f'{os.getpid()}\\n')\n"
+    "  for i in range(5):\n"
+    "    (out / f'part{i}').write_text('x' * 1000)\n"
+    "    time.sleep(0.3)\n"
+    "target = bundled.build_once(Path(sys.argv[1]), build, 'a test directory')\n"
+    "print(sorted(p.name for p in target.iterdir()))\n"
+  )
   target, builds = tmp_path / "cache" / "model", tmp_path / "builds.log"
   env = dict(os.environ, LIT_SEQSAL_CACHE=str(tmp_path / "cache"))
-  procs = [subprocess.Popen([sys.executable, "-c", code, str(target), str(builds)], cwd=REPO,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for _ in range(2)]
+  procs = [
+    subprocess.Popen(
+      [sys.executable, "-c", code, str(target), str(builds)],
+      cwd=REPO,
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for _ in range(2)
+  ]
   outputs = [p.communicate(timeout=120) for p in procs]
   for proc, (out, err) in zip(procs, outputs):
     assert proc.returncode == 0, err
     assert out.strip().splitlines()[-1] == str(
-        [".lit_seqsal_complete"] + [f"part{i}" for i in range(5)])
+      [".lit_seqsal_complete"] + [f"part{i}" for i in range(5)]
+    )
   assert len(builds.read_text().split()) == 1  # built once
   assert any("waiting for it" in out for out, _ in outputs)
   assert sorted(p.name for p in target.parent.iterdir()) == [".locks", "model"]  # no leftovers

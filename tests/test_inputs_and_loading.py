@@ -16,8 +16,16 @@ TARGET = " it has onions.\nRecommendation: Avoid."
 def test_group_names_and_specs(tiny_group):
   assert set(tiny_group) == {"tiny", "_tiny_salience", "_tiny_tokenizer"}
   sal = tiny_group["_tiny_salience"]
-  assert set(sal.input_spec()) == {"prompt", "target", "target_mask", "salience_methods",
-                                   "occlusion_granularity", "ig_steps", "foil", "messages"}
+  assert set(sal.input_spec()) == {
+    "prompt",
+    "target",
+    "target_mask",
+    "salience_methods",
+    "occlusion_granularity",
+    "ig_steps",
+    "foil",
+    "messages",
+  }
   assert not any(sal.input_spec()[k].required for k in set(sal.input_spec()) - {"prompt"})
   out = sal.output_spec()
   for method in ("grad_l2", "grad_dot_input", "integrated_gradients", "occlusion"):
@@ -61,7 +69,9 @@ def test_generation_is_greedy_and_padding_invariant(tiny_group):
   assert batch[1]["prompt_embeddings"].shape == (32,)
 
 
-@pytest.mark.parametrize("example, message", [
+@pytest.mark.parametrize(
+  ("example", "message"),
+  [
     ({"prompt": ""}, "'prompt'"),
     ({"prompt": "   \n"}, "empty"),
     ({"target": "x"}, "'prompt'"),
@@ -72,7 +82,8 @@ def test_generation_is_greedy_and_padding_invariant(tiny_group):
     ({"prompt": "Hi", "target": " there", "target_mask": [1, 0, 0, 0, 0]}, "selects no target"),
     ({"prompt": "Hi", "target": " there", "target_mask": [0, 2, 0, 0, 0]}, "0 and 1"),
     ({"prompt": "Hi", "target": 5}, "'target'"),
-])
+  ],
+)
 def test_bad_salience_inputs(tiny_group, example, message):
   sal = tiny_group["_tiny_salience"]
   if "target_mask" in example:  # make the mask length match except where tested
@@ -95,9 +106,9 @@ def test_too_long_inputs_are_refused_with_limits(tiny_model_dir):
 
 
 def test_config_errors():
-  with pytest.raises(ValueError, match="dl_framework.*allowed values: transformers"):
+  with pytest.raises(ValueError, match=r"dl_framework.*allowed values: transformers"):
     models.load_model_group("x", "bundled", dl_framework="tensorflowhub")
-  with pytest.raises(ValueError, match="precision.*float32, bfloat16"):
+  with pytest.raises(ValueError, match=r"precision.*float32, bfloat16"):
     models.load_model_group("x", "bundled", precision="float16")
   with pytest.raises(FileNotFoundError, match="does not exist"):
     models.get_models(["x:/no/such/model_dir"])
@@ -106,10 +117,13 @@ def test_config_errors():
   with pytest.raises(ValueError, match="used twice"):
     models.get_models(["a:/no/x", "a:/no/y"])
   # Framework/runtime/sampler combinations are checked before any loading.
-  with pytest.raises(ValueError, match="dl_runtime for dl_framework=transformers 'tensorflow'"
-                     ".*allowed values: torch"):
+  with pytest.raises(
+    ValueError,
+    match=r"dl_runtime for dl_framework=transformers 'tensorflow'"
+    ".*allowed values: torch",
+  ):
     models.get_models(["x:/no/x"], dl_framework="transformers", dl_runtime="tensorflow")
-  with pytest.raises(ValueError, match="dl_framework=kerasnlp 'theano'.*tensorflow, torch, jax"):
+  with pytest.raises(ValueError, match=r"dl_framework=kerasnlp 'theano'.*tensorflow, torch, jax"):
     models.get_models(["x:/no/x"], dl_framework="kerasnlp", dl_runtime="theano")
   with pytest.raises(ValueError, match="sampler='top_k' is only available with the Keras"):
     models.get_models(["x:/no/x"], sampler="top_k")

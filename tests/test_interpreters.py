@@ -10,7 +10,6 @@ import pytest
 
 from lit_seqsal.components import interpreters
 from lit_seqsal.salience import methods
-
 from tests.conftest import lit_example, post, post_error, serve_lit
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
@@ -25,9 +24,14 @@ def served(tiny_group):
 
 
 def _interpret(served, interpreter, inputs, config=None, model="tiny"):
-  return post(served.url, "/get_interpretations",
-              {"inputs": inputs, "config": config or {}},
-              model=model, dataset_name="sample_prompts", interpreter=interpreter)
+  return post(
+    served.url,
+    "/get_interpretations",
+    {"inputs": inputs, "config": config or {}},
+    model=model,
+    dataset_name="sample_prompts",
+    interpreter=interpreter,
+  )
 
 
 def test_interpreters_are_listed_for_every_model_of_the_group(served):
@@ -38,7 +42,9 @@ def test_interpreters_are_listed_for_every_model_of_the_group(served):
   # LIT's legacy module reads the map's methods from this meta spec.
   meta = info["interpreters"][interpreters.SALIENCE_MAP]["metaSpec"]
   assert {k: v["__name__"] for k, v in meta.items()} == {
-      "grad_l2": "SequenceSalience", "grad_dot_input": "SequenceSalience"}
+    "grad_l2": "SequenceSalience",
+    "grad_dot_input": "SequenceSalience",
+  }
   # The three-panel layout has a tab for it.
   modules = str(info["layouts"]["three_panel"])
   assert "legacy-sequence-salience-module" in modules
@@ -50,10 +56,16 @@ def test_interpreters_are_listed_for_every_model_of_the_group(served):
 
 def test_salience_map_as_lit_legacy_module_asks_for_it(served):
   # LIT's legacy module: the generation model, config target_text = [text].
-  (result,) = _interpret(served, interpreters.SALIENCE_MAP, [lit_example(PROMPT, "")],
-                         {"target_text": [TARGET]})
-  tokens = post(served.url, "/get_preds", {"inputs": [lit_example(PROMPT, TARGET)]},
-                model="_tiny_tokenizer", dataset_name="sample_prompts")[0]["tokens"]
+  (result,) = _interpret(
+    served, interpreters.SALIENCE_MAP, [lit_example(PROMPT, "")], {"target_text": [TARGET]}
+  )
+  tokens = post(
+    served.url,
+    "/get_preds",
+    {"inputs": [lit_example(PROMPT, TARGET)]},
+    model="_tiny_tokenizer",
+    dataset_name="sample_prompts",
+  )[0]["tokens"]
   for method in methods.gradient_names():
     smap = result[method]
     assert smap["tokens_in"] + smap["tokens_out"] == tokens
@@ -64,19 +76,30 @@ def test_salience_map_as_lit_legacy_module_asks_for_it(served):
     for i in (0, n_out - 1):
       mask = [0] * len(tokens)
       mask[n_in + i] = 1
-      (single,) = post(served.url, "/get_preds",
-                       {"inputs": [lit_example(PROMPT, TARGET, target_mask=mask)]},
-                       model="_tiny_salience", dataset_name="sample_prompts")
-      np.testing.assert_allclose(salience[i], single[method], rtol=1e-4,
-                                 atol=1e-5 * np.abs(salience).max())
+      (single,) = post(
+        served.url,
+        "/get_preds",
+        {"inputs": [lit_example(PROMPT, TARGET, target_mask=mask)]},
+        model="_tiny_salience",
+        dataset_name="sample_prompts",
+      )
+      np.testing.assert_allclose(
+        salience[i], single[method], rtol=1e-4, atol=1e-5 * np.abs(salience).max()
+      )
 
 
 def test_salience_map_of_the_models_generation(served):
   # No target anywhere: the map explains what the model generates.
-  (generated,) = post(served.url, "/get_preds", {"inputs": [lit_example(PROMPT, "")]},
-                      model="tiny", dataset_name="sample_prompts")
-  (result,) = _interpret(served, interpreters.SALIENCE_MAP, [lit_example(PROMPT, "")],
-                         {"chunk_size": 3})
+  (generated,) = post(
+    served.url,
+    "/get_preds",
+    {"inputs": [lit_example(PROMPT, "")]},
+    model="tiny",
+    dataset_name="sample_prompts",
+  )
+  (result,) = _interpret(
+    served, interpreters.SALIENCE_MAP, [lit_example(PROMPT, "")], {"chunk_size": 3}
+  )
   smap = result["grad_l2"]
   assert "".join(smap["tokens_out"]).replace("▁", " ").strip() == generated["response"].strip()
 
@@ -92,35 +115,64 @@ def test_integrated_gradients_interpreter_is_complete(served):
 
 
 def test_occlusion_interpreter_and_the_salience_field_agree(served):
-  (result,) = _interpret(served, interpreters.OCCLUSION, [lit_example(PROMPT, TARGET)],
-                         {"granularity": "words"})
+  (result,) = _interpret(
+    served, interpreters.OCCLUSION, [lit_example(PROMPT, TARGET)], {"granularity": "words"}
+  )
   segments = result["segments"]
   assert [s["text"] for s in segments][:2] == ["Suggestion:", " Onion"]
   scores = np.asarray(result["occlusion"]["salience"])
   for s in segments:
-    assert scores[s["start"]:s["end"]].sum() == pytest.approx(s["score"], abs=1e-5)
-  (pred,) = post(served.url, "/get_preds", {"inputs": [lit_example(
-      PROMPT, TARGET, salience_methods=["occlusion"], occlusion_granularity="words")]},
-                 model="_tiny_salience", dataset_name="sample_prompts")
+    assert scores[s["start"] : s["end"]].sum() == pytest.approx(s["score"], abs=1e-5)
+  (pred,) = post(
+    served.url,
+    "/get_preds",
+    {
+      "inputs": [
+        lit_example(PROMPT, TARGET, salience_methods=["occlusion"], occlusion_granularity="words")
+      ]
+    },
+    model="_tiny_salience",
+    dataset_name="sample_prompts",
+  )
   np.testing.assert_allclose(pred["occlusion"], scores, rtol=1e-5, atol=1e-6)
 
 
 def test_bad_configs_are_clear_errors_and_the_server_keeps_serving(served):
   ex = [lit_example(PROMPT, TARGET)]
-  msg = post_error(served.url, "/get_interpretations", {"inputs": ex, "config": {"granularity": "clauses"}},
-                   model="tiny", dataset_name="sample_prompts", interpreter=interpreters.OCCLUSION)
+  msg = post_error(
+    served.url,
+    "/get_interpretations",
+    {"inputs": ex, "config": {"granularity": "clauses"}},
+    model="tiny",
+    dataset_name="sample_prompts",
+    interpreter=interpreters.OCCLUSION,
+  )
   assert "Unknown granularity 'clauses'; allowed values: tokens, words, sentences" in msg
-  msg = post_error(served.url, "/get_interpretations", {"inputs": ex, "config": {"ig_steps": 0}},
-                   model="tiny", dataset_name="sample_prompts",
-                   interpreter=interpreters.INTEGRATED_GRADIENTS)
+  msg = post_error(
+    served.url,
+    "/get_interpretations",
+    {"inputs": ex, "config": {"ig_steps": 0}},
+    model="tiny",
+    dataset_name="sample_prompts",
+    interpreter=interpreters.INTEGRATED_GRADIENTS,
+  )
   assert "between 1 and 512, got 0" in msg
-  msg = post_error(served.url, "/get_interpretations",
-                   {"inputs": [lit_example(PROMPT, "")], "config": {"target_text": [""]}},
-                   model="tiny", dataset_name="sample_prompts", interpreter=interpreters.SALIENCE_MAP)
+  msg = post_error(
+    served.url,
+    "/get_interpretations",
+    {"inputs": [lit_example(PROMPT, "")], "config": {"target_text": [""]}},
+    model="tiny",
+    dataset_name="sample_prompts",
+    interpreter=interpreters.SALIENCE_MAP,
+  )
   assert "output to explain is empty" in msg
-  msg = post_error(served.url, "/get_preds", {"inputs": [lit_example(
-      PROMPT, TARGET, salience_methods=["shap"])]}, model="_tiny_salience",
-                   dataset_name="sample_prompts")
+  msg = post_error(
+    served.url,
+    "/get_preds",
+    {"inputs": [lit_example(PROMPT, TARGET, salience_methods=["shap"])]},
+    model="_tiny_salience",
+    dataset_name="sample_prompts",
+  )
   assert "unknown method(s) 'shap'" in msg
   (ok,) = _interpret(served, interpreters.OCCLUSION, ex, {"granularity": "lines"})
   assert ok["segments"]
@@ -130,10 +182,14 @@ def test_bad_configs_are_clear_errors_and_the_server_keeps_serving(served):
 def test_lit_legacy_module_draws_the_map(served):
   """LIT's own client: the Salience map tab (three_panel) shows our map."""
   from tests.test_browser_lit_client import BROWSER_DIR, require_browser_tools
+
   require_browser_tools()
   result = subprocess.run(
-      ["node", str(BROWSER_DIR / "lit_legacy_map.mjs"), served.url, "tiny", "headline-generation"],
-      capture_output=True, text=True, timeout=600)
+    ["node", str(BROWSER_DIR / "lit_legacy_map.mjs"), served.url, "tiny", "headline-generation"],
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
   assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
   seen = json.loads(result.stdout.strip().splitlines()[-1])
   assert seen["targetTokens"] > 1 and seen["nonzero"] >= seen["sourceTokens"] / 2

@@ -26,23 +26,31 @@ def test_keras_cases_on_runtime(runtime):
   env = dict(os.environ, LIT_SEQSAL_TEST_KERAS_RUNTIME=runtime)
   env.pop("KERAS_BACKEND", None)
   proc = subprocess.run(
-      [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/keras_cases"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/keras_cases"],
+    cwd=REPO,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=1200,
+  )
   summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
   print(f"[{runtime}] {summary}")
   assert proc.returncode == 0, (
-      f"Keras tests on {runtime} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}")
+    f"Keras tests on {runtime} failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
+  )
   assert " passed" in summary and "skipped" not in summary, summary
 
 
 def test_keras_is_not_imported_by_the_transformers_path(tiny_model_dir):
   """Loading a transformers group must leave the Keras runtime choice open."""
   code = (
-      "import sys; from lit_seqsal import models;"
-      f"models.load_model_group('t', {tiny_model_dir!r}, max_length=64);"
-      "print('keras' in sys.modules, 'tensorflow' in sys.modules)")
-  out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                       text=True, timeout=300)
+    "import sys; from lit_seqsal import models;"
+    f"models.load_model_group('t', {tiny_model_dir!r}, max_length=64);"
+    "print('keras' in sys.modules, 'tensorflow' in sys.modules)"
+  )
+  out = subprocess.run(
+    [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
+  )
   assert out.returncode == 0, out.stderr[-3000:]
   # The last line is ours; set-up messages (device, precision) come before it.
   assert out.stdout.strip().splitlines()[-1].split() == ["False", "False"]

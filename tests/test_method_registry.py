@@ -10,7 +10,6 @@ from lit_seqsal import inputs, models
 from lit_seqsal.components import interpreters
 from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.salience import methods
-
 from tests.conftest import get, lit_example, post, serve_lit
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
@@ -24,16 +23,20 @@ def _max_abs(grads: np.ndarray, embs: np.ndarray) -> np.ndarray:
 
 # The throwaway method: the largest gradient component of each token.
 GRAD_MAX = methods.Method(
-    "grad_max", label="Largest gradient component",
-    description="The largest single component of each part's gradient.", signed=False,
-    measures="largest gradient component (unsigned)", cost="as grad_l2",
-    from_gradients=_max_abs)
+  "grad_max",
+  label="Largest gradient component",
+  description="The largest single component of each part's gradient.",
+  signed=False,
+  measures="largest gradient component (unsigned)",
+  cost="as grad_l2",
+  from_gradients=_max_abs,
+)
 
 
 @pytest.fixture
 def with_grad_max(monkeypatch):
   monkeypatch.setitem(methods.REGISTRY, GRAD_MAX.name, GRAD_MAX)
-  yield GRAD_MAX
+  return GRAD_MAX
 
 
 def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
@@ -43,21 +46,34 @@ def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
     info = post(served.url, "/get_info")
     out_spec = info["models"]["_reg_salience"]["spec"]["output"]
     assert out_spec["grad_max"]["__name__"] == "TokenScores" and out_spec["grad_max"]["required"]
-    assert "grad_max" in info["models"]["_reg_salience"]["spec"]["input"]["salience_methods"]["vocab"]
+    assert (
+      "grad_max" in info["models"]["_reg_salience"]["spec"]["input"]["salience_methods"]["vocab"]
+    )
     meta = info["interpreters"][interpreters.SALIENCE_MAP]["metaSpec"]
     assert meta["grad_max"]["signed"] is False
     # Our client's menu: name, words and properties from the registry.
     described = {m["name"]: m for m in get(served.url, "/seqsal/info")["methods"]}
     assert list(described) == [*methods.REGISTRY]
     assert described["grad_max"] | {"settings": None} == {
-        "name": "grad_max", "label": "Largest gradient component",
-        "description": "The largest single component of each part's gradient.",
-        "signed": False, "on_request": False, "contrastive": True,
-        "measures": "largest gradient component (unsigned)", "cost": "as grad_l2",
-        "settings": None, "work_note": None}
+      "name": "grad_max",
+      "label": "Largest gradient component",
+      "description": "The largest single component of each part's gradient.",
+      "signed": False,
+      "on_request": False,
+      "contrastive": True,
+      "measures": "largest gradient component (unsigned)",
+      "cost": "as grad_l2",
+      "settings": None,
+      "work_note": None,
+    }
 
-    (pred,) = post(served.url, "/get_preds", {"inputs": [lit_example(PROMPT, TARGET)]},
-                   model="_reg_salience", dataset_name="sample_prompts")
+    (pred,) = post(
+      served.url,
+      "/get_preds",
+      {"inputs": [lit_example(PROMPT, TARGET)]},
+      model="_reg_salience",
+      dataset_name="sample_prompts",
+    )
     assert set(pred) == {"tokens", "alternatives", "grad_l2", "grad_dot_input", "grad_max"}
     # Independent reference: plain autograd through the Hugging Face model, full logits.
     engine = group["reg"].engine
@@ -73,7 +89,8 @@ def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
 
     # Asked for alone, through the request field; cached with the others.
     (alone,) = group["_reg_salience"].predict(
-        [{"prompt": PROMPT, "target": TARGET, "salience_methods": ["grad_max"]}])
+      [{"prompt": PROMPT, "target": TARGET, "salience_methods": ["grad_max"]}]
+    )
     assert set(alone) == {"tokens", "alternatives", "grad_max"}
   finally:
     served.close()
@@ -82,22 +99,34 @@ def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
 def test_registry_lookups_and_errors():
   assert methods.default_names() == ("grad_l2", "grad_dot_input")
   assert methods.on_request_names() == ("integrated_gradients", "occlusion")
-  with pytest.raises(inputs.InputError, match="unknown method.*'lime'.*allowed values: grad_l2"):
+  with pytest.raises(inputs.InputError, match=r"unknown method.*'lime'.*allowed values: grad_l2"):
     methods.requested({"salience_methods": ["lime"]})
   assert [m.name for m in methods.requested({"salience_methods": "occlusion, grad_l2"})] == [
-      "occlusion", "grad_l2"]
+    "occlusion",
+    "grad_l2",
+  ]
   with pytest.raises(ValueError, match="already registered"):
     methods.register(methods.REGISTRY["grad_l2"])
   with pytest.raises(ValueError, match="exactly one of"):
     methods.Method("broken", label="", description="", signed=False, measures="", cost="")
   steps = methods.IG_STEPS
   assert steps.value_in({}) == 64 and steps.value_in({"ig_steps": 8.0}) == 8
-  with pytest.raises(inputs.InputError, match="'ig_steps'.*between 1 and 512, got 513"):
+  with pytest.raises(inputs.InputError, match=r"'ig_steps'.*between 1 and 512, got 513"):
     steps.value_in({"ig_steps": 513})
   described = methods.describe_all()
   assert described["default_method"] == "grad_l2"
   occlusion = next(m for m in described["methods"] if m["name"] == "occlusion")
-  assert occlusion["signed"] and occlusion["on_request"] and occlusion["settings"] == [{
-      "name": "occlusion_granularity", "default": "sentences", "follows": "granularity",
-      "help": "the units deleted one at a time",
-      "choices": ["tokens", "words", "sentences", "lines", "paragraphs"]}]
+  assert (
+    occlusion["signed"]
+    and occlusion["on_request"]
+    and occlusion["settings"]
+    == [
+      {
+        "name": "occlusion_granularity",
+        "default": "sentences",
+        "follows": "granularity",
+        "help": "the units deleted one at a time",
+        "choices": ["tokens", "words", "sentences", "lines", "paragraphs"],
+      }
+    ]
+  )

@@ -53,8 +53,11 @@ def _check_page_shows(url: str, prompt: str, tmp_path: Path) -> None:
   prompt_file.write_text(prompt)
   shot = tmp_path / "notebook_render.png"
   proc = subprocess.run(
-      ["node", str(BROWSER_DIR / "app_url_example.mjs"), url, str(prompt_file), str(shot)],
-      capture_output=True, text=True, timeout=180)
+    ["node", str(BROWSER_DIR / "app_url_example.mjs"), url, str(prompt_file), str(shot)],
+    capture_output=True,
+    text=True,
+    timeout=180,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-1000:]
   assert json.loads(proc.stdout.strip().splitlines()[-1])["found"]
 
@@ -65,8 +68,9 @@ def test_walkthrough_notebook_runs_in_a_kernel(tiny_keras_preset, tmp_path, monk
   monkeypatch.delenv("KERAS_BACKEND", raising=False)
   menu = {e["source"]: e["prompt"] for e in datasets.read_examples(datasets.sample_prompts_path())}
   nb = nbformat.read(NOTEBOOK, as_version=4)
-  client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                          resources={"metadata": {"path": str(REPO)}})
+  client = NotebookClient(
+    nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+  )
   base_url = None
   rendered = []
   with client.setup_kernel():
@@ -81,8 +85,9 @@ def test_walkthrough_notebook_runs_in_a_kernel(tiny_keras_preset, tmp_path, monk
         assert {"tiny", "_tiny_salience", "_tiny_tokenizer"} <= set(info["models"])
         assert "sample_prompts" in info["datasets"]
         # The widget offers our interpreters (salience map, IG, occlusion).
-        assert {"sequence_salience", "LM Integrated Gradients", "LM Segment Occlusion"} \
-            <= set(info["models"]["tiny"]["interpreters"])
+        assert {"sequence_salience", "LM Integrated Gradients", "LM Segment Occlusion"} <= set(
+          info["models"]["tiny"]["interpreters"]
+        )
       if "render(data=" in cell.source:
         url = _rendered_url(cell)
         query = urllib.parse.parse_qs(urllib.parse.urlparse(url).query)
@@ -97,5 +102,4 @@ def test_walkthrough_notebook_runs_in_a_kernel(tiny_keras_preset, tmp_path, monk
           # The port can be bound again (TIME_WAIT leftovers aside, as any server).
           s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
           s.bind(("localhost", port))
-  assert rendered == [menu["fewshot-mistake"], menu["fewshot-fixed"],
-                      menu["fewshot-constitution"]]
+  assert rendered == [menu["fewshot-mistake"], menu["fewshot-fixed"], menu["fewshot-constitution"]]

@@ -36,8 +36,13 @@ def keras_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("parity") / f"{runtime}.npz"
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.parity_probe", "kerasnlp", runtime, str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+      [sys.executable, "-m", "tests.parity_probe", "kerasnlp", runtime, str(out)],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=1200,
+    )
     assert proc.returncode == 0, f"Keras on {runtime} failed:\n{proc.stderr[-6000:]}"
     results[runtime] = dict(np.load(out))
   return results

@@ -8,7 +8,6 @@ import torch
 import transformers
 
 from lit_seqsal.models import lit_models, transformers_engine
-
 from tests import salience_checks
 from tests.salience_checks import PROMPT, TARGET
 
@@ -36,7 +35,10 @@ def test_matches_finite_differences(tiny_gpt2_dir):
   model = engine.model
   with torch.no_grad():
     embs = model.get_input_embeddings()(torch.tensor(ids)).double()
-    f = lambda e: _target_loglik(model, e, ids, mask).item()
+
+    def f(e):
+      return _target_loglik(model, e, ids, mask).item()
+
     eps = 1e-5
     grad = torch.zeros_like(embs)
     for t in range(len(ids)):
@@ -68,7 +70,8 @@ def test_matches_full_logits_reference(tiny_model_dir, where):
   scale = np.abs(out["grad_l2"]).max()
   np.testing.assert_allclose(out["grad_l2"], grad.norm(dim=-1).numpy(), atol=1e-5 * scale)
   np.testing.assert_allclose(
-      out["grad_dot_input"], (grad * embs).sum(-1).detach().numpy(), atol=1e-5 * scale)
+    out["grad_dot_input"], (grad * embs).sum(-1).detach().numpy(), atol=1e-5 * scale
+  )
 
 
 def test_target_mask_semantics(tiny_group):

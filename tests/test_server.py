@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -15,7 +13,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import free_port, lit_example as _example, post, post_error, serve_lit
+from tests.conftest import free_port, post, post_error, serve_lit
+from tests.conftest import lit_example as _example
 
 
 @pytest.fixture(scope="module")
@@ -37,36 +36,75 @@ def test_get_info_lists_group_layouts_and_loaders(served):
 
 
 def test_salience_preds_have_aligned_scores(served):
-  preds = post(served.url, "/get_preds", {"inputs": [_example()]},
-               model="_tiny_salience", dataset_name="sample_prompts")
+  preds = post(
+    served.url,
+    "/get_preds",
+    {"inputs": [_example()]},
+    model="_tiny_salience",
+    dataset_name="sample_prompts",
+  )
   assert len(preds) == 1
   assert len(preds[0]["tokens"]) == len(preds[0]["grad_l2"]) == len(preds[0]["grad_dot_input"])
   # LIT's client asks for TokenScores only; that filter must keep working.
-  preds = post(served.url, "/get_preds", {"inputs": [_example()]}, model="_tiny_salience",
-               dataset_name="sample_prompts", requested_types="TokenScores")
+  preds = post(
+    served.url,
+    "/get_preds",
+    {"inputs": [_example()]},
+    model="_tiny_salience",
+    dataset_name="sample_prompts",
+    requested_types="TokenScores",
+  )
   assert set(preds[0]) == {"grad_l2", "grad_dot_input"}
 
 
 def test_bad_requests_then_good_request(served):
   bad_mask = _example(target_mask=[0, 1])
-  msg = post_error(served.url, "/get_preds", {"inputs": [bad_mask]},
-                   model="_tiny_salience", dataset_name="sample_prompts")
+  msg = post_error(
+    served.url,
+    "/get_preds",
+    {"inputs": [bad_mask]},
+    model="_tiny_salience",
+    dataset_name="sample_prompts",
+  )
   assert "target_mask" in msg
-  msg = post_error(served.url, "/get_preds", {"inputs": [_example(prompt="")]},
-                   model="tiny", dataset_name="sample_prompts")
+  msg = post_error(
+    served.url,
+    "/get_preds",
+    {"inputs": [_example(prompt="")]},
+    model="tiny",
+    dataset_name="sample_prompts",
+  )
   assert "prompt" in msg
-  msg = post_error(served.url, "/get_preds", {"inputs": [_example(target="")]},
-                   model="_tiny_salience", dataset_name="sample_prompts")
+  msg = post_error(
+    served.url,
+    "/get_preds",
+    {"inputs": [_example(target="")]},
+    model="_tiny_salience",
+    dataset_name="sample_prompts",
+  )
   assert "Nothing to explain" in msg
-  post_error(served.url, "/get_preds", {"inputs": [_example()]},
-             model="no_such_model", dataset_name="sample_prompts")
-  msg = post_error(served.url, "/create_dataset",
-                   {"config": {"new_name": "broken", "path": "/no/such.jsonl"}},
-                   dataset_name="prompt_file")
+  post_error(
+    served.url,
+    "/get_preds",
+    {"inputs": [_example()]},
+    model="no_such_model",
+    dataset_name="sample_prompts",
+  )
+  msg = post_error(
+    served.url,
+    "/create_dataset",
+    {"config": {"new_name": "broken", "path": "/no/such.jsonl"}},
+    dataset_name="prompt_file",
+  )
   assert "does not exist" in msg
   # The server keeps serving, and nothing loaded was lost.
-  preds = post(served.url, "/get_preds", {"inputs": [_example()]},
-               model="_tiny_salience", dataset_name="sample_prompts")
+  preds = post(
+    served.url,
+    "/get_preds",
+    {"inputs": [_example()]},
+    model="_tiny_salience",
+    dataset_name="sample_prompts",
+  )
   assert len(preds[0]["tokens"]) == len(preds[0]["grad_l2"])
   info = post(served.url, "/get_info")
   assert "sample_prompts" in info["datasets"] and "_tiny_salience" in info["models"]
@@ -75,19 +113,19 @@ def test_bad_requests_then_good_request(served):
 def test_examples_without_ids_do_not_share_lits_prediction_lock(served):
   """LIT keys examples by `_id`; ours key id-less examples by content, so a
   request for one example does not wait for another's predict call to end."""
-  name = next(n for n in served.app._models if n.endswith("_salience"))  # pylint: disable=protected-access
-  wrapper = served.app._models[name]  # pylint: disable=protected-access
+  name = next(n for n in served.app._models if n.endswith("_salience"))
+  wrapper = served.app._models[name]
   first, second = _example()["data"], _example(target=" it is soup.")["data"]
   for ex in (first, second):
     ex.pop("_id", None)
   keys = [wrapper.key_fn(first)]
   assert keys[0] is not None and keys[0] == wrapper.key_fn(dict(first))
   assert wrapper.key_fn(second) != keys[0]
-  wrapper._cache.get_pred_lock(keys)  # pylint: disable=protected-access  # first is being predicted
+  wrapper._cache.get_pred_lock(keys)  # first is being predicted
   try:
-    assert wrapper._cache.pred_lock_key([wrapper.key_fn(second)]) is None  # pylint: disable=protected-access
+    assert wrapper._cache.pred_lock_key([wrapper.key_fn(second)]) is None
   finally:
-    wrapper._cache.delete_pred_lock(keys)  # pylint: disable=protected-access
+    wrapper._cache.delete_pred_lock(keys)
   assert wrapper.key_fn(dict(first, _id="abc"))[1] == "abc"  # LIT's own ids unchanged
 
 
@@ -117,8 +155,9 @@ def test_lit_lets_requests_for_different_examples_predict_side_by_side(tiny_grou
   try:
     assert inside.wait(60)
     answers = []
-    fast = threading.Thread(target=lambda: answers.extend(
-        wrapper.predict([{"prompt": "fast", "_id": "b"}])))
+    fast = threading.Thread(
+      target=lambda: answers.extend(wrapper.predict([{"prompt": "fast", "_id": "b"}]))
+    )
     fast.start()
     fast.join(60)
     assert answers == [{"tokens": ["fast"]}] and slow.is_alive()
@@ -128,20 +167,28 @@ def test_lit_lets_requests_for_different_examples_predict_side_by_side(tiny_grou
 
 
 def test_generation_endpoint(served):
-  preds = post(served.url, "/get_preds", {"inputs": [_example()]},
-               model="tiny", dataset_name="sample_prompts")
+  preds = post(
+    served.url, "/get_preds", {"inputs": [_example()]}, model="tiny", dataset_name="sample_prompts"
+  )
   assert isinstance(preds[0]["response"], str)
 
 
 def test_configure_menu_loads_dataset_and_model(served, tmp_path, tiny_model_dir):
   path = tmp_path / "extra.jsonl"
   path.write_text('{"prompt": "Extra prompt", "target": " here"}\n')
-  info, name = post(served.url, "/create_dataset", {"config": {"new_name": "extra", "path": str(path)}},
-                    dataset_name="prompt_file")
+  info, name = post(
+    served.url,
+    "/create_dataset",
+    {"config": {"new_name": "extra", "path": str(path)}},
+    dataset_name="prompt_file",
+  )
   assert name == "extra" and "extra" in info["datasets"]
-  info, names = post(served.url, "/create_model",
-                     {"config": {"new_name": "tiny2", "model_name_or_path": tiny_model_dir}},
-                     model_name="Transformers LM")
+  info, _names = post(
+    served.url,
+    "/create_model",
+    {"config": {"new_name": "tiny2", "model_name_or_path": tiny_model_dir}},
+    model_name="Transformers LM",
+  )
   assert {"tiny2", "_tiny2_salience", "_tiny2_tokenizer"} <= set(info["models"])
 
 
@@ -161,12 +208,27 @@ def test_demo_module_serves_from_command_line(tiny_model_dir, tmp_path):
   port = free_port()
   jl = tmp_path / "d.jsonl"
   jl.write_text('{"prompt": "From a file"}\n')
-  cmd = [sys.executable, "-m", "lit_seqsal.demos.lm_salience", f"--port={port}",
-         f"--models=tiny:{tiny_model_dir}", f"--datasets=sample_prompts,mine:{jl}",
-         "--max_examples=5", "--batch_size=2", "--sequence_length=128",
-         "--dl_framework=transformers", "--dl_runtime=torch", "--precision=float32"]
-  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=os.environ | {"PYTHONUNBUFFERED": "1"})
+  cmd = [
+    sys.executable,
+    "-m",
+    "lit_seqsal.demos.lm_salience",
+    f"--port={port}",
+    f"--models=tiny:{tiny_model_dir}",
+    f"--datasets=sample_prompts,mine:{jl}",
+    "--max_examples=5",
+    "--batch_size=2",
+    "--sequence_length=128",
+    "--dl_framework=transformers",
+    "--dl_runtime=torch",
+    "--precision=float32",
+  ]
+  proc = subprocess.Popen(
+    cmd,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+    env=os.environ | {"PYTHONUNBUFFERED": "1"},
+  )
   try:
     info = _wait_for(f"http://127.0.0.1:{port}", proc)
     assert "_tiny_salience" in info["models"]
@@ -182,18 +244,36 @@ def test_demo_module_serves_from_command_line(tiny_model_dir, tmp_path):
 
 def test_demo_module_serves_a_keras_model_on_torch(tiny_keras_preset):
   port = free_port()
-  cmd = [sys.executable, "-m", "lit_seqsal.demos.lm_salience", f"--port={port}",
-         f"--models=tk:{tiny_keras_preset}", "--dl_framework=kerasnlp", "--dl_runtime=torch",
-         "--sampler=top_k", "--max_new_tokens=4"]
-  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=os.environ | {"PYTHONUNBUFFERED": "1"})
+  cmd = [
+    sys.executable,
+    "-m",
+    "lit_seqsal.demos.lm_salience",
+    f"--port={port}",
+    f"--models=tk:{tiny_keras_preset}",
+    "--dl_framework=kerasnlp",
+    "--dl_runtime=torch",
+    "--sampler=top_k",
+    "--max_new_tokens=4",
+  ]
+  proc = subprocess.Popen(
+    cmd,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+    env=os.environ | {"PYTHONUNBUFFERED": "1"},
+  )
   try:
     url = f"http://127.0.0.1:{port}"
     info = _wait_for(url, proc)
     assert {"tk", "_tk_salience", "_tk_tokenizer"} <= set(info["models"])
     assert "Keras LM (torch)" in info["initSpecs"]["models"]
-    preds = post(url, "/get_preds", {"inputs": [_example()]}, model="_tk_salience",
-                 dataset_name="sample_prompts")
+    preds = post(
+      url,
+      "/get_preds",
+      {"inputs": [_example()]},
+      model="_tk_salience",
+      dataset_name="sample_prompts",
+    )
     assert len(preds[0]["tokens"]) == len(preds[0]["grad_l2"]) > 3
   finally:
     proc.terminate()
@@ -202,28 +282,41 @@ def test_demo_module_serves_a_keras_model_on_torch(tiny_keras_preset):
 
 def test_demo_module_rejects_bad_flags(tiny_model_dir):
   result = subprocess.run(
-      [sys.executable, "-m", "lit_seqsal.demos.lm_salience", "--dl_framework=jaxnlp",
-       f"--models=t:{tiny_model_dir}"], capture_output=True, text=True, timeout=120)
+    [
+      sys.executable,
+      "-m",
+      "lit_seqsal.demos.lm_salience",
+      "--dl_framework=jaxnlp",
+      f"--models=t:{tiny_model_dir}",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert result.returncode != 0
   assert "dl_framework" in result.stderr and "transformers" in result.stderr
   result = subprocess.run(
-      [sys.executable, "-m", "lit_seqsal.demos.lm_salience", "--models=t:/no/such/dir"],
-      capture_output=True, text=True, timeout=120)
+    [sys.executable, "-m", "lit_seqsal.demos.lm_salience", "--models=t:/no/such/dir"],
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert result.returncode != 0
   assert "does not exist" in result.stderr
 
 
 def test_wsgi_app_for_gunicorn(tiny_model_dir):
   code = (
-      "import sys\n"
-      f"sys.argv = ['gunicorn', '--models=tiny:{tiny_model_dir}', '--workers=1']\n"
-      "from lit_seqsal.demos import lm_salience\n"
-      "app = lm_salience.get_wsgi_app()\n"
-      "from werkzeug.test import Client\n"
-      "r = Client(app).post('/get_info')\n"
-      "import json; info = json.loads(r.data)\n"
-      "assert r.status_code == 200 and '_tiny_salience' in info['models'], r.data\n"
-      "assert info['demoMode'] is True and not info['initSpecs']['models']\n"
-      "print('WSGI_OK')\n")
+    "import sys\n"
+    f"sys.argv = ['gunicorn', '--models=tiny:{tiny_model_dir}', '--workers=1']\n"
+    "from lit_seqsal.demos import lm_salience\n"
+    "app = lm_salience.get_wsgi_app()\n"
+    "from werkzeug.test import Client\n"
+    "r = Client(app).post('/get_info')\n"
+    "import json; info = json.loads(r.data)\n"
+    "assert r.status_code == 200 and '_tiny_salience' in info['models'], r.data\n"
+    "assert info['demoMode'] is True and not info['initSpecs']['models']\n"
+    "print('WSGI_OK')\n"
+  )
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
   assert "WSGI_OK" in result.stdout, result.stderr[-3000:]

@@ -35,11 +35,14 @@ def import_graph() -> dict[str, set[str]]:
       elif isinstance(node, ast.ImportFrom):
         base = node.module or ""
         if node.level:
-          base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1]
-                          + ([base] if base else []))
+          base = ".".join(
+            package.split(".")[: len(package.split(".")) - node.level + 1]
+            + ([base] if base else [])
+          )
         # `from pkg import mod` imports the submodule when there is one.
-        targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
-                   for a in node.names]
+        targets = [
+          f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names
+        ]
       else:
         continue
       deps |= {t for t in targets if t in modules and t != name}
@@ -56,7 +59,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     stack.append(node)
     for dep in sorted(graph[node]):
       if state.get(dep) == 1:
-        return stack[stack.index(dep):] + [dep]
+        return stack[stack.index(dep) :] + [dep]
       if dep not in state and (cycle := visit(dep)):
         return cycle
     stack.pop()
@@ -83,17 +86,28 @@ def test_cycle_finder_finds_a_circle():
 # The package's layers, bottom first: a module may import its own layer and the
 # layers below it, never one above. Every module belongs to exactly one.
 LAYERS = (
-    ("vocabulary", ("lit_seqsal.contract", "lit_seqsal.errors", "lit_seqsal.tokens",
-                    "lit_seqsal.inputs", "lit_seqsal.options", "lit_seqsal.chat",
-                    "lit_seqsal.datasets", "lit_seqsal.console", "lit_seqsal.cli")),
-    ("work sharing", ("lit_seqsal.work",)),
-    ("engine", ("lit_seqsal.engine",)),
-    ("salience methods", ("lit_seqsal.salience",)),
-    ("models", ("lit_seqsal.models",)),
-    ("LIT interpreters", ("lit_seqsal.components",)),
-    ("batch runs", ("lit_seqsal.batch",)),
-    ("serving", ("lit_seqsal.serving",)),
-    ("entry points", ("lit_seqsal.notebook", "lit_seqsal.attribute", "lit_seqsal.demos")),
+  (
+    "vocabulary",
+    (
+      "lit_seqsal.contract",
+      "lit_seqsal.errors",
+      "lit_seqsal.tokens",
+      "lit_seqsal.inputs",
+      "lit_seqsal.options",
+      "lit_seqsal.chat",
+      "lit_seqsal.datasets",
+      "lit_seqsal.console",
+      "lit_seqsal.cli",
+    ),
+  ),
+  ("work sharing", ("lit_seqsal.work",)),
+  ("engine", ("lit_seqsal.engine",)),
+  ("salience methods", ("lit_seqsal.salience",)),
+  ("models", ("lit_seqsal.models",)),
+  ("LIT interpreters", ("lit_seqsal.components",)),
+  ("batch runs", ("lit_seqsal.batch",)),
+  ("serving", ("lit_seqsal.serving",)),
+  ("entry points", ("lit_seqsal.notebook", "lit_seqsal.attribute", "lit_seqsal.demos")),
 )
 
 
@@ -115,8 +129,9 @@ def test_layers_import_downwards_only():
       continue
     for dep in deps:
       assert layer_of(dep) <= layer_of(module), (
-          f"{module} ({LAYERS[layer_of(module)][0]}) imports {dep}"
-          f" ({LAYERS[layer_of(dep)][0]}), a layer above it")
+        f"{module} ({LAYERS[layer_of(module)][0]}) imports {dep}"
+        f" ({LAYERS[layer_of(dep)][0]}), a layer above it"
+      )
   assert not graph["lit_seqsal.contract"], "the contract imports nothing of the package"
 
 
@@ -129,19 +144,24 @@ def test_layer_check_catches_an_upward_import():
 def test_reference_method_table_is_the_registry():
   reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
   assert methods.markdown_table() in reference, (
-      "docs/reference.md's method table is out of date; paste the output of"
-      " `python -c 'from lit_seqsal.salience import methods; print(methods.markdown_table())'`")
+    "docs/reference.md's method table is out of date; paste the output of"
+    " `python -c 'from lit_seqsal.salience import methods; print(methods.markdown_table())'`"
+  )
 
 
 def test_reference_limits_table_is_the_limits():
   from lit_seqsal.work import limits
+
   reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
   assert limits.markdown_table() in reference, (
-      "docs/reference.md's hosted limits table is out of date")
+    "docs/reference.md's hosted limits table is out of date"
+  )
 
 
 def test_reference_model_flags_are_the_options():
   from lit_seqsal import options
+
   reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
   assert options.markdown_table() in reference, (
-      "docs/reference.md's model flags table is out of date")
+    "docs/reference.md's model flags table is out of date"
+  )

@@ -10,11 +10,11 @@ import pytest
 
 from lit_seqsal import errors, work
 from lit_seqsal.serving import jobs
+from lit_seqsal.serving.lit_patches import LruDict
 from lit_seqsal.work import limits
 from lit_seqsal.work.admission import Gate
-from lit_seqsal.work.model_lock import ModelLock
 from lit_seqsal.work.cache import ByteLRU
-from lit_seqsal.serving.lit_patches import LruDict
+from lit_seqsal.work.model_lock import ModelLock
 
 
 def _hold(lock: ModelLock, seconds: float, started: threading.Event):
@@ -35,9 +35,11 @@ def test_light_work_gets_the_model_before_queued_heavy_work():
     with work.running(work.Work(priority=priority)), lock:
       order.append(name)
 
-  threads = [threading.Thread(target=take, args=("heavy 1", work.HEAVY, 0.0)),
-             threading.Thread(target=take, args=("heavy 2", work.HEAVY, 0.05)),
-             threading.Thread(target=take, args=("light", work.LIGHT, 0.1))]
+  threads = [
+    threading.Thread(target=take, args=("heavy 1", work.HEAVY, 0.0)),
+    threading.Thread(target=take, args=("heavy 2", work.HEAVY, 0.05)),
+    threading.Thread(target=take, args=("light", work.LIGHT, 0.1)),
+  ]
   for t in threads:
     t.start()
   for t in threads + [holder]:

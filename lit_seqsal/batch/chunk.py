@@ -10,7 +10,6 @@ record), unless the run is strict. Both the local run and Ray workers
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -48,26 +47,28 @@ def _predict_each(model, batch: Sequence[dict]) -> list:
     return []
   try:
     return list(model.predict(list(batch)))
-  except (KeyboardInterrupt, SystemExit):
-    raise
-  except Exception:  # pylint: disable=broad-except
+  except Exception as e:  # noqa: BLE001 (any failure: retry each input alone)
     if len(batch) == 1:
-      return [sys.exc_info()[1]]
+      return [e]
   out = []
   for item in batch:
     try:
       out.append(model.predict([item])[0])
-    except (KeyboardInterrupt, SystemExit):
-      raise
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:  # noqa: BLE001 (whatever it is, it is this example's error)
       out.append(e)
   return out
 
 
 def _base_record(task: Task) -> dict:
   ex = task.example
-  return {"id": ex.id, "model": task.model, "dataset": ex.dataset, "index": ex.index,
-          "source": ex.source, "key": task.key}
+  return {
+    "id": ex.id,
+    "model": task.model,
+    "dataset": ex.dataset,
+    "index": ex.index,
+    "source": ex.source,
+    "key": task.key,
+  }
 
 
 def _error_record(task: Task, error: dict) -> dict:
@@ -79,8 +80,11 @@ def _segments(tokens: Sequence[str], prompt_length: int, granularity: str) -> li
   n = len(tokens)
   ranges = segmentation.segment_tokens(tokens, granularity, 1, prompt_length)
   ranges += segmentation.segment_tokens(tokens, granularity, prompt_length, n)
-  return [{"start": a, "end": b, "text": "".join(token_text(t) for t in tokens[a:b])}
-          for a, b in ranges if b > a]
+  return [
+    {"start": a, "end": b, "text": "".join(token_text(t) for t in tokens[a:b])}
+    for a, b in ranges
+    if b > a
+  ]
 
 
 class _Chunk:
@@ -98,8 +102,9 @@ class _Chunk:
   def fail(self, i: int, error: dict) -> None:
     if self.config.strict:
       task = self.tasks[i]
-      raise BatchError(f"Example {task.example.id} ({task.model}): {error['kind']}:"
-                       f" {error['message']}")
+      raise BatchError(
+        f"Example {task.example.id} ({task.model}): {error['kind']}: {error['message']}"
+      )
     self.records[i] = _error_record(self.tasks[i], error)
 
 
@@ -127,26 +132,46 @@ def _outputs_to_explain(state: _Chunk) -> dict[int, str]:
     if ex.error:
       state.fail(i, _error("DatasetLineError", ex.error))
     elif not methods_lib.REGISTRY or not state.known:
-      state.fail(i, _error("InputError", f"No known method in --methods"
-                           f" ({', '.join(state.unknown)}); allowed values:"
-                           f" {', '.join(methods_lib.REGISTRY)}."))
+      state.fail(
+        i,
+        _error(
+          "InputError",
+          f"No known method in --methods"
+          f" ({', '.join(state.unknown)}); allowed values:"
+          f" {', '.join(methods_lib.REGISTRY)}.",
+        ),
+      )
     elif config.explain == "target":
       if not isinstance(ex.target, str) or not ex.target:
-        state.fail(i, _error("InputError", "This example has no target to explain; use"
-                             " --explain=generation to explain the model's own output."))
+        state.fail(
+          i,
+          _error(
+            "InputError",
+            "This example has no target to explain; use"
+            " --explain=generation to explain the model's own output.",
+          ),
+        )
       else:
         outputs[i] = ex.target
     else:
       to_generate.append(i)
-  generations = _predict_each(state.group.generation, [
+  generations = _predict_each(
+    state.group.generation,
+    [
       {FieldNames.PROMPT: state.tasks[i].example.prompt, **dict(state.tasks[i].example.extra)}
-      for i in to_generate])
+      for i in to_generate
+    ],
+  )
   for i, gen in zip(to_generate, generations):
     if isinstance(gen, Exception):
       state.fail(i, _error(gen))
     elif not gen[FieldNames.RESPONSE]:
-      state.fail(i, _error("InputError", "The model generated nothing (it stopped at once):"
-                           " nothing to explain."))
+      state.fail(
+        i,
+        _error(
+          "InputError", "The model generated nothing (it stopped at once): nothing to explain."
+        ),
+      )
     else:
       outputs[i] = gen[FieldNames.RESPONSE]
   return outputs
@@ -155,6 +180,7 @@ def _outputs_to_explain(state: _Chunk) -> dict[int, str]:
 @dataclass
 class _Prepared:
   """An example ready for the salience model."""
+
   example: dict  # the salience model's input
   tokens: list[str]
   prompt_length: int
@@ -171,20 +197,28 @@ def _salience_inputs(state: _Chunk, outputs: dict[int, str]) -> dict[int, _Prepa
   prepared: dict[int, _Prepared] = {}
   for i, output in outputs.items():
     ex = state.tasks[i].example
-    example = {FieldNames.PROMPT: ex.prompt, FieldNames.TARGET: output,
-               **({FieldNames.FOIL: config.foil} if config.foil else {}), **dict(ex.extra)}
+    example = {
+      FieldNames.PROMPT: ex.prompt,
+      FieldNames.TARGET: output,
+      **({FieldNames.FOIL: config.foil} if config.foil else {}),
+      **dict(ex.extra),
+    }
     try:
       inputs.prompt_of(example)  # its message, without a position in the chunk
       encoded = encoding.encode_example(engine, example, with_mask=False)
       inputs.check_length(len(encoded.ids), engine.max_length, "Prompt + output")
       tokens = engine.token_strings(encoded.ids)
-      span = spans_lib.select_span(tokens, encoded.num_prompt_tokens, selector,
-                                   config.span_granularity)
+      span = spans_lib.select_span(
+        tokens, encoded.num_prompt_tokens, selector, config.span_granularity
+      )
     except inputs.InputError as e:
       state.fail(i, _error(e))
       continue
-    example |= {FieldNames.TARGET_MASK: span.mask(len(tokens)),
-                FieldNames.SALIENCE_METHODS: [m.name for m in state.known], **settings}
+    example |= {
+      FieldNames.TARGET_MASK: span.mask(len(tokens)),
+      FieldNames.SALIENCE_METHODS: [m.name for m in state.known],
+      **settings,
+    }
     prepared[i] = _Prepared(example, tokens, encoded.num_prompt_tokens, span, output)
   return prepared
 
@@ -213,25 +247,39 @@ def _records_from_salience(state: _Chunk, prepared: dict[int, _Prepared]) -> Non
     for method in state.known:
       scores = np.asarray(answer[method.name], dtype=np.float32).tolist()
       salience[method.name] = {
-          "tokens": scores,
-          "segments": [float(sum(scores[s["start"]:s["end"]])) for s in segments],
+        "tokens": scores,
+        "segments": [float(sum(scores[s["start"] : s["end"]])) for s in segments],
       }
     ex = state.tasks[i].example
     record = _base_record(state.tasks[i]) | {
-        "prompt": ex.prompt, "target": ex.target, "explain": config.explain,
-        "generation": p.output if config.explain == "generation" else None,
-        "tokens": list(answer[FieldNames.TOKENS]), "prompt_length": p.prompt_length,
-        "span": {"selector": config.span, "granularity": config.span_granularity,
-                 "start": p.span.start, "end": p.span.end, "text": p.span.text},
-        "granularity": config.granularity, "segments": segments,
-        "methods": [m.name for m in state.known],
-        "signed": {m.name: m.signed for m in state.known},
-        "salience": salience,
+      "prompt": ex.prompt,
+      "target": ex.target,
+      "explain": config.explain,
+      "generation": p.output if config.explain == "generation" else None,
+      "tokens": list(answer[FieldNames.TOKENS]),
+      "prompt_length": p.prompt_length,
+      "span": {
+        "selector": config.span,
+        "granularity": config.span_granularity,
+        "start": p.span.start,
+        "end": p.span.end,
+        "text": p.span.text,
+      },
+      "granularity": config.granularity,
+      "segments": segments,
+      "methods": [m.name for m in state.known],
+      "signed": {m.name: m.signed for m in state.known},
+      "salience": salience,
     }
     if state.unknown:
-      record["errors"] = [{"kind": "UnknownMethod", "method": n, "message":
-                           f"Unknown method {n!r}; allowed values:"
-                           f" {', '.join(methods_lib.REGISTRY)}."} for n in state.unknown]
+      record["errors"] = [
+        {
+          "kind": "UnknownMethod",
+          "method": n,
+          "message": f"Unknown method {n!r}; allowed values: {', '.join(methods_lib.REGISTRY)}.",
+        }
+        for n in state.unknown
+      ]
     if specs:
       record["regions"] = regions_lib.example_regions(record, specs)
     state.records[i] = record

@@ -27,10 +27,11 @@ class BatchError(RuntimeError):
 @dataclass(frozen=True)
 class BatchConfig:
   """What to explain, with which model and methods, and where the results go."""
+
   models: tuple[str, ...]  # NAME:PATH, as the server's --models
   datasets: tuple[str, ...]  # sample_prompts or NAME:PATH, as the server's --datasets
   out: str
-  options: ModelOptions = ModelOptions()
+  options: ModelOptions = dataclasses.field(default_factory=ModelOptions)
   max_examples: int = 0  # per dataset; 0: all
   explain: str = "target"  # or "generation"
   span: str = ""  # regex selecting the output segment to explain; "": the whole output
@@ -62,8 +63,10 @@ class BatchConfig:
     if self.strict:
       unknown = self.unknown_methods()
       if unknown:
-        raise BatchError(f"Unknown method(s) {', '.join(unknown)} in --methods; allowed"
-                         f" values: {', '.join(methods_lib.REGISTRY)}.")
+        raise BatchError(
+          f"Unknown method(s) {', '.join(unknown)} in --methods; allowed"
+          f" values: {', '.join(methods_lib.REGISTRY)}."
+        )
     for method in self.known_methods():
       for setting in method.settings:
         setting.check(dict(self.settings).get(setting.name, setting.default))
@@ -76,8 +79,9 @@ class BatchConfig:
   def known_methods(self) -> tuple[methods_lib.Method, ...]:
     if not self.methods:
       return tuple(methods_lib.REGISTRY[n] for n in methods_lib.default_names())
-    return tuple(methods_lib.REGISTRY[n] for n in dict.fromkeys(self.methods)
-                 if n in methods_lib.REGISTRY)
+    return tuple(
+      methods_lib.REGISTRY[n] for n in dict.fromkeys(self.methods) if n in methods_lib.REGISTRY
+    )
 
   def unknown_methods(self) -> tuple[str, ...]:
     return tuple(n for n in dict.fromkeys(self.methods) if n not in methods_lib.REGISTRY)
@@ -85,5 +89,4 @@ class BatchConfig:
   def method_settings(self) -> dict:
     """The settings the known methods read, with their defaults filled in."""
     given = dict(self.settings)
-    return {s.name: given.get(s.name, s.default)
-            for m in self.known_methods() for s in m.settings}
+    return {s.name: given.get(s.name, s.default) for m in self.known_methods() for s in m.settings}

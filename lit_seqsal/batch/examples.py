@@ -37,6 +37,7 @@ class Example:
 @dataclass(frozen=True)
 class Task:
   """One example for one model: what a chunk is made of."""
+
   model: str  # NAME of a --models entry
   example: Example
   key: str  # hash of the inputs and settings (see task_key)
@@ -46,7 +47,8 @@ class Task:
     """Rough cost, for ordering and the ETA: the length of what the model reads."""
     ex = self.example
     return len(ex.prompt if isinstance(ex.prompt, str) else "") + len(
-        ex.target if isinstance(ex.target, str) else "")
+      ex.target if isinstance(ex.target, str) else ""
+    )
 
 
 def _read_dataset(name: str, path: str, max_examples: int) -> list[Example]:
@@ -61,16 +63,30 @@ def _read_dataset(name: str, path: str, max_examples: int) -> list[Example]:
     for index, (_, record, error) in enumerate(datasets_lib.jsonl_records(path)):
       record = record or {}
       source = record.get("source")
-      examples.append(Example(
-          id=f"{name}/{index}", dataset=name, index=index,
+      examples.append(
+        Example(
+          id=f"{name}/{index}",
+          dataset=name,
+          index=index,
           source=source if isinstance(source, str) else "",
-          prompt=record.get("prompt"), target=record.get("target") or "",
+          prompt=record.get("prompt"),
+          target=record.get("target") or "",
           extra=tuple((k, record[k]) for k in PASS_THROUGH_FIELDS if k in record),
-          error=f"{path}, {error}" if error else ""))
+          error=f"{path}, {error}" if error else "",
+        )
+      )
   else:
     for index, ex in enumerate(datasets_lib.read_examples(path)):  # .txt, or the format error
-      examples.append(Example(id=f"{name}/{index}", dataset=name, index=index,
-                              source=ex["source"], prompt=ex["prompt"], target=ex["target"]))
+      examples.append(
+        Example(
+          id=f"{name}/{index}",
+          dataset=name,
+          index=index,
+          source=ex["source"],
+          prompt=ex["prompt"],
+          target=ex["target"],
+        )
+      )
   return examples[:max_examples] if max_examples else examples
 
 
@@ -86,9 +102,15 @@ def load_examples(config: BatchConfig) -> tuple[list[Example], list[dict]]:
       if config.strict:
         raise BatchError(f"Dataset {entry!r} cannot be read: {e}") from e
       logging.error("Dataset %r cannot be read: %s", entry, e)
-      errors.append({"id": f"{name}/*", "model": "", "dataset": name, "kind": "dataset_error",
-                     "error": {"kind": type(e).__name__, "message": f"Dataset {entry!r}"
-                               f" cannot be read: {e}"}})
+      errors.append(
+        {
+          "id": f"{name}/*",
+          "model": "",
+          "dataset": name,
+          "kind": "dataset_error",
+          "error": {"kind": type(e).__name__, "message": f"Dataset {entry!r} cannot be read: {e}"},
+        }
+      )
   return examples, errors
 
 
@@ -100,11 +122,20 @@ def task_key(config: BatchConfig, model_entry: str, ex: Example) -> str:
   """What an example's record depends on: its inputs, the model and the settings."""
   opts = config.options
   payload = {
-      "model": model_entry, "framework": opts.dl_framework, "runtime": opts.runtime,
-      "precision": opts.precision, "explain": config.explain, "span": config.span,
-      "span_granularity": config.span_granularity, "methods": list(config.methods),
-      "settings": config.method_settings(), "granularity": config.granularity,
-      "prompt": ex.prompt, "target": ex.target, "extra": list(ex.extra), "foil": config.foil,
+    "model": model_entry,
+    "framework": opts.dl_framework,
+    "runtime": opts.runtime,
+    "precision": opts.precision,
+    "explain": config.explain,
+    "span": config.span,
+    "span_granularity": config.span_granularity,
+    "methods": list(config.methods),
+    "settings": config.method_settings(),
+    "granularity": config.granularity,
+    "prompt": ex.prompt,
+    "target": ex.target,
+    "extra": list(ex.extra),
+    "foil": config.foil,
   }
   if config.explain == "generation":
     payload["max_new_tokens"] = opts.max_new_tokens
@@ -128,5 +159,5 @@ def make_chunks(tasks: Sequence[Task], size: int) -> list[list[Task]]:
     by_model.setdefault(tasks[i].model, []).append(tasks[i])
   chunks = []
   for model_tasks in by_model.values():
-    chunks.extend(model_tasks[s:s + size] for s in range(0, len(model_tasks), size))
+    chunks.extend(model_tasks[s : s + size] for s in range(0, len(model_tasks), size))
   return chunks

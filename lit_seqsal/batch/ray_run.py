@@ -16,19 +16,22 @@ Ray is an optional extra: `pip install 'lit-seqsal[ray]'`.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from absl import logging
 
-from lit_seqsal.batch import run as run_lib
 from lit_seqsal.batch import chunk as chunk_lib
 from lit_seqsal.batch import config as config_lib
 from lit_seqsal.batch import examples as examples_lib
+from lit_seqsal.batch import run as run_lib
 
-INSTALL_HINT = ("--ray needs Ray, an optional extra of lit-seqsal: pip install"
-                " 'lit-seqsal[ray]' (or, in a source checkout, pip install -e '.[ray]').")
+INSTALL_HINT = (
+  "--ray needs Ray, an optional extra of lit-seqsal: pip install"
+  " 'lit-seqsal[ray]' (or, in a source checkout, pip install -e '.[ray]')."
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class RayOptions:
 
 def require_ray():
   try:
-    import ray  # pylint: disable=g-import-not-at-top
+    import ray
   except ImportError as e:
     raise config_lib.BatchError(INSTALL_HINT) from e
   return ray
@@ -82,7 +85,7 @@ def _connect(ray, opts: RayOptions) -> bool:
   """Connects to the cluster; returns whether this call started it (and must stop it)."""
   if ray.is_initialized():
     return False
-  import logging as py_logging  # pylint: disable=g-import-not-at-top
+  import logging as py_logging
 
   if opts.address:
     ray.init(address=opts.address, logging_level=py_logging.WARNING)
@@ -90,10 +93,19 @@ def _connect(ray, opts: RayOptions) -> bool:
   need = opts.num_workers * opts.cpus_per_worker
   cpus = max(os.cpu_count() or 1, int(need + 0.999))
   if need > (os.cpu_count() or 1):
-    logging.warning("%d workers x %g CPUs oversubscribe this machine's %d CPUs.",
-                    opts.num_workers, opts.cpus_per_worker, os.cpu_count() or 1)
-  ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-           object_store_memory=256 << 20, logging_level=py_logging.WARNING)
+    logging.warning(
+      "%d workers x %g CPUs oversubscribe this machine's %d CPUs.",
+      opts.num_workers,
+      opts.cpus_per_worker,
+      os.cpu_count() or 1,
+    )
+  ray.init(
+    num_cpus=cpus,
+    include_dashboard=False,
+    log_to_driver=False,
+    object_store_memory=256 << 20,
+    logging_level=py_logging.WARNING,
+  )
   return True
 
 
@@ -103,8 +115,10 @@ def _check_resources(ray, opts: RayOptions) -> None:
     need = per_worker * opts.num_workers
     have = available.get(what, 0)
     if need > have:
-      message = (f"{opts.num_workers} workers x {per_worker:g} {what}s need {need:g} {what}s;"
-                 f" the Ray cluster has {have:g}.")
+      message = (
+        f"{opts.num_workers} workers x {per_worker:g} {what}s need {need:g} {what}s;"
+        f" the Ray cluster has {have:g}."
+      )
       if not opts.address:
         raise config_lib.BatchError(message + " Lower --num_workers or the per-worker resources.")
       logging.warning("%s Workers wait until the cluster grows.", message)
@@ -120,13 +134,18 @@ def executor(opts: RayOptions | dict) -> run_lib.Executor:
   """A run_lib.run executor on Ray; checks first that Ray is installed (else says how)."""
   require_ray()
   opts = opts if isinstance(opts, RayOptions) else RayOptions(**opts)
-  return lambda config, chunks, write, on_ready: run_on_ray(config, chunks, write, opts,
-                                                            on_ready=on_ready)
+  return lambda config, chunks, write, on_ready: run_on_ray(
+    config, chunks, write, opts, on_ready=on_ready
+  )
 
 
-def run_on_ray(config: config_lib.BatchConfig, chunks: Sequence[list[examples_lib.Task]],
-               write: Callable[[list[dict]], None], opts: RayOptions,
-               on_ready: Callable[[], None] | None = None) -> None:
+def run_on_ray(
+  config: config_lib.BatchConfig,
+  chunks: Sequence[list[examples_lib.Task]],
+  write: Callable[[list[dict]], None],
+  opts: RayOptions,
+  on_ready: Callable[[], None] | None = None,
+) -> None:
   """Computes the chunks on Ray workers and writes each chunk's records as it comes."""
   if not chunks:
     return
@@ -138,9 +157,12 @@ def run_on_ray(config: config_lib.BatchConfig, chunks: Sequence[list[examples_li
   try:
     _check_resources(ray, opts)
     actor = ray.remote(Worker).options(
-        num_cpus=opts.cpus_per_worker, num_gpus=opts.gpus_per_worker,
-        max_restarts=opts.max_restarts, max_task_retries=-1,
-        **({} if opts.address else {"runtime_env": _local_env()}))
+      num_cpus=opts.cpus_per_worker,
+      num_gpus=opts.gpus_per_worker,
+      max_restarts=opts.max_restarts,
+      max_task_retries=-1,
+      **({} if opts.address else {"runtime_env": _local_env()}),
+    )
     workers = [actor.remote(config) for _ in range(min(opts.num_workers, len(chunks)))]
     try:  # waits for every worker to load its models: a bad path fails here, once
       worker_pids[:] = ray.get([w.pid.remote() for w in workers])
@@ -163,7 +185,7 @@ def run_on_ray(config: config_lib.BatchConfig, chunks: Sequence[list[examples_li
         submit(w)
     while in_flight:
       ready, _ = ray.wait(list(in_flight), num_returns=1)
-      w, chunk = in_flight.pop(ready[0])
+      w, _chunk = in_flight.pop(ready[0])
       try:
         records = ray.get(ready[0])
       except ray.exceptions.RayTaskError as e:
@@ -173,16 +195,16 @@ def run_on_ray(config: config_lib.BatchConfig, chunks: Sequence[list[examples_li
         raise
       except ray.exceptions.RayActorError as e:
         raise config_lib.BatchError(
-            f"Ray worker {w} died more than {opts.max_restarts} times ({e}); rerun the same"
-            " command to resume.") from e
+          f"Ray worker {w} died more than {opts.max_restarts} times ({e}); rerun the same"
+          " command to resume."
+        ) from e
       write(records)
       submit(w)
   finally:
     for w in workers:
-      try:
+      # A worker that is already gone is fine: we are shutting down.
+      with contextlib.suppress(Exception):
         ray.kill(w)
-      except Exception:  # pylint: disable=broad-except
-        pass
     worker_pids.clear()
     if started:
       ray.shutdown()

@@ -58,18 +58,21 @@ def parse_spec(text: str) -> RegionSpec:
     return RegionSpec(text, text)
   for prefix, kind in (("blocks:", "blocks"), ("labels:", "labels"), ("label:", "labels")):
     if text.startswith(prefix):
-      rest = text[len(prefix):]
+      rest = text[len(prefix) :]
       if kind == "labels":
-        labels = tuple(l.strip().rstrip(":") for l in rest.split(",") if l.strip())
+        labels = tuple(t.strip().rstrip(":") for t in rest.split(",") if t.strip())
         if not labels:
-          raise RegionSpecError(f"Region spec {text!r}: name at least one label, e.g. labels:Analysis.")
+          raise RegionSpecError(
+            f"Region spec {text!r}: name at least one label, e.g. labels:Analysis."
+          )
         return RegionSpec(text, kind, labels=labels)
       return RegionSpec(text, kind, pattern=_compile(rest, text))
   name, sep, pattern = text.partition("=")
   if not sep or not name.strip() or not pattern:
     raise RegionSpecError(
-        f"Region spec {text!r} is not one of: NAME=REGEX, paragraphs, lines, blocks:REGEX,"
-        " labels:LABEL[,LABEL...].")
+      f"Region spec {text!r} is not one of: NAME=REGEX, paragraphs, lines, blocks:REGEX,"
+      " labels:LABEL[,LABEL...]."
+    )
   if name.strip() == REST:
     raise RegionSpecError(f"Region name {REST!r} is reserved for the tokens no region covers.")
   return RegionSpec(text, "regex", name=name.strip(), pattern=_compile(pattern, text))
@@ -115,8 +118,9 @@ def _char_offsets(tokens: Sequence[str], first: int, last: int) -> tuple[str, li
   return "".join(texts), starts
 
 
-def _tokens_in(intervals: Sequence[tuple[int, int]], text: str, starts: Sequence[int],
-               first: int) -> list[int]:
+def _tokens_in(
+  intervals: Sequence[tuple[int, int]], text: str, starts: Sequence[int], first: int
+) -> list[int]:
   """Tokens (absolute indices) with a non-space character in the char intervals (a
   whitespace-only token: its first character)."""
   covered = np.zeros(len(text) + 1, dtype=bool)
@@ -131,8 +135,9 @@ def _tokens_in(intervals: Sequence[tuple[int, int]], text: str, starts: Sequence
   return out
 
 
-def prompt_regions(tokens: Sequence[str], prompt_length: int,
-                   specs: Sequence[RegionSpec]) -> list[Region]:
+def prompt_regions(
+  tokens: Sequence[str], prompt_length: int, specs: Sequence[RegionSpec]
+) -> list[Region]:
   """The regions of one example's prompt (tokens 1..prompt_length-1), `(rest)` last."""
   first, last = 1, prompt_length
   text, starts = _char_offsets(tokens, first, last)
@@ -143,14 +148,18 @@ def prompt_regions(tokens: Sequence[str], prompt_length: int,
     ids.extend(token_ids)
 
   lines = segmentation.segment_tokens(tokens, "lines", first, last) if last > first else []
-  line_text = lambda a, b: "".join(token_text(t) for t in tokens[a:b])
+
+  def line_text(a: int, b: int) -> str:
+    return "".join(token_text(t) for t in tokens[a:b])
+
   for spec in specs:
     if spec.kind == "regex":
       intervals = [m.span() for m in spec.pattern.finditer(text) if m.end() > m.start()]
       add(spec.name, _tokens_in(intervals, text, starts, first))
     elif spec.kind in _KINDS:
-      granularity, label = (("paragraphs", "paragraph") if spec.kind == "paragraphs"
-                            else ("lines", "line"))
+      granularity, label = (
+        ("paragraphs", "paragraph") if spec.kind == "paragraphs" else ("lines", "line")
+      )
       segs = segmentation.segment_tokens(tokens, granularity, first, last) if last > first else []
       for k, (a, b) in enumerate(segs, start=1):
         add(f"{label} {k}", range(a, b))
@@ -165,7 +174,7 @@ def prompt_regions(tokens: Sequence[str], prompt_length: int,
       counts: dict[str, int] = {}
       for a, b in lines:
         stripped = line_text(a, b).strip()
-        label = next((l for l in spec.labels if stripped.startswith(l + ":")), None)
+        label = next((name for name in spec.labels if stripped.startswith(name + ":")), None)
         if label is not None:
           counts[label] = counts.get(label, 0) + 1
           add(f"{label} #{counts[label]}", range(a, b))
@@ -195,14 +204,16 @@ def example_regions(record: dict, specs: Sequence[RegionSpec]) -> dict:
   """A record's `regions` field: names, token runs, and per method shares and top."""
   regions = prompt_regions(record["tokens"], record["prompt_length"], specs)
   names = [r.name for r in regions]
-  per_method = {m: shares(regions, s["tokens"], record["prompt_length"])
-                for m, s in record.get("salience", {}).items()}
+  per_method = {
+    m: shares(regions, s["tokens"], record["prompt_length"])
+    for m, s in record.get("salience", {}).items()
+  }
   return {
-      "spec": [s.text for s in specs],
-      "names": names,
-      "tokens": [r.ranges() for r in regions],
-      "shares": per_method,
-      "top": {m: top_region(names, v) for m, v in per_method.items()},
+    "spec": [s.text for s in specs],
+    "names": names,
+    "tokens": [r.ranges() for r in regions],
+    "shares": per_method,
+    "top": {m: top_region(names, v) for m, v in per_method.items()},
   }
 
 
@@ -246,8 +257,9 @@ def aggregate(records: Sequence[dict], examples_listed: int = 3) -> dict:
       continue
     tokens = regions["tokens"]
     for method, values in regions["shares"].items():
-      entry = by.setdefault((record.get("model", ""), method),
-                            {"examples": 0, "shares": {}, "top": {}})
+      entry = by.setdefault(
+        (record.get("model", ""), method), {"examples": 0, "shares": {}, "top": {}}
+      )
       entry["examples"] += 1
       for name, runs, share in zip(regions["names"], tokens, values):
         if name == REST and not runs:
@@ -263,12 +275,19 @@ def aggregate(records: Sequence[dict], examples_listed: int = 3) -> dict:
     for name, pairs in entry["shares"].items():
       values = np.asarray([s for _, s in pairs], dtype=np.float64)
       ranked = sorted(pairs, key=lambda p: (-p[1], p[0]))
-      stats.append(RegionStats(
-          name=name, examples=len(pairs), mean=_finite(values.mean()),
-          std=_finite(values.std()), p25=_finite(np.percentile(values, 25)),
-          median=_finite(np.percentile(values, 50)), p75=_finite(np.percentile(values, 75)),
+      stats.append(
+        RegionStats(
+          name=name,
+          examples=len(pairs),
+          mean=_finite(values.mean()),
+          std=_finite(values.std()),
+          p25=_finite(np.percentile(values, 25)),
+          median=_finite(np.percentile(values, 50)),
+          p75=_finite(np.percentile(values, 75)),
           top_fraction=entry["top"].get(name, 0) / max(entry["examples"], 1),
           highest=ranked[:examples_listed],
-          lowest=sorted(pairs, key=lambda p: (p[1], p[0]))[:examples_listed]))
+          lowest=sorted(pairs, key=lambda p: (p[1], p[0]))[:examples_listed],
+        )
+      )
     out.setdefault(model, {})[method] = {"examples": entry["examples"], "regions": stats}
   return out

@@ -21,12 +21,30 @@ from lit_seqsal.batch import regions as regions_lib
 
 # -- the client's colour scales (lit_seqsal/client/src/colors.ts) --------------------
 
-_SEQUENTIAL = [(255, 255, 255), (222, 235, 247), (158, 202, 225), (66, 146, 198),
-               (8, 81, 156), (8, 48, 107)]
-_NEGATIVE = [(255, 255, 255), (216, 218, 235), (178, 171, 210), (128, 115, 172),
-             (100, 60, 150), (45, 0, 75)]
-_POSITIVE = [(255, 255, 255), (250, 214, 170), (230, 170, 90), (200, 112, 20),
-             (150, 62, 5), (70, 20, 0)]
+_SEQUENTIAL = [
+  (255, 255, 255),
+  (222, 235, 247),
+  (158, 202, 225),
+  (66, 146, 198),
+  (8, 81, 156),
+  (8, 48, 107),
+]
+_NEGATIVE = [
+  (255, 255, 255),
+  (216, 218, 235),
+  (178, 171, 210),
+  (128, 115, 172),
+  (100, 60, 150),
+  (45, 0, 75),
+]
+_POSITIVE = [
+  (255, 255, 255),
+  (250, 214, 170),
+  (230, 170, 90),
+  (200, 112, 20),
+  (150, 62, 5),
+  (70, 20, 0),
+]
 
 
 def _js_round(x: float) -> int:
@@ -74,8 +92,11 @@ def example_view(record: dict, method: str) -> dict:
   lo = next((k for k in output if segs[k]["start"] <= span["start"] < segs[k]["end"]), -1)
   hi = next((k for k in output if segs[k]["start"] <= span["end"] - 1 < segs[k]["end"]), lo)
   coloured = [s["start"] < prompt_length or (lo >= 0 and k < lo) for k, s in enumerate(segs)]
+
   # aggregate.ts scaleMax: the largest |value|, 1 when all are 0.
-  scale_max = lambda vs: max([abs(v) for v in vs] + [0.0]) or 1.0
+  def scale_max(vs) -> float:
+    return max([abs(v) for v in vs] + [0.0]) or 1.0
+
   prompt_values = [v for v, s in zip(values, segs) if s["start"] < prompt_length]
   visible = [values[k] for k in output if coloured[k]]
   max_value = max(scale_max(prompt_values), scale_max(visible) if visible else 0.0)
@@ -83,19 +104,26 @@ def example_view(record: dict, method: str) -> dict:
   chips = []
   for k, (seg, value) in enumerate(zip(segs, values)):
     role = "prompt" if seg["start"] < prompt_length else "output"
-    chips.append({
-        "text": seg["text"], "role": role, "value": value, "scored": coloured[k],
-        "selected": lo >= 0 and lo <= k <= hi, "after": lo >= 0 and k > hi and role == "output",
+    chips.append(
+      {
+        "text": seg["text"],
+        "role": role,
+        "value": value,
+        "scored": coloured[k],
+        "selected": lo >= 0 and lo <= k <= hi,
+        "after": lo >= 0 and k > hi and role == "output",
         "color": color_for(value, max_value, signed) if coloured[k] else "rgb(255, 255, 255)",
-    })
+      }
+    )
   return {"chips": chips, "max": max_value, "signed": signed}
 
 
 # -- the printed table and the JSON ----------------------------------------------------
 
 
-def summary(records: Sequence[dict], *, seconds: float | None = None,
-            computed: int | None = None) -> dict:
+def summary(
+  records: Sequence[dict], *, seconds: float | None = None, computed: int | None = None
+) -> dict:
   """What the run produced: counts, errors by kind, and the region aggregate."""
   ok = [r for r in records if "error" not in r]
   errors = [r for r in records if "error" in r]
@@ -105,23 +133,27 @@ def summary(records: Sequence[dict], *, seconds: float | None = None,
     entry = by_kind.setdefault(kind, {"count": 0, "examples": []})
     entry["count"] += 1
     if len(entry["examples"]) < 5:
-      entry["examples"].append({"id": r["id"], "model": r.get("model", ""),
-                                "message": r["error"].get("message", "")})
+      entry["examples"].append(
+        {"id": r["id"], "model": r.get("model", ""), "message": r["error"].get("message", "")}
+      )
   method_errors: dict[str, int] = {}
   for r in ok:
     for e in r.get("errors", ()):
       method_errors[e.get("method", "?")] = method_errors.get(e.get("method", "?"), 0) + 1
   aggregate = regions_lib.aggregate(ok)
   out = {
-      "examples": len(ok),
-      "errors": len(errors),
-      "errors_by_kind": by_kind,
-      "method_errors": method_errors,
-      "regions_spec": next((r["regions"]["spec"] for r in ok if r.get("regions")), []),
-      "regions": {model: {method: {"examples": v["examples"],
-                                   "regions": [s.as_json() for s in v["regions"]]}
-                          for method, v in methods.items()}
-                  for model, methods in aggregate.items()},
+    "examples": len(ok),
+    "errors": len(errors),
+    "errors_by_kind": by_kind,
+    "method_errors": method_errors,
+    "regions_spec": next((r["regions"]["spec"] for r in ok if r.get("regions")), []),
+    "regions": {
+      model: {
+        method: {"examples": v["examples"], "regions": [s.as_json() for s in v["regions"]]}
+        for method, v in methods.items()
+      }
+      for model, methods in aggregate.items()
+    },
   }
   if seconds is not None:
     out["seconds"] = seconds
@@ -135,15 +167,21 @@ def table(summary_json: dict) -> str:
   lines = []
   for model, methods in summary_json["regions"].items():
     for method, entry in methods.items():
-      lines.append(f"{model} · {method}: share of the prompt's salience (|score|) per region,"
-                   f" {entry['examples']} examples")
+      lines.append(
+        f"{model} · {method}: share of the prompt's salience (|score|) per region,"
+        f" {entry['examples']} examples"
+      )
       width = max([len(s["name"]) for s in entry["regions"]] + [6])
-      lines.append(f"  {'region':<{width}}  {'mean':>6}  {'std':>6}  {'p25':>6}  {'median':>6}"
-                   f"  {'p75':>6}  {'top':>5}  {'n':>5}")
+      lines.append(
+        f"  {'region':<{width}}  {'mean':>6}  {'std':>6}  {'p25':>6}  {'median':>6}"
+        f"  {'p75':>6}  {'top':>5}  {'n':>5}"
+      )
       for s in entry["regions"]:
-        lines.append(f"  {s['name']:<{width}}  {s['mean']:6.3f}  {s['std']:6.3f}  {s['p25']:6.3f}"
-                     f"  {s['median']:6.3f}  {s['p75']:6.3f}  {100 * s['top_fraction']:4.0f}%"
-                     f"  {s['examples']:5d}")
+        lines.append(
+          f"  {s['name']:<{width}}  {s['mean']:6.3f}  {s['std']:6.3f}  {s['p25']:6.3f}"
+          f"  {s['median']:6.3f}  {s['p75']:6.3f}  {100 * s['top_fraction']:4.0f}%"
+          f"  {s['examples']:5d}"
+        )
       lines.append("")
   if not lines:
     lines.append("No regions (--regions) to report.")
@@ -159,7 +197,7 @@ def table(summary_json: dict) -> str:
 
 def default_paths(out: str) -> tuple[str, str]:
   """Where the JSON summary and the HTML report go by default: beside the results."""
-  stem = out[:-len(".jsonl")] if out.endswith(".jsonl") else out
+  stem = out[: -len(".jsonl")] if out.endswith(".jsonl") else out
   return stem + ".summary.json", stem + ".report.html"
 
 
@@ -203,22 +241,28 @@ def _chart(stats: Sequence[dict], method: str) -> str:
   height = row_h * len(stats) + 30
   top = max([s["p75"] for s in stats] + [s["mean"] for s in stats] + [1e-9])
   scale = bar_w / max(top, 0.05)
-  parts = [f'<svg class="chart" role="img" aria-label="{_esc(method)}: mean share per region"'
-           f' width="{label_w + bar_w + 150}" height="{height}">']
+  parts = [
+    f'<svg class="chart" role="img" aria-label="{_esc(method)}: mean share per region"'
+    f' width="{label_w + bar_w + 150}" height="{height}">'
+  ]
   for k, s in enumerate(stats):
     y = 10 + k * row_h
     w = max(0.0, s["mean"] * scale)
     color = color_for(s["mean"], top, False)
     parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{_esc(s["name"])}</text>')
-    parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}"'
-                 f' fill="{color}" stroke="#08306b" stroke-width="0.5"><title>'
-                 f'{_esc(s["name"])}: mean {_pct(s["mean"])}, IQR {_pct(s["p25"])}–{_pct(s["p75"])},'
-                 f' top in {_pct(s["top_fraction"])} of examples</title></rect>')
+    parts.append(
+      f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}"'
+      f' fill="{color}" stroke="#08306b" stroke-width="0.5"><title>'
+      f"{_esc(s['name'])}: mean {_pct(s['mean'])}, IQR {_pct(s['p25'])}–{_pct(s['p75'])},"
+      f" top in {_pct(s['top_fraction'])} of examples</title></rect>"
+    )
     x1, x2 = label_w + s["p25"] * scale, label_w + s["p75"] * scale
     yc = y + row_h / 2 - 1
     parts.append(f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{yc}" y2="{yc}" stroke="#333"/>')
-    parts.append(f'<text x="{label_w + max(w, x2 - label_w) + 6:.1f}" y="{y + 15}">'
-                 f'{_pct(s["mean"])} · top {_pct(s["top_fraction"])}</text>')
+    parts.append(
+      f'<text x="{label_w + max(w, x2 - label_w) + 6:.1f}" y="{y + 15}">'
+      f"{_pct(s['mean'])} · top {_pct(s['top_fraction'])}</text>"
+    )
   parts.append("</svg>")
   return "".join(parts)
 
@@ -232,9 +276,10 @@ def _example_section(record: dict, method: str) -> str:
   view = example_view(record, method)
   chips = []
   for c in view["chips"]:
-    cls = f"seg {c['role']}" + (" selected" if c["selected"] else "") + (
-        " after" if c["after"] else "")
-    style = f'background:{c["color"]};color:{text_color_for(c["color"])}' if c["scored"] else ""
+    cls = (
+      f"seg {c['role']}" + (" selected" if c["selected"] else "") + (" after" if c["after"] else "")
+    )
+    style = f"background:{c['color']};color:{text_color_for(c['color'])}" if c["scored"] else ""
     tip = f"{method}: {c['value']}"
     title = f' title="{_esc(tip)}"' if c["scored"] else ""
     chips.append(f'<span class="{cls}" style="{style}"{title}>{_esc(c["text"])}</span>')
@@ -242,22 +287,32 @@ def _example_section(record: dict, method: str) -> str:
   rows = ""
   if regions:
     shares = regions["shares"].get(method, [])
-    rows = "".join(f"<tr><td>{_esc(n)}</td><td class=num>{_pct(s)}</td></tr>"
-                   for n, s, runs in zip(regions["names"], shares, regions["tokens"]) if runs)
+    rows = "".join(
+      f"<tr><td>{_esc(n)}</td><td class=num>{_pct(s)}</td></tr>"
+      for n, s, runs in zip(regions["names"], shares, regions["tokens"])
+      if runs
+    )
     rows = f"<table><tr><th>region</th><th class=num>share</th></tr>{rows}</table>"
   anchor = _example_anchor(record.get("model", ""), record["id"], method)
-  return (f'<section class="example" id="{anchor}"><h3>{_esc(record["id"])}'
-          f' <span class="muted">{_esc(record.get("source", ""))} · {_esc(record.get("model", ""))}'
-          f' · {_esc(method)}</span></h3>'
-          f'<dl><dt>Explained</dt><dd>{_esc(record["span"]["text"])}</dd>'
-          f'<dt>Granularity</dt><dd>{_esc(record["granularity"])}</dd></dl>'
-          f'<div class="text">{"".join(chips)}</div>{rows}'
-          '<p class="muted">Prompt and output in segments; the explained span is outlined,'
-          ' output after it is grey. Hover a segment for its score.</p></section>')
+  return (
+    f'<section class="example" id="{anchor}"><h3>{_esc(record["id"])}'
+    f' <span class="muted">{_esc(record.get("source", ""))} · {_esc(record.get("model", ""))}'
+    f" · {_esc(method)}</span></h3>"
+    f"<dl><dt>Explained</dt><dd>{_esc(record['span']['text'])}</dd>"
+    f"<dt>Granularity</dt><dd>{_esc(record['granularity'])}</dd></dl>"
+    f'<div class="text">{"".join(chips)}</div>{rows}'
+    '<p class="muted">Prompt and output in segments; the explained span is outlined,'
+    " output after it is grey. Hover a segment for its score.</p></section>"
+  )
 
 
-def html_report(records: Sequence[dict], summary_json: dict, *, title: str = "",
-                load: Callable[[set], dict] | None = None) -> str:
+def html_report(
+  records: Sequence[dict],
+  summary_json: dict,
+  *,
+  title: str = "",
+  load: Callable[[set], dict] | None = None,
+) -> str:
   """The standalone HTML report. `records` may be light (run.light_record): `load`
   then gives the full records of the linked examples, {(model, id): record}."""
   by_key = {(r.get("model", ""), r["id"]): r for r in records if "error" not in r}
@@ -277,39 +332,53 @@ def html_report(records: Sequence[dict], summary_json: dict, *, title: str = "",
   settings = ""
   if first is not None:
     selector = first["span"].get("selector")
-    settings = (f"<dt>Explained</dt><dd>{_esc(first['explain'])}"
-                f"{' · span /' + _esc(selector) + '/' if selector else ''}"
-                f"</dd><dt>Methods</dt><dd>{_esc(', '.join(first['methods']))}</dd>"
-                f"<dt>Granularity</dt><dd>{_esc(first['granularity'])}</dd>")
+    settings = (
+      f"<dt>Explained</dt><dd>{_esc(first['explain'])}"
+      f"{' · span /' + _esc(selector) + '/' if selector else ''}"
+      f"</dd><dt>Methods</dt><dd>{_esc(', '.join(first['methods']))}</dd>"
+      f"<dt>Granularity</dt><dd>{_esc(first['granularity'])}</dd>"
+    )
   spec = summary_json.get("regions_spec") or []
-  body.append(f"<dl><dt>Examples</dt><dd>{summary_json['examples']} explained,"
-              f" {summary_json['errors']} errors</dd>{settings}"
-              f"<dt>Regions</dt><dd>{_esc(' · '.join(spec)) or '(none: pass --regions)'}</dd></dl>")
-  body.append("<p class=muted>A region's share: the sum of |score| over its tokens divided by"
-              " that over the whole prompt, per example. Bars: the mean over examples; whiskers:"
-              " the interquartile range; top: how often the region has the largest share."
-              " <code>(rest)</code> is the prompt no region covers.</p>")
+  body.append(
+    f"<dl><dt>Examples</dt><dd>{summary_json['examples']} explained,"
+    f" {summary_json['errors']} errors</dd>{settings}"
+    f"<dt>Regions</dt><dd>{_esc(' · '.join(spec)) or '(none: pass --regions)'}</dd></dl>"
+  )
+  body.append(
+    "<p class=muted>A region's share: the sum of |score| over its tokens divided by"
+    " that over the whole prompt, per example. Bars: the mean over examples; whiskers:"
+    " the interquartile range; top: how often the region has the largest share."
+    " <code>(rest)</code> is the prompt no region covers.</p>"
+  )
   for model, methods in summary_json["regions"].items():
     for method, entry in methods.items():
       stats = entry["regions"]
-      body.append(f"<h2>{_esc(model)} · {_esc(method)} <span class=muted>"
-                  f"({entry['examples']} examples)</span></h2>")
+      body.append(
+        f"<h2>{_esc(model)} · {_esc(method)} <span class=muted>"
+        f"({entry['examples']} examples)</span></h2>"
+      )
       body.append(_chart(stats, method))
       rows = []
       for s in stats:
         hi = "<br>".join(link(model, e["id"], method, e["share"]) for e in s["highest"])
         lo = "<br>".join(link(model, e["id"], method, e["share"]) for e in s["lowest"])
-        rows.append(f"<tr><td>{_esc(s['name'])}</td><td class=num>{_pct(s['mean'])}</td>"
-                    f"<td class=num>{_pct(s['std'])}</td><td class=num>{_pct(s['top_fraction'])}"
-                    f"</td><td>{hi}</td><td>{lo}</td></tr>")
-      body.append("<table><tr><th>region</th><th class=num>mean</th><th class=num>std</th>"
-                  "<th class=num>top</th><th>highest share</th><th>lowest share</th></tr>"
-                  + "".join(rows) + "</table>")
+        rows.append(
+          f"<tr><td>{_esc(s['name'])}</td><td class=num>{_pct(s['mean'])}</td>"
+          f"<td class=num>{_pct(s['std'])}</td><td class=num>{_pct(s['top_fraction'])}"
+          f"</td><td>{hi}</td><td>{lo}</td></tr>"
+        )
+      body.append(
+        "<table><tr><th>region</th><th class=num>mean</th><th class=num>std</th>"
+        "<th class=num>top</th><th>highest share</th><th>lowest share</th></tr>"
+        + "".join(rows)
+        + "</table>"
+      )
   if summary_json["errors_by_kind"]:
     body.append("<h2>Errors</h2><ul>")
     for kind, entry in summary_json["errors_by_kind"].items():
-      examples = "; ".join(f"{_esc(e['id'])}: {_esc(e['message'][:200])}"
-                           for e in entry["examples"])
+      examples = "; ".join(
+        f"{_esc(e['id'])}: {_esc(e['message'][:200])}" for e in entry["examples"]
+      )
       body.append(f"<li class=error><b>{_esc(kind)}</b> × {entry['count']}: {examples}</li>")
     body.append("</ul>")
   if linked:
@@ -318,16 +387,25 @@ def html_report(records: Sequence[dict], summary_json: dict, *, title: str = "",
     if len(full) < len(keys) and load is not None:
       full |= load(keys - set(full))
     body.append("<h2>Examples</h2>")
-    body.extend(_example_section(full[key], method) for key, method in linked.values()
-                if key in full)
+    body.extend(
+      _example_section(full[key], method) for key, method in linked.values() if key in full
+    )
   title = title or "Salience over a dataset"
-  return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}'
-          f"</title><style>{_CSS}</style></head><body><h1>{_esc(title)}</h1>"
-          + "\n".join(body) + "</body></html>\n")
+  return (
+    f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}'
+    f"</title><style>{_CSS}</style></head><body><h1>{_esc(title)}</h1>"
+    + "\n".join(body)
+    + "</body></html>\n"
+  )
 
 
-def write_html(path: str, records: Sequence[dict], summary_json: dict, title: str = "",
-               load: Callable[[set], dict] | None = None) -> None:
+def write_html(
+  path: str,
+  records: Sequence[dict],
+  summary_json: dict,
+  title: str = "",
+  load: Callable[[set], dict] | None = None,
+) -> None:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, "w", encoding="utf-8") as f:
     f.write(html_report(records, summary_json, title=title, load=load))

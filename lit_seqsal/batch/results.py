@@ -106,7 +106,8 @@ def dumps(record: dict) -> str:
 def _signals_held() -> Iterator[None]:
   """Delays SIGINT/SIGTERM (Ctrl-C, kill) until the block ends, in the main thread."""
   if threading.current_thread() is not threading.main_thread() or not hasattr(
-      signal, "pthread_sigmask"):
+    signal, "pthread_sigmask"
+  ):
     yield
     return
   held = {signal.SIGINT, signal.SIGTERM}
@@ -126,8 +127,12 @@ class ResultsWriter:
     os.makedirs(directory, exist_ok=True)
     dropped = repair(path)
     if dropped:
-      logging.warning("%s: dropped an incomplete last line (%d bytes) left by an interrupted"
-                      " run; that example is computed again.", path, dropped)
+      logging.warning(
+        "%s: dropped an incomplete last line (%d bytes) left by an interrupted"
+        " run; that example is computed again.",
+        path,
+        dropped,
+      )
     self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
   def write(self, records: Iterable[dict]) -> None:

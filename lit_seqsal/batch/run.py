@@ -43,6 +43,7 @@ from lit_seqsal.work.progress import Progress
 @dataclass
 class Plan:
   """What a run will do: the chunks still to compute and what the file already holds."""
+
   chunks: list[list[Task]]
   done: int  # examples already in the file for these settings
   errors_to_write: list[dict] = field(default_factory=list)  # dataset errors found now
@@ -62,17 +63,20 @@ def plan(config: BatchConfig) -> Plan:
   for record in results_lib.iter_records(out):
     key = results_lib.record_key(record)
     if record.get("kind") == "dataset_error" or (
-        record.get("kind") == "example_error" and config.retry_errors):
+      record.get("kind") == "example_error" and config.retry_errors
+    ):
       dropped = True  # tried again (a dataset may be readable now)
       continue
     if key in wanted and record.get("key") != wanted[key]:
       raise BatchError(
-          f"{out} already holds example {key[1]} ({key[0]}) computed from other inputs or"
-          " settings: use another --out, or --overwrite to start it again.")
+        f"{out} already holds example {key[1]} ({key[0]}) computed from other inputs or"
+        " settings: use another --out, or --overwrite to start it again."
+      )
     done.add(key)
   if dropped:  # the file without the errors about to be tried again (atomic)
-    results_lib.rewrite(out, (r for r in results_lib.iter_records(out)
-                              if results_lib.record_key(r) in done))
+    results_lib.rewrite(
+      out, (r for r in results_lib.iter_records(out) if results_lib.record_key(r) in done)
+    )
   chunks = []
   for chunk in make_chunks(tasks, config.size):
     todo = [t for t in chunk if (t.model, t.example.id) not in done]
@@ -88,8 +92,13 @@ OnChunk = Callable[[list[dict]], None]
 Executor = Callable[["BatchConfig", Sequence[list[Task]], OnChunk, Callable[[], None]], None]
 
 
-def run_local(config: BatchConfig, chunks: Sequence[list[Task]], on_chunk: OnChunk,
-              groups: dict | None = None, on_ready: Callable[[], None] | None = None) -> None:
+def run_local(
+  config: BatchConfig,
+  chunks: Sequence[list[Task]],
+  on_chunk: OnChunk,
+  groups: dict | None = None,
+  on_ready: Callable[[], None] | None = None,
+) -> None:
   """Computes the chunks in this process, in order."""
   if not chunks:
     return
@@ -108,8 +117,14 @@ class RunResult:
   seconds: float
 
 
-def run(config: BatchConfig, *, executor: Executor | None = None, groups: dict | None = None,
-        on_chunk: OnChunk | None = None, stream=None) -> RunResult:
+def run(
+  config: BatchConfig,
+  *,
+  executor: Executor | None = None,
+  groups: dict | None = None,
+  on_chunk: OnChunk | None = None,
+  stream=None,
+) -> RunResult:
   """Runs (or resumes) the batch: computes what the results file lacks and appends it.
 
   `executor` computes the chunks elsewhere (ray_run.executor: on Ray workers);
@@ -121,14 +136,22 @@ def run(config: BatchConfig, *, executor: Executor | None = None, groups: dict |
   the_plan = plan(config)
   unknown = config.unknown_methods()
   if unknown:
-    logging.warning("Unknown method(s) %s in --methods: recorded as an error in every"
-                    " example; allowed values: %s.", ", ".join(unknown),
-                    ", ".join(methods_lib.REGISTRY))
+    logging.warning(
+      "Unknown method(s) %s in --methods: recorded as an error in every"
+      " example; allowed values: %s.",
+      ", ".join(unknown),
+      ", ".join(methods_lib.REGISTRY),
+    )
   pending = sum(len(c) for c in the_plan.chunks)
   weights = {(t.model, t.example.id): t.weight for c in the_plan.chunks for t in c}
-  bar = Progress(f"Salience for {pending} examples", pending, stream=stream or sys.stderr,
-                 unit="examples", total_weight=sum(weights.values()),
-                 done_before=the_plan.done)
+  bar = Progress(
+    f"Salience for {pending} examples",
+    pending,
+    stream=stream or sys.stderr,
+    unit="examples",
+    total_weight=sum(weights.values()),
+    done_before=the_plan.done,
+  )
   computed = 0
   with results_lib.ResultsWriter(config.out) as writer:
     writer.write(the_plan.errors_to_write)
@@ -137,8 +160,11 @@ def run(config: BatchConfig, *, executor: Executor | None = None, groups: dict |
       nonlocal computed
       writer.write(records)
       computed += len(records)
-      bar.advance(len(records), sum(weights.get(results_lib.record_key(r), 0) for r in records),
-                  sum(1 for r in records if "error" in r))
+      bar.advance(
+        len(records),
+        sum(weights.get(results_lib.record_key(r), 0) for r in records),
+        sum(1 for r in records if "error" in r),
+      )
       if on_chunk is not None:
         on_chunk(records)
 
@@ -179,8 +205,11 @@ def finalize(config: BatchConfig) -> list[dict]:
   spec_texts = [s.text for s in specs]
 
   def stale(record: dict) -> bool:
-    return ("error" not in record and "tokens" in record
-            and record.get("regions", {}).get("spec", []) != spec_texts)
+    return (
+      "error" not in record
+      and "tokens" in record
+      and record.get("regions", {}).get("spec", []) != spec_texts
+    )
 
   def updated(record: dict) -> dict:
     if stale(record):

@@ -57,11 +57,15 @@ def explained_range(tokens: Sequence[str], start: int, end: int) -> tuple[int, i
   return (start, end) if _blank(tokens[s]) and e - s == 1 else (s, e)
 
 
-def select_span(tokens: Sequence[str], prompt_length: int, selector: re.Pattern | None,
-                granularity: str = "lines") -> Span:
+def select_span(
+  tokens: Sequence[str], prompt_length: int, selector: re.Pattern | None, granularity: str = "lines"
+) -> Span:
   """The span of the output (tokens [prompt_length, len)) to explain."""
   n = len(tokens)
-  text_of = lambda a, b: "".join(token_text(t) for t in tokens[a:b])
+
+  def text_of(a: int, b: int) -> str:
+    return "".join(token_text(t) for t in tokens[a:b])
+
   if prompt_length >= n:
     raise InputError("Nothing to explain: the output is empty.")
   if selector is None:
@@ -73,5 +77,5 @@ def select_span(tokens: Sequence[str], prompt_length: int, selector: re.Pattern 
   output = text_of(prompt_length, n)
   shown = output if len(output) <= 200 else output[:200] + "…"
   raise SpanError(
-      f"The span selector /{selector.pattern}/ matches no {granularity[:-1]} of the output"
-      f" {shown!r}.")
+    f"The span selector /{selector.pattern}/ matches no {granularity[:-1]} of the output {shown!r}."
+  )

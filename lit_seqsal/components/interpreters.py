@@ -36,20 +36,24 @@ def _group(model: lit_model.Model) -> lit_models.ModelGroup:
   group = lit_models.group_of(model)
   if group is None:
     raise ValueError(
-        f"{type(model).__name__} is not a lit-seqsal model group member; these"
-        " interpreters need a model loaded by lit_seqsal.models.")
+      f"{type(model).__name__} is not a lit-seqsal model group member; these"
+      " interpreters need a model loaded by lit_seqsal.models."
+    )
   return group
 
 
-def _target_text(example: dict, index: int, config: dict, model_output: dict | None,
-                 group: lit_models.ModelGroup) -> str:
+def _target_text(
+  example: dict, index: int, config: dict, model_output: dict | None, group: lit_models.ModelGroup
+) -> str:
   texts = config.get("target_text")
   if isinstance(texts, str):
     texts = [texts]
-  if texts is not None and (not isinstance(texts, list)
-                            or not all(isinstance(t, str) for t in texts)):
+  if texts is not None and (
+    not isinstance(texts, list) or not all(isinstance(t, str) for t in texts)
+  ):
     raise input_checks.InputError(
-        "Config 'target_text' must be a text or a list of texts (one per input).")
+      "Config 'target_text' must be a text or a list of texts (one per input)."
+    )
   if texts:
     return texts[min(index, len(texts) - 1)]
   if example.get(FieldNames.TARGET):
@@ -61,8 +65,10 @@ def _target_text(example: dict, index: int, config: dict, model_output: dict | N
 
 
 def _explained(
-    inputs: Sequence[dict], model_outputs: Sequence[dict] | None, config: dict,
-    group: lit_models.ModelGroup,
+  inputs: Sequence[dict],
+  model_outputs: Sequence[dict] | None,
+  config: dict,
+  group: lit_models.ModelGroup,
 ) -> list[tuple[tuple[int, ...], Any]]:
   """(ids, mask) per input, with the target filled in as the module doc says."""
   out = []
@@ -73,8 +79,9 @@ def _explained(
       ex[FieldNames.TARGET] = _target_text(ex, i, config, output, group)
       if not ex[FieldNames.TARGET]:
         raise input_checks.InputError(
-            f"Example {i}: the output to explain is empty (no target text and the"
-            " model generated nothing). Give a target text to explain.")
+          f"Example {i}: the output to explain is empty (no target text and the"
+          " model generated nothing). Give a target text to explain."
+        )
     encoded = lit_models.encode_within_budget(group.engine, ex, i)
     out.append((encoded.ids, encoded.mask))
   return out
@@ -103,13 +110,16 @@ class SalienceMapInterpreter(_GroupInterpreter):
 
   def config_spec(self) -> lit_types.Spec:
     return {
-        "chunk_size": lit_types.Integer(
-            default=attribution.DEFAULT_MAP_CHUNK, min_val=1, max_val=1024, required=False),
+      "chunk_size": lit_types.Integer(
+        default=attribution.DEFAULT_MAP_CHUNK, min_val=1, max_val=1024, required=False
+      ),
     }
 
   def meta_spec(self) -> lit_types.Spec:
-    return {m.name: lit_types.SequenceSalience(autorun=True, signed=m.signed)
-            for m in methods.gradient_methods()}
+    return {
+      m.name: lit_types.SequenceSalience(autorun=True, signed=m.signed)
+      for m in methods.gradient_methods()
+    }
 
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
     del dataset
@@ -122,15 +132,22 @@ class SalienceMapInterpreter(_GroupInterpreter):
     for ids, mask in _explained(unmasked, model_outputs, config, group):
       first_output = int(mask.nonzero()[0][0])
       maps = attribution.salience_map(
-          group.engine, ids, first_output, methods.gradient_reductions(),
-          chunk_size=chunk, progress=self._progress)
+        group.engine,
+        ids,
+        first_output,
+        methods.gradient_reductions(),
+        chunk_size=chunk,
+        progress=self._progress,
+      )
       tokens = group.engine.token_strings(ids)
-      results.append({
+      results.append(
+        {
           method: dtypes.SequenceSalienceMap(
-              tokens_in=tokens[:first_output], tokens_out=tokens[first_output:],
-              salience=values)
+            tokens_in=tokens[:first_output], tokens_out=tokens[first_output:], salience=values
+          )
           for method, values in maps.items()
-      })
+        }
+      )
     return results
 
 
@@ -148,9 +165,9 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
 
   def meta_spec(self) -> lit_types.Spec:
     return {
-        FieldNames.INTEGRATED_GRADIENTS: lit_types.TokenSalience(autorun=False, signed=True),
-        "attribution_sum": lit_types.Scalar(),
-        "log_likelihood_change": lit_types.Scalar(),
+      FieldNames.INTEGRATED_GRADIENTS: lit_types.TokenSalience(autorun=False, signed=True),
+      "attribution_sum": lit_types.Scalar(),
+      "log_likelihood_change": lit_types.Scalar(),
     }
 
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
@@ -160,14 +177,21 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
     group = _group(model)
     explained = _explained(inputs, model_outputs, config, group)
     results = attribution.integrated_gradients(
-        group.engine, [(ids, mask[None]) for ids, mask in explained], steps=steps,
-        progress=self._progress)
-    return [{
+      group.engine,
+      [(ids, mask[None]) for ids, mask in explained],
+      steps=steps,
+      progress=self._progress,
+    )
+    return [
+      {
         FieldNames.INTEGRATED_GRADIENTS: dtypes.TokenSalience(
-            group.engine.token_strings(ids), r.scores[0]),
+          group.engine.token_strings(ids), r.scores[0]
+        ),
         "attribution_sum": float(r.scores[0].sum()),
         "log_likelihood_change": float(r.log_likelihood[0] - r.baseline_log_likelihood[0]),
-    } for (ids, _), r in zip(explained, results)]
+      }
+      for (ids, _), r in zip(explained, results)
+    ]
 
 
 class OcclusionInterpreter(_GroupInterpreter):
@@ -195,28 +219,37 @@ class OcclusionInterpreter(_GroupInterpreter):
     group = _group(model)
     explained = _explained(inputs, model_outputs, config, group)
     results = attribution.occlusion(
-        group.engine, [(ids, mask[None]) for ids, mask in explained], granularity,
-        progress=self._progress)
+      group.engine,
+      [(ids, mask[None]) for ids, mask in explained],
+      granularity,
+      progress=self._progress,
+    )
     outputs = []
     for (ids, _), (occ,) in zip(explained, results):
       tokens = group.engine.token_strings(ids)
-      outputs.append({
+      outputs.append(
+        {
           FieldNames.OCCLUSION: dtypes.TokenSalience(tokens, occ.scores),
           "segments": [
-              {"start": a, "end": b, "text": token_display.token_text("".join(tokens[a:b])),
-               "score": float(score)}
-              for (a, b), score in zip(occ.segments, occ.segment_scores)
+            {
+              "start": a,
+              "end": b,
+              "text": token_display.token_text("".join(tokens[a:b])),
+              "score": float(score),
+            }
+            for (a, b), score in zip(occ.segments, occ.segment_scores)
           ],
-      })
+        }
+      )
     return outputs
 
 
 def seqsal_interpreters(
-    progress: ProgressCallback | None = None,
+  progress: ProgressCallback | None = None,
 ) -> dict[str, lit_components.Interpreter]:
   """Our interpreters by the names LIT lists them under."""
   return {
-      SALIENCE_MAP: SalienceMapInterpreter(progress),
-      INTEGRATED_GRADIENTS: IntegratedGradientsInterpreter(progress),
-      OCCLUSION: OcclusionInterpreter(progress),
+    SALIENCE_MAP: SalienceMapInterpreter(progress),
+    INTEGRATED_GRADIENTS: IntegratedGradientsInterpreter(progress),
+    OCCLUSION: OcclusionInterpreter(progress),
   }

@@ -23,9 +23,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from absl import app
-from absl import flags
-from absl import logging
+from absl import app, flags, logging
 from lit_nlp import server_flags
 
 from lit_seqsal import datasets as seqsal_datasets
@@ -35,15 +33,20 @@ from lit_seqsal.serving import lit_server as server
 from lit_seqsal.work import limits
 
 _MODELS, _DATASETS, _MAX_EXAMPLES = options.define_source_flags(
-    seqsal_datasets.DEFAULT_MAX_EXAMPLES, "Maximum number of examples loaded from each dataset.")
+  seqsal_datasets.DEFAULT_MAX_EXAMPLES, "Maximum number of examples loaded from each dataset."
+)
 _HOSTED = flags.DEFINE_bool(
-    "hosted", False,
-    "Serve as a public demo: LIT's demo mode, no loaders or endpoints that read or"
-    " write server paths, and the hosted budgets (--max_input_tokens, ...).")
+  "hosted",
+  False,
+  "Serve as a public demo: LIT's demo mode, no loaders or endpoints that read or"
+  " write server paths, and the hosted budgets (--max_input_tokens, ...).",
+)
 _RESULTS = flags.DEFINE_string(
-    "results", "",
-    "A results file of the batch command (python -m lit_seqsal.attribute --out=FILE),"
-    " served at /seqsal/results for the client's dataset view.")
+  "results",
+  "",
+  "A results file of the batch command (python -m lit_seqsal.attribute --out=FILE),"
+  " served at /seqsal/results for the client's dataset view.",
+)
 options.define_flags()  # --dl_framework, --precision, --sequence_length, ...
 limits.define_flags()  # --max_body_bytes, --request_time_limit_s, --queue_per_model, ...
 
@@ -57,16 +60,21 @@ def build_server(*, hosted: bool = False) -> server.Server:
   """LIT server from the flags; `hosted` (or --hosted) makes it a public demo."""
   hosted = hosted or _HOSTED.value
   kwargs = server.lit_app_kwargs(
-      models_config=_MODELS.value,
-      datasets_config=_DATASETS.value,
-      max_examples=_MAX_EXAMPLES.value,
-      opts=options.from_flags(),
+    models_config=_MODELS.value,
+    datasets_config=_DATASETS.value,
+    max_examples=_MAX_EXAMPLES.value,
+    opts=options.from_flags(),
   )
   flag_values = server_flags.get_flags()
   if hosted:
     flag_values.update(demo_mode=True, development_demo=False)
-  return server.Server(**kwargs, **flag_values, hosted=hosted,
-                       limits=limits.from_flags(hosted), results_path=_RESULTS.value)
+  return server.Server(
+    **kwargs,
+    **flag_values,
+    hosted=hosted,
+    limits=limits.from_flags(hosted),
+    results_path=_RESULTS.value,
+  )
 
 
 def get_wsgi_app():

@@ -36,6 +36,7 @@ from lit_seqsal.work.progress import Progress
 @dataclass
 class Objectives:
   """What `LMEngine.objectives` returns for a batch of B rows and M masks."""
+
   values: np.ndarray  # <float32>[B, M]: summed target log-probability per mask
   grads: np.ndarray | None  # <float32>[M, B, used, H], when gradients were asked for
   # When `alternatives=k` was asked for: the model's top k next tokens at each of
@@ -59,8 +60,14 @@ class LMEngine(abc.ABC):
   uses_chat_template: bool = False
   chat_markers: tuple[str, ...] = ()  # a prompt holding one of these is already templated
 
-  def __init__(self, *, batch_size: int, max_length: int, max_new_tokens: int,
-               stop_sequences: Sequence[str] = ()):
+  def __init__(
+    self,
+    *,
+    batch_size: int,
+    max_length: int,
+    max_new_tokens: int,
+    stop_sequences: Sequence[str] = (),
+  ):
     if batch_size < 1:
       raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     if max_length < 2:
@@ -103,8 +110,9 @@ class LMEngine(abc.ABC):
     """Text of generated token ids, special tokens left out."""
 
   @abc.abstractmethod
-  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]],
-                    stop_sequences: Sequence[str]) -> list[list[int]]:
+  def _generate_ids(
+    self, prompt_ids: Sequence[Sequence[int]], stop_sequences: Sequence[str]
+  ) -> list[list[int]]:
     """Up to max_new_tokens new token ids per prompt (may run past a stop token or
     a stop sequence: generate() cuts there; stopping early only saves work)."""
 
@@ -113,8 +121,9 @@ class LMEngine(abc.ABC):
     """See embed()."""
 
   @abc.abstractmethod
-  def _objectives(self, embs: np.ndarray, batch: SalienceBatch, gradients: bool,
-                  alternatives: int) -> Objectives:
+  def _objectives(
+    self, embs: np.ndarray, batch: SalienceBatch, gradients: bool, alternatives: int
+  ) -> Objectives:
     """See objectives()."""
 
   # -- shared ------------------------------------------------------------------
@@ -124,8 +133,9 @@ class LMEngine(abc.ABC):
     with self.lock:
       return self._embed(np.asarray(ids))
 
-  def objectives(self, embs: np.ndarray, batch: SalienceBatch, *, gradients: bool,
-                 alternatives: int = 0) -> Objectives:
+  def objectives(
+    self, embs: np.ndarray, batch: SalienceBatch, *, gradients: bool, alternatives: int = 0
+  ) -> Objectives:
     """Runs the model on `embs` <float32>[B, batch.used, H] (instead of the
     embeddings of batch.ids) and returns the summed log-probability of each
     mask's target tokens, <float32>[B, M], and, if `gradients`, the gradient of
@@ -138,15 +148,18 @@ class LMEngine(abc.ABC):
     with self.lock:
       return self._objectives(embs, batch, gradients, alternatives)
 
-  def generate(self, prompt_ids: Sequence[Sequence[int]],
-               stops: Sequence[Sequence[str]] | None = None) -> list[Generation]:
+  def generate(
+    self, prompt_ids: Sequence[Sequence[int]], stops: Sequence[Sequence[str]] | None = None
+  ) -> list[Generation]:
     """Continuations of tokenized prompts (each fits max_length), in order, each
     ending at the first of the engine's stop sequences and its own `stops`.
     One batch of prompts at a time holds the model (heavy work: light requests
     waiting for it go between batches)."""
     encoded = [list(ids) for ids in prompt_ids]
-    stops = [tuple(dict.fromkeys(self.stop_sequences + tuple(s or ())))
-             for s in (stops or [()] * len(encoded))]
+    stops = [
+      tuple(dict.fromkeys(self.stop_sequences + tuple(s or ())))
+      for s in (stops or [()] * len(encoded))
+    ]
     outputs: list[Generation | None] = [None] * len(encoded)
     progress = Progress(f"Generation for {len(encoded)} prompts", len(encoded))
     stop_ids = self.stop_ids | {self.pad_id}
@@ -161,8 +174,7 @@ class LMEngine(abc.ABC):
         progress.advance(len(chunk))
     return outputs
 
-  def _generation(self, prompt_ids: Sequence[int], new_ids: Sequence[int],
-                  text: str) -> Generation:
+  def _generation(self, prompt_ids: Sequence[int], new_ids: Sequence[int], text: str) -> Generation:
     prompt_emb = self.mean_embedding(prompt_ids)
     response_emb = self.mean_embedding(new_ids) if new_ids else np.zeros_like(prompt_emb)
     return Generation(text, prompt_emb, response_emb)

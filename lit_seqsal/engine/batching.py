@@ -24,6 +24,7 @@ Row = tuple  # (ids, masks) or (ids, masks, foil_ids)
 @dataclass
 class SalienceBatch:
   """Rows of (ids, masks) packed for one call of `LMEngine.objectives`."""
+
   ids: np.ndarray  # int64 [B, W], right-padded with pad_id
   attention: np.ndarray  # int32 [B, W], 1 on real tokens
   weights: np.ndarray  # float32 [B, M, K]: weight of target position k in mask m
@@ -52,9 +53,9 @@ def pack(rows: Sequence[Row], pad_id: int) -> SalienceBatch:
   for b, (row_ids, masks) in enumerate(rows):
     # Right padding keeps every real token at its natural position; causal
     # attention means no real token ever sees the padding.
-    ids[b, :len(row_ids)] = row_ids
-    attention[b, :len(row_ids)] = 1
-    full_weights[b, :masks.shape[0], :len(row_ids)] = masks
+    ids[b, : len(row_ids)] = row_ids
+    attention[b, : len(row_ids)] = 1
+    full_weights[b, : masks.shape[0], : len(row_ids)] = masks
   positions = np.nonzero(np.abs(full_weights).sum((0, 1)) > 0)[0].astype(np.int64)
   if positions.size == 0 or positions[0] < 1:
     raise ValueError("Every mask must select at least one token after position 0.")
@@ -62,13 +63,13 @@ def pack(rows: Sequence[Row], pad_id: int) -> SalienceBatch:
   # probability, so the model runs only on the tokens before it.
   used = int(positions.max())
   return SalienceBatch(
-      ids=ids,
-      attention=attention,
-      weights=full_weights[:, :, positions],
-      positions=positions,
-      labels=ids[:, positions],
-      used=used,
-      num_masks=num_masks,
+    ids=ids,
+    attention=attention,
+    weights=full_weights[:, :, positions],
+    positions=positions,
+    labels=ids[:, positions],
+    used=used,
+    num_masks=num_masks,
   )
 
 
@@ -76,9 +77,14 @@ def take_rows(batch: SalienceBatch, rows: Sequence[int]) -> SalienceBatch:
   """The batch made of `rows` of `batch` (repeats allowed), same positions."""
   rows = np.asarray(rows, dtype=np.int64)
   return SalienceBatch(
-      ids=batch.ids[rows], attention=batch.attention[rows], weights=batch.weights[rows],
-      positions=batch.positions, labels=batch.labels[rows], used=batch.used,
-      num_masks=batch.num_masks)
+    ids=batch.ids[rows],
+    attention=batch.attention[rows],
+    weights=batch.weights[rows],
+    positions=batch.positions,
+    labels=batch.labels[rows],
+    used=batch.used,
+    num_masks=batch.num_masks,
+  )
 
 
 def per_row(rows: Sequence[Row], scores: np.ndarray) -> list[np.ndarray]:
@@ -91,6 +97,6 @@ def per_row(rows: Sequence[Row], scores: np.ndarray) -> list[np.ndarray]:
   for b, (ids, masks) in enumerate(rows):
     n, m = len(ids), masks.shape[0]
     row = np.zeros((m, n), dtype=np.float32)
-    row[:, :min(used, n)] = scores[:m, b, :n]
+    row[:, : min(used, n)] = scores[:m, b, :n]
     out.append(row)
   return out

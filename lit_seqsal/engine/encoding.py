@@ -44,21 +44,24 @@ class EncodedExample:
     return (list(self.ids), self.mask[None], list(self.foil_ids))
 
 
-def encode_prompt(engine: LMEngine, example: dict, index: int = 0
-                  ) -> tuple[list[int], tuple[str, ...] | None]:
+def encode_prompt(
+  engine: LMEngine, example: dict, index: int = 0
+) -> tuple[list[int], tuple[str, ...] | None]:
   """Token ids of an example's prompt as the model sees it (in its chat template
   when it has one: lit_seqsal/chat.py), and the tokens' turn tags if templated."""
   prompt = inputs.prompt_of(example, index=index)
-  conversation = (chat.conversation_of(example, engine.chat_markers)
-                  if engine.uses_chat_template else None)
+  conversation = (
+    chat.conversation_of(example, engine.chat_markers) if engine.uses_chat_template else None
+  )
   if conversation is None:
     return engine.encode(prompt), None
   ids, tags = engine.encode_chat(conversation)
   return list(ids), tuple(tags)
 
 
-def encode_example(engine: LMEngine, example: dict, index: int = 0, *,
-                   with_mask: bool = True) -> EncodedExample:
+def encode_example(
+  engine: LMEngine, example: dict, index: int = 0, *, with_mask: bool = True
+) -> EncodedExample:
   """Token ids of an example's prompt + target and, with `with_mask`, the checked
   mask of tokens to explain (its `target_mask`, else every target token).
 
@@ -78,11 +81,9 @@ def encode_example(engine: LMEngine, example: dict, index: int = 0, *,
     ids = engine.encode(prompt + target)
     # Tokens may merge across the prompt/target boundary; count as prompt only
     # the shared prefix, so a merged boundary token is part of the target.
-    num_prompt = 0
-    for a, b in zip(prompt_ids, ids):
-      if a != b:
-        break
-      num_prompt += 1
+    num_prompt = next(
+      (k for k, (a, b) in enumerate(zip(prompt_ids, ids)) if a != b), min(len(prompt_ids), len(ids))
+    )
   else:
     ids, num_prompt = prompt_ids, len(prompt_ids)
   if not with_mask:

@@ -21,8 +21,9 @@ class Generation:
   response_embedding: np.ndarray  # mean input embedding over generated tokens
 
 
-def batches(prompts: Sequence[Sequence[int]], stops: Sequence[tuple[str, ...]],
-            batch_size: int) -> list[list[int]]:
+def batches(
+  prompts: Sequence[Sequence[int]], stops: Sequence[tuple[str, ...]], batch_size: int
+) -> list[list[int]]:
   """Indices of prompts in generation batches: the same stop sequences, similar
   lengths (padding a short prompt to a long one's width costs a generation step
   per padded position), at most batch_size each."""
@@ -43,8 +44,9 @@ def cut_at_stop_ids(new_ids: Sequence[int], stop_ids: frozenset[int]) -> list[in
   return new_ids[:cut]
 
 
-def cut_at_stop_sequence(decode: Callable[[Sequence[int]], str], new_ids: Sequence[int],
-                         stops: Sequence[str]) -> tuple[list[int], str]:
+def cut_at_stop_sequence(
+  decode: Callable[[Sequence[int]], str], new_ids: Sequence[int], stops: Sequence[str]
+) -> tuple[list[int], str]:
   """Generated ids up to the token that completes the first stop sequence, and
   the text before that sequence. Matched on the decoded text, so a stop
   sequence split across tokens (or inside one) is found all the same."""
@@ -54,4 +56,4 @@ def cut_at_stop_sequence(decode: Callable[[Sequence[int]], str], new_ids: Sequen
     return list(new_ids), text
   # The shortest prefix of tokens whose text holds a stop sequence.
   k = next(k for k in range(1, len(new_ids) + 1) if any(s in decode(new_ids[:k]) for s in stops))
-  return list(new_ids[:k]), text[:min(found)]
+  return list(new_ids[:k]), text[: min(found)]

@@ -13,8 +13,8 @@ from lit_nlp.api import model as lit_model
 from lit_nlp.api import types as lit_types
 
 from lit_seqsal import console
-from lit_seqsal.models import devices
 from lit_seqsal import options as options_lib
+from lit_seqsal.models import devices
 from lit_seqsal.options import ModelOptions
 
 
@@ -24,8 +24,8 @@ def parse_model_spec(entry: str) -> tuple[str, str]:
   name, path = name.strip(), path.strip()
   if not sep or not name or not path:
     raise ValueError(
-        f"Bad model entry {entry!r}: expected NAME:PATH, for example"
-        " 'gemma3_270m:bundled' or 'mymodel:/path/to/hf_dir'."
+      f"Bad model entry {entry!r}: expected NAME:PATH, for example"
+      " 'gemma3_270m:bundled' or 'mymodel:/path/to/hf_dir'."
     )
   if name.startswith("_"):
     raise ValueError(f"Bad model name {name!r}: names starting with '_' are reserved.")
@@ -37,47 +37,55 @@ def load_engine(model_name_or_path: str, opts: ModelOptions, name: str = ""):
   opts = opts.checked()
   kwargs = dict(chat_template=opts.chat_template, **opts.engine_kwargs())
   if opts.is_keras:
-    from lit_seqsal.models import keras_backend  # pylint: disable=g-import-not-at-top
+    from lit_seqsal.models import keras_backend
 
     keras_backend.select(opts.runtime)  # before keras_engine imports keras
     on_gpu = keras_backend.has_gpu(opts.runtime)
     precision = opts.precision if opts.precision != "auto" else devices.default_precision(on_gpu)
-    console.say(f"Loading {name or model_name_or_path!r} with keras-hub on {opts.runtime}"
-                f" ({'GPU' if on_gpu else 'CPU'}), {precision}.")
-    from lit_seqsal.models import keras_engine  # pylint: disable=g-import-not-at-top
+    console.say(
+      f"Loading {name or model_name_or_path!r} with keras-hub on {opts.runtime}"
+      f" ({'GPU' if on_gpu else 'CPU'}), {precision}."
+    )
+    from lit_seqsal.models import keras_engine
 
-    return keras_engine.load_engine(model_name_or_path, sampler=opts.sampler,
-                                    precision=precision, **kwargs)
-  from lit_seqsal.models import transformers_engine  # pylint: disable=g-import-not-at-top
+    return keras_engine.load_engine(
+      model_name_or_path, sampler=opts.sampler, precision=precision, **kwargs
+    )
+  from lit_seqsal.models import transformers_engine
 
   sharded = opts.device_map == "auto"
   device = "cuda" if sharded else devices.resolve_device(opts.device)
-  precision = (opts.precision if opts.precision != "auto"
-               else devices.default_precision(device != "cpu"))
+  precision = (
+    opts.precision if opts.precision != "auto" else devices.default_precision(device != "cpu")
+  )
   where = "the visible GPUs (sharded)" if sharded else device
-  console.say(f"Loading {name or model_name_or_path!r} with transformers on {where},"
-              f" {precision}.")
-  return transformers_engine.load_engine(model_name_or_path, precision=precision,
-                                         device=None if sharded else device,
-                                         device_map="auto" if sharded else None, **kwargs)
+  console.say(f"Loading {name or model_name_or_path!r} with transformers on {where}, {precision}.")
+  return transformers_engine.load_engine(
+    model_name_or_path,
+    precision=precision,
+    device=None if sharded else device,
+    device_map="auto" if sharded else None,
+    **kwargs,
+  )
 
 
-def load_model_group(new_name: str, model_name_or_path: str,
-                     opts: ModelOptions | None = None, **option_overrides
-                     ) -> dict[str, lit_model.Model]:
+def load_model_group(
+  new_name: str, model_name_or_path: str, opts: ModelOptions | None = None, **option_overrides
+) -> dict[str, lit_model.Model]:
   """Loads one LM and returns its three LIT models (docs/architecture.md).
 
   Options come from `opts` (default: ModelOptions()) with keyword overrides,
   e.g. load_model_group("gemma", "bundled", dl_framework="kerasnlp").
   """
   opts = (opts or options_lib.DEFAULTS).replace(**option_overrides).checked()
-  from lit_seqsal.models import lit_models  # pylint: disable=g-import-not-at-top
+  from lit_seqsal.models import lit_models
 
   return lit_models.make_model_group(new_name, load_engine(model_name_or_path, opts, new_name))
 
 
-def get_models(models_config: Sequence[str] | None, opts: ModelOptions | None = None,
-               **option_overrides) -> dict[str, lit_model.Model]:
+def get_models(
+  models_config: Sequence[str] | None, opts: ModelOptions | None = None, **option_overrides
+) -> dict[str, lit_model.Model]:
   """Loads every 'NAME:PATH' entry with the same options."""
   # Check everything before loading anything: loading takes a while.
   opts = (opts or options_lib.DEFAULTS).replace(**option_overrides).checked()
@@ -111,13 +119,14 @@ def get_model_loaders(opts: ModelOptions | None = None):
   for name in _LOADER_OPTIONS:
     meta, default = fields[name].metadata, getattr(opts, name)
     if "choices" in meta:
-      spec[name] = lit_types.CategoryLabel(vocab=list(meta["choices"]), default=default,
-                                           required=False)
+      spec[name] = lit_types.CategoryLabel(
+        vocab=list(meta["choices"]), default=default, required=False
+      )
     elif isinstance(default, str):
       spec[name] = lit_types.String(default=default, required=False)
     else:
-      spec[name] = lit_types.Integer(default=default, min_val=meta["min"], max_val=meta["max"],
-                                     required=False)
-  label = ("Transformers LM" if opts.dl_framework == "transformers"
-           else f"Keras LM ({opts.runtime})")
+      spec[name] = lit_types.Integer(
+        default=default, min_val=meta["min"], max_val=meta["max"], required=False
+      )
+  label = "Transformers LM" if opts.dl_framework == "transformers" else f"Keras LM ({opts.runtime})"
   return {label: (load, spec)}

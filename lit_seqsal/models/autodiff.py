@@ -33,13 +33,13 @@ VMAP_TOKENS = 8192
 
 
 def objectives_and_gradients(
-    backend: str,
-    forward: Callable,
-    embs,
-    weights,
-    *,
-    gradients: bool,
-    backward_mode: str = "loop",
+  backend: str,
+  forward: Callable,
+  embs,
+  weights,
+  *,
+  gradients: bool,
+  backward_mode: str = "loop",
 ) -> Objectives:
   """Objectives <float32>[B, M] and, if `gradients`, <float32>[M, B, T, H].
 
@@ -57,8 +57,9 @@ def objectives_and_gradients(
   elif backend in _CORES:
     values, grads, aux = _numpy(_CORES[backend](forward, embs, weights, gradients))
   else:
-    raise ValueError(f"Backend {backend!r} is not supported for salience; use torch,"
-                     " tensorflow or jax.")
+    raise ValueError(
+      f"Backend {backend!r} is not supported for salience; use torch, tensorflow or jax."
+    )
   return _objectives(values, grads, aux)
 
 
@@ -85,8 +86,9 @@ class Compiled:
     self.traces = 0
     self._programs: dict[tuple, Callable] = {}
 
-  def __call__(self, state, embs, weights, num_masks: int, inputs: Sequence, *,
-               gradients: bool, top_k: int = 0) -> Objectives:
+  def __call__(
+    self, state, embs, weights, num_masks: int, inputs: Sequence, *, gradients: bool, top_k: int = 0
+  ) -> Objectives:
     # One program per shapes (a tf.function retraced for each new shape would
     # warn about "expensive retracing", which here is the design).
     key = (gradients, top_k, tuple(tuple(a.shape) for a in (embs, weights, *inputs)))
@@ -103,18 +105,20 @@ class Compiled:
       return core(forward, embs, weights, gradients, num_masks)
 
     if self.backend == "jax":
-      import jax  # pylint: disable=g-import-not-at-top
-      import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+      import jax
+      import jax.numpy as jnp
 
       jitted = jax.jit(program)
       return lambda state, embs, weights, num_masks, *inputs: jitted(
-          state, embs, weights, jnp.asarray(num_masks, jnp.int32), *inputs)
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+        state, embs, weights, jnp.asarray(num_masks, jnp.int32), *inputs
+      )
+    import tensorflow as tf
 
     compiled = tf.function(lambda *args: program(None, *args), jit_compile=True)
     # num_masks as a tensor: a Python int would be part of the program's key.
     return lambda state, embs, weights, num_masks, *inputs: compiled(
-        embs, weights, tf.constant(num_masks, tf.int32), *inputs)
+      embs, weights, tf.constant(num_masks, tf.int32), *inputs
+    )
 
 
 def with_aux(target_logprobs: Callable, *args) -> Callable:
@@ -139,17 +143,20 @@ def _objectives(values, grads, aux) -> Objectives:
 def _numpy(result):
   """(values, grads, aux) of TensorFlow or JAX tensors as numpy arrays."""
   values, grads, aux = result
-  return (np.asarray(values, dtype=np.float32),
-          None if grads is None else np.asarray(grads, dtype=np.float32),
-          tuple(np.asarray(a) for a in aux))
+  return (
+    np.asarray(values, dtype=np.float32),
+    None if grads is None else np.asarray(grads, dtype=np.float32),
+    tuple(np.asarray(a) for a in aux),
+  )
 
 
 def _torch(forward, embs, weights, gradients, backward_mode):
-  import torch  # pylint: disable=g-import-not-at-top
+  import torch
 
   def numpy(aux):
-    return tuple(a.detach().float().cpu().numpy() if a.is_floating_point()
-                 else a.cpu().numpy() for a in aux)
+    return tuple(
+      a.detach().float().cpu().numpy() if a.is_floating_point() else a.cpu().numpy() for a in aux
+    )
 
   if not gradients:
     with torch.no_grad():
@@ -166,9 +173,12 @@ def _torch(forward, embs, weights, gradients, backward_mode):
       grad_outputs = eye.unsqueeze(1).expand(num_masks, *out.shape)
       (grads,) = torch.autograd.grad(out, embs, grad_outputs=grad_outputs, is_grads_batched=True)
     else:
-      grads = torch.stack([
+      grads = torch.stack(
+        [
           torch.autograd.grad(out[:, m].sum(), embs, retain_graph=m < num_masks - 1)[0]
-          for m in range(num_masks)])
+          for m in range(num_masks)
+        ]
+      )
   return out.detach().float().cpu().numpy(), grads.float().cpu().numpy(), numpy(aux)
 
 
@@ -182,7 +192,7 @@ def _torch(forward, embs, weights, gradients, backward_mode):
 
 
 def _tensorflow(forward, embs, weights, gradients, num_masks=None):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
 
   if not gradients:
     token_lp, aux = forward(embs)
@@ -204,16 +214,16 @@ def _tensorflow(forward, embs, weights, gradients, num_masks=None):
   else:
     grads = tf.zeros((total_masks, *embs.shape), tf.float32)
     _, grads = tf.while_loop(
-        lambda m, _: m < num_masks,
-        lambda m, g: (m + 1, tf.tensor_scatter_nd_update(g, [[m]], grad(m)[None])),
-        (tf.constant(0), grads))
-  del tape
+      lambda m, _: m < num_masks,
+      lambda m, g: (m + 1, tf.tensor_scatter_nd_update(g, [[m]], grad(m)[None])),
+      (tf.constant(0), grads),
+    )
   return out, grads, aux
 
 
 def _jax(forward, embs, weights, gradients, num_masks=None):
-  import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import jax
+  import jax.numpy as jnp
 
   def objectives(e):
     token_lp, aux = forward(e)
@@ -237,8 +247,12 @@ def _jax(forward, embs, weights, gradients, num_masks=None):
     cotangents = jnp.broadcast_to(jnp.eye(masks, dtype=out.dtype)[:, None, :], (masks, *out.shape))
     grads = jax.vmap(lambda c: vjp(c)[0].astype(jnp.float32))(cotangents)
   else:
-    grads = jax.lax.fori_loop(0, num_masks, lambda m, g: g.at[m].set(grad(m)),
-                              jnp.zeros((out.shape[1], *embs.shape), jnp.float32))
+    grads = jax.lax.fori_loop(
+      0,
+      num_masks,
+      lambda m, g: g.at[m].set(grad(m)),
+      jnp.zeros((out.shape[1], *embs.shape), jnp.float32),
+    )
   return out, grads, aux
 
 

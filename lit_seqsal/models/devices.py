@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from lit_seqsal.options import check_device
 
+
 def resolve_device(device: str) -> str:
   """The torch device a Transformers model goes to; a clear error if it is absent."""
-  import torch  # pylint: disable=g-import-not-at-top
+  import torch
 
   check_device(device)
   if device == "auto":
@@ -25,13 +26,16 @@ def resolve_device(device: str) -> str:
     return "cpu"
   if device.startswith("cuda"):
     if not torch.cuda.is_available():
-      raise ValueError(f"--device={device}, but no CUDA GPU is visible to PyTorch"
-                       " (check the driver, CUDA_VISIBLE_DEVICES, and that torch is a CUDA"
-                       " build); use --device=auto or cpu.")
+      raise ValueError(
+        f"--device={device}, but no CUDA GPU is visible to PyTorch"
+        " (check the driver, CUDA_VISIBLE_DEVICES, and that torch is a CUDA"
+        " build); use --device=auto or cpu."
+      )
     index = int(device.split(":")[1]) if ":" in device else 0
     if index >= torch.cuda.device_count():
-      raise ValueError(f"--device={device}, but only {torch.cuda.device_count()} CUDA GPU(s)"
-                       " are visible.")
+      raise ValueError(
+        f"--device={device}, but only {torch.cuda.device_count()} CUDA GPU(s) are visible."
+      )
   if device == "mps" and not torch.backends.mps.is_available():
     raise ValueError("--device=mps, but Apple's MPS is not available here; use auto or cpu.")
   return device

@@ -40,19 +40,22 @@ def missing_packages(runtime: str | None = None) -> list[str]:
 def has_gpu(runtime: str) -> bool:
   """Whether Keras on `runtime` (already selected) sees a GPU."""
   if runtime == "tensorflow":
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
+
     return bool(tf.config.list_physical_devices("GPU"))
   if runtime == "jax":
-    import jax  # pylint: disable=g-import-not-at-top
+    import jax
+
     return any(d.platform == "gpu" for d in jax.devices())
-  import torch  # pylint: disable=g-import-not-at-top
+  import torch
+
   return torch.cuda.is_available()
 
 
 def _loaded_backend() -> str | None:
   if "keras" not in sys.modules:
     return None
-  import keras  # pylint: disable=g-import-not-at-top
+  import keras
 
   return keras.backend.backend()
 
@@ -65,24 +68,24 @@ def select(runtime: str):
   """
   if runtime not in KERAS_RUNTIMES:
     raise ValueError(
-        f"Unknown dl_runtime {runtime!r} for Keras; allowed values:"
-        f" {', '.join(KERAS_RUNTIMES)}."
+      f"Unknown dl_runtime {runtime!r} for Keras; allowed values: {', '.join(KERAS_RUNTIMES)}."
     )
   loaded = _loaded_backend()
   if loaded is None:
     missing = missing_packages(runtime)
     if runtime == "jax" and missing == ["jax"]:
       raise ValueError(
-          "dl_runtime='jax' needs JAX, which is not installed. Install it with"
-          " `pip install 'lit-seqsal[jax]'` (CPU build), or use"
-          " dl_runtime='tensorflow' or 'torch'."
+        "dl_runtime='jax' needs JAX, which is not installed. Install it with"
+        " `pip install 'lit-seqsal[jax]'` (CPU build), or use"
+        " dl_runtime='tensorflow' or 'torch'."
       )
     if missing:
       raise ValueError(
-          f"dl_framework=kerasnlp needs Keras and keras-hub (missing here:"
-          f" {', '.join(missing)}). Install them with `{INSTALL_KERAS}`"
-          f"{' (or [jax] for JAX)' if runtime == 'jax' else ''}, or load the model's Hugging"
-          " Face checkpoint with --dl_framework=transformers.")
+        f"dl_framework=kerasnlp needs Keras and keras-hub (missing here:"
+        f" {', '.join(missing)}). Install them with `{INSTALL_KERAS}`"
+        f"{' (or [jax] for JAX)' if runtime == 'jax' else ''}, or load the model's Hugging"
+        " Face checkpoint with --dl_framework=transformers."
+      )
     env = os.environ.get("KERAS_BACKEND")
     if env and env != runtime:
       # Keras is not imported yet, so overriding is still safe; say so.
@@ -90,18 +93,18 @@ def select(runtime: str):
     os.environ["KERAS_BACKEND"] = runtime
     # TensorFlow's C++ INFO/WARNING lines (oneDNN, missing CUDA) are noise here.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
 
     loaded = keras.backend.backend()
   if loaded != runtime:
     raise RuntimeMismatchError(
-        f"Keras is already running on the {loaded!r} backend in this process"
-        f" (something imported Keras or TensorFlow before), so dl_runtime="
-        f"{runtime!r} cannot be used. Keras picks its backend once, at import."
-        f" Restart the process or notebook kernel and load the {runtime!r} model"
-        f" first, or set KERAS_BACKEND={runtime} before importing anything, or"
-        f" use dl_runtime={loaded!r}."
+      f"Keras is already running on the {loaded!r} backend in this process"
+      f" (something imported Keras or TensorFlow before), so dl_runtime="
+      f"{runtime!r} cannot be used. Keras picks its backend once, at import."
+      f" Restart the process or notebook kernel and load the {runtime!r} model"
+      f" first, or set KERAS_BACKEND={runtime} before importing anything, or"
+      f" use dl_runtime={loaded!r}."
     )
-  import keras  # pylint: disable=g-import-not-at-top
+  import keras
 
   return keras

@@ -72,24 +72,24 @@ class KerasEngine(LMEngine):
   """A keras-hub Gemma-family CausalLM, with salience from embedding gradients."""
 
   def __init__(
-      self,
-      causal_lm: keras_hub.models.CausalLM,
-      *,
-      sampler: str | keras_hub.samplers.Sampler = "greedy",
-      chat_template: str = "auto",
-      instruction_tuned: bool = False,
-      compiled: bool | None = None,
-      **engine_kwargs,
+    self,
+    causal_lm: keras_hub.models.CausalLM,
+    *,
+    sampler: str | keras_hub.samplers.Sampler = "greedy",
+    chat_template: str = "auto",
+    instruction_tuned: bool = False,
+    compiled: bool | None = None,
+    **engine_kwargs,
   ):
     """`compiled`: run salience compiled (default: on COMPILED_RUNTIMES)."""
     super().__init__(**(options.DEFAULTS.engine_kwargs() | engine_kwargs))
     backbone_name = type(causal_lm.backbone).__name__
     if backbone_name not in GEMMA_FAMILY:
       raise ValueError(
-          f"{type(causal_lm).__name__} with a {backbone_name} is not supported by"
-          f" the Keras engine yet; supported backbones: {', '.join(GEMMA_FAMILY)}."
-          " Load the model's Hugging Face checkpoint with"
-          " --dl_framework=transformers instead."
+        f"{type(causal_lm).__name__} with a {backbone_name} is not supported by"
+        f" the Keras engine yet; supported backbones: {', '.join(GEMMA_FAMILY)}."
+        " Load the model's Hugging Face checkpoint with"
+        " --dl_framework=transformers instead."
       )
     if causal_lm.preprocessor is None:
       raise ValueError("The Keras CausalLM has no preprocessor (tokenizer) attached.")
@@ -109,16 +109,20 @@ class KerasEngine(LMEngine):
     # Gemma's turn format, for instruction-tuned Gemma presets (base models
     # have the same special tokens in their vocabulary but are not chat models).
     vocabulary = set(self.tokenizer.get_vocabulary())
-    self.uses_chat_template = (chat_template == "auto" and instruction_tuned
-                               and {chat.GEMMA_START, chat.GEMMA_END} <= vocabulary)
+    self.uses_chat_template = (
+      chat_template == "auto"
+      and instruction_tuned
+      and {chat.GEMMA_START, chat.GEMMA_END} <= vocabulary
+    )
     self.chat_markers = (chat.GEMMA_START, chat.GEMMA_END) if self.uses_chat_template else ()
     self.set_sampler(sampler)
     self._compiled = None
     if self.backend in autodiff.COMPILABLE:
       self._compiled = autodiff.Compiled(self.backend, self._stateless_target_logprobs)
     elif compiled:
-      raise ValueError(f"Compiled salience runs on {' or '.join(autodiff.COMPILABLE)},"
-                       f" not {self.backend}.")
+      raise ValueError(
+        f"Compiled salience runs on {' or '.join(autodiff.COMPILABLE)}, not {self.backend}."
+      )
     # Tests and benchmarks may switch this at any time.
     self.compiled = self.backend in COMPILED_RUNTIMES if compiled is None else compiled
 
@@ -131,7 +135,8 @@ class KerasEngine(LMEngine):
     """Greedy by default; any keras-hub sampler (name or instance) otherwise."""
     if isinstance(sampler, str) and sampler not in options.SAMPLERS:
       raise ValueError(
-          f"Unknown sampler {sampler!r}; allowed values: {', '.join(options.SAMPLERS)}.")
+        f"Unknown sampler {sampler!r}; allowed values: {', '.join(options.SAMPLERS)}."
+      )
     self.lm.compile(sampler=sampler)  # also drops the compiled generate function
     self.sampler = sampler
 
@@ -146,8 +151,11 @@ class KerasEngine(LMEngine):
   def encode_chat(self, messages):
     ids, tags = [self.bos_id], ["0:template"]
     for kind, text, turn in chat.gemma_pieces(messages):
-      piece = ([int(self.tokenizer.token_to_id(text))] if kind == "marker"
-               else _to_list(self.tokenizer.tokenize(text)))
+      piece = (
+        [int(self.tokenizer.token_to_id(text))]
+        if kind == "marker"
+        else _to_list(self.tokenizer.tokenize(text))
+      )
       role = messages[turn]["role"] if kind == "content" else chat.TEMPLATE_ROLE
       ids += piece
       tags += [f"{turn}:{role}"] * len(piece)
@@ -167,8 +175,9 @@ class KerasEngine(LMEngine):
 
   # -- generation -----------------------------------------------------------
 
-  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]],
-                    stop_sequences: Sequence[str]) -> list[list[int]]:
+  def _generate_ids(
+    self, prompt_ids: Sequence[Sequence[int]], stop_sequences: Sequence[str]
+  ) -> list[list[int]]:
     # keras-hub's compiled sampler stops at token ids only: stop sequences of
     # one token become stop ids; generate() cuts at the others afterwards.
     stop_ids = set(self.stop_ids)
@@ -207,16 +216,20 @@ class KerasEngine(LMEngine):
     padding_mask = np.zeros((len(encoded), width), dtype=bool)
     for b, ids in enumerate(encoded):
       # keras-hub generates into the padded positions after each prompt.
-      token_ids[b, :len(ids)] = ids
-      padding_mask[b, :len(ids)] = True
+      token_ids[b, : len(ids)] = ids
+      padding_mask[b, : len(ids)] = True
     out = self.lm.make_generate_function()(
-        {"token_ids": ops.convert_to_tensor(token_ids),
-         "padding_mask": ops.convert_to_tensor(padding_mask)},
-        stop_token_ids=sorted(stop_ids),
+      {
+        "token_ids": ops.convert_to_tensor(token_ids),
+        "padding_mask": ops.convert_to_tensor(padding_mask),
+      },
+      stop_token_ids=sorted(stop_ids),
     )
     out_ids = np.asarray(ops.convert_to_numpy(out["token_ids"]))
-    return [out_ids[b, len(ids):len(ids) + self.max_new_tokens].tolist()
-            for b, ids in enumerate(encoded)]
+    return [
+      out_ids[b, len(ids) : len(ids) + self.max_new_tokens].tolist()
+      for b, ids in enumerate(encoded)
+    ]
 
   # -- salience -------------------------------------------------------------
 
@@ -253,13 +266,16 @@ class KerasEngine(LMEngine):
     with keras.StatelessScope(state_mapping=list(zip(self.backbone.variables, state))):
       return self.target_logprobs(*args)
 
-  def salience_shape(self, rows: int, width: int, positions: int,
-                     masks: int) -> tuple[int, int, int, int]:
+  def salience_shape(
+    self, rows: int, width: int, positions: int, masks: int
+  ) -> tuple[int, int, int, int]:
     """The bucket (rows, width, positions, masks) compiled salience pads to."""
-    return (min(1 << (rows - 1).bit_length(), max(rows, self.batch_size)),
-            bucket(width, MIN_WIDTH, BUCKET_STEPS),
-            bucket(positions, MIN_POSITIONS, BUCKET_STEPS),
-            1 << (masks - 1).bit_length())
+    return (
+      min(1 << (rows - 1).bit_length(), max(rows, self.batch_size)),
+      bucket(width, MIN_WIDTH, BUCKET_STEPS),
+      bucket(positions, MIN_POSITIONS, BUCKET_STEPS),
+      1 << (masks - 1).bit_length(),
+    )
 
   def _objectives(self, embs, batch: SalienceBatch, gradients: bool, alternatives: int):
     if self.compiled:
@@ -271,12 +287,14 @@ class KerasEngine(LMEngine):
     # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
     embs = ops.convert_to_tensor(embs, dtype=self.backbone.compute_dtype)
     return autodiff.objectives_and_gradients(
-        self.backend, autodiff.with_aux(self.target_logprobs, padding_mask, labels, positions,
-                                        alternatives),
-        embs, ops.convert_to_tensor(batch.weights), gradients=gradients)
+      self.backend,
+      autodiff.with_aux(self.target_logprobs, padding_mask, labels, positions, alternatives),
+      embs,
+      ops.convert_to_tensor(batch.weights),
+      gradients=gradients,
+    )
 
-  def _compiled_objectives(self, embs, batch: SalienceBatch, gradients: bool,
-                           alternatives: int):
+  def _compiled_objectives(self, embs, batch: SalienceBatch, gradients: bool, alternatives: int):
     """_objectives through the compiled program of the input's bucket.
 
     Padding changes no result: extra rows repeat row 0 with zero weights, extra
@@ -302,10 +320,14 @@ class KerasEngine(LMEngine):
     if self.backend == "jax":
       state = [v.value for v in self.backbone.variables]
     out = self._compiled(
-        state, ops.convert_to_tensor(padded, dtype=self.backbone.compute_dtype),
-        ops.convert_to_tensor(weights), num_masks,
-        [ops.convert_to_tensor(a) for a in (padding_mask, labels, positions)],
-        gradients=gradients, top_k=alternatives)
+      state,
+      ops.convert_to_tensor(padded, dtype=self.backbone.compute_dtype),
+      ops.convert_to_tensor(weights),
+      num_masks,
+      [ops.convert_to_tensor(a) for a in (padding_mask, labels, positions)],
+      gradients=gradients,
+      top_k=alternatives,
+    )
     out.values = out.values[:rows, :num_masks]
     if out.grads is not None:
       out.grads = out.grads[:num_masks, :rows, :used]
@@ -319,12 +341,17 @@ def load_causal_lm(path: str, precision: str, source: str):
   """keras-hub CausalLM from a preset name, Keras preset dir or HF directory."""
   if precision not in options.PRECISIONS:
     raise ValueError(
-        f"Unknown precision {precision!r}; allowed values: {', '.join(options.PRECISIONS)}.")
+      f"Unknown precision {precision!r}; allowed values: {', '.join(options.PRECISIONS)}."
+    )
   # keras-hub raises many types; all mean "cannot load".
   with loading.load_errors(
-      path, source, "a Keras causal LM", hint=". Expected a keras-hub CausalLM preset"
-      " directory (a Gemma-family task saved with save_to_preset) or a Hugging Face"
-      " model directory that keras-hub can convert."):
+    path,
+    source,
+    "a Keras causal LM",
+    hint=". Expected a keras-hub CausalLM preset"
+    " directory (a Gemma-family task saved with save_to_preset) or a Hugging Face"
+    " model directory that keras-hub can convert.",
+  ):
     return keras_hub.models.CausalLM.from_preset(path, dtype=precision)
 
 
@@ -341,10 +368,12 @@ def is_instruction_tuned(model_name_or_path: str, path: str) -> bool:
   return os.path.isfile(os.path.join(path, "chat_template.jinja"))
 
 
-def load_engine(model_name_or_path: str, *, precision: str = "float32",
-                **engine_kwargs) -> KerasEngine:
+def load_engine(
+  model_name_or_path: str, *, precision: str = "float32", **engine_kwargs
+) -> KerasEngine:
   """Loads a keras-hub CausalLM from a preset, directory, archive or 'bundled'."""
   path = loading.resolve_model_path(model_name_or_path)
   causal_lm = load_causal_lm(path, precision, model_name_or_path)
-  return KerasEngine(causal_lm, instruction_tuned=is_instruction_tuned(model_name_or_path, path),
-                     **engine_kwargs)
+  return KerasEngine(
+    causal_lm, instruction_tuned=is_instruction_tuned(model_name_or_path, path), **engine_kwargs
+  )

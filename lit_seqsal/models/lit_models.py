@@ -18,13 +18,13 @@ from lit_nlp.api import model as lit_model
 from lit_nlp.api import types as lit_types
 
 from lit_seqsal import contract, work
-from lit_seqsal.engine import encoding
-from lit_seqsal.engine.batching import Row
-from lit_seqsal.work.cache import ByteLRU
 from lit_seqsal.contract import FieldNames
+from lit_seqsal.engine import encoding
 from lit_seqsal.engine.base import LMEngine
+from lit_seqsal.engine.batching import Row
 from lit_seqsal.inputs import check_length, stop_of
 from lit_seqsal.salience import gradients, methods
+from lit_seqsal.work.cache import ByteLRU
 
 # All gradient methods come from one pass, so a request for one caches all.
 _GRADIENT_PASS = ("gradients",)
@@ -35,7 +35,7 @@ NUM_ALTERNATIVES = 5
 class _GroupMember(lit_model.Model):
   """Common parts of the three models of a group."""
 
-  group: "ModelGroup"  # set by make_model_group
+  group: ModelGroup  # set by make_model_group
 
   def __init__(self, engine: LMEngine):
     self.engine = engine
@@ -73,11 +73,14 @@ class GenerationModel(_GroupMember):
       check_length(len(ids) + 1, self.engine.max_length, "The prompt plus one generated token")
       encoded.append(ids)
       stops.append(stop_of(ex))
-    return [{
+    return [
+      {
         FieldNames.RESPONSE: g.text,
         FieldNames.PROMPT_EMBEDDINGS: g.prompt_embedding,
         FieldNames.RESPONSE_EMBEDDINGS: g.response_embedding,
-    } for g in self.engine.generate(encoded, stops)]
+      }
+      for g in self.engine.generate(encoded, stops)
+    ]
 
 
 class TokenizerModel(_GroupMember):
@@ -90,8 +93,9 @@ class TokenizerModel(_GroupMember):
     outputs = []
     for i, ex in enumerate(inputs):
       encoded = encoding.encode_example(self.engine, ex, i, with_mask=False)
-      outputs.append(_with_turns({FieldNames.TOKENS: self.engine.token_strings(encoded.ids)},
-                                 encoded))
+      outputs.append(
+        _with_turns({FieldNames.TOKENS: self.engine.token_strings(encoded.ids)}, encoded)
+      )
     return outputs
 
 
@@ -132,14 +136,20 @@ class SalienceModel(_GroupMember):
         if _key(encoded, method.name, settings) in self.cache:
           continue
         computation = _GRADIENT_PASS if method.from_gradients else (method.name, settings)
-        row_key = (encoded.ids, encoded.foil_ids,
-                   encoded.mask.tobytes() if encoded.foil_ids else None)
+        row_key = (
+          encoded.ids,
+          encoded.foil_ids,
+          encoded.mask.tobytes() if encoded.foil_ids else None,
+        )
         _, _, masks = todo.setdefault(computation, collections.OrderedDict()).setdefault(
-            row_key, (encoded.ids, encoded.foil_ids, {}))
+          row_key, (encoded.ids, encoded.foil_ids, {})
+        )
         masks[encoded.mask.tobytes()] = encoded.mask
     for computation, by_row in todo.items():
-      rows = [(list(ids), np.stack(list(masks.values())))
-              + ((list(foil),) if foil is not None else ()) for ids, foil, masks in by_row.values()]
+      rows = [
+        (list(ids), np.stack(list(masks.values()))) + ((list(foil),) if foil is not None else ())
+        for ids, foil, masks in by_row.values()
+      ]
       self._compute(computation, rows)
 
     tokens_by_ids: dict[tuple, list[str]] = {}
@@ -158,13 +168,15 @@ class SalienceModel(_GroupMember):
   def _compute(self, computation: tuple, rows: list[Row]) -> None:
     """Runs one computation on rows of (ids, masks[, foil]) and caches every mask's scores."""
     if computation == _GRADIENT_PASS:
-      results = methods.gradient_methods_run(self.engine, rows, methods.REGISTRY.values(),
-                                             alternatives=NUM_ALTERNATIVES)
+      results = methods.gradient_methods_run(
+        self.engine, rows, methods.REGISTRY.values(), alternatives=NUM_ALTERNATIVES
+      )
       for row in results:
         top_ids, top_logprobs = row.pop(gradients.ALTERNATIVES)
         row[FieldNames.ALTERNATIVES] = [
-            list(zip(self.engine.token_strings(ids), np.exp(lps).astype(float).tolist()))
-            for ids, lps in zip(top_ids, top_logprobs)]
+          list(zip(self.engine.token_strings(ids), np.exp(lps).astype(float).tolist()))
+          for ids, lps in zip(top_ids, top_logprobs)
+        ]
       settings = ()
     else:
       name, settings = computation
@@ -177,8 +189,9 @@ class SalienceModel(_GroupMember):
           self.cache.put((tuple(row[0]), foil, mask.tobytes(), name, settings), values)
 
 
-def encode_within_budget(engine: LMEngine, example: dict, index: int = 0
-                         ) -> encoding.EncodedExample:
+def encode_within_budget(
+  engine: LMEngine, example: dict, index: int = 0
+) -> encoding.EncodedExample:
   """The example encoded with its mask, within the current request's token budget
   (--max_input_tokens; none outside a server): TooLarge before any model work."""
   encoded = encoding.encode_example(engine, example, index)
@@ -202,6 +215,7 @@ def _key(encoded: encoding.EncodedExample, method: str, settings: tuple) -> tupl
 @dataclass
 class ModelGroup:
   """The three LIT models of one loaded LM; each member links back to it."""
+
   name: str
   engine: LMEngine
   generation: GenerationModel
@@ -211,14 +225,15 @@ class ModelGroup:
 
 def make_model_group(name: str, engine: LMEngine) -> dict[str, lit_model.Model]:
   """The three LIT models of one loaded LM, sharing its weights and lock."""
-  group = ModelGroup(name, engine, GenerationModel(engine), SalienceModel(engine),
-                     TokenizerModel(engine))
+  group = ModelGroup(
+    name, engine, GenerationModel(engine), SalienceModel(engine), TokenizerModel(engine)
+  )
   for member in (group.generation, group.salience, group.tokenizer):
     member.group = group
   return {
-      name: group.generation,
-      contract.salience_model_name(name): group.salience,
-      contract.tokenizer_model_name(name): group.tokenizer,
+    name: group.generation,
+    contract.salience_model_name(name): group.salience,
+    contract.tokenizer_model_name(name): group.tokenizer,
   }
 
 

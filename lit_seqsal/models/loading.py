@@ -17,9 +17,9 @@ _ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 def _looks_local(path: str) -> bool:
   """A path the user meant as a file on disk (not a hub preset like org/name)."""
   return (
-      path.startswith(("/", "./", "../", "~"))
-      or path.endswith(_ARCHIVE_SUFFIXES)
-      or os.path.exists(os.path.expanduser(path))
+    path.startswith(("/", "./", "../", "~"))
+    or path.endswith(_ARCHIVE_SUFFIXES)
+    or os.path.exists(os.path.expanduser(path))
   )
 
 
@@ -27,7 +27,7 @@ def _extract_archive(archive: Path) -> Path:
   """Unpacks a .tar.gz once into the cache; returns the model directory inside."""
   stat = archive.stat()
   key = hashlib.sha256(
-      f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+    f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
   ).hexdigest()[:16]
   dest = bundled.cache_root() / "archives" / f"{archive.name.split('.')[0]}-{key}"
 
@@ -68,8 +68,7 @@ def resolve_model_path(path: str) -> str:
       if path.endswith(_ARCHIVE_SUFFIXES):
         return str(_extract_archive(local))
       raise ValueError(
-          f"Model path {path!r} is a file; expected a model directory or a"
-          " .tar.gz archive of one."
+        f"Model path {path!r} is a file; expected a model directory or a .tar.gz archive of one."
       )
     return str(local)
   return path
@@ -86,11 +85,12 @@ def load_errors(path: str, source: str, what: str, errors=(Exception,), hint: st
     yield
   except errors as e:
     if os.path.isdir(path):
-      raise ValueError(f"Could not load {what} from {path!r} (from {source!r}):"
-                       f" {type(e).__name__}: {e}{hint}") from e
+      raise ValueError(
+        f"Could not load {what} from {path!r} (from {source!r}): {type(e).__name__}: {e}{hint}"
+      ) from e
     raise ValueError(
-        f"Could not load model {source!r}: it is not a local directory or archive,"
-        " and loading it as a preset failed. Check the name, your network access"
-        " and credentials for the hub (Hugging Face token or Kaggle login), or use"
-        f" 'bundled' for the Gemma 3 270M that ships with lit-seqsal. Cause: {e}"
+      f"Could not load model {source!r}: it is not a local directory or archive,"
+      " and loading it as a preset failed. Check the name, your network access"
+      " and credentials for the hub (Hugging Face token or Kaggle login), or use"
+      f" 'bundled' for the Gemma 3 270M that ships with lit-seqsal. Cause: {e}"
     ) from e

@@ -27,9 +27,7 @@ PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float64": t
 
 def dtype_for(precision: str) -> torch.dtype:
   if precision not in PRECISIONS:
-    raise ValueError(
-        f"Unknown precision {precision!r}; allowed values: {', '.join(PRECISIONS)}."
-    )
+    raise ValueError(f"Unknown precision {precision!r}; allowed values: {', '.join(PRECISIONS)}.")
   return PRECISIONS[precision]
 
 
@@ -39,20 +37,20 @@ class TransformersEngine(LMEngine):
   backend = "torch"
 
   def __init__(
-      self,
-      model: transformers.PreTrainedModel,
-      tokenizer: transformers.PreTrainedTokenizerBase,
-      *,
-      precision: str = "float32",
-      backward_mode: str = "loop",
-      chat_template: str = "auto",
-      device: str | None = None,
-      **engine_kwargs,
+    self,
+    model: transformers.PreTrainedModel,
+    tokenizer: transformers.PreTrainedTokenizerBase,
+    *,
+    precision: str = "float32",
+    backward_mode: str = "loop",
+    chat_template: str = "auto",
+    device: str | None = None,
+    **engine_kwargs,
   ):
     super().__init__(**(options.DEFAULTS.engine_kwargs() | engine_kwargs))
     if backward_mode not in autodiff.BACKWARD_MODES:
       raise ValueError(
-          f"Unknown backward_mode {backward_mode!r}; allowed: {', '.join(autodiff.BACKWARD_MODES)}."
+        f"Unknown backward_mode {backward_mode!r}; allowed: {', '.join(autodiff.BACKWARD_MODES)}."
       )
     self.backward_mode = backward_mode
     self.precision = precision
@@ -77,20 +75,24 @@ class TransformersEngine(LMEngine):
     # multilingual vocabulary has tokens that happen to start with "Ġ".
     self.byte_level = any(t.startswith("Ġ") for t in tokenizer.tokenize("a b c"))
     self.stop_ids = frozenset(_as_list(model.generation_config.eos_token_id)) | {
-        tokenizer.eos_token_id}
+      tokenizer.eos_token_id
+    }
     self._embedding = self.model.get_input_embeddings()
     self._turn_opener = ""
     self.checkpoint_above = CHECKPOINT_ABOVE_TOKENS
     self.uses_chat_template = chat_template == "auto" and bool(
-        getattr(tokenizer, "chat_template", None))
+      getattr(tokenizer, "chat_template", None)
+    )
     if self.uses_chat_template:
       # Special tokens the template writes (role markers, turn delimiters): a
       # prompt that holds one is already in the template's format.
       probe = "lit-seqsal-probe"
-      sample = tokenizer.apply_chat_template([{"role": "user", "content": probe}],
-                                             tokenize=False, add_generation_prompt=True)
-      self.chat_markers = tuple(t for t in tokenizer.all_special_tokens
-                                if t in sample and t != tokenizer.bos_token)
+      sample = tokenizer.apply_chat_template(
+        [{"role": "user", "content": probe}], tokenize=False, add_generation_prompt=True
+      )
+      self.chat_markers = tuple(
+        t for t in tokenizer.all_special_tokens if t in sample and t != tokenizer.bos_token
+      )
       # Generation ends with the model's turn: at the marker the template puts
       # right after a turn's content (Gemma's <end_of_turn>, ChatML's <|im_end|>).
       before, after = sample.split(probe, 1)
@@ -120,34 +122,38 @@ class TransformersEngine(LMEngine):
     return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
   def encode_chat(self, messages):
-    text = self.tokenizer.apply_chat_template(list(messages), tokenize=False,
-                                              add_generation_prompt=True)
+    text = self.tokenizer.apply_chat_template(
+      list(messages), tokenize=False, add_generation_prompt=True
+    )
     # The template writes its own BOS; tokenize the text as apply_chat_template does.
     encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return encoded["input_ids"], chat.tag_by_offsets(text, messages, encoded["offset_mapping"],
-                                                     self._turn_opener)
+    return encoded["input_ids"], chat.tag_by_offsets(
+      text, messages, encoded["offset_mapping"], self._turn_opener
+    )
 
   # -- generation -----------------------------------------------------------
 
   @torch.no_grad()
-  def _generate_ids(self, prompt_ids: Sequence[Sequence[int]],
-                    stop_sequences: Sequence[str]) -> list[list[int]]:
+  def _generate_ids(
+    self, prompt_ids: Sequence[Sequence[int]], stop_sequences: Sequence[str]
+  ) -> list[list[int]]:
     width = max(len(ids) for ids in prompt_ids)
     input_ids = torch.full((len(prompt_ids), width), self.pad_id, dtype=torch.long)
     attention = torch.zeros((len(prompt_ids), width), dtype=torch.long)
     for b, ids in enumerate(prompt_ids):  # left-pad so continuations line up
-      input_ids[b, width - len(ids):] = torch.tensor(list(ids))
-      attention[b, width - len(ids):] = 1
+      input_ids[b, width - len(ids) :] = torch.tensor(list(ids))
+      attention[b, width - len(ids) :] = 1
     out = self.model.generate(
-        input_ids=input_ids.to(self.device),
-        attention_mask=attention.to(self.device),
-        max_new_tokens=min(self.max_new_tokens, self.max_length - width),
-        do_sample=False,
-        top_p=None,
-        top_k=None,
-        pad_token_id=self.pad_id,
-        stopping_criteria=transformers.StoppingCriteriaList(
-            [_WorkCheckpoint(), _StopSequences(self, width, stop_sequences)]),
+      input_ids=input_ids.to(self.device),
+      attention_mask=attention.to(self.device),
+      max_new_tokens=min(self.max_new_tokens, self.max_length - width),
+      do_sample=False,
+      top_p=None,
+      top_k=None,
+      pad_token_id=self.pad_id,
+      stopping_criteria=transformers.StoppingCriteriaList(
+        [_WorkCheckpoint(), _StopSequences(self, width, stop_sequences)]
+      ),
     )
     return out[:, width:].tolist()
 
@@ -161,10 +167,10 @@ class TransformersEngine(LMEngine):
     the tokens at `positions`; embs may stop right before max(positions).
     """
     out = self.model(
-        inputs_embeds=embs,
-        attention_mask=attention,
-        logits_to_keep=positions - 1,
-        use_cache=False,
+      inputs_embeds=embs,
+      attention_mask=attention,
+      logits_to_keep=positions - 1,
+      use_cache=False,
     )
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
     token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
@@ -173,23 +179,31 @@ class TransformersEngine(LMEngine):
     top = torch.topk(logprobs, top_k, dim=-1)
     return token_lp, top.values, top.indices
 
-  def shared_prefix_logprobs(self, embs, prefix: int, attention, labels, positions,
-                             top_k: int = 0):
+  def shared_prefix_logprobs(self, embs, prefix: int, attention, labels, positions, top_k: int = 0):
     """target_logprobs for rows that share their first `prefix` tokens: the
     prefix runs once (row 0's embeddings) and the rest of every row continues
     from its key/value cache, so a contrastive pair costs about one pass."""
     rows = embs.shape[0]
     before = positions - 1 < prefix  # predicted from the prefix's last states
-    head = self.model(inputs_embeds=embs[:1, :prefix], attention_mask=attention[:1, :prefix],
-                      use_cache=True, logits_to_keep=(positions - 1)[before] if before.any()
-                      else torch.tensor([prefix - 1], device=embs.device))
+    head = self.model(
+      inputs_embeds=embs[:1, :prefix],
+      attention_mask=attention[:1, :prefix],
+      use_cache=True,
+      logits_to_keep=(positions - 1)[before]
+      if before.any()
+      else torch.tensor([prefix - 1], device=embs.device),
+    )
     cache = head.cache
     cache.batch_repeat_interleave(rows)
     logits = [head.logits.expand(rows, -1, -1)] if before.any() else []
     if (~before).any():
-      tail = self.model(inputs_embeds=embs[:, prefix:], attention_mask=attention,
-                        cache=cache, use_cache=True,
-                        logits_to_keep=(positions - 1)[~before] - prefix)
+      tail = self.model(
+        inputs_embeds=embs[:, prefix:],
+        attention_mask=attention,
+        cache=cache,
+        use_cache=True,
+        logits_to_keep=(positions - 1)[~before] - prefix,
+      )
       logits.append(tail.logits)
     logprobs = torch.log_softmax(torch.cat(logits, dim=1).float(), dim=-1)  # [B, K, V]
     token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
@@ -207,36 +221,47 @@ class TransformersEngine(LMEngine):
     def tensor(array):
       return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
-    attention = tensor(batch.attention[:, :embs.shape[1]])
+    attention = tensor(batch.attention[:, : embs.shape[1]])
     positions, labels = tensor(batch.positions), tensor(batch.labels)
     # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
     embs = tensor(embs).to(self.model.dtype)
     recompute = gradients and embs.shape[1] > self.checkpoint_above
     if 0 < batch.shared_prefix < embs.shape[1] and not recompute:
       forward = autodiff.with_aux(
-          lambda e, *a: self.shared_prefix_logprobs(e, batch.shared_prefix, *a),
-          attention, labels, positions, alternatives)
+        lambda e, *a: self.shared_prefix_logprobs(e, batch.shared_prefix, *a),
+        attention,
+        labels,
+        positions,
+        alternatives,
+      )
     else:
-      forward = autodiff.with_aux(self.target_logprobs, attention, labels, positions,
-                                  alternatives)
+      forward = autodiff.with_aux(self.target_logprobs, attention, labels, positions, alternatives)
     with self._recomputing_layers() if recompute else contextlib.nullcontext():
       return autodiff.objectives_and_gradients(
-          self.backend, forward, embs, tensor(batch.weights), gradients=gradients,
-          backward_mode=self.backward_mode)
+        self.backend,
+        forward,
+        embs,
+        tensor(batch.weights),
+        gradients=gradients,
+        backward_mode=self.backward_mode,
+      )
 
   @contextlib.contextmanager
   def _recomputing_layers(self):
     """Activation checkpointing of every decoder layer for one call. transformers
     checkpoints a layer only in training mode: only the layers themselves are
     switched (their dropout submodules stay in eval mode, so scores are the same)."""
-    from transformers import modeling_layers  # pylint: disable=g-import-not-at-top
+    from transformers import modeling_layers
 
-    layers = [m for m in self.model.modules()
-              if isinstance(m, modeling_layers.GradientCheckpointingLayer)]
+    layers = [
+      m for m in self.model.modules() if isinstance(m, modeling_layers.GradientCheckpointingLayer)
+    ]
     recompute = functools.partial(torch.utils.checkpoint.checkpoint, use_reentrant=False)
     for layer in layers:
       layer.gradient_checkpointing, layer.training = True, True
-      layer._gradient_checkpointing_func = recompute  # pylint: disable=protected-access
+      # transformers' own switch (gradient_checkpointing_enable) would put the
+      # whole model in training mode; this sets only what the layers read.
+      layer._gradient_checkpointing_func = recompute  # noqa: SLF001
     try:
       yield
     finally:
@@ -259,8 +284,11 @@ class _StopSequences(transformers.StoppingCriteria):
     self.engine, self.width, self.stops = engine, width, tuple(stops)
 
   def __call__(self, input_ids, scores, **unused_kw):
-    done = [bool(self.stops) and any(s in self.engine.decode(row[self.width:].tolist())
-                                     for s in self.stops) for row in input_ids]
+    done = [
+      bool(self.stops)
+      and any(s in self.engine.decode(row[self.width :].tolist()) for s in self.stops)
+      for row in input_ids
+    ]
     return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -270,16 +298,21 @@ def _as_list(value) -> list:
   return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def load_engine(model_name_or_path: str, *, precision: str = "float32", device: str | None = None,
-                device_map: str | None = None, **engine_kwargs) -> TransformersEngine:
+def load_engine(
+  model_name_or_path: str,
+  *,
+  precision: str = "float32",
+  device: str | None = None,
+  device_map: str | None = None,
+  **engine_kwargs,
+) -> TransformersEngine:
   """Loads tokenizer and causal LM from a preset, directory, archive or 'bundled',
   onto `device`, or sharded over the visible GPUs with device_map="auto"."""
   dtype = dtype_for(precision)
   path = loading.resolve_model_path(model_name_or_path)
-  with loading.load_errors(path, model_name_or_path, "a causal LM",
-                           (OSError, ValueError)):
+  with loading.load_errors(path, model_name_or_path, "a causal LM", (OSError, ValueError)):
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype,
-                                                              device_map=device_map)
-  return TransformersEngine(model, tokenizer, precision=precision, device=device,
-                            **engine_kwargs)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+      path, dtype=dtype, device_map=device_map
+    )
+  return TransformersEngine(model, tokenizer, precision=precision, device=device, **engine_kwargs)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lit_seqsal.engine import batching
 from lit_seqsal import inputs, work
+from lit_seqsal.engine import batching
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import Row
 from lit_seqsal.salience import contrastive, gradients, segmentation
@@ -50,15 +50,18 @@ Rows = Sequence[Row]
 
 
 def check_steps(steps, field: str = "steps") -> int:
-  return inputs.whole_number(steps, field, 1, MAX_IG_STEPS, what=" of integration steps",
-                             default=DEFAULT_IG_STEPS)
+  return inputs.whole_number(
+    steps, field, 1, MAX_IG_STEPS, what=" of integration steps", default=DEFAULT_IG_STEPS
+  )
 
 
 def check_chunk(chunk_size) -> int:
-  if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+  if (
+    isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1
+  ):
     raise inputs.InputError(
-        f"chunk_size must be a whole number of at least 1, got {chunk_size!r}"
-        f" (default {DEFAULT_MAP_CHUNK})."
+      f"chunk_size must be a whole number of at least 1, got {chunk_size!r}"
+      f" (default {DEFAULT_MAP_CHUNK})."
     )
   return int(chunk_size)
 
@@ -68,13 +71,13 @@ def check_chunk(chunk_size) -> int:
 
 @work.heavy()  # light requests get the model between its batches
 def salience_map(
-    engine: LMEngine,
-    ids: Sequence[int],
-    first_output: int,
-    reductions: Mapping[str, gradients.Reduction],
-    *,
-    chunk_size: int = DEFAULT_MAP_CHUNK,
-    progress: ProgressCallback | None = None,
+  engine: LMEngine,
+  ids: Sequence[int],
+  first_output: int,
+  reductions: Mapping[str, gradients.Reduction],
+  *,
+  chunk_size: int = DEFAULT_MAP_CHUNK,
+  progress: ProgressCallback | None = None,
 ) -> dict[str, np.ndarray]:
   """Gradient salience of every output token ids[first_output:] on its own.
 
@@ -89,15 +92,16 @@ def salience_map(
   first_output = max(first_output, 1)  # BOS is never predicted
   if first_output >= n:
     raise inputs.InputError(
-        "The output to explain is empty: give a target text or let the model"
-        " generate one first.")
+      "The output to explain is empty: give a target text or let the model generate one first."
+    )
   outputs = list(range(first_output, n))
-  work.current().limits.check("max_map_outputs", len(outputs),
-                              "The salience map's number of output tokens")
+  work.current().limits.check(
+    "max_map_outputs", len(outputs), "The salience map's number of output tokens"
+  )
   counter = Progress(f"Salience map of {len(outputs)} output tokens", len(outputs), progress)
   parts: dict[str, list[np.ndarray]] = {m: [] for m in reductions}
   for start in range(0, len(outputs), chunk_size):
-    chunk = outputs[start:start + chunk_size]
+    chunk = outputs[start : start + chunk_size]
     masks = np.zeros((len(chunk), n), dtype=np.float32)
     masks[np.arange(len(chunk)), chunk] = 1.0
     (scores,) = gradients.gradient_salience(engine, [(list(ids), masks)], reductions)
@@ -129,11 +133,11 @@ def _gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 @work.heavy()  # light requests get the model between its batches
 def integrated_gradients(
-    engine: LMEngine,
-    rows: Rows,
-    *,
-    steps: int = DEFAULT_IG_STEPS,
-    progress: ProgressCallback | None = None,
+  engine: LMEngine,
+  rows: Rows,
+  *,
+  steps: int = DEFAULT_IG_STEPS,
+  progress: ProgressCallback | None = None,
 ) -> list[IntegratedGradients]:
   """Integrated gradients of each mask's target log-likelihood, per row.
 
@@ -155,21 +159,22 @@ def integrated_gradients(
   plain, plan = contrastive.expand(rows)
   paths = [(list(row[0]), mask[None]) for row in plain for mask in row[1]]
   batch = batching.pack(paths, engine.pad_id)
-  inputs = engine.embed(batch.ids[:, :batch.used])
+  inputs = engine.embed(batch.ids[:, : batch.used])
   context = np.zeros(inputs.shape[:2], dtype=np.float32)  # 1 where attributed
   for p, (_, mask) in enumerate(paths):
-    context[p, 1:int(np.nonzero(mask[0])[0][0])] = 1.0
+    context[p, 1 : int(np.nonzero(mask[0])[0][0])] = 1.0
   delta = (1.0 - BASELINE_SCALE) * inputs * context[..., None]  # input - baseline
   baseline = inputs - delta
   alphas, quad_weights = _gauss_legendre(steps)
 
   # Each (path, integration point) is one row of a model batch.
   points = [(p, s) for p in range(len(paths)) for s in range(steps)]
-  counter = Progress(f"Integrated gradients ({steps} steps x {len(paths)} targets)",
-                     len(points), progress)
+  counter = Progress(
+    f"Integrated gradients ({steps} steps x {len(paths)} targets)", len(points), progress
+  )
   path_integral = np.zeros(inputs.shape, dtype=np.float32)
   for start in range(0, len(points), engine.batch_size):
-    chunk = points[start:start + engine.batch_size]
+    chunk = points[start : start + engine.batch_size]
     which = [p for p, _ in chunk]
     alpha = alphas[[s for _, s in chunk]].astype(np.float32)[:, None, None]
     embs = baseline[which] + alpha * delta[which]
@@ -184,26 +189,33 @@ def integrated_gradients(
   plain_results, p = [], 0
   for row in plain:
     m = row[1].shape[0]
-    plain_results.append(IntegratedGradients(
-        scores=np.concatenate(per_path[p:p + m]),
-        log_likelihood=ends[p:p + m, 0],
-        baseline_log_likelihood=ends[len(paths) + p:len(paths) + p + m, 0]))
+    plain_results.append(
+      IntegratedGradients(
+        scores=np.concatenate(per_path[p : p + m]),
+        log_likelihood=ends[p : p + m, 0],
+        baseline_log_likelihood=ends[len(paths) + p : len(paths) + p + m, 0],
+      )
+    )
     p += m
-  scores = contrastive.fold_tokens(plan, [r.scores for r in plain_results],
-                                   [len(r[0]) for r in rows])
+  scores = contrastive.fold_tokens(
+    plan, [r.scores for r in plain_results], [len(r[0]) for r in rows]
+  )
   log_likelihood = contrastive.fold_values(plan, [r.log_likelihood for r in plain_results])
   baseline = contrastive.fold_values(plan, [r.baseline_log_likelihood for r in plain_results])
-  return [IntegratedGradients(scores=s, log_likelihood=ll, baseline_log_likelihood=bl)
-          for s, ll, bl in zip(scores, log_likelihood, baseline)]
+  return [
+    IntegratedGradients(scores=s, log_likelihood=ll, baseline_log_likelihood=bl)
+    for s, ll, bl in zip(scores, log_likelihood, baseline)
+  ]
 
 
 def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.ndarray:
   """Objectives [len(which), M] of rows `which` of `batch` run on `embs`, in chunks."""
   out = []
   for start in range(0, len(which), engine.batch_size):
-    sub = batching.take_rows(batch, which[start:start + engine.batch_size])
-    out.append(engine.objectives(embs[start:start + engine.batch_size], sub,
-                                 gradients=False).values)
+    sub = batching.take_rows(batch, which[start : start + engine.batch_size])
+    out.append(
+      engine.objectives(embs[start : start + engine.batch_size], sub, gradients=False).values
+    )
   return np.concatenate(out)
 
 
@@ -211,10 +223,10 @@ def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.
 
 
 def log_likelihoods(
-    engine: LMEngine,
-    rows: Rows,
-    *,
-    progress: Progress | None = None,
+  engine: LMEngine,
+  rows: Rows,
+  *,
+  progress: Progress | None = None,
 ) -> np.ndarray:
   """Target log-likelihood of each (ids, mask <float>[1, num_tokens]) row (for a
   contrastive row, that of the span minus that of the foil), forward passes
@@ -223,9 +235,9 @@ def log_likelihoods(
   values = np.zeros(len(plain), dtype=np.float64)
   order = sorted(range(len(plain)), key=lambda i: len(plain[i][0]))
   for start in range(0, len(order), engine.batch_size):
-    which = order[start:start + engine.batch_size]
+    which = order[start : start + engine.batch_size]
     batch = batching.pack([plain[i] for i in which], engine.pad_id)
-    lls = engine.objectives(engine.embed(batch.ids[:, :batch.used]), batch, gradients=False)
+    lls = engine.objectives(engine.embed(batch.ids[:, : batch.used]), batch, gradients=False)
     values[which] = lls.values[:, 0]
     if progress is not None:
       progress.advance(len(which))
@@ -241,7 +253,7 @@ class Occlusion:
 
 
 def occlusion_segments(
-    tokens: Sequence[str], mask: np.ndarray, granularity: str
+  tokens: Sequence[str], mask: np.ndarray, granularity: str
 ) -> list[list[int]]:
   """Token positions to delete, one list per segment that can affect the target.
 
@@ -260,11 +272,11 @@ def occlusion_segments(
 
 @work.heavy()  # light requests get the model between its batches
 def occlusion(
-    engine: LMEngine,
-    rows: Rows,
-    granularity: str,
-    *,
-    progress: ProgressCallback | None = None,
+  engine: LMEngine,
+  rows: Rows,
+  granularity: str,
+  *,
+  progress: ProgressCallback | None = None,
 ) -> list[list[Occlusion]]:
   """Segment occlusion for every (row, mask): per row, one Occlusion per mask.
 
@@ -290,11 +302,16 @@ def occlusion(
         variants.append(([t for t, k in zip(ids, keep) if k], mask[keep][None], foil))
 
   num_deleted = len(variants) - sum(len(row[1]) for row in rows)
-  work.current().limits.check("max_occlusion_units", num_deleted,
-                              f"Occlusion at {granularity} granularity: the number of deletions")
-  values = log_likelihoods(engine, variants,
-                           progress=Progress(f"Occlusion of {num_deleted} {granularity}",
-                                             len(variants), progress))
+  work.current().limits.check(
+    "max_occlusion_units",
+    num_deleted,
+    f"Occlusion at {granularity} granularity: the number of deletions",
+  )
+  values = log_likelihoods(
+    engine,
+    variants,
+    progress=Progress(f"Occlusion of {num_deleted} {granularity}", len(variants), progress),
+  )
   results: list[list[Occlusion]] = [[] for _ in rows]
   j = 0
   while j < len(jobs):
@@ -310,7 +327,12 @@ def occlusion(
       segments.append((positions[0], positions[-1] + 1))
       seg_scores.append(score)
       j += 1
-    results[r].append(Occlusion(scores=scores, segments=segments,
-                                segment_scores=np.asarray(seg_scores, dtype=np.float32),
-                                log_likelihood=float(full)))
+    results[r].append(
+      Occlusion(
+        scores=scores,
+        segments=segments,
+        segment_scores=np.asarray(seg_scores, dtype=np.float32),
+        log_likelihood=float(full),
+      )
+    )
   return results

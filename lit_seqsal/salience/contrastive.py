@@ -31,6 +31,7 @@ from lit_seqsal.engine.batching import Row
 class Pair:
   """Where a row went: its actual row, and for a contrastive row its foil row and
   the span's start (the end of the shared context)."""
+
   actual: int
   foil: int | None = None
   start: int | None = None
@@ -62,8 +63,9 @@ def expand(rows: Sequence[Row]) -> tuple[list[Row], list[Pair]]:
   return plain, plan
 
 
-def fold_tokens(plan: Sequence[Pair], per_row: Sequence[np.ndarray], lengths: Sequence[int],
-                axis: int = -1) -> list[np.ndarray]:
+def fold_tokens(
+  plan: Sequence[Pair], per_row: Sequence[np.ndarray], lengths: Sequence[int], axis: int = -1
+) -> list[np.ndarray]:
   """Per original row, arrays with `lengths[i]` tokens along `axis` from the
   expanded rows' arrays: the actual row's, plus the foil row's over the context
   (zero from the span on)."""

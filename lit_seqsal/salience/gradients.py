@@ -52,11 +52,11 @@ def batches(rows: Sequence[batching.Row], batch_size: int) -> Iterator[list[batc
 
 
 def gradient_salience(
-    engine: LMEngine,
-    rows: Sequence[batching.Row],
-    reductions: Mapping[str, Reduction],
-    *,
-    alternatives: int = 0,
+  engine: LMEngine,
+  rows: Sequence[batching.Row],
+  reductions: Mapping[str, Reduction],
+  *,
+  alternatives: int = 0,
 ) -> list[dict[str, np.ndarray]]:
   """Per row {method: <float32>[num_masks, num_tokens]} for each reduction, and
   with `alternatives=k` the top k next tokens at each mask's first target
@@ -67,22 +67,24 @@ def gradient_salience(
     batch = batching.pack(plain, engine.pad_id)
     if plan[0].foil is not None:  # the pair's gradients are summed over the context
       batch.shared_prefix = plan[0].start
-    embs = engine.embed(batch.ids[:, :batch.used])
+    embs = engine.embed(batch.ids[:, : batch.used])
     result = engine.objectives(embs, batch, gradients=True, alternatives=alternatives)
     grads = contrastive.fold_tokens(  # per row: [M, used, H]
-        plan, [result.grads[:, b] for b in range(len(plain))], [batch.used] * len(chunk),
-        axis=-2)
+      plan, [result.grads[:, b] for b in range(len(plain))], [batch.used] * len(chunk), axis=-2
+    )
     for row, pair, row_grads in zip(chunk, plan, grads):
       n = len(row[0])
       scores = {}
       for name, reduce in reductions.items():
         values = reduce(row_grads, embs[pair.actual][None])  # [M, used]
         scores[name] = np.zeros((values.shape[0], n), dtype=np.float32)
-        scores[name][:, :min(batch.used, n)] = values[:, :n]
+        scores[name][:, : min(batch.used, n)] = values[:, :n]
       if alternatives:
         firsts = [int(np.nonzero(mask)[0][0]) for mask in row[1]]
         at = np.searchsorted(batch.positions, firsts)
-        scores[ALTERNATIVES] = (result.top_ids[pair.actual, at],
-                                result.top_logprobs[pair.actual, at])
+        scores[ALTERNATIVES] = (
+          result.top_ids[pair.actual, at],
+          result.top_logprobs[pair.actual, at],
+        )
       out.append(scores)
   return out

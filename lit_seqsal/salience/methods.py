@@ -37,6 +37,7 @@ Compute = Callable[..., list[np.ndarray]]
 @dataclass(frozen=True)
 class Setting:
   """A request field a method reads, with its default and allowed values."""
+
   name: str  # input field of `_NAME_salience`
   default: int | str
   help: str
@@ -58,8 +59,9 @@ class Setting:
     field = field or self.name
     if self.choices:
       return inputs.one_of(value, field, self.choices, self.note)
-    return inputs.whole_number(value, field, self.low, self.high, what=self.unit,
-                               default=self.default)
+    return inputs.whole_number(
+      value, field, self.low, self.high, what=self.unit, default=self.default
+    )
 
   def value_in(self, example: dict, field: str | None = None):
     value = example.get(field or self.name)
@@ -67,8 +69,12 @@ class Setting:
 
   def describe(self) -> dict:
     """What a client needs to offer the setting (/seqsal/info)."""
-    out = {"name": self.name, "default": self.default, "help": self.help,
-           "follows": self.follows or None}
+    out = {
+      "name": self.name,
+      "default": self.default,
+      "help": self.help,
+      "follows": self.follows or None,
+    }
     if self.choices:
       out["choices"] = list(self.choices)
     else:
@@ -77,15 +83,16 @@ class Setting:
 
   def lit_type(self) -> lit_types.LitType:
     if self.choices:
-      return lit_types.CategoryLabel(vocab=list(self.choices), default=self.default,
-                                     required=False)
-    return lit_types.Integer(default=self.default, min_val=self.low, max_val=self.high,
-                             required=False)
+      return lit_types.CategoryLabel(vocab=list(self.choices), default=self.default, required=False)
+    return lit_types.Integer(
+      default=self.default, min_val=self.low, max_val=self.high, required=False
+    )
 
 
 @dataclass(frozen=True)
 class Method:
   """One salience method (see the module docstring)."""
+
   name: str
   label: str  # what a person calls it (the client's menu)
   description: str  # one plain line: what a dark (or coloured) part means
@@ -109,18 +116,31 @@ class Method:
 
   def describe(self) -> dict:
     """The method as a client sees it (/seqsal/info): names, words and properties."""
-    return {"name": self.name, "label": self.label, "description": self.description,
-            "signed": self.signed, "on_request": self.on_request,
-            "contrastive": self.contrastive, "measures": self.measures, "cost": self.cost,
-            "settings": [s.describe() for s in self.settings],
-            "work_note": self.work_note or None}
+    return {
+      "name": self.name,
+      "label": self.label,
+      "description": self.description,
+      "signed": self.signed,
+      "on_request": self.on_request,
+      "contrastive": self.contrastive,
+      "measures": self.measures,
+      "cost": self.cost,
+      "settings": [s.describe() for s in self.settings],
+      "work_note": self.work_note or None,
+    }
 
   def settings_of(self, example: dict) -> tuple:
     """The checked values of this method's settings in `example`, in order."""
     return tuple(s.value_in(example) for s in self.settings)
 
-  def run(self, engine: LMEngine, rows: Sequence[Row], settings: tuple = (), *,
-          progress: ProgressCallback | None = None) -> list[np.ndarray]:
+  def run(
+    self,
+    engine: LMEngine,
+    rows: Sequence[Row],
+    settings: tuple = (),
+    *,
+    progress: ProgressCallback | None = None,
+  ) -> list[np.ndarray]:
     """Scores per row, <float32>[num_masks, num_tokens] (rows may be contrastive)."""
     if self.from_gradients is not None:
       return [r[self.name] for r in gradient_methods_run(engine, rows, [self])]
@@ -128,55 +148,90 @@ class Method:
 
 
 def _integrated_gradients(engine, rows, steps, *, progress=None):
-  return [r.scores for r in attribution.integrated_gradients(
-      engine, rows, steps=steps, progress=progress)]
+  return [
+    r.scores for r in attribution.integrated_gradients(engine, rows, steps=steps, progress=progress)
+  ]
 
 
 def _occlusion(engine, rows, granularity, *, progress=None):
-  return [np.stack([o.scores for o in per_mask]) for per_mask in attribution.occlusion(
-      engine, rows, granularity, progress=progress)]
+  return [
+    np.stack([o.scores for o in per_mask])
+    for per_mask in attribution.occlusion(engine, rows, granularity, progress=progress)
+  ]
 
 
 IG_STEPS = Setting(
-    FieldNames.IG_STEPS, attribution.DEFAULT_IG_STEPS, "Gauss-Legendre integration points",
-    low=1, high=attribution.MAX_IG_STEPS, unit=" of integration steps")
+  FieldNames.IG_STEPS,
+  attribution.DEFAULT_IG_STEPS,
+  "Gauss-Legendre integration points",
+  low=1,
+  high=attribution.MAX_IG_STEPS,
+  unit=" of integration steps",
+)
 OCCLUSION_GRANULARITY = Setting(
-    FieldNames.OCCLUSION_GRANULARITY, attribution.DEFAULT_OCCLUSION_GRANULARITY,
-    "the units deleted one at a time", choices=segmentation.GRANULARITIES,
-    note=" (custom patterns are client-side only)", config_name="granularity",
-    follows="granularity")
+  FieldNames.OCCLUSION_GRANULARITY,
+  attribution.DEFAULT_OCCLUSION_GRANULARITY,
+  "the units deleted one at a time",
+  choices=segmentation.GRANULARITIES,
+  note=" (custom patterns are client-side only)",
+  config_name="granularity",
+  follows="granularity",
+)
 
-REGISTRY: dict[str, Method] = {m.name: m for m in (
-    Method(FieldNames.GRAD_L2, label="Gradient norm",
-           description="How strongly the selected span's probability reacts to each part:"
-           " darker = more sensitive (no direction).", signed=False,
-           measures="size of the gradient at each token (unsigned)",
-           cost="1 forward + 1 backward, shared by all spans of an output",
-           from_gradients=gradients.l2_norm),
-    Method(FieldNames.GRAD_DOT_INPUT, label="Gradient × input",
-           description="A first-order estimate of each part's push toward (+) or away"
-           " from (−) the selected span.", signed=True,
-           measures="gradient · embedding: first-order effect of the token (signed)",
-           cost="as above", from_gradients=gradients.dot_input),
-    Method(FieldNames.INTEGRATED_GRADIENTS, label="Integrated gradients",
-           description="Each part's share of the change in the span's log-probability"
-           " from a faded-out prompt to the real one: + toward the span, − away; the"
-           " shares add up to that change.", signed=True, on_request=True,
-           measures="the gradient integrated from a baseline to the input, · (input −"
-           " baseline); signed; sums to the log-likelihood change",
-           cost="`ig_steps` forward + backward passes, batched",
-           settings=(IG_STEPS,), compute=_integrated_gradients,
-           work_note="the model runs forward and backward at each integration step"),
-    Method(FieldNames.OCCLUSION, label="Occlusion (deletion)",
-           description="How much the span's log-probability drops when the part is"
-           " deleted: + it helped the span, − it worked against it.",
-           signed=True, on_request=True,
-           measures="log-likelihood of the target minus that with the segment deleted; signed",
-           cost="one forward pass per segment before the span, batched",
-           settings=(OCCLUSION_GRANULARITY,), compute=_occlusion,
-           work_note="the model runs once without each of the {units} {granularity}"
-           " before the selection"),
-)}
+REGISTRY: dict[str, Method] = {
+  m.name: m
+  for m in (
+    Method(
+      FieldNames.GRAD_L2,
+      label="Gradient norm",
+      description="How strongly the selected span's probability reacts to each part:"
+      " darker = more sensitive (no direction).",
+      signed=False,
+      measures="size of the gradient at each token (unsigned)",
+      cost="1 forward + 1 backward, shared by all spans of an output",
+      from_gradients=gradients.l2_norm,
+    ),
+    Method(
+      FieldNames.GRAD_DOT_INPUT,
+      label="Gradient × input",
+      description="A first-order estimate of each part's push toward (+) or away"
+      " from (−) the selected span.",
+      signed=True,
+      measures="gradient · embedding: first-order effect of the token (signed)",
+      cost="as above",
+      from_gradients=gradients.dot_input,
+    ),
+    Method(
+      FieldNames.INTEGRATED_GRADIENTS,
+      label="Integrated gradients",
+      description="Each part's share of the change in the span's log-probability"
+      " from a faded-out prompt to the real one: + toward the span, − away; the"
+      " shares add up to that change.",
+      signed=True,
+      on_request=True,
+      measures="the gradient integrated from a baseline to the input, · (input −"
+      " baseline); signed; sums to the log-likelihood change",
+      cost="`ig_steps` forward + backward passes, batched",
+      settings=(IG_STEPS,),
+      compute=_integrated_gradients,
+      work_note="the model runs forward and backward at each integration step",
+    ),
+    Method(
+      FieldNames.OCCLUSION,
+      label="Occlusion (deletion)",
+      description="How much the span's log-probability drops when the part is"
+      " deleted: + it helped the span, − it worked against it.",
+      signed=True,
+      on_request=True,
+      measures="log-likelihood of the target minus that with the segment deleted; signed",
+      cost="one forward pass per segment before the span, batched",
+      settings=(OCCLUSION_GRANULARITY,),
+      compute=_occlusion,
+      work_note="the model runs once without each of the {units} {granularity}"
+      " before the selection",
+    ),
+  )
+}
 # The method a client shows first (the walkthrough's and LIT's default).
 DEFAULT_METHOD = FieldNames.GRAD_L2
 
@@ -210,8 +265,8 @@ def gradient_names() -> tuple[str, ...]:
 def get(name: str, field: str = FieldNames.SALIENCE_METHODS) -> Method:
   if name not in REGISTRY:
     raise inputs.InputError(
-        f"Field {field!r} names unknown method(s) {name!r}; allowed values:"
-        f" {', '.join(REGISTRY)}.")
+      f"Field {field!r} names unknown method(s) {name!r}; allowed values: {', '.join(REGISTRY)}."
+    )
   return REGISTRY[name]
 
 
@@ -225,20 +280,23 @@ def requested(example: dict) -> tuple[Method, ...]:
       names = [n.strip() for n in names.split(",")]
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
       raise inputs.InputError(
-          f"Field {FieldNames.SALIENCE_METHODS!r} must be a list of method names;"
-          f" allowed values: {', '.join(REGISTRY)}.")
+        f"Field {FieldNames.SALIENCE_METHODS!r} must be a list of method names;"
+        f" allowed values: {', '.join(REGISTRY)}."
+      )
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
       raise inputs.InputError(
-          f"Field {FieldNames.SALIENCE_METHODS!r} names unknown method(s)"
-          f" {', '.join(map(repr, unknown))}; allowed values: {', '.join(REGISTRY)}.")
+        f"Field {FieldNames.SALIENCE_METHODS!r} names unknown method(s)"
+        f" {', '.join(map(repr, unknown))}; allowed values: {', '.join(REGISTRY)}."
+      )
     chosen = tuple(REGISTRY[n] for n in dict.fromkeys(names))
   if example.get(FieldNames.FOIL) is not None:
     plain_only = [m.name for m in chosen if not m.contrastive]
     if plain_only:
       raise inputs.InputError(
-          f"Method(s) {', '.join(plain_only)} have no contrastive form; with a 'foil' ask"
-          " for: " + ", ".join(m.name for m in REGISTRY.values() if m.contrastive) + ".")
+        f"Method(s) {', '.join(plain_only)} have no contrastive form; with a 'foil' ask"
+        " for: " + ", ".join(m.name for m in REGISTRY.values() if m.contrastive) + "."
+      )
   return chosen
 
 
@@ -247,29 +305,36 @@ def gradient_reductions(methods: Iterable[Method] | None = None) -> dict[str, gr
   return {m.name: m.from_gradients for m in methods if m.from_gradients is not None}
 
 
-def gradient_methods_run(engine: LMEngine, rows: Sequence[Row], methods: Iterable[Method],
-                         *, alternatives: int = 0) -> list[dict[str, np.ndarray]]:
+def gradient_methods_run(
+  engine: LMEngine, rows: Sequence[Row], methods: Iterable[Method], *, alternatives: int = 0
+) -> list[dict[str, np.ndarray]]:
   """Every gradient method of `methods` from one gradient pass per row batch
   (and the model's top `alternatives` next tokens, key gradients.ALTERNATIVES)."""
-  return gradients.gradient_salience(engine, rows, gradient_reductions(methods),
-                                     alternatives=alternatives)
+  return gradients.gradient_salience(
+    engine, rows, gradient_reductions(methods), alternatives=alternatives
+  )
 
 
 def describe_all() -> dict:
   """Every registered method as a client sees it, and the one to show first."""
-  return {"methods": [m.describe() for m in REGISTRY.values()],
-          "default_method": DEFAULT_METHOD}
+  return {"methods": [m.describe() for m in REGISTRY.values()], "default_method": DEFAULT_METHOD}
 
 
 def markdown_table() -> str:
   """docs/reference.md's method table."""
   rows = []
   for m in REGISTRY.values():
-    settings = ", ".join(
+    settings = (
+      ", ".join(
         f"`{s.name}` ({', '.join(s.choices) if s.choices else f'{s.low}–{s.high}'};"
-        f" default {s.default})" for s in m.settings) or "–"
+        f" default {s.default})"
+        for s in m.settings
+      )
+      or "–"
+    )
     computed = "when asked (`salience_methods`)" if m.on_request else "always"
     computed += "; contrastive with `foil`" if m.contrastive else ""
     rows.append((f"`{m.name}`", m.measures, m.cost, computed, settings))
   return cli.markdown_table(
-      ("method", "what it measures", "cost per explained span", "computed", "settings"), rows)
+    ("method", "what it measures", "cost per explained span", "computed", "settings"), rows
+  )

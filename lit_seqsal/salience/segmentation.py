@@ -20,30 +20,34 @@ _SENTENCE_END = re.compile(r"[.!?。！？][\"'”’)\]]*\s*$")
 
 
 def check_granularity(granularity, field: str = "granularity") -> str:
-  return inputs.one_of(granularity, field, GRANULARITIES,
-                       " (custom patterns are client-side only)")
+  return inputs.one_of(granularity, field, GRANULARITIES, " (custom patterns are client-side only)")
 
 
 def _ends(texts: list[str], granularity: str) -> list[bool]:
   """ends[i]: a segment ends after token i."""
   n = len(texts)
-  nxt = lambda i: texts[i + 1] if i + 1 < n else None
+
+  def nxt(i: int) -> str | None:
+    return texts[i + 1] if i + 1 < n else None
+
   if granularity == "tokens":
     ends = [True] * n
   elif granularity == "words":
     # A word ends before a token starting with a space, and at a newline.
-    ends = [("\n" in t) or nxt(i) is None or nxt(i).startswith(" ")
-            for i, t in enumerate(texts)]
+    ends = [("\n" in t) or nxt(i) is None or nxt(i).startswith(" ") for i, t in enumerate(texts)]
   elif granularity == "lines":
     ends = ["\n" in t for t in texts]
   elif granularity == "paragraphs":
     # A blank line: "\n\n" in one token, or a newline token after a line end.
-    ends = [("\n\n" in t) or (t.startswith("\n") and i > 0 and texts[i - 1].endswith("\n"))
-            for i, t in enumerate(texts)]
+    ends = [
+      ("\n\n" in t) or (t.startswith("\n") and i > 0 and texts[i - 1].endswith("\n"))
+      for i, t in enumerate(texts)
+    ]
   elif granularity == "sentences":
-    ends = [("\n" in t) or (bool(_SENTENCE_END.search(t))
-                            and (nxt(i) is None or nxt(i).startswith(" ")))
-            for i, t in enumerate(texts)]
+    ends = [
+      ("\n" in t) or (bool(_SENTENCE_END.search(t)) and (nxt(i) is None or nxt(i).startswith(" ")))
+      for i, t in enumerate(texts)
+    ]
   else:
     check_granularity(granularity)
   if n:
@@ -52,7 +56,7 @@ def _ends(texts: list[str], granularity: str) -> list[bool]:
 
 
 def segment_tokens(
-    tokens: Sequence[str], granularity: str, start: int = 0, end: int | None = None
+  tokens: Sequence[str], granularity: str, start: int = 0, end: int | None = None
 ) -> list[tuple[int, int]]:
   """Token ranges [a, b) of the segments of tokens[start:end], in order.
 

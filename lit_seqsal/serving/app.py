@@ -45,17 +45,22 @@ REQUEST_ID_KEY = "lit_seqsal.request_id"
 class SalienceApp(lit_app.LitApp):
   """LitApp serving our client at `/`, LIT's at `/lit/`, with checks, limits and jobs."""
 
-  def __init__(self, *args, seqsal_client_dir: str = static_files.CLIENT_BUILD_DIR,
-               hosted: bool = False, limits: limits_lib.Limits | None = None,
-               results_path: str = "", **kwargs):
+  def __init__(
+    self,
+    *args,
+    seqsal_client_dir: str = static_files.CLIENT_BUILD_DIR,
+    hosted: bool = False,
+    limits: limits_lib.Limits | None = None,
+    results_path: str = "",
+    **kwargs,
+  ):
     # Set before LitApp.__init__, which wraps every endpoint with make_handler.
     self.hosted = hosted
     self.results_path = results_path
     self.limits = limits or (limits_lib.HOSTED if hosted else limits_lib.LOCAL)
     if hosted:
       kwargs.update(demo_mode=True, model_loaders={}, dataset_loaders={})
-      kwargs.update(hosted_components(kwargs.get("models") or args[0],
-                                      kwargs.get("interpreters")))
+      kwargs.update(hosted_components(kwargs.get("models") or args[0], kwargs.get("interpreters")))
     if kwargs.get("client_root") is None:
       kwargs["client_root"] = static_files.LIT_CLIENT_ROOT
     self._lit_client_root = kwargs["client_root"]
@@ -64,17 +69,29 @@ class SalienceApp(lit_app.LitApp):
     self._gates: dict[str, Gate] = {}
     super().__init__(*args, **kwargs)
     self.components = lit_patches.components(self)
-    self.checks = RequestChecks(self.components, self.limits, hosted=hosted,
-                                syncs_ui_state=self.ui_state_tracker is not None,
-                                is_salience_model=self._is_salience_model)
-    self.jobs_api = JobsApi(self.jobs, self.limits, hosted, results_path, self.checks.check,
-                            lambda path, body, params: lit_patches.run_endpoint(
-                                self, path, body, params), self._gate)
+    self.checks = RequestChecks(
+      self.components,
+      self.limits,
+      hosted=hosted,
+      syncs_ui_state=self.ui_state_tracker is not None,
+      is_salience_model=self._is_salience_model,
+    )
+    self.jobs_api = JobsApi(
+      self.jobs,
+      self.limits,
+      hosted,
+      results_path,
+      self.checks.check,
+      lambda path, body, params: lit_patches.run_endpoint(self, path, body, params),
+      self._gate,
+    )
     lit_patches.bound_caches(self, self.limits)
     if not static_files.client_is_built(seqsal_client_dir):
       logging.warning(
-          "The lit-seqsal client is not built (%s): `/` shows how to build it"
-          " (make client); LIT's client is at /lit/.", seqsal_client_dir)
+        "The lit-seqsal client is not built (%s): `/` shows how to build it"
+        " (make client); LIT's client is at /lit/.",
+        seqsal_client_dir,
+      )
 
   # -- LIT's endpoints, checked -----------------------------------------------
 
@@ -138,8 +155,7 @@ class SalienceApp(lit_app.LitApp):
 
     def start_with_headers(status, headers, exc_info=None):
       status_holder["status"] = status
-      headers = [(k, v) for k, v in headers
-                 if k.lower() not in responses.SECURITY_HEADER_NAMES]
+      headers = [(k, v) for k, v in headers if k.lower() not in responses.SECURITY_HEADER_NAMES]
       headers += responses.security_headers(path, headers, hosted=self.hosted)
       headers.append(("X-Request-Id", request_id))
       return start_response(status, headers, exc_info)
@@ -151,8 +167,14 @@ class SalienceApp(lit_app.LitApp):
     except Exception:  # noqa: BLE001 (a 500 with the traceback in the log only)
       response = responses.internal_error_response(request_id)
     body = response(environ, start_with_headers)
-    logging.info("request %s %s %s -> %s in %.2f s", request_id, environ.get("REQUEST_METHOD"),
-                 path, status_holder.get("status", "?"), time.monotonic() - start)
+    logging.info(
+      "request %s %s %s -> %s in %.2f s",
+      request_id,
+      environ.get("REQUEST_METHOD"),
+      path,
+      status_holder.get("status", "?"),
+      time.monotonic() - start,
+    )
     return body
 
   def _dispatch(self, environ, path: str, request_id: str):
@@ -166,7 +188,7 @@ class SalienceApp(lit_app.LitApp):
       return wrappers.Response(status=301, headers={"Location": location})
     prefix = ""
     if path.startswith(LIT_PREFIX + "/"):
-      prefix, path = LIT_PREFIX, path[len(LIT_PREFIX):]
+      prefix, path = LIT_PREFIX, path[len(LIT_PREFIX) :]
       environ["PATH_INFO"] = path
       environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + LIT_PREFIX
     api_path = path.rstrip("/") or "/"
@@ -192,12 +214,15 @@ class SalienceApp(lit_app.LitApp):
     except ValueError:
       raise errors.BadRequest("Content-Length is not a number.") from None
     if declared > limit:
-      raise errors.TooLarge(f"The request body is {declared} bytes, over this server's limit"
-                            f" of {limit} bytes (--max_body_bytes).")
+      raise errors.TooLarge(
+        f"The request body is {declared} bytes, over this server's limit"
+        f" of {limit} bytes (--max_body_bytes)."
+      )
     stream = environ["wsgi.input"]
     data = stream.read(declared) if declared >= 0 else stream.read(limit + 1)
     if len(data) > limit:
-      raise errors.TooLarge(f"The request body is over this server's limit of {limit} bytes"
-                            " (--max_body_bytes).")
+      raise errors.TooLarge(
+        f"The request body is over this server's limit of {limit} bytes (--max_body_bytes)."
+      )
     environ["wsgi.input"] = io.BytesIO(data)
     environ["CONTENT_LENGTH"] = str(len(data))

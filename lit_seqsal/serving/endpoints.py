@@ -20,6 +20,7 @@ RESULTS_PATH = "/seqsal/results"
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
   """What one of LIT's endpoints accepts (lit_nlp/app.py)."""
+
   params: tuple[str, ...] = ()  # query parameters it reads
   required: tuple[str, ...] = ()
   inputs: str = ""  # "indexed": LIT inputs (ids or {id, data, meta}); "data": bare examples
@@ -30,32 +31,51 @@ class Endpoint:
 
 
 ENDPOINTS = {
-    "/get_info": Endpoint(),
-    "/get_dataset": Endpoint(("dataset_name",), ("dataset_name",)),
-    "/create_dataset": Endpoint(("dataset_name",), ("dataset_name",), config=True, hosted=False),
-    "/create_model": Endpoint(("model_name",), ("model_name",), config=True, hosted=False),
-    "/get_generated": Endpoint(("model", "dataset_name", "generator"),
-                               ("model", "dataset_name", "generator"), "indexed", True,
-                               config=True, model_work=True),
-    "/save_datapoints": Endpoint(("dataset_name", "path"), ("dataset_name", "path"), "indexed",
-                                 hosted=False),
-    "/load_datapoints": Endpoint(("dataset_name", "path"), ("dataset_name", "path"), hosted=False),
-    "/annotate_new_data": Endpoint(("dataset_name",), ("dataset_name",), "indexed", True),
-    # Keeps posted data in memory, unbounded: not for a public server.
-    "/post_new_data": Endpoint(("dataset_name",), ("dataset_name",), "data", True, hosted=False),
-    "/fetch_new_data": Endpoint(("saved_datapoints_id",), ("saved_datapoints_id",)),
-    "/remove_new_data": Endpoint(("saved_datapoints_id",), ("saved_datapoints_id",),
-                                 hosted=False),
-    "/push_ui_state": Endpoint(("dataset_name",), ("dataset_name",), "indexed", True,
-                               config=True),
-    "/get_preds": Endpoint(("model", "dataset_name", "requested_types", "requested_fields"),
-                           ("model",), "indexed", True, model_work=True),
-    "/get_interpretations": Endpoint(("model", "dataset_name", "interpreter", "do_predict"),
-                                     ("model", "dataset_name", "interpreter"), "indexed", True,
-                                     config=True, model_work=True),
-    "/get_metrics": Endpoint(("model", "dataset_name", "metrics", "do_predict"),
-                             ("model", "dataset_name"), "indexed", True, config=True,
-                             model_work=True),
+  "/get_info": Endpoint(),
+  "/get_dataset": Endpoint(("dataset_name",), ("dataset_name",)),
+  "/create_dataset": Endpoint(("dataset_name",), ("dataset_name",), config=True, hosted=False),
+  "/create_model": Endpoint(("model_name",), ("model_name",), config=True, hosted=False),
+  "/get_generated": Endpoint(
+    ("model", "dataset_name", "generator"),
+    ("model", "dataset_name", "generator"),
+    "indexed",
+    True,
+    config=True,
+    model_work=True,
+  ),
+  "/save_datapoints": Endpoint(
+    ("dataset_name", "path"), ("dataset_name", "path"), "indexed", hosted=False
+  ),
+  "/load_datapoints": Endpoint(("dataset_name", "path"), ("dataset_name", "path"), hosted=False),
+  "/annotate_new_data": Endpoint(("dataset_name",), ("dataset_name",), "indexed", True),
+  # Keeps posted data in memory, unbounded: not for a public server.
+  "/post_new_data": Endpoint(("dataset_name",), ("dataset_name",), "data", True, hosted=False),
+  "/fetch_new_data": Endpoint(("saved_datapoints_id",), ("saved_datapoints_id",)),
+  "/remove_new_data": Endpoint(("saved_datapoints_id",), ("saved_datapoints_id",), hosted=False),
+  "/push_ui_state": Endpoint(("dataset_name",), ("dataset_name",), "indexed", True, config=True),
+  "/get_preds": Endpoint(
+    ("model", "dataset_name", "requested_types", "requested_fields"),
+    ("model",),
+    "indexed",
+    True,
+    model_work=True,
+  ),
+  "/get_interpretations": Endpoint(
+    ("model", "dataset_name", "interpreter", "do_predict"),
+    ("model", "dataset_name", "interpreter"),
+    "indexed",
+    True,
+    config=True,
+    model_work=True,
+  ),
+  "/get_metrics": Endpoint(
+    ("model", "dataset_name", "metrics", "do_predict"),
+    ("model", "dataset_name"),
+    "indexed",
+    True,
+    config=True,
+    model_work=True,
+  ),
 }
 API_PATHS = frozenset(ENDPOINTS)
 # Parameters every endpoint takes (LIT's serialisation switch).
@@ -63,5 +83,8 @@ COMMON_PARAMS = ("response_simple_json",)
 # Endpoints whose errors from a loader (bad path, bad model) are the caller's.
 LOADER_ENDPOINTS = ("/create_dataset", "/create_model", "/save_datapoints", "/load_datapoints")
 # Endpoints whose components (interpreter, generator, metrics) are named by a parameter.
-COMPONENT_PARAMS = {"/get_interpretations": "interpreter", "/get_generated": "generator",
-                    "/get_metrics": "metrics"}
+COMPONENT_PARAMS = {
+  "/get_interpretations": "interpreter",
+  "/get_generated": "generator",
+  "/get_metrics": "metrics",
+}

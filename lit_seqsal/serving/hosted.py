@@ -20,6 +20,7 @@ def hosted_components(models, interpreters) -> dict:
   interpreters = interpreters if interpreters is not None else core.default_interpreters(models)
   keep = {ours.SALIENCE_MAP, ours.INTEGRATED_GRADIENTS, ours.OCCLUSION}
   return dict(
-      interpreters={k: v for k, v in interpreters.items() if k in keep},
-      generators={k: v for k, v in core.default_generators().items() if k in HOSTED_GENERATORS},
-      metrics={k: v for k, v in core.default_metrics().items() if k in HOSTED_METRICS})
+    interpreters={k: v for k, v in interpreters.items() if k in keep},
+    generators={k: v for k, v in core.default_generators().items() if k in HOSTED_GENERATORS},
+    metrics={k: v for k, v in core.default_metrics().items() if k in HOSTED_METRICS},
+  )

@@ -51,9 +51,16 @@ class Job:
     remaining = None
     if self.state == RUNNING and 0 < fraction < 1:
       remaining = elapsed / fraction * (1 - fraction)
-    out = {"id": self.id, "state": self.state, "what": self.what, "done": done, "total": total,
-           "fraction": round(fraction, 4), "elapsed_s": round(elapsed, 2),
-           "remaining_s": None if remaining is None else round(remaining, 1)}
+    out = {
+      "id": self.id,
+      "state": self.state,
+      "what": self.what,
+      "done": done,
+      "total": total,
+      "fraction": round(fraction, 4),
+      "elapsed_s": round(elapsed, 2),
+      "remaining_s": None if remaining is None else round(remaining, 1),
+    }
     if self.error is not None:
       out["error"] = self.error
     if with_result and self.state == DONE:
@@ -70,23 +77,32 @@ class JobManager:
     self._lock = threading.Lock()
     self._reaper: threading.Thread | None = None
 
-  def submit(self, compute: Callable[[], object], gate: Gate, *, request_id: str = "",
-             what: str = "job") -> Job:
+  def submit(
+    self, compute: Callable[[], object], gate: Gate, *, request_id: str = "", what: str = "job"
+  ) -> Job:
     """Starts `compute()` in a thread; 429 when max_jobs are queued or running, or
     the model's gate is full."""
     with self._lock:
       active = sum(j.state not in _FINISHED for j in self._jobs.values())
       if self.limits.max_jobs and active >= self.limits.max_jobs:
-        raise errors.Busy(f"{active} jobs are running or queued, this server's limit"
-                          f" (--max_jobs). Try again when one has finished.", retry_after_s=10)
+        raise errors.Busy(
+          f"{active} jobs are running or queued, this server's limit"
+          f" (--max_jobs). Try again when one has finished.",
+          retry_after_s=10,
+        )
       gate.enter()  # held until the job finishes; 429 if the model's queue is full
-      job_work = work.Work(self.limits, priority=work.HEAVY, what="This job",
-                           time_limit_s=self.limits.job_time_limit_s,
-                           time_limit_flag="job_time_limit_s")
+      job_work = work.Work(
+        self.limits,
+        priority=work.HEAVY,
+        what="This job",
+        time_limit_s=self.limits.job_time_limit_s,
+        time_limit_flag="job_time_limit_s",
+      )
       job = Job(uuid.uuid4().hex, what, job_work, request_id)
       self._jobs[job.id] = job
-    threading.Thread(target=self._run, args=(job, compute, gate), daemon=True,
-                     name=f"lit-seqsal-job-{job.id[:8]}").start()
+    threading.Thread(
+      target=self._run, args=(job, compute, gate), daemon=True, name=f"lit-seqsal-job-{job.id[:8]}"
+    ).start()
     self._ensure_reaper()
     return job
 
@@ -103,25 +119,35 @@ class JobManager:
     except errors.ServingError as e:
       job.state = FAILED
       job.error = errors.describe(e, job.request_id)["error"]
-    except Exception:  # pylint: disable=broad-except
+    except Exception:  # noqa: BLE001 (a fault: logged with its traceback, reported as one)
       logging.exception("job %s (request %s) failed", job.id, job.request_id)
       job.state = FAILED
-      job.error = errors.describe(errors.ServingError(
+      job.error = errors.describe(
+        errors.ServingError(
           f"Internal error in this job (request id {job.request_id}); the server log has the"
-          " details."), job.request_id)["error"]
+          " details."
+        ),
+        job.request_id,
+      )["error"]
     finally:
       job.finished = time.monotonic()
       gate.leave()
-      logging.info("job %s (request %s): %s in %.1f s", job.id, job.request_id, job.state,
-                   job.finished - (job.started or job.created))
+      logging.info(
+        "job %s (request %s): %s in %.1f s",
+        job.id,
+        job.request_id,
+        job.state,
+        job.finished - (job.started or job.created),
+      )
 
   def get(self, job_id: str) -> Job:
     with self._lock:
       job = self._jobs.get(job_id)
     if job is None:
       raise errors.NotFound(
-          f"No job {job_id!r} on this server: it finished more than --result_ttl_s ago,"
-          " was never started here, or runs on another server process.")
+        f"No job {job_id!r} on this server: it finished more than --result_ttl_s ago,"
+        " was never started here, or runs on another server process."
+      )
     job.last_seen = time.monotonic()
     return job
 
@@ -134,8 +160,9 @@ class JobManager:
   def _ensure_reaper(self) -> None:
     with self._lock:
       if self._reaper is None or not self._reaper.is_alive():
-        self._reaper = threading.Thread(target=self._reap_forever, daemon=True,
-                                        name="lit-seqsal-job-reaper")
+        self._reaper = threading.Thread(
+          target=self._reap_forever, daemon=True, name="lit-seqsal-job-reaper"
+        )
         self._reaper.start()
 
   def _reap_forever(self) -> None:
@@ -152,5 +179,6 @@ class JobManager:
           if now - job.finished > self.limits.result_ttl_s:
             del self._jobs[job.id]
         elif self.limits.job_ttl_s and now - job.last_seen > self.limits.job_ttl_s:
-          job.work.cancel(f"expired: nobody asked for it for {self.limits.job_ttl_s:g} s"
-                          " (--job_ttl_s)")
+          job.work.cancel(
+            f"expired: nobody asked for it for {self.limits.job_ttl_s:g} s (--job_ttl_s)"
+          )

@@ -32,6 +32,7 @@ _JOB_PATH = re.compile(re.escape(JOBS_PATH) + r"/([0-9a-f]{1,64})(/cancel)?")
 @dataclasses.dataclass
 class JobsApi:
   """Our endpoints of one server; the app hands it its checks and LIT's runner."""
+
   jobs: JobManager
   limits: Limits
   hosted: bool
@@ -44,10 +45,15 @@ class JobsApi:
 
   def handle(self, environ, path: str, method: str, request_id: str):
     if path == INFO_PATH:
-      return json_response({"hosted": self.hosted, "jobs": True,
-                            "limits": dataclasses.asdict(self.limits),
-                            "results": bool(self.results_path),
-                            **methods_lib.describe_all()})
+      return json_response(
+        {
+          "hosted": self.hosted,
+          "jobs": True,
+          "limits": dataclasses.asdict(self.limits),
+          "results": bool(self.results_path),
+          **methods_lib.describe_all(),
+        }
+      )
     if path == JOBS_PATH:
       if method != "POST":
         raise errors.BadRequest(f"{JOBS_PATH} takes POST (start a job).")
@@ -75,6 +81,10 @@ class JobsApi:
     def compute():  # plain JSON values, as /get_preds would answer
       return json.loads(serialize.to_json(self.run(path, body, kwargs), simple=True))
 
-    job = self.jobs.submit(compute, self.gate(params["model"]), request_id=request_id,
-                           what=f"{params.get('interpreter') or 'prediction'} on {params['model']}")
+    job = self.jobs.submit(
+      compute,
+      self.gate(params["model"]),
+      request_id=request_id,
+      what=f"{params.get('interpreter') or 'prediction'} on {params['model']}",
+    )
     return json_response({"job": job.status()}, status=202)

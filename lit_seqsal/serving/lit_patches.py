@@ -25,6 +25,7 @@ from lit_seqsal.work.limits import Limits
 class Components:
   """What a LitApp serves, by name. The mappings are LIT's own (it adds to them
   in place when a model or dataset is loaded at run time)."""
+
   models: dict
   datasets: dict
   dataset_loaders: dict
@@ -37,20 +38,29 @@ class Components:
 
 def components(app: lit_app.LitApp) -> Components:
   return Components(
-      models=app._models, datasets=app._datasets,  # noqa: SLF001
-      dataset_loaders=app._dataset_loaders, model_loaders=app._model_loaders,  # noqa: SLF001
-      interpreters=app._interpreters, generators=app._generators,  # noqa: SLF001
-      metrics=app._metrics, saved_datapoints=app._saved_datapoints)  # noqa: SLF001
+    models=app._models,
+    datasets=app._datasets,
+    dataset_loaders=app._dataset_loaders,
+    model_loaders=app._model_loaders,
+    interpreters=app._interpreters,
+    generators=app._generators,
+    metrics=app._metrics,
+    saved_datapoints=app._saved_datapoints,
+  )
 
 
 def run_endpoint(app: lit_app.LitApp, path: str, body: dict, params: dict):
   """LIT's own /get_preds or /get_interpretations on a parsed body (for jobs),
   example ids looked up in the named dataset as LIT's handler does."""
-  run = {"/get_preds": app._get_preds,  # noqa: SLF001
-         "/get_interpretations": app._get_interpretations}[path]  # noqa: SLF001
+  run = {
+    "/get_preds": app._get_preds,
+    "/get_interpretations": app._get_interpretations,
+  }[path]
   if params.get("dataset_name"):
-    body = dict(body, inputs=app._reconstitute_inputs(  # noqa: SLF001
-        body["inputs"], params["dataset_name"]))
+    body = dict(
+      body,
+      inputs=app._reconstitute_inputs(body["inputs"], params["dataset_name"]),
+    )
   return run(body, **params)
 
 
@@ -58,14 +68,14 @@ def bound_caches(app: lit_app.LitApp, limits: Limits) -> None:
   """Byte limits for our salience caches and LIT's per-model prediction caches,
   and content keys in LIT's for examples without `_id`. Idempotent: called again
   after a model is loaded at run time."""
-  for wrapper in app._models.values():  # noqa: SLF001
+  for wrapper in app._models.values():
     group = lit_models.group_of(wrapper)
     if group is not None and not getattr(group.salience.cache, "bound_by_server", False):
       group.salience.cache.max_bytes = limits.cache_mb << 20
       group.salience.cache.bound_by_server = True
     preds_cache = getattr(wrapper, "_cache", None)  # LIT's CachingModelWrapper
     if preds_cache is not None and not isinstance(getattr(preds_cache, "_d", None), LruDict):
-      preds_cache._d = LruDict(ByteLRU(limits.lit_cache_mb << 20))  # noqa: SLF001
+      preds_cache._d = LruDict(ByteLRU(limits.lit_cache_mb << 20))
       wrapper.key_fn = content_key_fn(wrapper)
 
 
@@ -79,7 +89,7 @@ def content_key_fn(wrapper) -> Callable[[dict], tuple]:
   different examples run side by side (the model lock still takes turns per
   unit of work) and repeats are cached.
   """
-  name = wrapper._name  # noqa: SLF001
+  name = wrapper._name
 
   def key_fn(example: dict) -> tuple:
     return (name, example.get("_id") or lit_dataset.input_hash(example))

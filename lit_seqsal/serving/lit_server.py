@@ -9,10 +9,10 @@ from lit_nlp.components import core as lit_core
 
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import models as seqsal_models
-from lit_seqsal.serving import app as web_app
-from lit_seqsal.serving import layouts, static_files
 from lit_seqsal.components import interpreters as seqsal_interpreters
 from lit_seqsal.options import ModelOptions
+from lit_seqsal.serving import app as web_app
+from lit_seqsal.serving import layouts, static_files
 
 LIT_CLIENT_ROOT = static_files.LIT_CLIENT_ROOT
 
@@ -34,24 +34,23 @@ def app_kwargs(models: dict, datasets: dict, opts: ModelOptions | None = None) -
   """LIT Server / LitApp / LitWidget arguments around already-loaded models and data;
   `opts` are the defaults of the "Configure" menu's model loader."""
   return dict(
-      models=models,
-      datasets=datasets,
-      # LIT's defaults (what a LitApp gets without this argument) plus ours.
-      interpreters=lit_core.default_interpreters(models)
-      | seqsal_interpreters.seqsal_interpreters(),
-      layouts=layouts.PROMPT_DEBUGGING_LAYOUTS,
-      model_loaders=seqsal_models.get_model_loaders(opts),
-      dataset_loaders=seqsal_datasets.get_dataset_loaders(),
-      onboard_start_doc=ONBOARD_DOC,
+    models=models,
+    datasets=datasets,
+    # LIT's defaults (what a LitApp gets without this argument) plus ours.
+    interpreters=lit_core.default_interpreters(models) | seqsal_interpreters.seqsal_interpreters(),
+    layouts=layouts.PROMPT_DEBUGGING_LAYOUTS,
+    model_loaders=seqsal_models.get_model_loaders(opts),
+    dataset_loaders=seqsal_datasets.get_dataset_loaders(),
+    onboard_start_doc=ONBOARD_DOC,
   )
 
 
 def lit_app_kwargs(
-    *,
-    models_config: Sequence[str],
-    datasets_config: Sequence[str],
-    max_examples: int | None,
-    opts: ModelOptions,
+  *,
+  models_config: Sequence[str],
+  datasets_config: Sequence[str],
+  max_examples: int | None,
+  opts: ModelOptions,
 ) -> dict:
   """Loads datasets and models from configuration strings; see app_kwargs."""
   opts = opts.checked()

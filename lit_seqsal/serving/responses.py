@@ -17,12 +17,17 @@ from lit_seqsal import errors
 from lit_seqsal.serving.endpoints import LIT_PREFIX
 
 SECURITY_HEADER_NAMES = frozenset(
-    {"x-content-type-options", "referrer-policy", "x-frame-options", "content-security-policy"})
+  {"x-content-type-options", "referrer-policy", "x-frame-options", "content-security-policy"}
+)
 
 
 def json_response(payload, status: int = 200, headers: dict | None = None):
-  return wrappers.Response(json.dumps(payload), status=status, headers=headers or {},
-                           content_type="application/json; charset=utf-8")
+  return wrappers.Response(
+    json.dumps(payload),
+    status=status,
+    headers=headers or {},
+    content_type="application/json; charset=utf-8",
+  )
 
 
 def error_response(error: errors.ServingError, request_id: str):
@@ -33,8 +38,9 @@ def error_response(error: errors.ServingError, request_id: str):
 def internal_error_response(request_id: str):
   logging.error("request %s failed:\n%s", request_id, traceback.format_exc())
   error = errors.ServingError(
-      f"Internal error while serving this request (id {request_id}). The server log has"
-      " the details under this id; please report it.")
+    f"Internal error while serving this request (id {request_id}). The server log has"
+    " the details under this id; please report it."
+  )
   return json_response(errors.describe(error, request_id), 500)
 
 
@@ -50,10 +56,14 @@ def security_headers(path: str, headers, *, hosted: bool) -> list[tuple[str, str
   if content_type.startswith("text/html"):
     lit_page = path.startswith(LIT_PREFIX)
     fonts = " https://fonts.googleapis.com" if lit_page else ""
-    out.append(("Content-Security-Policy",
-                "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none';"
-                f" style-src 'self' 'unsafe-inline'{fonts}; font-src 'self' data:"
-                f"{' https://fonts.gstatic.com' if lit_page else ''};"
-                " img-src 'self' data: blob:; connect-src 'self';"
-                f" frame-ancestors {ancestors}; form-action 'self'"))
+    out.append(
+      (
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none';"
+        f" style-src 'self' 'unsafe-inline'{fonts}; font-src 'self' data:"
+        f"{' https://fonts.gstatic.com' if lit_page else ''};"
+        " img-src 'self' data: blob:; connect-src 'self';"
+        f" frame-ancestors {ancestors}; form-action 'self'",
+      )
+    )
   return out

@@ -18,8 +18,10 @@ def results_file(results_path: str, method: str):
   if method not in ("GET", "HEAD"):
     raise errors.BadRequest(f"{RESULTS_PATH} takes GET, not {method}.")
   if not results_path:
-    raise errors.NotFound("This server has no results file: start it with --results=FILE"
-                          " (the output of python -m lit_seqsal.attribute).")
+    raise errors.NotFound(
+      "This server has no results file: start it with --results=FILE"
+      " (the output of python -m lit_seqsal.attribute)."
+    )
   try:
     end = batch_results.complete_length(results_path)
     f = open(results_path, "rb")  # noqa: SIM115 (closed by the generator)
@@ -37,5 +39,9 @@ def results_file(results_path: str, method: str):
         left -= len(data)
         yield data
 
-  return wrappers.Response(chunks(), content_type="application/x-ndjson; charset=utf-8",
-                           headers={"Cache-Control": "no-cache"}, direct_passthrough=True)
+  return wrappers.Response(
+    chunks(),
+    content_type="application/x-ndjson; charset=utf-8",
+    headers={"Cache-Control": "no-cache"},
+    direct_passthrough=True,
+  )

@@ -39,14 +39,16 @@ the repository root (or <code>npm ci &amp;&amp; npm run build</code> in
 
 def client_is_built(build_dir: str = CLIENT_BUILD_DIR) -> bool:
   return os.path.isfile(os.path.join(build_dir, "index.html")) and os.path.isfile(
-      os.path.join(build_dir, "app.js"))
+    os.path.join(build_dir, "app.js")
+  )
 
 
 def client_file(client_dir: str, path: str):
   """A file of our client, or a page saying how to build it."""
   if not client_is_built(client_dir):
-    return wrappers.Response(MISSING_CLIENT_PAGE, status=503,
-                             content_type="text/html; charset=utf-8")
+    return wrappers.Response(
+      MISSING_CLIENT_PAGE, status=503, content_type="text/html; charset=utf-8"
+    )
   return static_file(client_dir, path, "index.html")
 
 
@@ -56,10 +58,14 @@ def lit_client_file(lit_root: str, path: str):
     return static_file(STATIC_DIR, LIT_ERRORS_SCRIPT, LIT_ERRORS_SCRIPT)
   if path.strip("/") in ("", "index.html"):
     page = _read(os.path.join(lit_root, "static", "index.html")).decode("utf-8")
-    page = page.replace('<script src="main.js">',
-                        f'<script src="{LIT_ERRORS_SCRIPT}"></script>\n  <script src="main.js">', 1)
-    return wrappers.Response(page, content_type="text/html; charset=utf-8",
-                             headers={"Cache-Control": "no-cache"})
+    page = page.replace(
+      '<script src="main.js">',
+      f'<script src="{LIT_ERRORS_SCRIPT}"></script>\n  <script src="main.js">',
+      1,
+    )
+    return wrappers.Response(
+      page, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
   return static_file(lit_root, path, "static/index.html")
 
 
@@ -74,8 +80,9 @@ def static_file(root: str, path: str, index: str):
   content_type = mimetypes.guess_type(full)[0] or "application/octet-stream"
   if content_type.startswith("text/") or content_type == "application/javascript":
     content_type += "; charset=utf-8"
-  return wrappers.Response(_read(full), content_type=content_type,
-                           headers={"Cache-Control": "no-cache"})
+  return wrappers.Response(
+    _read(full), content_type=content_type, headers={"Cache-Control": "no-cache"}
+  )
 
 
 def _read(path: str) -> bytes:

@@ -23,8 +23,15 @@ from lit_seqsal.work.limits import Limits
 class RequestChecks:
   """The checks of one server: its components, budgets and mode."""
 
-  def __init__(self, components: Components, limits: Limits, *, hosted: bool,
-               syncs_ui_state: bool, is_salience_model: Callable[[str], bool]):
+  def __init__(
+    self,
+    components: Components,
+    limits: Limits,
+    *,
+    hosted: bool,
+    syncs_ui_state: bool,
+    is_salience_model: Callable[[str], bool],
+  ):
     self.components = components
     self.limits = limits
     self.hosted = hosted
@@ -36,14 +43,16 @@ class RequestChecks:
     if self.hosted and not endpoint.hosted:
       raise errors.Forbidden(f"{path} is not available on this hosted demo.")
     if path == "/push_ui_state" and not self.syncs_ui_state:
-      raise errors.NotFound("/push_ui_state: this server does not sync UI state (it is"
-                            " for notebooks).")
+      raise errors.NotFound(
+        "/push_ui_state: this server does not sync UI state (it is for notebooks)."
+      )
     allowed = endpoint.params + COMMON_PARAMS
     unknown = sorted(set(params) - set(allowed))
     if unknown:
       raise errors.BadRequest(
-          f"Unknown query parameter(s) {', '.join(map(repr, unknown))} for {path};"
-          f" allowed: {_names(allowed)}.")
+        f"Unknown query parameter(s) {', '.join(map(repr, unknown))} for {path};"
+        f" allowed: {_names(allowed)}."
+      )
     for name in endpoint.required:
       if not params.get(name):
         raise errors.BadRequest(f"Query parameter {name!r} is required for {path}.")
@@ -68,8 +77,11 @@ class RequestChecks:
   def _registry(self, path: str) -> dict:
     """The components an endpoint names by parameter: interpreters, generators, metrics."""
     c = self.components
-    return {"/get_interpretations": c.interpreters, "/get_generated": c.generators,
-            "/get_metrics": c.metrics}[path]
+    return {
+      "/get_interpretations": c.interpreters,
+      "/get_generated": c.generators,
+      "/get_metrics": c.metrics,
+    }[path]
 
   def _named_components(self, path: str, params: dict) -> list[str]:
     value = params.get(COMPONENT_PARAMS[path], "")
@@ -78,13 +90,15 @@ class RequestChecks:
   def _check_names(self, path: str, params: dict) -> None:
     c = self.components
     known = {
-        "model": (c.models, "model"),
-        "dataset_name": (c.dataset_loaders if path == "/create_dataset" else c.datasets,
-                         "dataset loader" if path == "/create_dataset" else "dataset"),
-        "model_name": (c.model_loaders, "model loader"),
-        "interpreter": (c.interpreters, "interpreter"),
-        "generator": (c.generators, "generator"),
-        "saved_datapoints_id": (c.saved_datapoints, "saved datapoints id"),
+      "model": (c.models, "model"),
+      "dataset_name": (
+        c.dataset_loaders if path == "/create_dataset" else c.datasets,
+        "dataset loader" if path == "/create_dataset" else "dataset",
+      ),
+      "model_name": (c.model_loaders, "model loader"),
+      "interpreter": (c.interpreters, "interpreter"),
+      "generator": (c.generators, "generator"),
+      "saved_datapoints_id": (c.saved_datapoints, "saved datapoints id"),
     }
     for param, (names, what) in known.items():
       value = params.get(param)
@@ -125,16 +139,17 @@ class RequestChecks:
         continue
       if isinstance(ex, str):
         if dataset is None:
-          raise errors.BadRequest(
-              f"Input {i} is an example id; give 'dataset_name' to look it up.")
+          raise errors.BadRequest(f"Input {i} is an example id; give 'dataset_name' to look it up.")
         if ex not in dataset.index:
-          raise errors.NotFound(f"Input {i}: no example with id {ex!r} in dataset"
-                                f" {dataset_name!r}.")
+          raise errors.NotFound(
+            f"Input {i}: no example with id {ex!r} in dataset {dataset_name!r}."
+          )
         continue
       if not isinstance(ex, dict) or not isinstance(ex.get("data"), dict):
         raise errors.BadRequest(
-            f"Input {i} must be an example id or an object with 'data' (the example's"
-            " fields), 'id' and 'meta'.")
+          f"Input {i} must be an example id or an object with 'data' (the example's"
+          " fields), 'id' and 'meta'."
+        )
       ex_id, data_id = ex.get("id"), ex["data"].get("_id")
       if ex_id is not None and not isinstance(ex_id, str):
         raise errors.BadRequest(f"Input {i}: 'id' must be a string.")
@@ -144,8 +159,10 @@ class RequestChecks:
         raise errors.BadRequest(f"Input {i}: 'meta' must be an object.")
       if dataset is not None:
         if ex_id != data_id:
-          raise errors.BadRequest(f"Input {i}: 'id' and 'data._id' must be equal (LIT's"
-                                  " convention for examples it caches).")
+          raise errors.BadRequest(
+            f"Input {i}: 'id' and 'data._id' must be equal (LIT's"
+            " convention for examples it caches)."
+          )
         _check_fields(i, ex["data"], dataset.spec(), self._needed_fields(path, params, dataset))
 
   def _needed_fields(self, path: str, params: dict, dataset) -> set[str]:
@@ -176,8 +193,9 @@ class RequestChecks:
       missing = [k for k, t in spec.items() if t.required and k not in (config or {})]
       if missing and config is not None:
         raise errors.BadRequest(
-            f"Config for {path[1:]} is missing {', '.join(map(repr, missing))};"
-            f" its fields: {_names(spec)}.")
+          f"Config for {path[1:]} is missing {', '.join(map(repr, missing))};"
+          f" its fields: {_names(spec)}."
+        )
       for key, value in (config or {}).items():
         if key in spec:
           _check_config_value(key, value, spec[key])
@@ -190,11 +208,13 @@ def parse_body(raw: bytes) -> dict:
   try:
     body = serialize.from_json(raw.decode("utf-8"))
   except Exception as e:  # noqa: BLE001 (any parse failure is the caller's)
-    raise errors.BadRequest(f"The request body is not valid JSON: {type(e).__name__}:"
-                            f" {str(e)[:200]}") from None
+    raise errors.BadRequest(
+      f"The request body is not valid JSON: {type(e).__name__}: {str(e)[:200]}"
+    ) from None
   if not isinstance(body, dict):
-    raise errors.BadRequest("The request body must be a JSON object, e.g."
-                            ' {"inputs": [...], "config": {...}}.')
+    raise errors.BadRequest(
+      'The request body must be a JSON object, e.g. {"inputs": [...], "config": {...}}.'
+    )
   return body
 
 
@@ -207,14 +227,14 @@ def _check_fields(index: int, data: dict, spec: lit_types.Spec, needed: set[str]
   for name, field in spec.items():
     if name not in data:
       if name in needed:
-        raise errors.BadRequest(f"Input {index} has no field {name!r}, which this endpoint"
-                                " needs.")
+        raise errors.BadRequest(f"Input {index} has no field {name!r}, which this endpoint needs.")
     elif isinstance(field, lit_types.StringLitType) and not isinstance(data[name], str):
       raise errors.BadRequest(f"Input {index}: field {name!r} must be a text.")
 
 
 def _check_config_value(key: str, value, spec: lit_types.LitType) -> None:
   """A config value of the type its component's spec declares, or 400."""
+
   def fail(expected: str):
     raise errors.BadRequest(f"Config field {key!r} must be {expected}, got {value!r}"[:300] + ".")
 
@@ -235,9 +255,10 @@ def _check_config_value(key: str, value, spec: lit_types.LitType) -> None:
   elif isinstance(spec, lit_types.CategoryLabel) and spec.vocab:
     if value not in spec.vocab:
       fail(f"one of {', '.join(map(str, spec.vocab))}")
-  elif isinstance(spec, (lit_types.StringLitType, lit_types.FieldMatcher)):
-    if not isinstance(value, str):
-      fail("a text")
+  elif isinstance(spec, (lit_types.StringLitType, lit_types.FieldMatcher)) and not isinstance(
+    value, str
+  ):
+    fail("a text")
 
 
 def _compatible(check: Callable, model, dataset) -> bool:

@@ -31,9 +31,10 @@ class Gate:
     with self._lock:
       if self.capacity and self._inside >= self.capacity:
         raise errors.Busy(
-            f"Model {self.name!r} is busy: {self._inside} requests are waiting for it or"
-            f" using it (this server's limit is {self.capacity}, --queue_per_model)."
-            " Try again in a few seconds.")
+          f"Model {self.name!r} is busy: {self._inside} requests are waiting for it or"
+          f" using it (this server's limit is {self.capacity}, --queue_per_model)."
+          " Try again in a few seconds."
+        )
       self._inside += 1
 
   def leave(self) -> None:

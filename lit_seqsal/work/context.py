@@ -26,10 +26,16 @@ LIGHT, HEAVY = 0, 1  # priorities: lower runs first
 class Work:
   """One request or job: budgets, priority, deadline, cancellation and progress."""
 
-  def __init__(self, limits: Limits = LOCAL, *, priority: int = LIGHT,
-               time_limit_s: float = 0, time_limit_flag: str = "request_time_limit_s",
-               what: str = "This request",
-               on_progress: Callable[[int, int], None] | None = None):
+  def __init__(
+    self,
+    limits: Limits = LOCAL,
+    *,
+    priority: int = LIGHT,
+    time_limit_s: float = 0,
+    time_limit_flag: str = "request_time_limit_s",
+    what: str = "This request",
+    on_progress: Callable[[int, int], None] | None = None,
+  ):
     self.limits = limits
     self.priority = priority
     self.what = what
@@ -60,10 +66,11 @@ class Work:
       raise errors.Stopped(f"{self.what} was {self.cancel_reason}.")
     if self.time_limit_s and self.elapsed_s > self.time_limit_s:
       raise errors.Stopped(
-          f"{self.what} needed more than this server's compute limit of"
-          f" {self.time_limit_s:g} s (--{self.time_limit_flag}) and was stopped. Ask for"
-          " less (fewer integration steps, a coarser occlusion granularity, a shorter"
-          f" input){' or run it as a job' if self.priority == LIGHT else ''}.")
+        f"{self.what} needed more than this server's compute limit of"
+        f" {self.time_limit_s:g} s (--{self.time_limit_flag}) and was stopped. Ask for"
+        " less (fewer integration steps, a coarser occlusion granularity, a shorter"
+        f" input){' or run it as a job' if self.priority == LIGHT else ''}."
+      )
 
   def report(self, done: int, total: int) -> None:
     """Progress of the current computation (units done, units in all)."""
@@ -74,7 +81,8 @@ class Work:
 
 
 _CURRENT: contextvars.ContextVar[Work | None] = contextvars.ContextVar(
-    "lit_seqsal_work", default=None)
+  "lit_seqsal_work", default=None
+)
 
 
 def current() -> Work:

@@ -27,29 +27,35 @@ class Limits:
 
   max_body_bytes: int = _limit(2 * _MiB, 64 * _MiB, "Largest request body, in bytes.")
   max_input_tokens: int = _limit(
-      1024, 0, "Most tokens of prompt + target per input (0: the model's --sequence_length).")
+    1024, 0, "Most tokens of prompt + target per input (0: the model's --sequence_length)."
+  )
   max_examples_per_request: int = _limit(
-      32, 0, "Most examples in one request to a generation or tokenizer model or an interpreter.")
+    32, 0, "Most examples in one request to a generation or tokenizer model or an interpreter."
+  )
   max_masks_per_request: int = _limit(
-      256, 0, "Most inputs (target masks) in one request to a salience model.")
+    256, 0, "Most inputs (target masks) in one request to a salience model."
+  )
   max_ig_steps: int = _limit(64, 0, "Most integrated-gradients steps a request may ask for.")
   max_occlusion_units: int = _limit(
-      256, 0, "Most segments occlusion may delete (one forward pass each) per request.")
+    256, 0, "Most segments occlusion may delete (one forward pass each) per request."
+  )
   max_map_outputs: int = _limit(
-      128, 0, "Most output tokens of one salience map (one backward pass each).")
+    128, 0, "Most output tokens of one salience map (one backward pass each)."
+  )
   request_time_limit_s: float = _limit(
-      60, 0, "Compute time one HTTP request may use before it is stopped; longer work"
-      " runs as a job.")
+    60, 0, "Compute time one HTTP request may use before it is stopped; longer work runs as a job."
+  )
   job_time_limit_s: float = _limit(600, 0, "Compute time one job may use before it is stopped.")
   queue_per_model: int = _limit(
-      8, 64, "Requests and jobs waiting for or using one model; more get 429 Busy.")
+    8, 64, "Requests and jobs waiting for or using one model; more get 429 Busy."
+  )
   max_jobs: int = _limit(4, 16, "Jobs queued or running at once, over all models.")
   job_ttl_s: float = _limit(
-      30, 120, "A running job nobody polled for this long is cancelled (its client went away).")
+    30, 120, "A running job nobody polled for this long is cancelled (its client went away)."
+  )
   result_ttl_s: float = _limit(120, 600, "How long a finished job's result is kept.")
   cache_mb: int = _limit(256, 1024, "Memory for cached salience results per model, in MiB.")
-  lit_cache_mb: int = _limit(
-      256, 2048, "Memory for LIT's prediction cache per model, in MiB.")
+  lit_cache_mb: int = _limit(256, 2048, "Memory for LIT's prediction cache per model, in MiB.")
 
   def replace(self, **changes) -> Limits:
     return dataclasses.replace(self, **changes)
@@ -59,19 +65,20 @@ class Limits:
     limit = getattr(self, name)
     if limit and value > limit:
       raise errors.TooLarge(
-          f"{what} is {value:g}, over this server's limit of {limit:g}"
-          f" (--{name}). {_ADVICE.get(name, '')}".rstrip())
+        f"{what} is {value:g}, over this server's limit of {limit:g}"
+        f" (--{name}). {_ADVICE.get(name, '')}".rstrip()
+      )
 
 
 _ADVICE = {
-    "max_input_tokens": "Shorten the prompt or the target.",
-    "max_examples_per_request": "Send fewer examples per request.",
-    "max_masks_per_request": "Ask for fewer output segments at once.",
-    "max_ig_steps": "Ask for fewer integration steps (ig_steps).",
-    "max_occlusion_units": "Use a coarser granularity (sentences, lines or paragraphs)"
-                           " or a shorter prompt.",
-    "max_map_outputs": "Explain a shorter output, or select a span instead.",
-    "max_body_bytes": "Send a smaller request.",
+  "max_input_tokens": "Shorten the prompt or the target.",
+  "max_examples_per_request": "Send fewer examples per request.",
+  "max_masks_per_request": "Ask for fewer output segments at once.",
+  "max_ig_steps": "Ask for fewer integration steps (ig_steps).",
+  "max_occlusion_units": "Use a coarser granularity (sentences, lines or paragraphs)"
+  " or a shorter prompt.",
+  "max_map_outputs": "Explain a shorter output, or select a span instead.",
+  "max_body_bytes": "Send a smaller request.",
 }
 
 LOCAL = Limits()
@@ -83,25 +90,33 @@ def define_flags() -> None:
   for field in dataclasses.fields(Limits):
     meta = field.metadata
     text = f"{meta['help']} Default: {meta['hosted']:g} with --hosted, {field.default:g} otherwise."
-    cli.define_flag(field.name, None, text, low=0,
-                    number=float if field.type in ("float", float) else int)
+    cli.define_flag(
+      field.name, None, text, low=0, number=float if field.type in ("float", float) else int
+    )
 
 
 def from_flags(hosted: bool) -> Limits:
-  from absl import flags  # pylint: disable=g-import-not-at-top
+  from absl import flags
 
   base = HOSTED if hosted else LOCAL
-  given = {f.name: flags.FLAGS[f.name].value for f in dataclasses.fields(Limits)
-           if flags.FLAGS[f.name].value is not None}
+  given = {
+    f.name: flags.FLAGS[f.name].value
+    for f in dataclasses.fields(Limits)
+    if flags.FLAGS[f.name].value is not None
+  }
   return dataclasses.replace(base, **given)
 
 
 def markdown_table() -> str:
   """docs/reference.md's table of limits and their flags."""
+
   def show(value) -> str:
     return "none" if not value else f"{value:g}"
 
   return cli.markdown_table(
-      ("flag", "with `--hosted`", "otherwise", "what it bounds"),
-      ((f"`--{f.name}`", show(f.metadata["hosted"]), show(f.default), f.metadata["help"])
-       for f in dataclasses.fields(Limits)))
+    ("flag", "with `--hosted`", "otherwise", "what it bounds"),
+    (
+      (f"`--{f.name}`", show(f.metadata["hosted"]), show(f.default), f.metadata["help"])
+      for f in dataclasses.fields(Limits)
+    ),
+  )

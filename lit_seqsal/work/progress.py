@@ -48,9 +48,19 @@ class Progress:
     done_before: units done by an earlier run (resuming), shown, not counted.
   """
 
-  def __init__(self, what: str, total: int, callback: ProgressCallback | None = None, *,
-               stream=None, unit: str = "units", total_weight: int | None = None,
-               done_before: int = 0, log_every_s: float | None = None, width: int = 24):
+  def __init__(
+    self,
+    what: str,
+    total: int,
+    callback: ProgressCallback | None = None,
+    *,
+    stream=None,
+    unit: str = "units",
+    total_weight: int | None = None,
+    done_before: int = 0,
+    log_every_s: float | None = None,
+    width: int = 24,
+  ):
     self.what = what
     self.total = max(total, 0)
     self.done = self.weight = self.errors = 0
@@ -60,8 +70,9 @@ class Progress:
     self._callback = callback
     self._stream = stream
     self._tty = stream is not None and hasattr(stream, "isatty") and stream.isatty()
-    self._every_s = log_every_s if log_every_s is not None else (
-        _LOG_EVERY_S if stream is None else 10.0)
+    self._every_s = (
+      log_every_s if log_every_s is not None else (_LOG_EVERY_S if stream is None else 10.0)
+    )
     self._width = width
     self.start = self._last = time.monotonic()
     context.current().report(0, self.total)
@@ -89,7 +100,7 @@ class Progress:
     elapsed = time.monotonic() - self.start
     rate = self.done / elapsed if elapsed > 0 else 0.0
     fraction = self.done / self.total if self.total else 1.0
-    filled = int(round(fraction * self._width))
+    filled = round(fraction * self._width)
     if self.done >= self.total:
       eta = f"in {duration(elapsed)}"
     elif self.weight:
@@ -99,15 +110,23 @@ class Progress:
     before = f" (+{self.done_before} done before)" if self.done_before else ""
     errors = f", {self.errors} errors" if self.errors else ""
     short = "ex" if self.unit == "examples" else self.unit
-    return (f"[{'#' * filled}{'.' * (self._width - filled)}] {self.done}/{self.total}"
-            f" {self.unit}{before} {100 * fraction:.0f}% | {rate:.2f} {short}/s | {eta}{errors}")
+    return (
+      f"[{'#' * filled}{'.' * (self._width - filled)}] {self.done}/{self.total}"
+      f" {self.unit}{before} {100 * fraction:.0f}% | {rate:.2f} {short}/s | {eta}{errors}"
+    )
 
   def _log(self) -> None:
     now = time.monotonic()
     if self.done >= self.total or now - self._last >= self._every_s:
       self._last = now
-      logging.info("%s: %d/%d (%.0f%%) in %.1f s", self.what, self.done, self.total,
-                   100.0 * self.done / max(self.total, 1), now - self.start)
+      logging.info(
+        "%s: %d/%d (%.0f%%) in %.1f s",
+        self.what,
+        self.done,
+        self.total,
+        100.0 * self.done / max(self.total, 1),
+        now - self.start,
+      )
 
   def _draw(self, force: bool = False) -> None:
     now = time.monotonic()

@@ -33,9 +33,16 @@ def tiny_keras_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def keras_group(tiny_keras_dir):
   from lit_seqsal import models
+
   return models.load_model_group(
-      "tk", tiny_keras_dir, dl_framework="kerasnlp", dl_runtime=RUNTIME,
-      batch_size=3, max_length=256, max_new_tokens=12)
+    "tk",
+    tiny_keras_dir,
+    dl_framework="kerasnlp",
+    dl_runtime=RUNTIME,
+    batch_size=3,
+    max_length=256,
+    max_new_tokens=12,
+  )
 
 
 @pytest.fixture(scope="session")

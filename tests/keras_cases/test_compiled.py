@@ -81,9 +81,10 @@ def test_compiled_objectives_equal_eager(engine):
   """Values, gradients and top next tokens of a padded batch (two rows of
   different lengths, three masks), compiled and eagerly."""
   batch = batching.pack(_rows(engine, TEXTS, 3), engine.pad_id)
-  embs = engine.embed(batch.ids[:, :batch.used])
-  compiled, eager = both(engine, lambda e: e.objectives(embs, batch, gradients=True,
-                                                        alternatives=3))
+  embs = engine.embed(batch.ids[:, : batch.used])
+  compiled, eager = both(
+    engine, lambda e: e.objectives(embs, batch, gradients=True, alternatives=3)
+  )
   assert compiled.grads.shape == (3, 2, batch.used, embs.shape[-1])
   assert_close(compiled.values, eager.values)
   assert_close(compiled.grads, eager.grads)
@@ -101,7 +102,7 @@ def test_compiled_loop_over_masks_equals_eager(engine, monkeypatch):
   monkeypatch.setattr(autodiff, "VMAP_TOKENS", 0)
   looping = keras_engine.KerasEngine(engine.lm)  # its own, newly traced programs
   batch = batching.pack(_rows(engine, TEXTS, 3), engine.pad_id)
-  embs = engine.embed(batch.ids[:, :batch.used])
+  embs = engine.embed(batch.ids[:, : batch.used])
   compiled = looping.objectives(embs, batch, gradients=True)
   with compiled_as(engine, False):
     eager = engine.objectives(embs, batch, gradients=True)
@@ -113,8 +114,9 @@ def test_compiled_loop_over_masks_equals_eager(engine, monkeypatch):
 @compiled_only
 def test_compiled_gradient_salience_equals_eager(engine):
   rows = _rows(engine, TEXTS, 2)
-  compiled, eager = both(engine, lambda e: gradients.gradient_salience(
-      e, rows, methods.gradient_reductions()))
+  compiled, eager = both(
+    engine, lambda e: gradients.gradient_salience(e, rows, methods.gradient_reductions())
+  )
   for c, e in zip(compiled, eager):
     for method in methods.gradient_names():
       assert_close(c[method], e[method])
@@ -133,8 +135,9 @@ def test_compiled_costly_methods_equal_eager(engine):
     assert_close(c.log_likelihood, e.log_likelihood)
     # A segment's score is a difference of two log-likelihoods (~-40 here), so
     # float32 rounding of those (~4e-6) bounds how closely scores can agree.
-    np.testing.assert_allclose(c.segment_scores, e.segment_scores, rtol=0,
-                               atol=1e-5 * abs(e.log_likelihood))
+    np.testing.assert_allclose(
+      c.segment_scores, e.segment_scores, rtol=0, atol=1e-5 * abs(e.log_likelihood)
+    )
 
 
 @compiled_only
@@ -166,7 +169,17 @@ def test_inputs_in_one_bucket_share_a_program(engine):
 def test_buckets():
   bucket = keras_engine.bucket
   assert [bucket(n, 32, 8) for n in (1, 32, 33, 64, 65, 231, 256, 257, 1000, 4000)] == [
-      32, 32, 36, 64, 72, 240, 256, 288, 1024, 4096]
+    32,
+    32,
+    36,
+    64,
+    72,
+    240,
+    256,
+    288,
+    1024,
+    4096,
+  ]
   assert [bucket(n, 1, 1) for n in (1, 2, 3, 5, 8, 9)] == [1, 2, 4, 8, 8, 16]
   for n in range(1, 5000):
     assert n <= bucket(n, 32, 8) <= max(32, n * 9 / 8)

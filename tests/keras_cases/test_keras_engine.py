@@ -24,10 +24,10 @@ def _objective(engine, ids, mask):
 
   def f(embs: np.ndarray) -> float:
     lp = engine.target_logprobs(
-        ops.convert_to_tensor(embs[None, :used].astype(np.float32)),
-        ops.convert_to_tensor(np.ones((1, used), bool)),
-        ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
-        ops.convert_to_tensor(positions.astype(np.int32)),
+      ops.convert_to_tensor(embs[None, :used].astype(np.float32)),
+      ops.convert_to_tensor(np.ones((1, used), bool)),
+      ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
+      ops.convert_to_tensor(positions.astype(np.int32)),
     )
     return float(np.asarray(ops.convert_to_numpy(lp), np.float64).sum())
 
@@ -41,7 +41,10 @@ def _embeddings(engine, ids) -> np.ndarray:
 def test_group_follows_contract(keras_group):
   assert set(keras_group) == {"tk", "_tk_salience", "_tk_tokenizer"}
   assert keras_group["tk"].input_spec().keys() == contract.GENERATION_INPUT_SPEC.keys()
-  assert keras_group["_tk_salience"].output_spec().keys() == contract.salience_output_spec(methods.REGISTRY.values()).keys()
+  assert (
+    keras_group["_tk_salience"].output_spec().keys()
+    == contract.salience_output_spec(methods.REGISTRY.values()).keys()
+  )
   assert keras_group["tk"].output_spec().keys() == contract.GENERATION_OUTPUT_SPEC.keys()
   ex = {"prompt": "Taste-likes: Cheese\n\nAnalysis: it", "target": " has onions"}
   tokens = keras_group["_tk_tokenizer"].predict([ex])[0]["tokens"]
@@ -60,17 +63,25 @@ def test_target_logprobs_match_keras_hub_forward(engine):
   against keras-hub's own full forward pass of the CausalLM."""
   ids = engine.encode(PROMPT + TARGET)
   n = len(ids)
-  logits = engine.lm({"token_ids": ops.convert_to_tensor(np.asarray([ids], np.int32)),
-                      "padding_mask": ops.convert_to_tensor(np.ones((1, n), bool))})
+  logits = engine.lm(
+    {
+      "token_ids": ops.convert_to_tensor(np.asarray([ids], np.int32)),
+      "padding_mask": ops.convert_to_tensor(np.ones((1, n), bool)),
+    }
+  )
   logits = np.asarray(ops.convert_to_numpy(logits), np.float64)[0]
-  ref = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
-      - logits.max(-1, keepdims=True)
+  ref = (
+    logits
+    - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True))
+    - logits.max(-1, keepdims=True)
+  )
   positions = np.arange(n - 12, n)
   ours = engine.target_logprobs(
-      ops.convert_to_tensor(_embeddings(engine, ids)[None].astype(np.float32)),
-      ops.convert_to_tensor(np.ones((1, n), bool)),
-      ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
-      ops.convert_to_tensor(positions.astype(np.int32)))
+    ops.convert_to_tensor(_embeddings(engine, ids)[None].astype(np.float32)),
+    ops.convert_to_tensor(np.ones((1, n), bool)),
+    ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
+    ops.convert_to_tensor(positions.astype(np.int32)),
+  )
   want = ref[positions - 1, np.asarray(ids)[positions]]
   np.testing.assert_allclose(np.asarray(ops.convert_to_numpy(ours))[0], want, rtol=1e-5, atol=1e-4)
 
@@ -98,8 +109,9 @@ def test_gradients_match_finite_differences(keras_group, engine):
       grad[h] = (f(plus) - f(minus)) / (2 * eps)
     scale = sal["grad_l2"].max()
     assert abs(np.linalg.norm(grad) - sal["grad_l2"][t]) < 2e-2 * scale, t
-    assert abs(grad @ embs[t] - sal["grad_dot_input"][t]) < 2e-2 * np.abs(
-        sal["grad_dot_input"]).max(), t
+    assert (
+      abs(grad @ embs[t] - sal["grad_dot_input"][t]) < 2e-2 * np.abs(sal["grad_dot_input"]).max()
+    ), t
 
 
 def test_target_mask_semantics(keras_group):
@@ -108,12 +120,14 @@ def test_target_mask_semantics(keras_group):
 
 def test_padding_invariance(engine):
   salience_checks.check_padding_invariance(
-      lambda: lit_models.SalienceModel(engine), rtol=1e-4, atol=1e-5)
+    lambda: lit_models.SalienceModel(engine), rtol=1e-4, atol=1e-5
+  )
 
 
 def test_batched_masks_equal_one_at_a_time(engine):
   salience_checks.check_batched_masks(
-      lambda: lit_models.SalienceModel(engine), rtol=1e-4, atol=1e-5)
+    lambda: lit_models.SalienceModel(engine), rtol=1e-4, atol=1e-5
+  )
 
 
 def test_cache_returns_same_scores(keras_group):
@@ -122,9 +136,11 @@ def test_cache_returns_same_scores(keras_group):
 
 def test_batched_generation_equals_one_at_a_time(keras_group, engine):
   gen = keras_group["tk"]
-  prompts = [{"prompt": "Taste-likes: Cheese\nAnalysis:"},
-             {"prompt": PROMPT},
-             {"prompt": "Headline:"}]
+  prompts = [
+    {"prompt": "Taste-likes: Cheese\nAnalysis:"},
+    {"prompt": PROMPT},
+    {"prompt": "Headline:"},
+  ]
   together = [o["response"] for o in gen.predict(prompts)]
   alone = [gen.predict([p])[0]["response"] for p in prompts]
   assert together == alone
@@ -135,33 +151,47 @@ def test_batched_generation_equals_one_at_a_time(keras_group, engine):
 
 
 def test_sampler_is_configurable(tiny_keras_dir):
-  group = models.load_model_group("s", tiny_keras_dir, dl_framework="kerasnlp",
-                                  dl_runtime=RUNTIME, max_new_tokens=6, sampler="random")
+  group = models.load_model_group(
+    "s",
+    tiny_keras_dir,
+    dl_framework="kerasnlp",
+    dl_runtime=RUNTIME,
+    max_new_tokens=6,
+    sampler="random",
+  )
   assert group["s"].engine.sampler == "random"
   assert isinstance(group["s"].predict([{"prompt": "Headline:"}])[0]["response"], str)
-  with pytest.raises(ValueError, match="Unknown sampler 'nucleus'.*greedy"):
-    models.load_model_group("s", tiny_keras_dir, dl_framework="kerasnlp",
-                            dl_runtime=RUNTIME, sampler="nucleus")
+  with pytest.raises(ValueError, match=r"Unknown sampler 'nucleus'.*greedy"):
+    models.load_model_group(
+      "s", tiny_keras_dir, dl_framework="kerasnlp", dl_runtime=RUNTIME, sampler="nucleus"
+    )
 
 
 def test_bfloat16_close_to_float32(tiny_keras_dir, keras_group):
   ex = {"prompt": PROMPT, "target": TARGET}
   f32 = keras_group["_tk_salience"].predict([ex])[0]
-  bf16_group = models.load_model_group("b", tiny_keras_dir, dl_framework="kerasnlp",
-                                       dl_runtime=RUNTIME, precision="bfloat16")
+  bf16_group = models.load_model_group(
+    "b", tiny_keras_dir, dl_framework="kerasnlp", dl_runtime=RUNTIME, precision="bfloat16"
+  )
   assert bf16_group["b"].engine.precision == "bfloat16"
   bf16 = bf16_group["_b_salience"].predict([ex])[0]
   assert bf16["grad_l2"].dtype == np.float32
-  cos = f32["grad_l2"] @ bf16["grad_l2"] / np.linalg.norm(f32["grad_l2"]) / np.linalg.norm(
-      bf16["grad_l2"])
+  cos = (
+    f32["grad_l2"]
+    @ bf16["grad_l2"]
+    / np.linalg.norm(f32["grad_l2"])
+    / np.linalg.norm(bf16["grad_l2"])
+  )
   assert cos > 0.98
   assert bf16_group["b"].predict([{"prompt": "Headline:"}])[0]["response"] is not None
 
 
 def test_other_runtime_in_same_process_fails_clearly(tiny_keras_dir):
   other = next(r for r in ("tensorflow", "torch") if r != RUNTIME)
-  with pytest.raises(keras_backend.RuntimeMismatchError,
-                     match=f"already running on the '{RUNTIME}' backend.*dl_runtime='{other}'"):
+  with pytest.raises(
+    keras_backend.RuntimeMismatchError,
+    match=f"already running on the '{RUNTIME}' backend.*dl_runtime='{other}'",
+  ):
     models.load_model_group("o", tiny_keras_dir, dl_framework="kerasnlp", dl_runtime=other)
   with pytest.raises(ValueError, match="Unknown dl_runtime 'theano'"):
     keras_backend.select("theano")
@@ -169,14 +199,15 @@ def test_other_runtime_in_same_process_fails_clearly(tiny_keras_dir):
 
 def test_bad_models_give_clear_errors(tmp_path):
   load = lambda path: models.load_model_group(  # noqa: E731
-      "x", path, dl_framework="kerasnlp", dl_runtime=RUNTIME)
-  with pytest.raises(ValueError, match="Could not load model 'no_such_preset_en'.*preset"):
+    "x", path, dl_framework="kerasnlp", dl_runtime=RUNTIME
+  )
+  with pytest.raises(ValueError, match=r"Could not load model 'no_such_preset_en'.*preset"):
     load("no_such_preset_en")
   classifier = tiny_keras.build_tiny_classifier(tmp_path / "classifier")
-  with pytest.raises(ValueError, match="Could not load a Keras causal LM.*BertBackbone"):
+  with pytest.raises(ValueError, match=r"Could not load a Keras causal LM.*BertBackbone"):
     load(str(classifier))
   gpt2 = tiny_keras.build_tiny_gpt2(tmp_path / "gpt2")
-  with pytest.raises(ValueError, match="GPT2Backbone is not supported.*transformers"):
+  with pytest.raises(ValueError, match=r"GPT2Backbone is not supported.*transformers"):
     load(str(gpt2))
   with pytest.raises(FileNotFoundError, match="does not exist"):
     load(str(tmp_path / "missing"))
@@ -186,8 +217,13 @@ def test_served_through_lit(keras_group):
   srv = serve_lit(dict(keras_group))
   try:
     example = lit_example(PROMPT, TARGET)
-    preds = post(srv.url, "/get_preds", {"inputs": [example]},
-                 model="_tk_salience", dataset_name="sample_prompts")
+    preds = post(
+      srv.url,
+      "/get_preds",
+      {"inputs": [example]},
+      model="_tk_salience",
+      dataset_name="sample_prompts",
+    )
     direct = keras_group["_tk_salience"].predict([example["data"]])[0]
     np.testing.assert_allclose(preds[0]["grad_l2"], direct["grad_l2"], rtol=1e-6)
     info = post(srv.url, "/get_info")
@@ -248,5 +284,6 @@ def test_salience_map_rows_equal_single_masks(keras_group, engine):
     one_hot[first + i] = 1
     (single,) = sal.predict([{"prompt": PROMPT, "target": TARGET, "target_mask": one_hot}])
     for method in methods.gradient_names():
-      np.testing.assert_allclose(smap[method][i], single[method], rtol=1e-4,
-                                 atol=1e-5 * np.abs(smap[method]).max())
+      np.testing.assert_allclose(
+        smap[method][i], single[method], rtol=1e-4, atol=1e-5 * np.abs(smap[method]).max()
+      )

@@ -25,41 +25,47 @@ SLIDING_WINDOW = 8
 def train_sentencepiece(vocab_size: int = 400) -> bytes:
   model = io.BytesIO()
   spm.SentencePieceTrainer.train(
-      sentence_iterator=iter(tiny_models.training_text()),
-      model_writer=model,
-      vocab_size=vocab_size,
-      model_type="bpe",
-      pad_id=0, eos_id=1, bos_id=2, unk_id=3,
-      pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>", unk_piece="<unk>",
-      user_defined_symbols=["\n\n", "\n", "<start_of_turn>", "<end_of_turn>"],
-      normalization_rule_name="identity",
-      remove_extra_whitespaces=False,
-      add_dummy_prefix=False,
-      byte_fallback=True,
-      split_digits=True,
-      minloglevel=2,
+    sentence_iterator=iter(tiny_models.training_text()),
+    model_writer=model,
+    vocab_size=vocab_size,
+    model_type="bpe",
+    pad_id=0,
+    eos_id=1,
+    bos_id=2,
+    unk_id=3,
+    pad_piece="<pad>",
+    eos_piece="<eos>",
+    bos_piece="<bos>",
+    unk_piece="<unk>",
+    user_defined_symbols=["\n\n", "\n", "<start_of_turn>", "<end_of_turn>"],
+    normalization_rule_name="identity",
+    remove_extra_whitespaces=False,
+    add_dummy_prefix=False,
+    byte_fallback=True,
+    split_digits=True,
+    minloglevel=2,
   )
   return model.getvalue()
 
 
 def build_tiny_gemma3(out_dir: Path, seed: int = 0) -> Path:
   keras.utils.set_random_seed(seed)
-  tokenizer = keras_hub.models.Gemma3Tokenizer(proto=train_sentencepiece(),
-                                                has_vision_tokens=False)
+  tokenizer = keras_hub.models.Gemma3Tokenizer(proto=train_sentencepiece(), has_vision_tokens=False)
   preprocessor = keras_hub.models.Gemma3CausalLMPreprocessor(
-      tokenizer=tokenizer, sequence_length=128)
+    tokenizer=tokenizer, sequence_length=128
+  )
   backbone = keras_hub.models.Gemma3Backbone(
-      vocabulary_size=tokenizer.vocabulary_size(),
-      image_size=None,
-      num_layers=2,
-      num_query_heads=2,
-      num_key_value_heads=1,
-      hidden_dim=32,
-      intermediate_dim=64,
-      head_dim=16,
-      use_sliding_window_attention=True,
-      sliding_window_size=SLIDING_WINDOW,
-      dtype="float32",
+    vocabulary_size=tokenizer.vocabulary_size(),
+    image_size=None,
+    num_layers=2,
+    num_query_heads=2,
+    num_key_value_heads=1,
+    hidden_dim=32,
+    intermediate_dim=64,
+    head_dim=16,
+    use_sliding_window_attention=True,
+    sliding_window_size=SLIDING_WINDOW,
+    dtype="float32",
   )
   # Larger random weights than the default init, so salience is not flat.
   for var in backbone.weights:
@@ -76,10 +82,16 @@ def build_tiny_classifier(out_dir: Path) -> Path:
   tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab)
   preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=16)
   backbone = keras_hub.models.BertBackbone(
-      vocabulary_size=len(vocab), num_layers=1, num_heads=1, hidden_dim=8,
-      intermediate_dim=16, max_sequence_length=16)
-  classifier = keras_hub.models.BertTextClassifier(backbone, num_classes=2,
-                                                    preprocessor=preprocessor)
+    vocabulary_size=len(vocab),
+    num_layers=1,
+    num_heads=1,
+    hidden_dim=8,
+    intermediate_dim=16,
+    max_sequence_length=16,
+  )
+  classifier = keras_hub.models.BertTextClassifier(
+    backbone, num_classes=2, preprocessor=preprocessor
+  )
   classifier.save_to_preset(str(out_dir))
   return out_dir
 
@@ -90,7 +102,12 @@ def build_tiny_gpt2(out_dir: Path) -> Path:
   tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=vocab, merges=["Ġ a", "Ġ b"])
   preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(tokenizer, sequence_length=16)
   backbone = keras_hub.models.GPT2Backbone(
-      vocabulary_size=len(vocab), num_layers=1, num_heads=1, hidden_dim=8,
-      intermediate_dim=16, max_sequence_length=16)
+    vocabulary_size=len(vocab),
+    num_layers=1,
+    num_heads=1,
+    hidden_dim=8,
+    intermediate_dim=16,
+    max_sequence_length=16,
+  )
   keras_hub.models.GPT2CausalLM(backbone, preprocessor=preprocessor).save_to_preset(str(out_dir))
   return out_dir
