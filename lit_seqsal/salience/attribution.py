@@ -3,7 +3,7 @@
 Everything here is written against the two engine primitives (`LMEngine.embed`
 and `LMEngine.objectives`: the summed log-probability of each target mask, and
 optionally its gradient with respect to the input embeddings; see
-lit_seqsal/engine.py), so the same code serves the Transformers engine and the
+lit_seqsal/engine/base.py), so the same code serves the Transformers engine and the
 Keras engine on every runtime.
 
 Methods, all explaining the summed log-probability of the masked target tokens:
