@@ -167,10 +167,7 @@ class TransformersEngine(LMEngine):
     the tokens at `positions`; embs may stop right before max(positions).
     """
     out = self.model(
-      inputs_embeds=embs,
-      attention_mask=attention,
-      logits_to_keep=positions - 1,
-      use_cache=False,
+      inputs_embeds=embs, attention_mask=attention, logits_to_keep=positions - 1, use_cache=False
     )
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
     token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
