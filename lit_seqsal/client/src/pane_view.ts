@@ -9,9 +9,8 @@ import {aggregate, isSigned, scaleMax} from './aggregate.js';
 import {colorFor, legend, textColorFor} from './colors.js';
 import {legendText, viewKind} from './contrastive.js';
 import type {ExportedSegment, ExportedView} from './export.js';
-import {explainedRange} from './salience_data.js';
 import type {Tokenized} from './salience_data.js';
-import {sameRange, segmentTokens, tokenText} from './segments.js';
+import {segmentTokens, tokenText} from './segments.js';
 import type {Granularity, Segment, TokenRange} from './segments.js';
 import type {SelectionRequest, ViewSettings} from './settings.js';
 import {isTemplateSegment, turnSegments, withoutTemplate} from './turns.js';
@@ -271,20 +270,6 @@ export function requestedIndex(output: readonly Segment[], request: SelectionReq
   if (index < 0 && label) index = texts.findIndex((t) => t.startsWith(label));
   if (index < 0) index = Math.max(0, Math.min(request.index, output.length - 1));
   return index;
-}
-
-/**
- * The ranges to fetch in one batch for a selection: what each output segment
- * explains (so that the next click costs nothing), plus the selection's own
- * when no segment explains the same (it spans several); `wanted` is the
- * selection's.
- */
-export function batchRanges(tokens: readonly string[], output: readonly Segment[], range: TokenRange,
-                            template?: readonly boolean[]): {ranges: TokenRange[], wanted: TokenRange} {
-  const wanted = explainedRange(tokens, range, template);
-  const ranges = output.map((seg) => explainedRange(tokens, seg, template));
-  if (!ranges.some((r) => sameRange(r, wanted))) ranges.push(wanted);
-  return {ranges, wanted};
 }
 
 /**

@@ -25,10 +25,11 @@ import type {ExportedView} from './export.js';
 import {formatProgress, progressFraction} from './jobs.js';
 import type {JobStatus} from './jobs.js';
 import {
-  NO_SELECTION, batchRanges, chipStyle, chips, clampSelection, costlyStatus, exportedView, keyMove,
+  NO_SELECTION, chipStyle, chips, clampSelection, costlyStatus, exportedView, keyMove,
   paneSegments, paneView, requestedIndex, selectedRange, selectedText, selectionCovering,
 } from './pane_view.js';
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
+import {batchRanges, rangeKey} from './ranges.js';
 import {SalienceSource} from './salience_data.js';
 import type {PromptInput, Scores, Tokenized} from './salience_data.js';
 import type {TokenRange} from './segments.js';
@@ -430,7 +431,7 @@ export class SaliencePane extends LitElement {
   private async loadAlternatives(wanted: TokenRange) {
     const t = this.tokenized;
     if (!t || !this.source || this.output === undefined || !this.contrastive) return;
-    const key = `${wanted.start}:${wanted.end}`;
+    const key = rangeKey(wanted);
     if (key === this.alternativesFor && this.alternatives) return;
     this.alternativesFor = key;
     this.alternatives = undefined;
@@ -461,7 +462,8 @@ export class SaliencePane extends LitElement {
     const work = this.startWork();
     try {
       const values = await this.source!.methodScores(
-          this.promptInput, this.output!, t.tokens.length, wanted, method, granularity,
+          this.promptInput, this.output!, t.tokens.length, wanted, method,
+          method === 'occlusion' ? {occlusion_granularity: granularity} : {},
           this.handlers(work, () => id === this.scoreId), foil);
       if (id !== this.scoreId) return;
       this.endWork(work);

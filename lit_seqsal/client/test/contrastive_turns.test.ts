@@ -9,8 +9,9 @@ import {
   viewKind,
 } from '../src/contrastive.js';
 import {viewToHtml, viewToJson} from '../src/export.js';
-import {NO_COLOR, batchRanges, chips, exportedSegments, exportedView, paneSegments, paneView} from '../src/pane_view.js';
-import {SalienceSource, explainedRange, promptFields, promptKey, scoresOf} from '../src/salience_data.js';
+import {NO_COLOR, chips, exportedSegments, exportedView, paneSegments, paneView} from '../src/pane_view.js';
+import {batchRanges, explainedRange} from '../src/ranges.js';
+import {SalienceSource, promptFields, promptKey, scoresOf} from '../src/salience_data.js';
 import type {Segment} from '../src/segments.js';
 import {DEFAULT_SETTINGS} from '../src/settings.js';
 import {
@@ -336,14 +337,14 @@ test('costly methods with a foil: the foil in the input, cached apart from the p
   const {calls, api} = fakeServer();
   const source = new SalienceSource(api, 'm');
   const range = {start: 20, end: 22};
-  const plain = await source.methodScores('p', 'o', 23, range, 'occlusion', 'words');
-  const contrastive = await source.methodScores('p', 'o', 23, range, 'occlusion', 'words', {}, ' Avoid');
+  const plain = await source.methodScores('p', 'o', 23, range, 'occlusion', {occlusion_granularity: 'words'});
+  const contrastive = await source.methodScores('p', 'o', 23, range, 'occlusion', {occlusion_granularity: 'words'}, {}, ' Avoid');
   assert.equal(calls.length, 2);
   assert.equal(calls[0].body.inputs[0].data['foil'], undefined);
   assert.equal(calls[1].body.inputs[0].data['foil'], ' Avoid');
   assert.deepEqual(calls[1].body.inputs[0].data['salience_methods'], ['occlusion']);
   assert.deepEqual([plain[20], contrastive[20]], [3, -3]);
-  await source.methodScores('p', 'o', 23, range, 'occlusion', 'words', {}, ' Avoid');
+  await source.methodScores('p', 'o', 23, range, 'occlusion', {occlusion_granularity: 'words'}, {}, ' Avoid');
   assert.equal(calls.length, 2, 'cached per foil');
 });
 
@@ -376,7 +377,7 @@ test('an example\'s conversation and stop sequences go with every input, and key
   const range = {start: 20, end: 22};
   await source.prefetch(chat, ' Hello!', 23, [range], range);
   await source.contrastiveScores(chat, ' Hello!', 23, range, 'Bye');
-  await source.methodScores(chat, ' Hello!', 23, range, 'occlusion', 'turns');
+  await source.methodScores(chat, ' Hello!', 23, range, 'occlusion', {occlusion_granularity: 'turns'});
   assert.equal(calls.length, 4);
   for (const call of calls) assert.ok(call.body.inputs.every((ex) => ex.data['messages'] === messages), call.url);
   // The same prompt text without the conversation is another input.

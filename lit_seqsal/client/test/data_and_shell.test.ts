@@ -10,7 +10,8 @@ import {textColorFor} from '../src/colors.js';
 import {escapeHtml, viewToHtml} from '../src/export.js';
 import type {ExportedView} from '../src/export.js';
 import {arrangementFor} from '../src/layout.js';
-import {SalienceSource, explainedRange, maskFor} from '../src/salience_data.js';
+import {explainedRange, maskFor} from '../src/ranges.js';
+import {SalienceSource} from '../src/salience_data.js';
 import {parseUrlParams} from '../src/url_params.js';
 
 /** A fake LIT server: records requests, answers salience with the mask as scores. */
@@ -169,20 +170,20 @@ test('costly methods: listed from the spec, asked for one range at a time, cache
   const {calls, api} = fakeServer();
   const source = new SalienceSource(api, 'm');
   const range = {start: 2, end: 4};
-  const occ = await source.methodScores('Hi', ' there you', 4, range, 'occlusion', 'sentences');
+  const occ = await source.methodScores('Hi', ' there you', 4, range, 'occlusion', {occlusion_granularity: 'sentences'});
   assert.deepEqual(occ, [0, 0, 2, 2]);
   assert.equal(calls.length, 1);
   const sent = calls[0].body.inputs[0].data;
   assert.deepEqual(sent['salience_methods'], ['occlusion']);
   assert.equal(sent['occlusion_granularity'], 'sentences');
   assert.match(calls[0].url, /requested_fields=occlusion/);
-  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', 'sentences');
+  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', {occlusion_granularity: 'sentences'});
   assert.equal(calls.length, 1);
-  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', 'words');
+  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', {occlusion_granularity: 'words'});
   assert.equal(calls.length, 2);
-  // Integrated gradients do not depend on the granularity shown.
-  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', 'words');
-  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', 'lines');
+  // Integrated gradients have no setting that follows the view (score_loader.test.ts: whatever the granularity).
+  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', {});
+  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', {});
   assert.equal(calls.length, 3);
   assert.equal(calls[2].body.inputs[0].data['occlusion_granularity'], undefined);
 });

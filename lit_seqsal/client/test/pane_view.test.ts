@@ -3,11 +3,12 @@ import {test} from 'node:test';
 
 import {colorFor, textColorFor} from '../src/colors.js';
 import {
-  NO_COLOR, NO_SELECTION, batchRanges, chipStyle, chips, clampSelection, costlyStatus, exportedSegments,
+  NO_COLOR, NO_SELECTION, chipStyle, chips, clampSelection, costlyStatus, exportedSegments,
   exportedView, isColoured, keyMove, paneSegments, paneView, requestedIndex, selectedRange, selectedText,
   selectionCovering,
 } from '../src/pane_view.js';
 import type {Selection} from '../src/pane_view.js';
+import {batchRanges} from '../src/ranges.js';
 import type {Segment} from '../src/segments.js';
 import {DEFAULT_SETTINGS} from '../src/settings.js';
 
