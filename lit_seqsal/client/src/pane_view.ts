@@ -9,6 +9,8 @@ import {aggregate, isSigned, scaleMax} from './aggregate.js';
 import {colorFor, legend, textColorFor} from './colors.js';
 import {legendText, viewKind} from './contrastive.js';
 import type {ExportedSegment, ExportedView} from './export.js';
+import {methodSettings, workNote} from './methods.js';
+import type {MethodInfo} from './methods.js';
 import type {Tokenized} from './salience_data.js';
 import {segmentTokens, tokenText} from './segments.js';
 import type {Granularity, Segment, TokenRange} from './segments.js';
@@ -274,18 +276,15 @@ export function requestedIndex(output: readonly Segment[], request: SelectionReq
 
 /**
  * What the pane says while a costly method runs for the selection `wanted`
- * (the model runs many times), or why it cannot: occlusion deletes whole
- * units, which the server knows only for the named granularities (custom
- * patterns and turns are the client's alone).
+ * (the model runs many times: its work note says how, counting the units
+ * before the selection), or why it cannot run at this granularity (see
+ * methods.methodSettings).
  */
-export function costlyStatus(method: string, granularity: Granularity, segments: PaneSegments, wanted: TokenRange):
+export function costlyStatus(method: MethodInfo, granularity: Granularity, segments: PaneSegments, wanted: TokenRange):
     {status: string, error: string} {
-  if (method === 'occlusion' && (granularity === 'custom' || granularity === 'turns')) {
-    return {status: '', error: 'Occlusion deletes tokens, words, sentences, lines or paragraphs: pick one of those granularities.'};
-  }
+  const {error} = methodSettings(method, granularity);
+  if (error) return {status: '', error};
   const units = [...segments.prompt, ...segments.output].filter((seg) => seg.end <= wanted.start).length;
-  const status = method === 'occlusion' ?
-      `Computing occlusion: the model runs once without each of the ${units} ${granularity} before the selection…` :
-      `Computing ${method.replace(/_/g, ' ')} for the selection (the model runs many times)…`;
-  return {status, error: ''};
+  const note = workNote(method, units, granularity) ?? 'the model runs many times';
+  return {status: `Computing ${method.name.replace(/_/g, ' ')} for the selection (${note})…`, error: ''};
 }

@@ -16,7 +16,7 @@ import type {PropertyValues} from 'lit';
 
 import type {ExampleData} from './api.js';
 import {legend, textColorFor} from './colors.js';
-import {formatProbability, isSpecialToken, isUnsignedMethod, legendText, normalizeFoil, parseAlternatives, quote, viewKind}
+import {formatProbability, isSpecialToken, legendText, normalizeFoil, parseAlternatives, quote, viewKind}
     from './contrastive.js';
 import type {Alternative} from './contrastive.js';
 import {CancelledError, errorMessage} from './errors.js';
@@ -24,6 +24,8 @@ import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
 import {formatProgress, progressFraction} from './jobs.js';
 import type {JobStatus} from './jobs.js';
+import {methodNamed, methodSettings} from './methods.js';
+import type {MethodInfo} from './methods.js';
 import {
   NO_SELECTION, chipStyle, chips, clampSelection, costlyStatus, exportedView, keyMove,
   paneSegments, paneView, requestedIndex, selectedRange, selectedText, selectionCovering,
@@ -43,7 +45,7 @@ export class SaliencePane extends LitElement {
     mode: {},
     settings: {attribute: false},
     requestedSelection: {attribute: false},
-    onRequest: {attribute: false},
+    methods: {attribute: false},
     contrastive: {attribute: false},
     inputFields: {attribute: false},
     label: {},
@@ -66,8 +68,8 @@ export class SaliencePane extends LitElement {
   mode: OutputMode = 'target';
   settings!: ViewSettings;
   requestedSelection?: SelectionRequest;
-  /** Methods fetched for the selection alone, when picked (see api.onRequestMethods). */
-  onRequest: string[] = [];
+  /** The group's methods as the server describes them (methods.groupMethods). */
+  methods: MethodInfo[] = [];
   /** Whether the server explains against a foil (its salience model takes `foil`). */
   contrastive = false;
   /** Example fields sent with the prompt (a conversation, stop sequences; api.exampleInputFields). */
@@ -381,7 +383,7 @@ export class SaliencePane extends LitElement {
     this.stopWork();  // a costly method for the previous selection or method
     const {ranges, wanted} = batchRanges(t.tokens, this.segments.output, range, this.template);
     const {method, foil} = this.settings;
-    if (this.onRequest.includes(method)) {
+    if (methodNamed(this.methods, method)?.on_request) {
       this.loadAlternatives(wanted);
       return this.updateCostlyScores(id, wanted);
     }
@@ -455,15 +457,15 @@ export class SaliencePane extends LitElement {
     const t = this.tokenized!;
     const {method, granularity, foil} = this.settings;
     this.scores = undefined;
-    const {status, error} = costlyStatus(method, granularity, this.segments, wanted);
+    const info = methodNamed(this.methods, method)!;
+    const {status, error} = costlyStatus(info, granularity, this.segments, wanted);
     this.status = foil && status ? `${status} (contrastive, instead of ${quote(foil)})` : status;
     this.error = error;
     if (error) return;
     const work = this.startWork();
     try {
       const values = await this.source!.methodScores(
-          this.promptInput, this.output!, t.tokens.length, wanted, method,
-          method === 'occlusion' ? {occlusion_granularity: granularity} : {},
+          this.promptInput, this.output!, t.tokens.length, wanted, method, methodSettings(info, granularity).settings,
           this.handlers(work, () => id === this.scoreId), foil);
       if (id !== this.scoreId) return;
       this.endWork(work);
@@ -485,7 +487,7 @@ export class SaliencePane extends LitElement {
   private shown(): PaneView {
     const {method, foil, showInSelection} = this.settings;
     // A contrastive view of a signed method uses the diverging scale whatever the signs.
-    const signed = foil && this.scores ? !isUnsignedMethod(method) : undefined;
+    const signed = foil && this.scores ? methodNamed(this.methods, method)?.signed : undefined;
     return paneView(this.segments, this.scores?.[method], this.selection, showInSelection,
                     {template: this.template, signed});
   }

@@ -9,6 +9,7 @@ import {
   viewKind,
 } from '../src/contrastive.js';
 import {viewToHtml, viewToJson} from '../src/export.js';
+import type {MethodInfo} from '../src/methods.js';
 import {NO_COLOR, chips, exportedSegments, exportedView, paneSegments, paneView} from '../src/pane_view.js';
 import {batchRanges, explainedRange} from '../src/ranges.js';
 import {SalienceSource, promptFields, promptKey, scoresOf} from '../src/salience_data.js';
@@ -17,6 +18,7 @@ import {DEFAULT_SETTINGS} from '../src/settings.js';
 import {
   isTemplateSegment, parseTokenTurns, parseTurnTag, templateTokens, turnLabel, turnSegments, withoutTemplate,
 } from '../src/turns.js';
+import {SERVER_METHOD, SERVER_METHODS} from './server_methods.js';
 
 const texts = (segments: readonly Segment[]) => segments.map((s) => s.text);
 
@@ -58,7 +60,7 @@ test('a foil as typed: whitespace alone is none; trailing newlines go; the rest 
 
 // --- Method, legend and indicator --------------------------------------------
 
-const METHODS = ['grad_l2', 'grad_dot_input', 'integrated_gradients', 'occlusion'];
+const METHODS = SERVER_METHODS;
 
 test('a foil switches an unsigned method to grad_dot_input and says so; clearing it switches back', () => {
   const set = applyFoil({method: 'grad_l2', foil: ''}, ' Avoid', METHODS);
@@ -81,7 +83,27 @@ test('a foil switches an unsigned method to grad_dot_input and says so; clearing
   // The user chose grad_l2 with a foil (no switch recorded): kept, and kept on clearing.
   assert.equal(applyFoil({method: 'grad_l2', foil: 'x'}, '', METHODS).method, 'grad_l2');
   // No signed gradient method on this server: nothing to switch to.
-  assert.deepEqual(applyFoil({method: 'grad_l2', foil: ''}, 'x', ['grad_l2']).method, 'grad_l2');
+  assert.deepEqual(applyFoil({method: 'grad_l2', foil: ''}, 'x', [SERVER_METHOD('grad_l2')]).method, 'grad_l2');
+});
+
+test('what a foil switches to comes from the methods\' properties, not their names', () => {
+  const method = (name: string, o: Partial<MethodInfo> = {}): MethodInfo => ({
+    name, label: name.toUpperCase(), description: '', signed: true, on_request: false, contrastive: true, settings: [],
+    work_note: null, ...o});
+  const methods = [method('norm', {signed: false}), method('costly', {on_request: true}),
+                   method('plain_only', {contrastive: false}), method('dot'), method('other')];
+  const set = applyFoil({method: 'norm', foil: ''}, 'x', methods);
+  assert.deepEqual([set.method, set.switchedFrom], ['dot', 'norm'], 'the first signed, light, contrastive method');
+  assert.match(set.notice, /switched from norm \(unsigned: .*\) to dot/);
+  assert.equal(applyFoil(set, '', methods).method, 'norm');
+  // A method without a contrastive form switches too, saying why.
+  const plain = applyFoil({method: 'plain_only', foil: ''}, 'x', methods);
+  assert.deepEqual([plain.method, plain.switchedFrom], ['dot', 'plain_only']);
+  assert.match(plain.notice, /switched from plain_only \(it has no contrastive form\) to dot/);
+  // Signed ones stay; a method the menu does not list is left alone.
+  for (const name of ['costly', 'other', 'unknown']) assert.equal(applyFoil({method: name, foil: ''}, 'x', methods).method, name);
+  // No method to switch to: nothing changes.
+  assert.equal(applyFoil({method: 'norm', foil: ''}, 'x', [methods[0], methods[1]]).method, 'norm');
 });
 
 test('the legend says what the colours mean, plain or contrastive', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
 import {
-  LitApi, ServerError, onRequestMethods, salienceGroups, salienceMethods, salienceModelName, serverErrorMessage,
+  LitApi, ServerError, salienceGroups, salienceMethods, salienceModelName, serverErrorMessage,
   tokenizerModelName,
 } from '../src/api.js';
 import type {Fetch, ServerInfo} from '../src/api.js';
@@ -10,6 +10,7 @@ import {textColorFor} from '../src/colors.js';
 import {escapeHtml, viewToHtml} from '../src/export.js';
 import type {ExportedView} from '../src/export.js';
 import {arrangementFor} from '../src/layout.js';
+import {legacyMethods} from '../src/methods.js';
 import {explainedRange, maskFor} from '../src/ranges.js';
 import {SalienceSource} from '../src/salience_data.js';
 import {parseUrlParams} from '../src/url_params.js';
@@ -165,7 +166,9 @@ test('costly methods: listed from the spec, asked for one range at a time, cache
     input: {}, output: {tokens: {__name__: 'Tokens'}, grad_l2: field(), grad_dot_input: field(true),
       integrated_gradients: field(false), occlusion: field(false)}}}}, datasets: {}, layouts: {}} as ServerInfo;
   assert.deepEqual(salienceMethods(info, 'm'), ['grad_l2', 'grad_dot_input', 'integrated_gradients', 'occlusion']);
-  assert.deepEqual(onRequestMethods(info, 'm'), ['integrated_gradients', 'occlusion']);
+  // From a server without /seqsal/info methods: not `required` is computed on request (methods.test.ts has the rest).
+  assert.deepEqual(legacyMethods(info, 'm').filter((m) => m.on_request).map((m) => m.name),
+                   ['integrated_gradients', 'occlusion']);
 
   const {calls, api} = fakeServer();
   const source = new SalienceSource(api, 'm');

@@ -11,6 +11,7 @@ import type {Selection} from '../src/pane_view.js';
 import {batchRanges} from '../src/ranges.js';
 import type {Segment} from '../src/segments.js';
 import {DEFAULT_SETTINGS} from '../src/settings.js';
+import {SERVER_METHOD} from './server_methods.js';
 
 // Prompt " Hi there:" (after BOS), output " One two. Three four."
 const TOKENIZED = {
@@ -219,13 +220,13 @@ test('one batch: what each output segment explains, plus a selection spanning se
 
 test('costly methods: progress text counts the units before the selection; no occlusion of custom units', () => {
   const wanted = {start: 7, end: 10};  // " Three four."
-  const occlusion = costlyStatus('occlusion', 'words', WORDS, wanted);
+  const occlusion = costlyStatus(SERVER_METHOD('occlusion'), 'words', WORDS, wanted);
   assert.equal(occlusion.error, '');
   assert.match(occlusion.status, /once without each of the 4 words before the selection/);
-  assert.match(costlyStatus('integrated_gradients', 'words', WORDS, wanted).status,
+  assert.match(costlyStatus(SERVER_METHOD('integrated_gradients'), 'words', WORDS, wanted).status,
                /^Computing integrated gradients for the selection/);
-  assert.match(costlyStatus('occlusion', 'turns', WORDS, wanted).error, /pick one of those granularities/);
-  const custom = costlyStatus('occlusion', 'custom', WORDS, wanted);
+  assert.match(costlyStatus(SERVER_METHOD('occlusion'), 'turns', WORDS, wanted).error, /pick one of those granularities/);
+  const custom = costlyStatus(SERVER_METHOD('occlusion'), 'custom', WORDS, wanted);
   assert.equal(custom.status, '');
   assert.match(custom.error, /pick one of those granularities/);
 });
