@@ -9,8 +9,6 @@ import {aggregate, isSigned, scaleMax} from './aggregate.js';
 import {colorFor, legend, textColorFor} from './colors.js';
 import {legendText, viewKind} from './contrastive.js';
 import type {ExportedSegment, ExportedView} from './export.js';
-import {methodSettings, workNote} from './methods.js';
-import type {MethodInfo} from './methods.js';
 import type {Tokenized} from './salience_data.js';
 import {segmentTokens, tokenText} from './segments.js';
 import type {Granularity, Segment, TokenRange} from './segments.js';
@@ -272,19 +270,4 @@ export function requestedIndex(output: readonly Segment[], request: SelectionReq
   if (index < 0 && label) index = texts.findIndex((t) => t.startsWith(label));
   if (index < 0) index = Math.max(0, Math.min(request.index, output.length - 1));
   return index;
-}
-
-/**
- * What the pane says while a costly method runs for the selection `wanted`
- * (the model runs many times: its work note says how, counting the units
- * before the selection), or why it cannot run at this granularity (see
- * methods.methodSettings).
- */
-export function costlyStatus(method: MethodInfo, granularity: Granularity, segments: PaneSegments, wanted: TokenRange):
-    {status: string, error: string} {
-  const {error} = methodSettings(method, granularity);
-  if (error) return {status: '', error};
-  const units = [...segments.prompt, ...segments.output].filter((seg) => seg.end <= wanted.start).length;
-  const note = workNote(method, units, granularity) ?? 'the model runs many times';
-  return {status: `Computing ${method.name.replace(/_/g, ' ')} for the selection (${note})…`, error: ''};
 }

@@ -1,12 +1,14 @@
 /**
  * One example's prompt and output as text chips, coloured by the salience of
  * the selected output span. Click, shift-click, drag or the arrow keys select
- * output segments. This component loads, fetches, handles events and renders;
- * what it shows and how the selection moves is worked out in pane_view.ts,
- * how long work reads (progress, errors) in jobs.ts and errors.ts. Long work
- * (a costly method, a generation) shows a progress bar with a Cancel button
- * where the server runs it as a job. With a selection, "instead of" offers
- * the model's alternatives and a text field: a foil makes the view
+ * output segments. This component renders and handles events; what it shows
+ * and how the selection moves is worked out in pane_view.ts, which scores a
+ * selection needs and how they are fetched in score_loader.ts, and its async
+ * work (tokens, a generation, scores) runs through a WorkController
+ * (work_controller.ts): one at a time, its status, error, progress and Cancel.
+ * Long work (a costly method, a generation) shows a progress bar with a
+ * Cancel button where the server runs it as a job. With a selection, "instead
+ * of" offers the model's alternatives and a text field: a foil makes the view
  * contrastive (contrastive.ts), shared with a compared pane through the
  * module's settings. The chat template's tokens are greyed (turns.ts).
  */
@@ -19,24 +21,25 @@ import {legend, textColorFor} from './colors.js';
 import {formatProbability, isSpecialToken, legendText, normalizeFoil, parseAlternatives, quote, viewKind}
     from './contrastive.js';
 import type {Alternative} from './contrastive.js';
-import {CancelledError, errorMessage} from './errors.js';
 import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
 import {formatProgress, progressFraction} from './jobs.js';
-import type {JobStatus} from './jobs.js';
-import {methodNamed, methodSettings} from './methods.js';
+import {methodNamed} from './methods.js';
 import type {MethodInfo} from './methods.js';
 import {
-  NO_SELECTION, chipStyle, chips, clampSelection, costlyStatus, exportedView, keyMove,
-  paneSegments, paneView, requestedIndex, selectedRange, selectedText, selectionCovering,
+  NO_SELECTION, chipStyle, chips, clampSelection, exportedView, keyMove, paneSegments, paneView, requestedIndex,
+  selectedRange, selectedText, selectionCovering,
 } from './pane_view.js';
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
-import {batchRanges, rangeKey} from './ranges.js';
+import {rangeKey} from './ranges.js';
 import {SalienceSource} from './salience_data.js';
 import type {PromptInput, Scores, Tokenized} from './salience_data.js';
+import {loadScores, planScores} from './score_loader.js';
+import type {ScoreQuery} from './score_loader.js';
 import type {TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 import {templateTokens, turnLabel} from './turns.js';
+import {WorkController} from './work_controller.js';
 
 export class SaliencePane extends LitElement {
   static properties = {
@@ -51,14 +54,9 @@ export class SaliencePane extends LitElement {
     label: {},
     output: {state: true},
     tokenized: {state: true},
-    status: {state: true},
-    error: {state: true},
     anchor: {state: true},
     focusIndex: {state: true},
     scores: {state: true},
-    working: {state: true},
-    progress: {state: true},
-    notice: {state: true},
     alternatives: {state: true},
     foilDraft: {state: true},
   };
@@ -78,36 +76,24 @@ export class SaliencePane extends LitElement {
 
   output?: string;
   tokenized?: Tokenized;
-  status = '';
-  error = '';
   anchor = -1;
   focusIndex = -1;
   scores?: Scores;
-  /** A job runs for this pane: the progress bar and Cancel show. */
-  working = false;
-  /** The job's last status (undefined until the server has answered). */
-  progress?: JobStatus;
-  /** Not an error: what happened (a cancelled job) and how to start again. */
-  notice = '';
   /** The model's alternatives at the selection's first token; undefined until known. */
   alternatives?: Alternative[];
   /** The text typed into "instead of" (used on Enter or Use). */
   foilDraft = '';
 
-  /** Stops waiting for the current job (and cancels it when nobody else waits). */
-  private work?: AbortController;
-  /** What the notice's Restart button does. */
-  private restart?: () => void;
+  /** The pane's async work, one at a time: its status line, error, progress, Cancel and Restart. */
+  private readonly work = new WorkController(this);
   private segments: PaneSegments = {prompt: [], output: []};
   /** Tokens of the chat template (no score, not in the scale). */
   private template: boolean[] = [];
-  /** The explained range the alternatives are for ("start:end"). */
+  /** The explained range the alternatives are for (ranges.rangeKey). */
   private alternativesFor = '';
   private dragging = false;
   /** Where the drag started: a chip that moves under a still pointer (the layout changed) extends nothing. */
   private dragFrom = {x: 0, y: 0};
-  private loadId = 0;
-  private scoreId = 0;
 
   static styles = css`
     :host { display: block; font-size: 14px; }
@@ -152,6 +138,20 @@ export class SaliencePane extends LitElement {
     .foil-bar .alternative .p { margin-left: 4px; opacity: .75; font-size: 11px; }
     button { font: inherit; }
   `;
+
+  /** The status line: what runs now. */
+  get status(): string {
+    return this.work.status;
+  }
+
+  get error(): string {
+    return this.work.error;
+  }
+
+  /** Not an error: what happened (a cancelled job) and how to start again. */
+  get notice(): string {
+    return this.work.notice;
+  }
 
   private get prompt(): string {
     return this.example?.prompt ?? '';
@@ -204,120 +204,38 @@ export class SaliencePane extends LitElement {
 
   /** The output changed: start from nothing and load what is cached or asked for. */
   private reload() {
-    const id = ++this.loadId;
     this.output = undefined;
     this.tokenized = undefined;
     this.scores = undefined;
     this.alternatives = undefined;
     this.alternativesFor = '';
     this.anchor = this.focusIndex = -1;
-    this.stopWork();
-    this.error = '';
-    this.status = '';
+    this.work.reset();
     if (!this.example || !this.source) return;
     if (this.mode === 'target' && this.example.target) {
-      this.setOutput(this.example.target, id);
+      this.setOutput(this.example.target);
     } else if (this.mode === 'generation' && this.source.hasGeneration(this.promptInput)) {
       this.generate();
     } else {
-      this.setOutput(undefined, id);  // the prompt alone, until there is an output
+      this.setOutput(undefined);  // the prompt alone, until there is an output
     }
-  }
-
-  override disconnectedCallback() {
-    super.disconnectedCallback();
-    this.stopWork();
   }
 
   /** Asks the model for its continuation (a loading state, or progress and Cancel, meanwhile). */
-  async generate() {
-    if (!this.source || !this.example) return;
-    const id = this.loadId;
-    this.status = 'Generating…';
-    this.error = '';
-    const work = this.startWork();
-    try {
-      const text = await this.source.generate(this.promptInput, this.handlers(work, () => id === this.loadId));
-      if (id !== this.loadId) return;
-      this.endWork(work);
-      if (!text) {
-        this.status = '';
-        this.error = 'The model generated nothing for this prompt.';
-        return;
-      }
-      this.setOutput(text, id);
-    } catch (e) {
-      if (id !== this.loadId) return;
-      this.endWork(work);
-      if (e instanceof CancelledError && e.byUser) {
-        this.cancelled('Generation cancelled.', () => this.generate());
-      } else {
-        this.fail(e);
-      }
-    }
+  generate() {
+    const source = this.source;
+    if (!source || !this.example) return;
+    this.work.run((handlers) => source.generate(this.promptInput, handlers), {
+      status: 'Generating…', progress: source.usesJobs,
+      cancelled: {notice: 'Generation cancelled.', restart: () => this.generate()},
+      done: (text) => text ? this.setOutput(text) : this.work.fail('The model generated nothing for this prompt.'),
+    });
   }
 
-  /** Starts waiting for a job: the previous one is left (and cancelled if nobody else waits). */
-  private startWork(): AbortController {
-    this.stopWork();
-    this.notice = '';
-    const work = this.work = new AbortController();
-    this.working = !!this.source?.usesJobs;
-    return work;
-  }
-
-  private handlers(work: AbortController, current: () => boolean) {
-    return {
-      signal: work.signal,
-      onProgress: (status: JobStatus) => {
-        if (current() && this.work === work) this.progress = status;
-      },
-    };
-  }
-
-  private endWork(work: AbortController) {
-    if (this.work !== work) return;
-    this.work = undefined;
-    this.working = false;
-    this.progress = undefined;
-  }
-
-  private stopWork() {
-    const work = this.work;
-    this.work = undefined;
-    this.working = false;
-    this.progress = undefined;
-    this.notice = '';
-    work?.abort();
-  }
-
-  /** The Cancel button: stop waiting and cancel the job on the server. */
-  cancelWork() {
-    this.work?.abort();  // the waiting code shows that it was cancelled
-  }
-
-  private cancelled(notice: string, restart: () => void) {
-    this.status = '';
-    this.notice = notice;
-    this.restart = restart;
-  }
-
-  private async setOutput(text: string | undefined, id: number) {
+  private setOutput(text: string | undefined) {
     this.output = text;
-    this.status = 'Tokenizing…';
-    try {
-      const tokenized = await this.source!.tokenize(this.promptInput, text ?? '');
-      if (id !== this.loadId) return;
-      this.tokenized = tokenized;
-      this.status = '';
-    } catch (e) {
-      if (id === this.loadId) this.fail(e);
-    }
-  }
-
-  private fail(e: unknown) {
-    this.status = '';
-    this.error = errorMessage(e);
+    this.work.run(() => this.source!.tokenize(this.promptInput, text ?? ''), {
+      status: 'Tokenizing…', done: (tokenized) => this.tokenized = tokenized});
   }
 
   private resegment() {
@@ -366,67 +284,53 @@ export class SaliencePane extends LitElement {
     this.scores = undefined;
     this.alternatives = undefined;
     this.alternativesFor = '';
-    ++this.scoreId;  // what was on its way is for a selection no longer there
-    this.stopWork();
-    this.status = '';
+    this.work.stop();  // what was on its way is for a selection no longer there
   }
 
-  /**
-   * Reads the selection's scores, or fetches them with those of every output
-   * segment (in chunks, the selection's first) for the next clicks.
-   */
-  private async updateScores() {
+  /** What the selection's scores depend on; undefined without a selection, tokens or an output. */
+  private scoreQuery(): ScoreQuery | undefined {
     const range = this.selectedRange();
     const t = this.tokenized;
-    if (!range || !t || !this.source || this.output === undefined) return;
-    const id = ++this.scoreId;
-    this.stopWork();  // a costly method for the previous selection or method
-    const {ranges, wanted} = batchRanges(t.tokens, this.segments.output, range, this.template);
-    const {method, foil} = this.settings;
-    if (methodNamed(this.methods, method)?.on_request) {
-      this.loadAlternatives(wanted);
-      return this.updateCostlyScores(id, wanted);
-    }
-    if (foil) return this.updateContrastiveScores(id, wanted, foil);
-    const cached = this.source.cached(this.promptInput, this.output, wanted);
-    if (!cached) this.status = `Computing salience for ${ranges.length} output segments…`;
-    this.error = '';
-    try {
-      const fetched = this.source.prefetch(this.promptInput, this.output, t.tokens.length, ranges, wanted);
-      this.loadAlternatives(wanted);  // they come with the selection's scores
-      const scores = await fetched;
-      if (id !== this.scoreId) return;
-      this.scores = scores;
-      this.status = '';
-    } catch (e) {
-      if (id === this.scoreId) {
-        this.scores = undefined;
-        this.fail(e);
-      }
-    }
+    if (!range || !t || this.output === undefined) return undefined;
+    const {method, granularity, foil} = this.settings;
+    return {prompt: this.promptInput, output: this.output, tokenized: t, segments: this.segments, range,
+            template: this.template, method: methodNamed(this.methods, method), granularity, foil};
   }
 
   /**
-   * Contrastive gradient scores for the selection alone (one input, against
-   * `foil`): why its tokens rather than the foil's.
+   * Reads the selection's scores, or fetches them as score_loader plans:
+   * with those of every output segment (for the next clicks), against the
+   * foil, or a costly method for the selection alone (with progress and
+   * Cancel where the server runs jobs).
    */
-  private async updateContrastiveScores(id: number, wanted: TokenRange, foil: string) {
-    const t = this.tokenized!;
-    this.status = `Computing contrastive salience: why ${quote(this.selectedText())} instead of ${quote(foil)}…`;
-    this.error = '';
-    try {
-      const fetched = this.source!.contrastiveScores(this.promptInput, this.output!, t.tokens.length, wanted, foil);
-      this.loadAlternatives(wanted);  // they come with the contrastive scores, unless known already
-      const scores = await fetched;
-      if (id !== this.scoreId) return;
-      this.scores = scores;
-      this.status = '';
-    } catch (e) {
-      if (id === this.scoreId) {
-        this.scores = undefined;
-        this.fail(e);
-      }
+  private updateScores() {
+    const source = this.source;
+    const query = this.scoreQuery();
+    if (!source || !query) return;
+    const plan = planScores(source, query);
+    const costly = plan.kind === 'costly' || plan.kind === 'unavailable';
+    if (costly) {
+      this.scores = undefined;
+      // Ahead of the costly method's long request (they come with the gradient scores).
+      this.loadAlternatives(plan.wanted);
     }
+    if (plan.kind === 'unavailable') {
+      this.work.stop();
+      this.work.fail(plan.error);
+      return;
+    }
+    this.work.run((handlers) => loadScores(source, query, plan, handlers), {
+      status: plan.status, progress: costly && source.usesJobs,
+      cancelled: plan.kind === 'costly' ? {
+        notice: `Cancelled: ${plan.method.replace(/_/g, ' ')} for this selection. Press Restart, pick the method ` +
+                'again or click the selection to start over.',
+        restart: () => this.updateScores(),
+      } : undefined,
+      done: (scores) => this.scores = scores,
+      failed: () => this.scores = undefined,
+    });
+    // They come with the gradient or contrastive scores just asked for, unless known already.
+    if (!costly) this.loadAlternatives(plan.wanted);
   }
 
   /** The model's alternatives at the first token of `wanted` (for "instead of"); quietly none on failure. */
@@ -446,40 +350,6 @@ export class SaliencePane extends LitElement {
     } catch {
       // The scores' request failed too, and says why.
       if (this.alternativesFor === key && this.tokenized === t) this.alternatives = [];
-    }
-  }
-
-  /**
-   * Integrated gradients or occlusion for the selection alone, with progress
-   * text (and, with jobs, a progress bar and Cancel); contrastive with a foil.
-   */
-  private async updateCostlyScores(id: number, wanted: TokenRange) {
-    const t = this.tokenized!;
-    const {method, granularity, foil} = this.settings;
-    this.scores = undefined;
-    const info = methodNamed(this.methods, method)!;
-    const {status, error} = costlyStatus(info, granularity, this.segments, wanted);
-    this.status = foil && status ? `${status} (contrastive, instead of ${quote(foil)})` : status;
-    this.error = error;
-    if (error) return;
-    const work = this.startWork();
-    try {
-      const values = await this.source!.methodScores(
-          this.promptInput, this.output!, t.tokens.length, wanted, method, methodSettings(info, granularity).settings,
-          this.handlers(work, () => id === this.scoreId), foil);
-      if (id !== this.scoreId) return;
-      this.endWork(work);
-      this.scores = {[method]: values};
-      this.status = '';
-    } catch (e) {
-      if (id !== this.scoreId) return;
-      this.endWork(work);
-      if (e instanceof CancelledError && e.byUser) {
-        this.cancelled(`Cancelled: ${method.replace(/_/g, ' ')} for this selection. Press Restart, pick the method ` +
-                       'again or click the selection to start over.', () => this.updateScores());
-      } else {
-        this.fail(e);
-      }
     }
   }
 
@@ -523,9 +393,9 @@ export class SaliencePane extends LitElement {
     return html`
       ${this.label ? html`<div class="label"><b>${this.label}</b></div>` : nothing}
       <div class="status" role="status">${this.status}</div>
-      ${this.working ? this.renderProgress() : nothing}
+      ${this.work.working ? this.renderProgress() : nothing}
       ${this.notice ? html`<div class="notice" role="status">${this.notice}
-        <button class="restart" data-testid="restart" @click=${() => this.restart?.()}>Restart</button></div>` : nothing}
+        <button class="restart" data-testid="restart" @click=${() => this.work.restart()}>Restart</button></div>` : nothing}
       ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
       ${this.renderOutputPrompt()}
       ${this.tokenized ? html`
@@ -539,11 +409,11 @@ export class SaliencePane extends LitElement {
 
   /** The job's progress bar (indeterminate until the server knows), its text and Cancel. */
   private renderProgress() {
-    const fraction = progressFraction(this.progress);
+    const fraction = progressFraction(this.work.progress);
     return html`<div class="progress" data-testid="progress">
       <progress max="1" value=${fraction ?? nothing} aria-label=${this.status || 'Progress'}></progress>
-      <span class="progress-text">${formatProgress(this.progress)}</span>
-      <button class="cancel" data-testid="cancel" @click=${() => this.cancelWork()}>Cancel</button>
+      <span class="progress-text">${formatProgress(this.work.progress)}</span>
+      <button class="cancel" data-testid="cancel" @click=${() => this.work.cancel()}>Cancel</button>
     </div>`;
   }
 

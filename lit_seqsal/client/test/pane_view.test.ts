@@ -3,7 +3,7 @@ import {test} from 'node:test';
 
 import {colorFor, textColorFor} from '../src/colors.js';
 import {
-  NO_COLOR, NO_SELECTION, chipStyle, chips, clampSelection, costlyStatus, exportedSegments,
+  NO_COLOR, NO_SELECTION, chipStyle, chips, clampSelection, exportedSegments,
   exportedView, isColoured, keyMove, paneSegments, paneView, requestedIndex, selectedRange, selectedText,
   selectionCovering,
 } from '../src/pane_view.js';
@@ -11,7 +11,6 @@ import type {Selection} from '../src/pane_view.js';
 import {batchRanges} from '../src/ranges.js';
 import type {Segment} from '../src/segments.js';
 import {DEFAULT_SETTINGS} from '../src/settings.js';
-import {SERVER_METHOD} from './server_methods.js';
 
 // Prompt " Hi there:" (after BOS), output " One two. Three four."
 const TOKENIZED = {
@@ -216,17 +215,4 @@ test('one batch: what each output segment explains, plus a selection spanning se
   const both = batchRanges(tokens, lines, selectedRange(lines, sel(1, 0))!);
   assert.deepEqual(both.wanted, {start: 3, end: 10});
   assert.deepEqual(both.ranges, [{start: 3, end: 6}, {start: 7, end: 10}, {start: 3, end: 10}]);
-});
-
-test('costly methods: progress text counts the units before the selection; no occlusion of custom units', () => {
-  const wanted = {start: 7, end: 10};  // " Three four."
-  const occlusion = costlyStatus(SERVER_METHOD('occlusion'), 'words', WORDS, wanted);
-  assert.equal(occlusion.error, '');
-  assert.match(occlusion.status, /once without each of the 4 words before the selection/);
-  assert.match(costlyStatus(SERVER_METHOD('integrated_gradients'), 'words', WORDS, wanted).status,
-               /^Computing integrated gradients for the selection/);
-  assert.match(costlyStatus(SERVER_METHOD('occlusion'), 'turns', WORDS, wanted).error, /pick one of those granularities/);
-  const custom = costlyStatus(SERVER_METHOD('occlusion'), 'custom', WORDS, wanted);
-  assert.equal(custom.status, '');
-  assert.match(custom.error, /pick one of those granularities/);
 });
