@@ -99,6 +99,17 @@ export function parseAlternatives(raw: unknown, actual?: string): Alternative[] 
   return parsed.sort((a, b) => b.probability - a.probability);
 }
 
+/** What an alternative's button says on hover: why it can or cannot be the foil, and its probability. */
+export function alternativeTitle(a: Alternative): string {
+  const probability = formatProbability(a.probability);
+  if (a.actual) return `${a.label}: the output's own first token (${probability})`;
+  if (!a.usable) {
+    return isSpecialToken(a.token) ? `${a.token}: a special token, no text to compare with` :
+        `${a.label}: whitespace alone; a foil needs some text (type one)`;
+  }
+  return `Why the output instead of ${quote(a.text)}? The model gives it ${probability}.`;
+}
+
 /**
  * A foil as typed: whitespace alone is no foil (''); otherwise it is sent as
  * typed (the server puts a space before it where the span starts a word).

@@ -18,10 +18,10 @@ import type {PropertyValues} from 'lit';
 
 import type {ExampleData} from './api.js';
 import {legend, textColorFor} from './colors.js';
-import {formatProbability, isSpecialToken, legendText, normalizeFoil, parseAlternatives, quote, viewKind}
-    from './contrastive.js';
+import {legendText, parseAlternatives, viewKind} from './contrastive.js';
 import type {Alternative} from './contrastive.js';
 import {formatScore} from './export.js';
+import './foil_bar.js';  // defines <seqsal-foil-bar>
 import type {ExportedView} from './export.js';
 import {formatProgress, progressFraction} from './jobs.js';
 import {methodNamed} from './methods.js';
@@ -58,7 +58,6 @@ export class SaliencePane extends LitElement {
     focusIndex: {state: true},
     scores: {state: true},
     alternatives: {state: true},
-    foilDraft: {state: true},
   };
 
   source?: SalienceSource;
@@ -81,8 +80,6 @@ export class SaliencePane extends LitElement {
   scores?: Scores;
   /** The model's alternatives at the selection's first token; undefined until known. */
   alternatives?: Alternative[];
-  /** The text typed into "instead of" (used on Enter or Use). */
-  foilDraft = '';
 
   /** The pane's async work, one at a time: its status line, error, progress, Cancel and Restart. */
   private readonly work = new WorkController(this);
@@ -127,15 +124,6 @@ export class SaliencePane extends LitElement {
                         color: #263238; font-weight: 600; }
     .view-kind.contrastive .badge { background: #3c1361; color: #fff; }
     .text.contrastive { border: 2px solid #7a4fa3; border-left: 6px solid #c05a00; }
-    .foil-bar { display: flex; flex-wrap: wrap; gap: 4px 6px; align-items: center; margin: 4px 0; font-size: 12px;
-                min-height: 24px; }
-    .foil-bar .instead { font-weight: 600; color: #333; }
-    .foil-bar .muted { color: #777; font-style: italic; }
-    .foil-bar .alternative { border: 1px solid #b9b9c9; background: #fff; border-radius: 12px; padding: 1px 8px;
-                             cursor: pointer; white-space: pre; }
-    .foil-bar .alternative.current { background: #3c1361; color: #fff; border-color: #3c1361; }
-    .foil-bar .alternative:disabled { cursor: default; color: #888; }
-    .foil-bar .alternative .p { margin-left: 4px; opacity: .75; font-size: 11px; }
     button { font: inherit; }
   `;
 
@@ -198,7 +186,6 @@ export class SaliencePane extends LitElement {
     } else if (changed.has('settings') && old && (old.method !== s.method || old.foil !== s.foil)) {
       this.updateScores();  // cached for the gradient methods; asks for a costly or contrastive one
     }
-    if (changed.has('settings') && old && old.foil !== s.foil && !s.foil) this.foilDraft = '';
     if (changed.has('requestedSelection') && this.requestedSelection) this.applyRequestedSelection();
   }
 
@@ -362,11 +349,6 @@ export class SaliencePane extends LitElement {
                     {template: this.template, signed});
   }
 
-  /** Sets (or, with '', clears) the foil: the module owns it, shared with a compared pane. */
-  private setFoil(foil: string) {
-    this.dispatchEvent(new CustomEvent('foil-change', {detail: normalizeFoil(foil), bubbles: true, composed: true}));
-  }
-
   protected override render() {
     if (!this.example) return html`<div class="hint">Pick an example to explain.</div>`;
     const s = this.settings;
@@ -398,8 +380,9 @@ export class SaliencePane extends LitElement {
         <button class="restart" data-testid="restart" @click=${() => this.work.restart()}>Restart</button></div>` : nothing}
       ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
       ${this.renderOutputPrompt()}
+      ${this.contrastive ? html`<seqsal-foil-bar ?hidden=${!this.tokenized || this.output === undefined} .foil=${s.foil}
+          .alternatives=${this.alternatives} .selected=${view.lo >= 0}></seqsal-foil-bar>` : nothing}
       ${this.tokenized ? html`
-        ${this.renderFoilBar(view)}
         ${hasScores ? this.renderViewKind() : nothing}
         ${hasScores ? this.renderLegend(view) : this.output === undefined || this.status || this.notice ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
         <div class=${textClass} tabindex="0" aria-label="Prompt and output"
@@ -446,50 +429,6 @@ export class SaliencePane extends LitElement {
     const {kind, text} = viewKind(this.selectedText(), this.settings.foil);
     return html`<div class="view-kind ${kind}" data-testid="view-kind" data-kind=${kind}>
       <span class="badge">${kind === 'contrastive' ? 'Contrastive' : 'Plain'}</span> ${text.replace(/^\w+: /, '')}</div>`;
-  }
-
-  /**
-   * "Instead of": the model's alternatives at the selection's first token
-   * (click one) and a field for any text; the current foil and Clear.
-   */
-  private renderFoilBar(view: PaneView) {
-    if (!this.contrastive || this.output === undefined) return nothing;
-    const foil = this.settings.foil;
-    if (view.lo < 0) {
-      // Kept in place (no layout shift under the pointer when a selection appears).
-      return html`<div class="foil-bar" data-testid="foil-bar"><span class="instead">instead of</span>
-        <span class="muted">select part of the output, then pick one of the model's alternatives or type any text${
-          foil ? html` (the foil now: ${quote(foil)})` : nothing}</span>
-        ${foil ? html`<button data-testid="foil-clear" title="Back to the plain view"
-            @click=${() => this.setFoil('')}>Clear ${quote(foil, 20)}</button>` : nothing}</div>`;
-    }
-    const alternatives = this.alternatives;
-    const use = () => {
-      if (normalizeFoil(this.foilDraft)) this.setFoil(this.foilDraft);
-    };
-    return html`<div class="foil-bar" data-testid="foil-bar" role="group" aria-label="Instead of">
-      <span class="instead">instead of</span>
-      ${alternatives === undefined ? html`<span class="muted">the model's alternatives…</span>` :
-        alternatives.length ? alternatives.map((a) => html`<button class="alternative${a.text === foil ? ' current' : ''}"
-            data-testid="alternative" data-foil=${a.text} aria-pressed=${a.text === foil ? 'true' : 'false'}
-            ?disabled=${!a.usable || a.actual}
-            title=${a.actual ? `${a.label}: the output's own first token (${formatProbability(a.probability)})` :
-                    !a.usable ? (isSpecialToken(a.token) ? `${a.token}: a special token, no text to compare with` :
-                                 `${a.label}: whitespace alone; a foil needs some text (type one)`) :
-                    `Why the output instead of ${quote(a.text)}? The model gives it ${formatProbability(a.probability)}.`}
-            @click=${() => this.setFoil(a.text)}>${a.label}<span class="p">${formatProbability(a.probability)}</span>${
-              a.actual ? html`<span class="p">(output)</span>` : nothing}</button>`) :
-        html`<span class="muted">no alternatives from the server</span>`}
-      <input data-testid="foil-input" placeholder="or type any text" size="16" .value=${this.foilDraft}
-          aria-label="Foil: any text to compare the output with"
-          @input=${(e: Event) => this.foilDraft = (e.target as HTMLInputElement).value}
-          @keydown=${(e: KeyboardEvent) => {
-            if (e.key === 'Enter') use();
-          }}>
-      <button data-testid="foil-use" ?disabled=${!normalizeFoil(this.foilDraft)} @click=${use}>Use</button>
-      ${foil ? html`<button data-testid="foil-clear" title="Back to the plain view"
-          @click=${() => this.setFoil('')}>Clear ${quote(foil, 20)}</button>` : nothing}
-    </div>`;
   }
 
   private outputIndex(e: Event): number {

@@ -5,7 +5,7 @@ import {LitApi, exampleInputFields, supportsFoil} from '../src/api.js';
 import type {Fetch, ServerInfo} from '../src/api.js';
 import {colorFor, textColorFor} from '../src/colors.js';
 import {
-  alternativeText, applyFoil, formatProbability, isSpecialToken, legendText, normalizeFoil, parseAlternatives, quote,
+  alternativeText, alternativeTitle, applyFoil, formatProbability, isSpecialToken, legendText, normalizeFoil, parseAlternatives, quote,
   viewKind,
 } from '../src/contrastive.js';
 import {viewToHtml, viewToJson} from '../src/export.js';
@@ -44,6 +44,14 @@ test('alternatives: token strings to text and labels, most probable first, the o
       .map((a) => a.text), [' a']);
   assert.deepEqual(parseAlternatives(undefined), []);
   assert.deepEqual(parseAlternatives('▁a'), []);
+});
+
+test('an alternative\'s tooltip says why it can or cannot be the foil', () => {
+  const [avoid, you, newline, eos] = parseAlternatives([['▁You', 0.2], ['▁Avoid', 0.5], ['\n', 0.1], ['<eos>', 0.05]], '▁You');
+  assert.equal(alternativeTitle(avoid), 'Why the output instead of “Avoid”? The model gives it 50%.');
+  assert.equal(alternativeTitle(you), 'You: the output\'s own first token (20%)');
+  assert.equal(alternativeTitle(newline), '↵: whitespace alone; a foil needs some text (type one)');
+  assert.equal(alternativeTitle(eos), '<eos>: a special token, no text to compare with');
 });
 
 test('probabilities read as short percentages', () => {
