@@ -139,7 +139,8 @@ export interface FoilState {
  * shows the diverging scale) and says so; clearing it returns to the method
  * the foil switched away from, unless the user has picked another since.
  */
-export function applyFoil(state: FoilState, foil: string, methods: readonly MethodInfo[]): FoilState & {notice: string} {
+export function applyFoil(state: FoilState, foil: string, methods: readonly MethodInfo[]):
+    FoilState & {notice: string} {
   const next = normalizeFoil(foil);
   const target = contrastiveMethod(methods);
   if (!next) {

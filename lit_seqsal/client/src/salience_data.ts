@@ -7,7 +7,8 @@
  * the server offers jobs.
  */
 
-import {LitApi, salienceModelName, tokenizerModelName} from './api.js';
+import {salienceModelName, tokenizerModelName} from './api.js';
+import type {LitApi} from './api.js';
 import {SharedWork, runJob} from './jobs.js';
 import type {JobStatus} from './jobs.js';
 import {chunkRanges, maskFor, rangeKey, sameRange} from './ranges.js';
@@ -177,7 +178,8 @@ export class SalienceSource {
             let shared = 0;
             while (shared < alone.tokens.length && alone.tokens[shared] === both.tokens[shared]) shared++;
             const turns = parseTokenTurns(both.token_turns, both.tokens.length);
-            return turns ? {tokens: both.tokens, promptLength: shared, turns} : {tokens: both.tokens, promptLength: shared};
+            const tokenized = {tokens: both.tokens, promptLength: shared};
+            return turns ? {...tokenized, turns} : tokenized;
           });
       this.forgetOnError(this.tokenCache, key, result);
     }
@@ -196,7 +198,8 @@ export class SalienceSource {
    * of `first`; returns the scores of `first`. A failed request fails the
    * ranges of the requests after it without sending them.
    */
-  prefetch(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[], first: TokenRange): Promise<Scores> {
+  prefetch(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[], first: TokenRange):
+      Promise<Scores> {
     const missing: TokenRange[] = [];
     for (const range of [first, ...ranges]) {
       if (!this.cached(prompt, output, range) && !missing.some((m) => sameRange(m, range))) missing.push(range);
@@ -235,7 +238,8 @@ export class SalienceSource {
    * `foil`'s. One input per request (the foil is the selection's alone);
    * cached per range and foil.
    */
-  contrastiveScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange, foil: string): Promise<Scores> {
+  contrastiveScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange, foil: string):
+      Promise<Scores> {
     const ask = {foil};
     const key = cacheKey(prompt, output, range, ask);
     let result = this.foilCache.get(key);

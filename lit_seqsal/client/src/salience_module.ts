@@ -6,7 +6,7 @@
 import {LitElement, css, html, nothing} from 'lit';
 import type {PropertyValues} from 'lit';
 
-import {LitApi} from './api.js';
+import type {LitApi} from './api.js';
 import type {Example} from './api.js';
 import {textColorFor} from './colors.js';
 import {applyFoil} from './contrastive.js';

@@ -32,8 +32,7 @@ import {
 } from './pane_view.js';
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
 import {rangeKey} from './ranges.js';
-import {SalienceSource} from './salience_data.js';
-import type {PromptInput, Scores, Tokenized} from './salience_data.js';
+import type {PromptInput, SalienceSource, Scores, Tokenized} from './salience_data.js';
 import {loadScores, planScores} from './score_loader.js';
 import type {ScoreQuery} from './score_loader.js';
 import type {TokenRange} from './segments.js';

@@ -5,8 +5,8 @@ import {LitApi, exampleInputFields, supportsFoil} from '../src/api.js';
 import type {Fetch, ServerInfo} from '../src/api.js';
 import {colorFor, textColorFor} from '../src/colors.js';
 import {
-  alternativeText, alternativeTitle, applyFoil, formatProbability, isSpecialToken, legendText, normalizeFoil, parseAlternatives, quote,
-  viewKind,
+  alternativeText, alternativeTitle, applyFoil, formatProbability, isSpecialToken, legendText, normalizeFoil,
+  parseAlternatives, quote, viewKind,
 } from '../src/contrastive.js';
 import {viewToHtml, viewToJson} from '../src/export.js';
 import type {MethodInfo} from '../src/methods.js';
@@ -388,8 +388,9 @@ test('"instead of" is offered where the salience model takes a foil', () => {
 });
 
 test('an example\'s conversation and stop sequences go with every input, and key the caches', async () => {
-  const info = {models: {m: {spec: {input: {prompt: {}, target: {}, foil: {}, temperature: {}}, output: {}}, datasets: []}},
-                datasets: {}, layouts: {}} as unknown as ServerInfo;
+  const input = {prompt: {}, target: {}, foil: {}, temperature: {}};
+  const models = {m: {spec: {input, output: {}}, datasets: []}};
+  const info = {models, datasets: {}, layouts: {}} as unknown as ServerInfo;
   // The server reads messages and stop from any input; other declared fields go too; the foil is the view's.
   assert.deepEqual(exampleInputFields(info, 'm'), ['messages', 'stop', 'temperature']);
   assert.deepEqual(exampleInputFields(info, 'other'), ['messages', 'stop']);

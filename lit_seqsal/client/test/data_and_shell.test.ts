@@ -19,7 +19,7 @@ import {parseUrlParams} from '../src/url_params.js';
 function fakeServer(failSalience = false) {
   const calls: Array<{url: string, body: {inputs: Array<{data: Record<string, unknown>}>}}> = [];
   const fetcher: Fetch = async (url, init) => {
-    const body = JSON.parse(init.body ?? "{}");
+    const body = JSON.parse(init.body ?? '{}');
     calls.push({url, body});
     const model = new URL(url, 'http://x/').searchParams.get('model');
     let result: unknown;

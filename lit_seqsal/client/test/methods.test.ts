@@ -14,8 +14,9 @@ const field = (required?: boolean) => ({__name__: 'TokenScores', ...(required ==
 function litInfo(fields: Record<string, boolean | undefined>): ServerInfo {
   const output: Record<string, unknown> = {tokens: {__name__: 'Tokens'}};
   for (const [name, required] of Object.entries(fields)) output[name] = field(required);
-  return {models: {m: {spec: {input: {}, output: {}}, datasets: []}, _m_salience: {spec: {input: {}, output}, datasets: []}},
-          datasets: {}, layouts: {}} as unknown as ServerInfo;
+  const models = {m: {spec: {input: {}, output: {}}, datasets: []},
+                  _m_salience: {spec: {input: {}, output}, datasets: []}};
+  return {models, datasets: {}, layouts: {}} as unknown as ServerInfo;
 }
 const ALL = litInfo({grad_l2: undefined, grad_dot_input: true, integrated_gradients: false, occlusion: false});
 const seqsal = (o: Partial<SeqsalInfo> = {}): SeqsalInfo => ({
