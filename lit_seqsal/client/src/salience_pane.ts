@@ -1,7 +1,7 @@
 /**
  * One example's prompt and output as text chips, coloured by the salience of
  * the selected output span. Click, shift-click, drag or the arrow keys select
- * output segments. This component renders and handles events; what it shows
+ * output segments (chip_selection.ts). This component renders; what it shows
  * and how the selection moves is worked out in pane_view.ts, which scores a
  * selection needs and how they are fetched in score_loader.ts, and its async
  * work (tokens, a generation, scores) runs through a WorkController
@@ -17,6 +17,7 @@ import {LitElement, css, html, nothing} from 'lit';
 import type {PropertyValues} from 'lit';
 
 import type {ExampleData} from './api.js';
+import {ChipSelection} from './chip_selection.js';
 import {legend, textColorFor} from './colors.js';
 import {legendText, parseAlternatives, viewKind} from './contrastive.js';
 import type {Alternative} from './contrastive.js';
@@ -27,7 +28,7 @@ import {formatProgress, progressFraction} from './jobs.js';
 import {methodNamed} from './methods.js';
 import type {MethodInfo} from './methods.js';
 import {
-  NO_SELECTION, chipStyle, chips, clampSelection, exportedView, keyMove, paneSegments, paneView, requestedIndex,
+  NO_SELECTION, chipStyle, chips, clampSelection, exportedView, paneSegments, paneView, requestedIndex,
   selectedRange, selectedText, selectionCovering,
 } from './pane_view.js';
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
@@ -87,9 +88,8 @@ export class SaliencePane extends LitElement {
   private template: boolean[] = [];
   /** The explained range the alternatives are for (ranges.rangeKey). */
   private alternativesFor = '';
-  private dragging = false;
-  /** Where the drag started: a chip that moves under a still pointer (the layout changed) extends nothing. */
-  private dragFrom = {x: 0, y: 0};
+  /** Mouse and keyboard selection of the output chips. */
+  private readonly chipSelection = new ChipSelection(this);
 
   static styles = css`
     :host { display: block; font-size: 14px; }
@@ -151,13 +151,22 @@ export class SaliencePane extends LitElement {
     return extra.length ? {prompt: this.prompt, ...Object.fromEntries(extra.map((f) => [f, data![f]]))} : this.prompt;
   }
 
-  private get selection(): Selection {
+  /** The selected output segments, as shown. */
+  get selection(): Selection {
     return {anchor: this.anchor, focus: this.focusIndex};
   }
 
-  private set selection(selection: Selection) {
+  set selection(selection: Selection) {
     this.anchor = selection.anchor;
     this.focusIndex = selection.focus;
+  }
+
+  get outputCount(): number {
+    return this.segments.output.length;
+  }
+
+  focusTarget(): HTMLElement | null {
+    return this.renderRoot.querySelector('.text');
   }
 
   protected override willUpdate(changed: PropertyValues<this>) {
@@ -254,7 +263,7 @@ export class SaliencePane extends LitElement {
     const n = this.segments.output.length;
     if (!n) return;
     this.selection = clampSelection(anchor, focus, n);
-    if (!this.dragging) this.updateScores();
+    if (!this.chipSelection.dragging) this.updateScores();
     if (announce) {
       const detail: SelectionRequest = {text: this.selectedText(), index: Math.min(this.anchor, this.focusIndex)};
       this.dispatchEvent(new CustomEvent('selection-change', {detail, bubbles: true, composed: true}));
@@ -385,7 +394,8 @@ export class SaliencePane extends LitElement {
         ${hasScores ? this.renderViewKind() : nothing}
         ${hasScores ? this.renderLegend(view) : this.output === undefined || this.status || this.notice ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
         <div class=${textClass} tabindex="0" aria-label="Prompt and output"
-            @mousedown=${this.onMouseDown} @mouseover=${this.onMouseOver} @keydown=${this.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
+            @mousedown=${this.chipSelection.onMouseDown} @mouseover=${this.chipSelection.onMouseOver}
+            @keydown=${this.chipSelection.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
     `;
   }
 
@@ -428,50 +438,6 @@ export class SaliencePane extends LitElement {
     const {kind, text} = viewKind(this.selectedText(), this.settings.foil);
     return html`<div class="view-kind ${kind}" data-testid="view-kind" data-kind=${kind}>
       <span class="badge">${kind === 'contrastive' ? 'Contrastive' : 'Plain'}</span> ${text.replace(/^\w+: /, '')}</div>`;
-  }
-
-  private outputIndex(e: Event): number {
-    const target = e.target as HTMLElement;
-    if (target?.dataset?.['role'] !== 'output') return -1;
-    return Number(target.dataset['i']);
-  }
-
-  private onMouseDown(e: MouseEvent) {
-    const i = this.outputIndex(e);
-    if (i < 0 || e.button !== 0) return;
-    e.preventDefault();  // no text selection while dragging
-    // Keyboard selection starts from here; no scrolling under the pointer mid-click.
-    (this.renderRoot.querySelector('.text') as HTMLElement | null)?.focus({preventScroll: true});
-    if (e.shiftKey && this.anchor >= 0) {
-      this.select(this.anchor, i);
-      return;
-    }
-    this.dragging = true;
-    this.dragFrom = {x: e.clientX, y: e.clientY};
-    this.anchor = this.focusIndex = i;
-    const up = () => {
-      window.removeEventListener('mouseup', up);
-      this.dragging = false;
-      this.select(this.anchor, this.focusIndex);
-    };
-    window.addEventListener('mouseup', up);
-  }
-
-  private onMouseOver(e: MouseEvent) {
-    if (!this.dragging) return;
-    if (Math.abs(e.clientX - this.dragFrom.x) < 3 && Math.abs(e.clientY - this.dragFrom.y) < 3) return;
-    const i = this.outputIndex(e);
-    if (i >= 0) this.focusIndex = i;
-  }
-
-  private onKeyDown(e: KeyboardEvent) {
-    const next = keyMove(this.selection, e.key, e.shiftKey, this.segments.output.length);
-    if (next === 'clear') {
-      this.clearSelection();
-    } else if (next) {
-      e.preventDefault();  // the arrows and Home/End would scroll the page
-      this.select(next.anchor, next.focus);
-    }
   }
 
   /** The current view for export, or undefined when nothing is explained yet. */
