@@ -22,8 +22,8 @@ import {legend, textColorFor} from './colors.js';
 import {legendText, parseAlternatives, viewKind} from './contrastive.js';
 import type {Alternative} from './contrastive.js';
 import {formatScore} from './export.js';
-import './foil_bar.js';  // defines <seqsal-foil-bar>
 import type {ExportedView} from './export.js';
+import './foil_bar.js';  // defines <seqsal-foil-bar>
 import {formatProgress, progressFraction} from './jobs.js';
 import {methodNamed} from './methods.js';
 import type {MethodInfo} from './methods.js';
