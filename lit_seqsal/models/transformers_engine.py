@@ -182,10 +182,7 @@ class TransformersEngine(LMEngine):
     the tokens at `positions`; embs may stop right before max(positions).
     """
     out = self.model(
-      inputs_embeds=embs,
-      attention_mask=attention,
-      logits_to_keep=positions - 1,
-      use_cache=False,
+      inputs_embeds=embs, attention_mask=attention, logits_to_keep=positions - 1, use_cache=False
     )
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
     token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
@@ -285,7 +282,7 @@ class TransformersEngine(LMEngine):
 
 
 class _WorkCheckpoint(transformers.StoppingCriteria):
-  """Stops a cancelled or overdue generation at the next token (lit_seqsal/work.py)."""
+  """Stops a cancelled or overdue generation at the next token (lit_seqsal/work/context.py)."""
 
   def __call__(self, input_ids, scores, **unused_kw):
     work.current().checkpoint()
