@@ -5,7 +5,7 @@
 // Prints one JSON line {checks: [{name, ok, detail}]}; exits non-zero if any failed.
 import {readFileSync} from 'node:fs';
 import {join} from 'node:path';
-import {waitForScores} from './app_page.mjs';
+import {waitForPrefetch, waitForScores} from './app_page.mjs';
 import {clientLocators, openChecks} from './client_checks.mjs';
 
 const [url, group, outDir] = process.argv.slice(2);
@@ -13,7 +13,21 @@ const [url, group, outDir] = process.argv.slice(2);
 const {context, page, check, pageErrors, fail, finish} = await openChecks({viewport: {width: 1600, height: 1000}});
 const {pane, promptChips, outputChips, control, titles, backgrounds} = clientLocators(page);
 let salienceRequests = 0;
-page.on('request', (r) => { if (r.url().includes(`model=_${group}_salience`)) salienceRequests++; });
+// Each salience request's masks, as "first target token+number of target tokens".
+const salienceMasks = [];
+page.on('request', (r) => {
+  if (!r.url().includes(`model=_${group}_salience`)) return;
+  salienceRequests++;
+  salienceMasks.push(JSON.parse(r.postData()).inputs.map((ex) => {
+    const mask = ex.data.target_mask ?? [];
+    return `${mask.indexOf(1)}+${mask.filter((m) => m).length}`;
+  }));
+});
+const paneTokens = () => page.evaluate(() => {
+  const p = document.querySelector('seqsal-app').shadowRoot.querySelector('seqsal-salience-module')
+      .shadowRoot.querySelector('seqsal-salience-pane');
+  return {promptLength: p.tokenized?.promptLength, tokens: p.tokenized?.tokens};
+});
 
 const selectedText = async (i = 0) => (await pane(i).locator('.seg.selected').allTextContents()).join('');
 const scoresShown = (i = 0) => waitForScores(page, i);
@@ -48,25 +62,35 @@ try {
                                                        o.title === described[o.value].description) &&
         shownMethod === defaultMethod, {methodMenu, shownMethod, defaultMethod});
 
-  // Target mode, sentences: one batched request for all output segments, then cached.
+  // Target mode, sentences: the selection alone first (one pass), the other segments prefetched behind it.
   await pickExample('fewshot-mistake');
   await control('granularity').selectOption('sentences');
   const nOut = await outputChips().count();
   salienceRequests = 0;
+  salienceMasks.length = 0;
   await outputChips().nth(nOut - 1).click();
   await scoresShown();
-  check('first selection fetches all output segments in one request', salienceRequests === 1, {salienceRequests, nOut});
+  const firstMasks = salienceMasks[0] ?? [];
+  const lastStart = await outputChips().nth(nOut - 1).evaluate((e) => e.dataset.i);
+  await waitForPrefetch(page);
+  const {promptLength} = await paneTokens();
+  const fetchedMasks = salienceMasks.flat();
+  check('first selection: the selected segment alone first, the others prefetched in the background',
+        firstMasks.length === 1 && parseInt(firstMasks[0]) >= promptLength && salienceRequests >= 2 &&
+        new Set(fetchedMasks).size === nOut && fetchedMasks.length === nOut,
+        {salienceMasks, nOut, promptLength, lastStart});
   const promptTitles = await titles(promptChips());
   check('tooltips give exact scores', promptTitles.every((t) => /^grad_l2: -?\d/.test(t ?? '')), promptTitles.slice(0, 3));
   const legend = await pane().locator('.legend .swatch').allTextContents();
   check('legend shows numbers', legend.length === 5 && legend.every((t) => !Number.isNaN(Number(t))), legend);
   const last = await titles(promptChips());
+  const afterPrefetch = salienceRequests;
   if (nOut > 1) {
     await outputChips().nth(0).click();
     await scoresShown();
     const first = await titles(promptChips());
-    check('another segment: no new request, other scores', salienceRequests === 1 && first.join() !== last.join(),
-          {salienceRequests});
+    check('another segment: no new request, other scores', salienceRequests === afterPrefetch && first.join() !== last.join(),
+          {salienceRequests, afterPrefetch});
   } else {
     check('another segment: no new request, other scores', false, 'target has one sentence');
   }
@@ -74,19 +98,29 @@ try {
   await scoresShown();
   const signedLegend = (await pane().locator('.legend .swatch').allTextContents()).map(Number);
   check('method list comes from the spec; signed method uses a diverging legend',
-        salienceRequests === 1 && signedLegend[0] < 0 && signedLegend[4] > 0, {signedLegend, salienceRequests});
+        salienceRequests === afterPrefetch && signedLegend[0] < 0 && signedLegend[4] > 0, {signedLegend, salienceRequests});
   const dotTitles = await titles(promptChips());
   check('tooltips follow the method', dotTitles.every((t) => t?.startsWith('grad_dot_input: ')), dotTitles.slice(0, 2));
   await control('method').selectOption('grad_l2');
 
-  // Granularity changes keep the selection and batch again; tokens -> words -> lines.
+  // Granularity changes keep the selection (its scores at hand) and prefetch the new segments behind it.
+  const beforeWords = salienceRequests;
+  const masksBefore = salienceMasks.length;
+  const sentenceMask = salienceMasks[0][0];
   await control('granularity').selectOption('words');
   await scoresShown();
-  check('granularity change: one more batched request, selection kept',
-        salienceRequests === 2 && (await pane().locator('.seg.selected').count()) >= 1, {salienceRequests});
+  const nWords = await outputChips().count();
+  await waitForPrefetch(page);
+  const wordMasks = salienceMasks.slice(masksBefore).flat();
+  check('granularity change: selection kept, the new segments prefetched in the background',
+        salienceRequests > beforeWords && (await pane().locator('.seg.selected').count()) >= 1 &&
+        wordMasks.length >= nWords - 1 && new Set(wordMasks).size === wordMasks.length && !wordMasks.includes(sentenceMask),
+        {salienceRequests, beforeWords, wordMasks, nWords});
+  const afterWords = salienceRequests;
   await control('granularity').selectOption('sentences');
   await scoresShown();
-  check('back to a granularity seen before: no request', salienceRequests === 2, {salienceRequests});
+  await waitForPrefetch(page);
+  check('back to a granularity seen before: no request', salienceRequests === afterWords, {salienceRequests});
 
   // Costly methods: offered from the spec, fetched for the selection alone when picked.
   const methodOptions = await control('method').locator('option').evaluateAll((els) => els.map((e) => ({

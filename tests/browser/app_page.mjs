@@ -9,3 +9,12 @@ export async function waitForScores(page, index = 0, timeout = 60_000) {
     return pane && !pane.status;
   }, index, {timeout});
 }
+
+/** Waits until pane `index` has no background prefetch running (prefetch.ts). */
+export async function waitForPrefetch(page, index = 0, timeout = 120_000) {
+  await page.waitForFunction((i) => {
+    const pane = document.querySelector('seqsal-app').shadowRoot.querySelector('seqsal-salience-module')
+        .shadowRoot.querySelectorAll('seqsal-salience-pane')[i];
+    return pane && !pane.prefetch?.running;
+  }, index, {timeout});
+}

@@ -9,6 +9,7 @@ import {aggregate, isSigned, scaleMax} from './aggregate.js';
 import {colorFor, legend, textColorFor} from './colors.js';
 import {legendText, viewKind} from './contrastive.js';
 import type {ExportedSegment, ExportedView} from './export.js';
+import type {PrefetchProgress} from './prefetch.js';
 import type {Tokenized} from './salience_data.js';
 import {segmentTokens, tokenText} from './segments.js';
 import type {Granularity, Segment, TokenRange} from './segments.js';
@@ -270,4 +271,29 @@ export function requestedIndex(output: readonly Segment[], request: SelectionReq
   if (index < 0 && label) index = texts.findIndex((t) => t.startsWith(label));
   if (index < 0) index = Math.max(0, Math.min(request.index, output.length - 1));
   return index;
+}
+
+const UNITS: Record<Granularity, [string, string]> = {
+  tokens: ['token', 'tokens'], words: ['word', 'words'], sentences: ['sentence', 'sentences'],
+  lines: ['line', 'lines'], paragraphs: ['paragraph', 'paragraphs'], turns: ['turn', 'turns'],
+  custom: ['segment', 'segments'],
+};
+
+/** "1 sentence", "5 sentences": a count of units of a granularity. */
+export function unitCount(n: number, granularity: Granularity): string {
+  const [one, many] = UNITS[granularity] ?? UNITS.custom;
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * What the pane says of its background prefetch (prefetch.ts): how many of
+ * the other output segments are ready while it runs, why it stopped if a
+ * request failed, nothing once done.
+ */
+export function prefetchText(progress: PrefetchProgress | undefined, granularity: Granularity): string {
+  if (!progress || !progress.total) return '';
+  if (progress.error) return `Stopped fetching the other ${unitCount(progress.total, granularity)}: ${progress.error}`;
+  if (!progress.running) return '';
+  return `Fetching the other ${unitCount(progress.total, granularity)} in the background ` +
+         `(${progress.done} of ${progress.total} ready): click any part of the output meanwhile.`;
 }

@@ -1,9 +1,10 @@
 /**
  * Token ranges, written once: how a range is compared and keyed, what part
- * of a selection is explained, its target mask, and which ranges go in one
- * batch and in which requests. No DOM (unit-tested in node).
+ * of a selection is explained, its target mask, and which ranges a selection
+ * asks for first and which are prefetched after it. No DOM (unit-tested in node).
  */
 
+import {prefetchOrder} from './prefetch.js';
 import type {Segment, TokenRange} from './segments.js';
 
 export function sameRange(a: TokenRange, b: TokenRange): boolean {
@@ -39,33 +40,21 @@ export function maskFor(length: number, range: TokenRange): number[] {
 }
 
 /**
- * The ranges to fetch in one batch for a selection: what each output segment
- * explains (so that the next click costs nothing), plus the selection's own
- * when no segment explains the same (it spans several); `wanted` is the
- * selection's.
+ * What a selection of output segments needs: `wanted`, the selection's own
+ * explained range (asked for first, alone), and `background`, what each other
+ * output segment explains, nearest the selection first (prefetch.prefetchOrder),
+ * to prefetch for the next clicks.
  */
-export function batchRanges(tokens: readonly string[], output: readonly Segment[], range: TokenRange,
-                            template?: readonly boolean[]): {ranges: TokenRange[], wanted: TokenRange} {
+export function selectionRanges(tokens: readonly string[], output: readonly Segment[], range: TokenRange,
+                                template?: readonly boolean[]): {wanted: TokenRange, background: TokenRange[]} {
   const wanted = explainedRange(tokens, range, template);
-  const ranges = output.map((seg) => explainedRange(tokens, seg, template));
-  if (!ranges.some((r) => sameRange(r, wanted))) ranges.push(wanted);
-  return {ranges, wanted};
-}
-
-/**
- * The requests for `ranges`, at most `size` masks each: first the one with
- * `first` and the ranges nearest it (the next click is likely close by), then
- * the rest in order.
- */
-export function chunkRanges(ranges: readonly TokenRange[], first: TokenRange, size: number): TokenRange[][] {
-  const n = Math.max(1, Math.floor(size));
-  const rest = ranges.filter((r) => !sameRange(r, first));
-  const wanted = rest.length < ranges.length ? [first] : [];
-  const byDistance = rest.map((r, i) => ({r, i, d: Math.abs(r.start - first.start) + Math.abs(r.end - first.end)}))
-      .sort((a, b) => a.d - b.d || a.i - b.i);
-  const near = new Set(byDistance.slice(0, n - wanted.length).map((x) => x.i));
-  const chunks = [[...wanted, ...rest.filter((_, i) => near.has(i))]];
-  const others = rest.filter((_, i) => !near.has(i));
-  for (let i = 0; i < others.length; i += n) chunks.push(others.slice(i, i + n));
-  return chunks.filter((c) => c.length);
+  const inside = output.map((seg, i) => (seg.start >= range.start && seg.end <= range.end ? i : -1))
+      .filter((i) => i >= 0);
+  const [lo, hi] = inside.length ? [inside[0], inside.at(-1)!] : [-1, -1];
+  // The neighbours first, then the segments inside a selection of several.
+  const inner = lo < 0 ? [] : Array.from({length: hi - lo + 1}, (_, k) => lo + k);
+  const background = [...prefetchOrder(output.length, lo, hi), ...inner]
+      .map((i) => explainedRange(tokens, output[i], template))
+      .filter((r) => !sameRange(r, wanted));
+  return {wanted, background};
 }

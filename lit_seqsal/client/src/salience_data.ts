@@ -1,17 +1,21 @@
 /**
- * Tokens, generations and salience scores from a model group, fetched in
- * batches and cached, so that changing the selection, method or granularity
- * costs nothing once the data is there. No request is long: the gradient
- * methods of many segments go in chunks of masks (the selection's first), and
- * the costly methods and generation run as jobs with progress and cancel where
- * the server offers jobs.
+ * Tokens, generations and salience scores from a model group, fetched and
+ * cached, so that changing the selection, method or granularity costs nothing
+ * once the data is there. No request is long: the user's click asks for the
+ * selection's scores alone (one pass of the model), and the other output
+ * segments are prefetched behind it in small requests (prefetch.ts: the
+ * source's `background` scheduler, which waits while any of the user's own
+ * requests is on its way); the costly methods and generation run as jobs with
+ * progress and cancel where the server offers jobs.
  */
 
 import {salienceModelName, tokenizerModelName} from './api.js';
 import type {LitApi} from './api.js';
 import {SharedWork, runJob} from './jobs.js';
 import type {JobStatus} from './jobs.js';
-import {chunkRanges, maskFor, rangeKey, sameRange} from './ranges.js';
+import type {PrefetchProgress} from './prefetch.js';
+import {PrefetchScheduler} from './prefetch.js';
+import {maskFor, rangeKey, sameRange} from './ranges.js';
 import type {TokenRange} from './segments.js';
 import {parseTokenTurns} from './turns.js';
 
@@ -139,9 +143,13 @@ export class SalienceSource {
   private readonly foilCache = new BoundedCache<Promise<Scores>>(2000);
   /** The model's alternatives at a range's first token (the raw `alternatives` field), per range. */
   private readonly alternativesCache = new BoundedCache<Promise<unknown>>(20000);
+  /** Keys of scores a prefetch request is fetching (the user does not wait for those). */
+  private readonly backgroundPending = new Set<string>();
   /** Jobs being cancelled: the next job starts once they have stopped (the model is free). */
   private readonly stopping = new Set<Promise<unknown>>();
   readonly options: SourceOptions;
+  /** The prefetch of this server's scores, behind the user's own requests. */
+  readonly background = new PrefetchScheduler();
 
   constructor(private readonly api: LitApi, readonly group: string, options: Partial<SourceOptions> = {}) {
     this.options = {jobs: false, maxMasks: 32, ...options};
@@ -172,8 +180,9 @@ export class SalienceSource {
     if (!result) {
       // The prompt alone tells where the prompt's tokens end (tokens may merge
       // across the boundary; such a token counts as output, as on the server).
-      result = this.api.getPreds<{tokens: string[], token_turns?: unknown}>(
-          tokenizerModelName(this.group), [{...promptFields(prompt), target: output}, promptFields(prompt)], ['tokens', 'token_turns'])
+      result = this.background.foreground(this.api.getPreds<{tokens: string[], token_turns?: unknown}>(
+          tokenizerModelName(this.group), [{...promptFields(prompt), target: output}, promptFields(prompt)],
+          ['tokens', 'token_turns']))
           .then(([both, alone]) => {
             let shared = 0;
             while (shared < alone.tokens.length && alone.tokens[shared] === both.tokens[shared]) shared++;
@@ -186,36 +195,77 @@ export class SalienceSource {
     return result;
   }
 
-  /** Scores already fetched (or being fetched) for this range, or undefined. */
+  /**
+   * Scores fetched (or being fetched for the user) for this range, or
+   * undefined; a prefetch request still on its way does not count (the user
+   * does not wait for one: see gradientScores).
+   */
   cached(prompt: PromptInput, output: string, range: TokenRange): Promise<Scores> | undefined {
-    return this.scoreCache.get(cacheKey(prompt, output, range));
+    const key = cacheKey(prompt, output, range);
+    return this.backgroundPending.has(key) ? undefined : this.scoreCache.get(key);
+  }
+
+  /** Whether this range's scores are fetched or on their way (a prefetch need not ask again). */
+  known(prompt: PromptInput, output: string, range: TokenRange): boolean {
+    return this.scoreCache.get(cacheKey(prompt, output, range)) !== undefined;
   }
 
   /**
-   * Fetches the scores of every range not cached yet, in requests of at most
-   * options.maxMasks masks (the server shares one forward pass among a
-   * request's masks), one request after the other, starting with the chunk
-   * of `first`; returns the scores of `first`. A failed request fails the
-   * ranges of the requests after it without sending them.
+   * The gradient scores of one range for the user, fetched alone (one pass of
+   * the model) unless already there: foreground work, so that no prefetch
+   * request starts while it runs; one on its way for the same range is not
+   * waited for.
    */
-  prefetch(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[], first: TokenRange):
-      Promise<Scores> {
-    const missing: TokenRange[] = [];
-    for (const range of [first, ...ranges]) {
-      if (!this.cached(prompt, output, range) && !missing.some((m) => sameRange(m, range))) missing.push(range);
-    }
-    let previous: Promise<unknown> = Promise.resolve();
-    for (const chunk of chunkRanges(missing, first, this.options.maxMasks)) {
-      const batch = previous.then(() => this.api.getPreds<Record<string, unknown>>(
-          salienceModelName(this.group), chunk.map((range) => salienceInput(prompt, output, tokens, range))));
-      previous = batch;
-      chunk.forEach((range, i) => {
-        const key = cacheKey(prompt, output, range);
-        this.forgetOnError(this.scoreCache, key, batch.then((preds) => scoresOf(preds[i])));
-        this.forgetOnError(this.alternativesCache, key, batch.then((preds) => preds[i]['alternatives']));
-      });
-    }
-    return this.cached(prompt, output, first)!;
+  gradientScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange): Promise<Scores> {
+    const cached = this.cached(prompt, output, range);
+    if (cached) return cached;
+    const [scores] = this.fetchScores(prompt, output, tokens, [range], false);
+    return scores;
+  }
+
+  /**
+   * One gradient request for `ranges` (at most options.maxMasks: the server
+   * shares one forward pass among a request's masks), their scores and
+   * alternatives cached; in the background (a prefetch) or for the user.
+   */
+  fetchScores(prompt: PromptInput, output: string, tokens: number, ranges: readonly TokenRange[], background: boolean):
+      Array<Promise<Scores>> {
+    const request = this.api.getPreds<Record<string, unknown>>(
+        salienceModelName(this.group), ranges.map((range) => salienceInput(prompt, output, tokens, range)));
+    const batch = background ? request : this.background.foreground(request);
+    return ranges.map((range, i) => {
+      const key = cacheKey(prompt, output, range);
+      const scores = batch.then((preds) => scoresOf(preds[i]));
+      this.forgetOnError(this.scoreCache, key, scores);
+      this.forgetOnError(this.alternativesCache, key, batch.then((preds) => preds[i]['alternatives']));
+      if (background) {
+        this.backgroundPending.add(key);
+        const settled = () => {
+          if (this.scoreCache.get(key) === scores) this.backgroundPending.delete(key);
+        };
+        scores.then(settled, settled);
+      } else {
+        this.backgroundPending.delete(key);
+      }
+      return scores;
+    });
+  }
+
+  /**
+   * Prefetches `ranges` (most wanted first) in the background for `owner`
+   * (a pane), replacing its previous prefetch: requests of `chunkSize` masks,
+   * one at a time, while the user waits for nothing (see prefetch.ts).
+   */
+  prefetchInBackground(owner: object, prompt: PromptInput, output: string, tokens: number,
+                       ranges: readonly TokenRange[], chunkSize: number,
+                       onProgress?: (progress: PrefetchProgress) => void) {
+    const unique: TokenRange[] = [];
+    for (const range of ranges) if (!unique.some((u) => sameRange(u, range))) unique.push(range);
+    this.background.submit({
+      owner, items: unique, chunkSize: Math.min(chunkSize, this.options.maxMasks), onProgress,
+      ready: (range) => this.known(prompt, output, range),
+      fetch: (chunk) => Promise.all(this.fetchScores(prompt, output, tokens, chunk, true)),
+    });
   }
 
   /**
@@ -226,9 +276,11 @@ export class SalienceSource {
    */
   alternatives(prompt: PromptInput, output: string, tokens: number, range: TokenRange): Promise<unknown> {
     const key = cacheKey(prompt, output, range);
-    const cached = this.alternativesCache.get(key);
-    if (cached) return cached;
-    this.prefetch(prompt, output, tokens, [range], range);
+    if (!this.backgroundPending.has(key)) {
+      const cached = this.alternativesCache.get(key);
+      if (cached) return cached;
+    }
+    this.fetchScores(prompt, output, tokens, [range], false);
     // Scores cached without their alternatives (evicted since): none to show.
     return this.alternativesCache.get(key) ?? Promise.resolve(undefined);
   }
@@ -244,24 +296,17 @@ export class SalienceSource {
     const key = cacheKey(prompt, output, range, ask);
     let result = this.foilCache.get(key);
     if (!result) {
-      const pred = this.api.getPreds<Record<string, unknown>>(
-          salienceModelName(this.group), [salienceInput(prompt, output, tokens, range, ask)])
+      const pred = this.background.foreground(this.api.getPreds<Record<string, unknown>>(
+          salienceModelName(this.group), [salienceInput(prompt, output, tokens, range, ask)]))
           .then((preds) => preds[0]);
       result = pred.then(scoresOf);
       this.forgetOnError(this.foilCache, key, result);
       const plainKey = cacheKey(prompt, output, range);
-      if (!this.alternativesCache.get(plainKey)) {
+      if (!this.alternativesCache.get(plainKey) || this.backgroundPending.has(plainKey)) {
         this.forgetOnError(this.alternativesCache, plainKey, pred.then((p) => p['alternatives']));
       }
     }
     return result;
-  }
-
-  /** Scores for each range (see prefetch; the first range's chunk goes first). */
-  scores(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[]): Promise<Scores[]> {
-    if (!ranges.length) return Promise.resolve([]);
-    this.prefetch(prompt, output, tokens, ranges, ranges[0]);
-    return Promise.all(ranges.map((range) => this.cached(prompt, output, range)!));
   }
 
   /**
@@ -281,10 +326,10 @@ export class SalienceSource {
   }
 
   /** Predictions as a job (progress, cancel) where the server runs jobs; else one request. */
-  private async predict<T>(model: string, inputs: object[], fields: string[], signal: AbortSignal,
-                           onProgress: (status: JobStatus) => void): Promise<T[]> {
-    if (!this.options.jobs) return this.api.getPreds<T>(model, inputs, fields);
-    return runJob<T[]>({
+  private predict<T>(model: string, inputs: object[], fields: string[], signal: AbortSignal,
+                     onProgress: (status: JobStatus) => void): Promise<T[]> {
+    if (!this.options.jobs) return this.background.foreground(this.api.getPreds<T>(model, inputs, fields));
+    return this.background.foreground(runJob<T[]>({
       start: async () => {
         // A job cancelled a moment ago may hold the model until its current batch ends.
         await Promise.allSettled([...this.stopping]);
@@ -292,7 +337,7 @@ export class SalienceSource {
       },
       poll: (id) => this.api.pollJob<T[]>(id),
       cancel: (id) => this.api.cancelJob<T[]>(id),
-    }, {signal, onProgress});
+    }, {signal, onProgress}));
   }
 
   /** Long work in `cache`, shared by whoever asks for the same key while it runs. */

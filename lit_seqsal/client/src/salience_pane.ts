@@ -25,10 +25,12 @@ import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
 import './foil_bar.js';  // defines <seqsal-foil-bar>
 import {formatProgress, progressFraction} from './jobs.js';
+import {prefetchChunkSize} from './prefetch.js';
+import type {PrefetchProgress} from './prefetch.js';
 import {methodNamed} from './methods.js';
 import type {MethodInfo} from './methods.js';
 import {
-  NO_SELECTION, chipStyle, chips, clampSelection, exportedView, paneSegments, paneView, requestedIndex,
+  NO_SELECTION, chipStyle, chips, clampSelection, exportedView, paneSegments, paneView, prefetchText, requestedIndex,
   selectedRange, selectedText, selectionCovering,
 } from './pane_view.js';
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
@@ -36,7 +38,7 @@ import {rangeKey} from './ranges.js';
 import type {PromptInput, SalienceSource, Scores, Tokenized} from './salience_data.js';
 import {loadScores, planScores} from './score_loader.js';
 import type {ScoreQuery} from './score_loader.js';
-import type {TokenRange} from './segments.js';
+import type {Granularity, TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 import {templateTokens, turnLabel} from './turns.js';
 import {WorkController} from './work_controller.js';
@@ -58,6 +60,7 @@ export class SaliencePane extends LitElement {
     focusIndex: {state: true},
     scores: {state: true},
     alternatives: {state: true},
+    prefetch: {state: true},
   };
 
   source?: SalienceSource;
@@ -80,6 +83,9 @@ export class SaliencePane extends LitElement {
   scores?: Scores;
   /** The model's alternatives at the selection's first token; undefined until known. */
   alternatives?: Alternative[];
+  /** The background prefetch of the other output segments' scores, while it runs. */
+  prefetch?: PrefetchProgress;
+  private prefetchGranularity: Granularity = 'words';
 
   /** The pane's async work, one at a time: its status line, error, progress, Cancel and Restart. */
   private readonly work = new WorkController(this);
@@ -98,6 +104,8 @@ export class SaliencePane extends LitElement {
     .progress { display: flex; align-items: center; gap: 8px; margin: 2px 0 6px; font-size: 12px; color: #333; }
     .progress progress { flex: 0 1 240px; height: 10px; }
     .progress .progress-text { font-variant-numeric: tabular-nums; }
+    .prefetch { display: flex; align-items: center; gap: 8px; font-size: 12px; color: #444; margin: 2px 0 4px; }
+    .prefetch progress { flex: 0 0 120px; height: 8px; }
     .notice { color: #333; background: #f1f3f4; padding: 6px 8px; border-radius: 4px; margin: 4px 0; }
     .hint { color: #555; font-style: italic; margin: 6px 0; }
     .text { white-space: pre-wrap; border: 1px solid #ddd; border-radius: 6px; padding: 10px; outline: none;
@@ -206,6 +214,7 @@ export class SaliencePane extends LitElement {
     this.alternativesFor = '';
     this.anchor = this.focusIndex = -1;
     this.work.reset();
+    this.stopPrefetch();
     if (!this.example || !this.source) return;
     if (this.mode === 'target' && this.example.target) {
       this.setOutput(this.example.target);
@@ -280,6 +289,7 @@ export class SaliencePane extends LitElement {
     this.alternatives = undefined;
     this.alternativesFor = '';
     this.work.stop();  // what was on its way is for a selection no longer there
+    this.stopPrefetch();
   }
 
   /** What the selection's scores depend on; undefined without a selection, tokens or an output. */
@@ -309,6 +319,7 @@ export class SaliencePane extends LitElement {
       // Ahead of the costly method's long request (they come with the gradient scores).
       this.loadAlternatives(plan.wanted);
     }
+    if (plan.kind !== 'gradients') this.stopPrefetch();
     if (plan.kind === 'unavailable') {
       this.work.stop();
       this.work.fail(plan.error);
@@ -321,11 +332,36 @@ export class SaliencePane extends LitElement {
                 'again or click the selection to start over.',
         restart: () => this.updateScores(),
       } : undefined,
-      done: (scores) => this.scores = scores,
+      done: (scores) => {
+        this.scores = scores;
+        // The rest behind it, for the next clicks (it waits while the user asks for anything).
+        if (plan.kind === 'gradients') this.startPrefetch(source, query, plan.background);
+      },
       failed: () => this.scores = undefined,
     });
     // They come with the gradient or contrastive scores just asked for, unless known already.
     if (!costly) this.loadAlternatives(plan.wanted);
+  }
+
+  /**
+   * Prefetches the scores of the other output segments (nearest the
+   * selection first) in the background, replacing this pane's earlier
+   * prefetch; its progress shows under the controls.
+   */
+  private startPrefetch(source: SalienceSource, query: ScoreQuery, ranges: TokenRange[]) {
+    const n = query.tokenized.tokens.length;
+    const granularity = query.granularity;
+    source.prefetchInBackground(this, query.prompt, query.output, n, ranges,
+                                prefetchChunkSize(n, source.options.maxMasks), (progress) => {
+                                  this.prefetch = progress;
+                                  this.prefetchGranularity = granularity;
+                                });
+  }
+
+  /** Stops this pane's prefetch (the Stop button, a new example, another kind of view). */
+  stopPrefetch() {
+    this.source?.background.cancel(this);
+    this.prefetch = undefined;
   }
 
   /** The model's alternatives at the first token of `wanted` (for "instead of"); quietly none on failure. */
@@ -384,6 +420,7 @@ export class SaliencePane extends LitElement {
       ${this.label ? html`<div class="label"><b>${this.label}</b></div>` : nothing}
       <div class="status" role="status">${this.status}</div>
       ${this.work.working ? this.renderProgress() : nothing}
+      ${this.renderPrefetch()}
       ${this.notice ? html`<div class="notice" role="status">${this.notice}
         <button class="restart" data-testid="restart" @click=${() => this.work.restart()}>Restart</button></div>` : nothing}
       ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
@@ -406,6 +443,18 @@ export class SaliencePane extends LitElement {
       <progress max="1" value=${fraction ?? nothing} aria-label=${this.status || 'Progress'}></progress>
       <span class="progress-text">${formatProgress(this.work.progress)}</span>
       <button class="cancel" data-testid="cancel" @click=${() => this.work.cancel()}>Cancel</button>
+    </div>`;
+  }
+
+  /** The background prefetch's progress and Stop (nothing once it is done). */
+  private renderPrefetch() {
+    const text = prefetchText(this.prefetch, this.prefetchGranularity);
+    if (!text) return nothing;
+    const p = this.prefetch!;
+    return html`<div class="prefetch" data-testid="prefetch" role="status">
+      ${p.running ? html`<progress max=${p.total} value=${p.done} aria-label="Background fetch"></progress>` : nothing}
+      <span>${text}</span>
+      ${p.running ? html`<button data-testid="prefetch-stop" @click=${() => this.stopPrefetch()}>Stop</button>` : nothing}
     </div>`;
   }
 

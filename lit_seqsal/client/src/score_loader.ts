@@ -2,12 +2,14 @@
  * Which salience scores a selection needs and how they are fetched, with no
  * DOM (unit-tested in node). Given what a pane shows (the prompt and output,
  * their tokens and segments, the selected range, the method and the foil),
- * planScores decides the one request: the plain gradient methods of every
- * output segment in one batch (so that the next click costs nothing), the
- * contrastive gradients of the selection against the foil, or a costly
- * method for the selection alone with its settings; and what the status line
- * says meanwhile. loadScores makes that request through the SalienceSource,
- * which builds every input and caches every answer (salience_data.ts).
+ * planScores decides the one request: the plain gradient methods of the
+ * selection alone (one pass of the model; the other output segments are then
+ * prefetched in the background, nearest first, so that the next click costs
+ * nothing: `background`), the contrastive gradients of the selection against
+ * the foil, or a costly method for the selection alone with its settings; and
+ * what the status line says meanwhile. loadScores makes that request through
+ * the SalienceSource, which builds every input and caches every answer
+ * (salience_data.ts).
  */
 
 import {quote} from './contrastive.js';
@@ -15,7 +17,7 @@ import type {MethodInfo} from './methods.js';
 import {methodSettings, workNote} from './methods.js';
 import {selectedText} from './pane_view.js';
 import type {PaneSegments} from './pane_view.js';
-import {batchRanges} from './ranges.js';
+import {selectionRanges} from './ranges.js';
 import type {PromptInput, SalienceSource, Scores, Tokenized, WorkHandlers} from './salience_data.js';
 import type {Granularity, TokenRange} from './segments.js';
 
@@ -38,8 +40,8 @@ export interface ScoreQuery {
 
 /** The request a query needs, and what the status line says while it runs ('' when the answer is at hand). */
 export type ScorePlan = {wanted: TokenRange, status: string} & (
-  /** The gradient methods of every output segment, in chunks (the selection's first). */
-  {kind: 'gradients', ranges: TokenRange[]} |
+  /** The gradient methods of the selection alone; then `background` prefetched, nearest first. */
+  {kind: 'gradients', background: TokenRange[]} |
   /** The gradient methods of the selection against the foil. */
   {kind: 'contrastive', foil: string} |
   /** One costly method for the selection alone (a job where the server runs jobs); contrastive with a foil. */
@@ -64,7 +66,7 @@ export function costlyStatus(method: MethodInfo, granularity: Granularity, segme
 
 /** The request `q` needs; `source` tells whether the plain scores are at hand already. */
 export function planScores(source: SalienceSource, q: ScoreQuery): ScorePlan {
-  const {ranges, wanted} = batchRanges(q.tokenized.tokens, q.segments.output, q.range, q.template);
+  const {wanted, background} = selectionRanges(q.tokenized.tokens, q.segments.output, q.range, q.template);
   const {method, foil} = q;
   if (method?.on_request) {
     const {status, error} = costlyStatus(method, q.granularity, q.segments, wanted);
@@ -80,8 +82,8 @@ export function planScores(source: SalienceSource, q: ScoreQuery): ScorePlan {
             status: `Computing contrastive salience: why ${quote(actual)} instead of ${quote(foil)}…`};
   }
   const cached = source.cached(q.prompt, q.output, wanted);
-  return {kind: 'gradients', wanted, ranges,
-          status: cached ? '' : `Computing salience for ${ranges.length} output segments…`};
+  const what = quote(selectedText(q.tokenized.tokens, q.range));
+  return {kind: 'gradients', wanted, background, status: cached ? '' : `Computing salience for ${what}…`};
 }
 
 /**
@@ -94,7 +96,7 @@ export function loadScores(source: SalienceSource, q: ScoreQuery, plan: ScorePla
   const n = q.tokenized.tokens.length;
   switch (plan.kind) {
     case 'gradients':
-      return source.prefetch(q.prompt, q.output, n, plan.ranges, plan.wanted);
+      return source.gradientScores(q.prompt, q.output, n, plan.wanted);
     case 'contrastive':
       return source.contrastiveScores(q.prompt, q.output, n, plan.wanted, plan.foil);
     case 'costly':

@@ -11,7 +11,7 @@ import {
 import {viewToHtml, viewToJson} from '../src/export.js';
 import type {MethodInfo} from '../src/methods.js';
 import {NO_COLOR, chips, exportedSegments, exportedView, paneSegments, paneView} from '../src/pane_view.js';
-import {batchRanges, explainedRange} from '../src/ranges.js';
+import {explainedRange, selectionRanges} from '../src/ranges.js';
 import {SalienceSource, promptFields, promptKey, scoresOf} from '../src/salience_data.js';
 import type {Segment} from '../src/segments.js';
 import {DEFAULT_SETTINGS} from '../src/settings.js';
@@ -257,7 +257,7 @@ test('template tokens: greyed, no score, left out of the scale; explained ranges
   assert.equal(exported.filter((s) => s.template).length, 3);
   // The explained range of the output turn leaves its end-of-turn marker out.
   const out = paneSegments(CHAT, 'turns').output;
-  assert.deepEqual(batchRanges(CHAT.tokens, out, out[0], template).wanted, {start: 20, end: 22});
+  assert.deepEqual(selectionRanges(CHAT.tokens, out, out[0], template).wanted, {start: 20, end: 22});
   assert.deepEqual(explainedRange(CHAT.tokens, {start: 17, end: 20}, template), {start: 17, end: 20}, 'template alone: as it is');
 });
 
@@ -322,7 +322,7 @@ test('alternatives come with the prefetched scores; a range not fetched yet cost
   const {calls, api} = fakeServer();
   const source = new SalienceSource(api, 'm');
   const ranges = [{start: 20, end: 21}, {start: 21, end: 22}];
-  await source.prefetch('p', 'o', 23, ranges, ranges[1]);
+  await Promise.all(source.fetchScores('p', 'o', 23, [ranges[1], ranges[0]], true));
   assert.equal(calls.length, 1);
   assert.deepEqual(await source.alternatives('p', 'o', 23, ranges[1]), [['▁alt21', 0.4], ['▁Hello', 0.3]]);
   assert.deepEqual(await source.alternatives('p', 'o', 23, ranges[0]), [['▁alt20', 0.4], ['▁Hello', 0.3]]);
@@ -358,7 +358,7 @@ test('contrastive scores: one input with the foil, cached per range and foil', a
   assert.equal(calls.length, 2, 'another foil, another request');
   assert.equal(calls[1].body.inputs[0].data['foil'], 'Skip');
   // Plain scores of the same range are another thing.
-  await source.prefetch('p', 'o', 23, [range], range);
+  await source.gradientScores('p', 'o', 23, range);
   assert.equal(calls.length, 3);
   assert.equal(calls[2].body.inputs[0].data['foil'], undefined);
 });
@@ -406,14 +406,14 @@ test('an example\'s conversation and stop sequences go with every input, and key
   const chat = {prompt: 'System: Be brief.\n\nUser: Hi there?', messages};
   await source.tokenize(chat, ' Hello!');
   const range = {start: 20, end: 22};
-  await source.prefetch(chat, ' Hello!', 23, [range], range);
+  await source.gradientScores(chat, ' Hello!', 23, range);
   await source.contrastiveScores(chat, ' Hello!', 23, range, 'Bye');
   await source.methodScores(chat, ' Hello!', 23, range, 'occlusion', {occlusion_granularity: 'turns'});
   assert.equal(calls.length, 4);
   for (const call of calls) assert.ok(call.body.inputs.every((ex) => ex.data['messages'] === messages), call.url);
   // The same prompt text without the conversation is another input.
   await source.tokenize(chat.prompt, ' Hello!');
-  await source.prefetch(chat.prompt, ' Hello!', 23, [range], range);
+  await source.gradientScores(chat.prompt, ' Hello!', 23, range);
   assert.equal(calls.length, 6);
   assert.equal(calls[5].body.inputs[0].data['messages'], undefined);
 });

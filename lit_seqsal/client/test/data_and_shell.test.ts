@@ -55,27 +55,29 @@ test('tokenize finds the prompt boundary from the prompt alone, and caches', asy
   assert.equal(calls.length, 1);
 });
 
-test('scores: one request for all missing masks, cached afterwards', async () => {
+test('scores: one request for several masks, each cached afterwards', async () => {
   const {calls, api} = fakeServer();
   const source = new SalienceSource(api, 'm');
   const ranges = [{start: 2, end: 3}, {start: 3, end: 4}];
-  const scores = await source.scores('Hi', ' there you', 4, ranges);
+  const scores = await Promise.all(source.fetchScores('Hi', ' there you', 4, ranges, false));
   assert.equal(calls.length, 1);
   assert.equal(calls[0].body.inputs.length, 2);
   assert.deepEqual(calls[0].body.inputs[0].data['target_mask'], [0, 0, 1, 0]);
   assert.deepEqual(scores[1]['grad_l2'], [0, 0, 0, 2]);
   assert.equal(scores[0]['tokens'], undefined);
-  await source.scores('Hi', ' there you', 4, [{start: 3, end: 4}, {start: 2, end: 4}]);
+  assert.deepEqual((await source.gradientScores('Hi', ' there you', 4, ranges[1]))['grad_l2'], [0, 0, 0, 2]);
+  assert.equal(calls.length, 1, 'cached');
+  await source.gradientScores('Hi', ' there you', 4, {start: 2, end: 4});
   assert.equal(calls.length, 2);
-  assert.equal(calls[1].body.inputs.length, 1, 'only the new range is fetched');
+  assert.equal(calls[1].body.inputs.length, 1, 'a new range alone');
 });
 
 test('a failed request is reported and not cached', async () => {
   const {calls, api} = fakeServer(true);
   const source = new SalienceSource(api, 'm');
-  await assert.rejects(source.scores('Hi', ' x', 4, [{start: 2, end: 3}]),
+  await assert.rejects(source.gradientScores('Hi', ' x', 4, {start: 2, end: 3}),
                        (e: unknown) => e instanceof ServerError && e.message === 'too long' && e.status === 500);
-  await assert.rejects(source.scores('Hi', ' x', 4, [{start: 2, end: 3}]));
+  await assert.rejects(source.gradientScores('Hi', ' x', 4, {start: 2, end: 3}));
   assert.equal(calls.length, 2);
 });
 

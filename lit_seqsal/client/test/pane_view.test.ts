@@ -8,7 +8,7 @@ import {
   selectionCovering,
 } from '../src/pane_view.js';
 import type {Selection} from '../src/pane_view.js';
-import {batchRanges} from '../src/ranges.js';
+import {selectionRanges} from '../src/ranges.js';
 import type {Segment} from '../src/segments.js';
 import {DEFAULT_SETTINGS} from '../src/settings.js';
 
@@ -204,15 +204,22 @@ test('compare: the same text, else the same "Label:" line, else the same positio
   assert.equal(requestedIndex([], {text: 'Done', index: 0}), -1);
 });
 
-test('one batch: what each output segment explains, plus a selection spanning several', () => {
+test('a selection: its explained range first, then what each other output segment explains, nearest first', () => {
   // Output lines keep their newlines; explained ranges leave them out.
   const tokens = ['<bos>', '▁Q', '\n', 'A', ':', '▁x', '\n', 'B', ':', '▁y'];
   const lines = paneSegments({tokens, promptLength: 3}, 'lines').output;
   assert.deepEqual(lines.map((s) => [s.start, s.end]), [[3, 7], [7, 10]]);
-  const one = batchRanges(tokens, lines, selectedRange(lines, sel(0, 0))!);
+  const one = selectionRanges(tokens, lines, selectedRange(lines, sel(0, 0))!);
   assert.deepEqual(one.wanted, {start: 3, end: 6});
-  assert.deepEqual(one.ranges, [{start: 3, end: 6}, {start: 7, end: 10}]);
-  const both = batchRanges(tokens, lines, selectedRange(lines, sel(1, 0))!);
+  assert.deepEqual(one.background, [{start: 7, end: 10}]);
+  // A selection spanning both lines is one range of its own; each line is prefetched.
+  const both = selectionRanges(tokens, lines, selectedRange(lines, sel(1, 0))!);
   assert.deepEqual(both.wanted, {start: 3, end: 10});
-  assert.deepEqual(both.ranges, [{start: 3, end: 6}, {start: 7, end: 10}, {start: 3, end: 10}]);
+  assert.deepEqual(both.background, [{start: 3, end: 6}, {start: 7, end: 10}]);
+  // Words around the third of six: after before before, nearer before farther.
+  const words = ['<bos>', '▁a', '▁b', '▁c', '▁d', '▁e', '▁f'];
+  const six = paneSegments({tokens: words, promptLength: 1}, 'words').output;
+  const around = selectionRanges(words, six, selectedRange(six, sel(2, 2))!);
+  assert.deepEqual(around.wanted, {start: 3, end: 4});
+  assert.deepEqual(around.background.map((r) => r.start), [4, 2, 5, 1, 6]);
 });

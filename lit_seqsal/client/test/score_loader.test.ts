@@ -89,7 +89,7 @@ test('costly methods: progress text counts the units before the selection; no oc
   assert.match(custom.error, /pick one of those granularities/);
 });
 
-test('plain scores: one batch of every output segment (the selection first); then cache hits make no request', async () => {
+test('plain scores: the selection alone first, the other segments to prefetch nearest first; then cache hits', async () => {
   const {source, salience} = fakeServer();
   for (const method of [SERVER_METHOD('grad_l2'), SERVER_METHOD('grad_dot_input'), undefined]) {
     const plan = planScores(source, query(TWO, {method}));
@@ -98,31 +98,39 @@ test('plain scores: one batch of every output segment (the selection first); the
   }
   const q = query(TWO, {method: SERVER_METHOD('grad_l2')});
   const plan = planScores(source, q);
-  assert.equal(plan.status, 'Computing salience for 4 output segments…');
+  assert.equal(plan.status, 'Computing salience for “two.”…');
+  assert.deepEqual(plan.kind === 'gradients' && plan.background, [{start: 7, end: 8}, {start: 4, end: 5}, {start: 8, end: 10}],
+                   'the words after and before first');
   const scores = await loadScores(source, q, plan);
   assert.equal(salience().length, 1);
   const [request] = salience();
   assert.doesNotMatch(request.url, /requested_fields|seqsal\/jobs/);
-  assert.deepEqual(request.inputs.map((d) => ones(d.target_mask)), [[5, 6], [4], [7], [8, 9]], 'the selection first');
+  assert.deepEqual(request.inputs.map((d) => ones(d.target_mask)), [[5, 6]], 'the selection alone: one pass');
   for (const d of request.inputs) {
     assert.deepEqual(Object.keys(d).sort(), ['prompt', 'target', 'target_mask'], 'no foil, no costly method');
     assert.deepEqual([d['prompt'], d['target']], [PROMPT, OUTPUT]);
   }
   assert.deepEqual(scores['grad_l2'], [0, 0, 0, 0, 0, 2, 2, 0, 0, 0]);
-  // Another segment, or the same with another gradient method: at hand, no status, no request.
-  for (const [range, method] of [[{start: 7, end: 8}, 'grad_l2'], [TWO, 'grad_dot_input']] as const) {
-    const next = query(range, {method: SERVER_METHOD(method)});
-    const cached = planScores(source, next);
-    assert.equal(cached.status, '');
-    assert.ok((await loadScores(source, next, cached))[method]);
-  }
+  // The same selection with another gradient method: at hand, no status, no request.
+  const other = query(TWO, {method: SERVER_METHOD('grad_dot_input')});
+  const cached = planScores(source, other);
+  assert.equal(cached.status, '');
+  assert.ok((await loadScores(source, other, cached))['grad_dot_input']);
   assert.equal(salience().length, 1);
+  // The prefetch (prefetch.test.ts runs it) then makes the next click cost nothing.
+  if (plan.kind === 'gradients') source.prefetchInBackground({}, PROMPT, OUTPUT, 10, plan.background, 32);
+  await source.background.idle();
+  assert.deepEqual(salience().slice(1).map((c) => c.inputs.map((d) => ones(d.target_mask))), [[[7], [4], [8, 9]]]);
+  const next = query({start: 7, end: 8}, {method: SERVER_METHOD('grad_l2')});
+  assert.equal(planScores(source, next).status, '');
+  await loadScores(source, next, planScores(source, next));
+  assert.equal(salience().length, 2);
   // A selection spanning segments is explained as one range, fetched alone.
   const span = query({start: 4, end: 7});
   const spanPlan = planScores(source, span);
-  assert.equal(spanPlan.status, 'Computing salience for 5 output segments…');
+  assert.equal(spanPlan.status, 'Computing salience for “One two.”…');
   await loadScores(source, span, spanPlan);
-  assert.deepEqual(salience().slice(1).map((c) => c.inputs.map((d) => ones(d.target_mask))), [[[4, 5, 6]]]);
+  assert.deepEqual(salience().slice(2).map((c) => c.inputs.map((d) => ones(d.target_mask))), [[[4, 5, 6]]]);
 });
 
 test('contrastive scores: the selection alone against the foil, a light request, cached per foil', async () => {

@@ -3,32 +3,12 @@ import {test} from 'node:test';
 
 import {LitApi} from '../src/api.js';
 import type {Fetch} from '../src/api.js';
-import {CancelledError, ServerError} from '../src/errors.js';
+import {CancelledError} from '../src/errors.js';
 import type {JobStatus} from '../src/jobs.js';
-import {chunkRanges} from '../src/ranges.js';
 import {SalienceSource} from '../src/salience_data.js';
 import type {TokenRange} from '../src/segments.js';
 
 const r = (start: number, end = start + 1): TokenRange => ({start, end});
-const key = (x: TokenRange) => `${x.start}:${x.end}`;
-
-test('chunks: at most N masks each, the selection and its neighbours first, every range once', () => {
-  const ranges = Array.from({length: 70}, (_, i) => r(10 + i));
-  const chunks = chunkRanges(ranges, r(60), 32);
-  assert.deepEqual(chunks.map((c) => c.length), [32, 32, 6]);
-  assert.equal(key(chunks[0][0]), '60:61', 'the selection leads the first request');
-  const first = chunks[0].map((x) => x.start).sort((a, b) => a - b);
-  assert.deepEqual([first[0], first[31]], [44, 75], 'its 31 nearest neighbours come with it');
-  const all = chunks.flat().map(key).sort();
-  assert.deepEqual(all, ranges.map(key).sort());
-  // A selection spanning several segments is a range of its own.
-  const spanning = chunkRanges([r(1), r(2), r(3), r(1, 4)], r(1, 4), 2);
-  assert.deepEqual(spanning.map((c) => c.map(key)), [['1:4', '1:2'], ['2:3', '3:4']]);
-  // Not among the ranges (already fetched): the nearest ranges first.
-  assert.deepEqual(chunkRanges([r(1), r(5), r(9)], r(8), 2).map((c) => c.map(key)), [['5:6', '9:10'], ['1:2']]);
-  assert.deepEqual(chunkRanges([], r(1), 4), []);
-  assert.deepEqual(chunkRanges([r(1)], r(1), 0).map((c) => c.length), [1], 'at least one mask a request');
-});
 
 type Body = {inputs: Array<{data: Record<string, unknown>}>};
 
@@ -83,35 +63,6 @@ function fakeServer(o: {failAfter?: number, steps?: number, gate?: Promise<void>
 
 const SALIENCE = '_m_salience';
 const requests = <C extends {url: string}>(calls: C[], path: string) => calls.filter((c) => c.url.includes(path));
-
-test('prefetch: requests of at most maxMasks, one after the other, the selection first', async () => {
-  const {calls, api} = fakeServer();
-  const source = new SalienceSource(api, 'm', {maxMasks: 2});
-  const ranges = [r(2), r(3), r(4), r(5), r(6)];
-  const wanted = await source.prefetch('Hi', ' a b c d e', 7, ranges, r(5));
-  assert.deepEqual(wanted['grad_l2'], [0, 0, 0, 0, 0, 2, 0]);
-  const first = requests(calls, 'get_preds')[0].body!.inputs.map((ex) => (ex.data['target_mask'] as number[]).indexOf(1));
-  assert.deepEqual(first, [5, 4], 'the selection and its nearest neighbour');
-  await Promise.all(ranges.map((x) => source.cached('Hi', ' a b c d e', x)));
-  const sizes = requests(calls, 'get_preds').map((c) => c.body!.inputs.length);
-  assert.deepEqual(sizes, [2, 2, 1]);
-  // Everything is cached now: no request, and the answer is at once.
-  await source.prefetch('Hi', ' a b c d e', 7, ranges, r(2));
-  assert.equal(requests(calls, 'get_preds').length, 3);
-});
-
-test('prefetch: a failed request fails the later chunks without sending them, and nothing stays cached', async () => {
-  const {calls, api} = fakeServer({failAfter: 1});
-  const source = new SalienceSource(api, 'm', {maxMasks: 2});
-  const ranges = [r(2), r(3), r(4), r(5), r(6), r(7)];
-  assert.ok(await source.prefetch('Hi', 'x', 8, ranges, r(2)));
-  const later = source.cached('Hi', 'x', r(7))!;
-  await assert.rejects(later, (e: unknown) => e instanceof ServerError && e.status === 413 && e.requestId === 'rq1');
-  assert.equal(requests(calls, 'get_preds').length, 2, 'the third chunk was never sent');
-  await new Promise((resolve) => setTimeout(resolve, 0));
-  assert.equal(source.cached('Hi', 'x', r(7)), undefined);
-  assert.ok(source.cached('Hi', 'x', r(2)), 'what arrived stays cached');
-});
 
 test('costly methods as jobs: progress, the result, cached afterwards', async () => {
   const {calls, api} = fakeServer({steps: 3});
