@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from lit_nlp import dev_server
@@ -60,6 +61,25 @@ def lit_app_kwargs(
   return app_kwargs(models, datasets, opts)
 
 
+class _NoAccessLines(logging.Filter):
+  """Drops werkzeug's line per request: SalienceApp logs each request once itself,
+  with its request id and time (lit_seqsal/serving/app.py)."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    # werkzeug's log_request: 'ADDRESS - - [DATE] "%s" %s %s' with (request line, status, size).
+    return not (isinstance(record.msg, str) and record.msg.rstrip().endswith('"%s" %s %s'))
+
+
+_ACCESS_FILTER = _NoAccessLines()
+
+
+def quiet_access_log() -> None:
+  """One log line per request (werkzeug's development server logs them too)."""
+  werkzeug_log = logging.getLogger("werkzeug")
+  if _ACCESS_FILTER not in werkzeug_log.filters:
+    werkzeug_log.addFilter(_ACCESS_FILTER)
+
+
 class Server(dev_server.Server):
   """LIT's development server around our SalienceApp (our client at `/`).
 
@@ -87,6 +107,7 @@ class Server(dev_server.Server):
       app.save_cache()
       return None
     server = dev_server.WSGI_SERVERS[self._server_type](app, **self._server_kw)
+    quiet_access_log()
     server.serve()
     if self._server_type == "notebook":
       return server
