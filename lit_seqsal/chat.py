@@ -11,7 +11,11 @@ markers is used as it is (never wrapped twice).
 Every token of a templated input is tagged "<turn>:<role>" (the contract's
 `token_turns` field); the template's own tokens (BOS, role markers, turn
 delimiters) get the role "template", so clients can grey them out, leave them
-out of colour scaling, and segment by turn.
+out of colour scaling, and segment by turn. A prompt written in a chat format
+whose turn markers are tokens of the model's vocabulary (Gemma's
+`<start_of_turn>user` ... `<end_of_turn>`, ChatML's `<|im_start|>` ...
+`<|im_end|>`) is tagged from its markers (`tag_marked_turns`), with or
+without a chat template: a base Gemma gets Turns for such a prompt too.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from collections.abc import Sequence
 
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.inputs import InputError
+from lit_seqsal.tokens import WORD_START
 
 TEMPLATE_ROLE = "template"
 # Gemma's turn format (keras-hub has no template engine): Gemma has no system
 # role, so a system message opens the first user turn, as Gemma's own template does.
 GEMMA_START, GEMMA_END = "<start_of_turn>", "<end_of_turn>"
 GEMMA_ROLES = {"user": "user", "model": "model", "assistant": "model"}
+# Chat formats whose turns read START role "\n" content END: Gemma's and ChatML's.
+TURN_MARKER_PAIRS = ((GEMMA_START, GEMMA_END), ("<|im_start|>", "<|im_end|>"))
 
 
 def parse_messages(value, where: str = "Field 'messages'") -> list[dict[str, str]]:
@@ -131,3 +138,39 @@ def gemma_pieces(messages: Sequence[dict[str, str]]) -> list[tuple[str, str, int
     turn = i + 1
   pieces += [("marker", GEMMA_START, turn), ("template", "model\n", turn)]
   return pieces
+
+
+def tag_marked_turns(tokens: Sequence[str], markers: tuple[str, str]) -> list[str] | None:
+  """Turn tags of a prompt already in a chat format, from its token strings
+  (`lit_seqsal/tokens.py`): each START marker opens the next turn, whose role is
+  the text up to the first newline; START, the role line, END and the newline
+  after END are the turn's template; anything before the first turn (BOS) is
+  turn 0's template. None without a START marker.
+  """
+  start, end = markers
+  if start not in tokens:
+    return None
+  tags: list[str] = []
+  turn, role, state = 0, "", "before"
+  for token in tokens:
+    text = token.replace(WORD_START, " ")
+    if token == start:
+      turn = turn + 1 if state != "before" else 0
+      role, state = "", "role"
+      tags.append(f"{turn}:{TEMPLATE_ROLE}")
+    elif token == end:
+      state = "closed"
+      tags.append(f"{turn}:{TEMPLATE_ROLE}")
+    elif state == "role":
+      # The role line: template; the turn's content starts after its newline.
+      tags.append(f"{turn}:{TEMPLATE_ROLE}")
+      if "\n" in text:
+        role = (role + text.split("\n", 1)[0]).strip() or "user"
+        state = "content"
+      else:
+        role += text
+    elif state == "content":
+      tags.append(f"{turn}:{role}")
+    else:  # before the first turn, or between a turn's end and the next
+      tags.append(f"{turn}:{TEMPLATE_ROLE}")
+  return tags

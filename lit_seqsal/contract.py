@@ -33,6 +33,8 @@ class FieldNames(types.SimpleNamespace):
   # Optional example fields: texts that end the generation; a whole conversation.
   STOP = "stop"
   MESSAGES = "messages"
+  # Optional: the most tokens this example's generation may have (within --max_new_tokens).
+  MAX_NEW_TOKENS = "max_new_tokens"
   # Salience methods (output fields of `_NAME_salience`; see the registry).
   GRAD_L2 = "grad_l2"
   GRAD_DOT_INPUT = "grad_dot_input"
@@ -62,7 +64,9 @@ INPUT_SPEC: lit_types.Spec = {
 
 GENERATION_INPUT_SPEC: lit_types.Spec = INPUT_SPEC | {
   # Texts that end this example's generation (beside --stop_sequences).
-  FieldNames.STOP: lit_types.SparseMultilabel(required=False)
+  FieldNames.STOP: lit_types.SparseMultilabel(required=False),
+  # At most this many generated tokens (at most the server's --max_new_tokens).
+  FieldNames.MAX_NEW_TOKENS: lit_types.Integer(required=False, min_val=1, max_val=4096, default=0),
 }
 
 GENERATION_OUTPUT_SPEC: lit_types.Spec = {

@@ -32,13 +32,29 @@ def target_of(example: Mapping) -> str:
   return target
 
 
-def check_length(num_tokens: int, max_length: int, what: str) -> None:
-  if num_tokens > max_length:
-    raise InputError(
-      f"{what} is {num_tokens} tokens long, over this model's maximum of"
-      f" {max_length} tokens (--sequence_length / max_length). Shorten the"
-      " input or load the model with a larger maximum length."
+def check_length(
+  num_tokens: int, max_length: int, what: str, context_window: int | None = None
+) -> None:
+  """InputError for an input over `max_length` tokens: the limit, the input's
+  length, and what to do (a longer --sequence_length where the model's
+  `context_window` allows one)."""
+  if num_tokens <= max_length:
+    return
+  if context_window and num_tokens > context_window:
+    advice = f"This model reads at most {context_window:,} tokens: shorten the input."
+  else:
+    suggested = -(-num_tokens // 1024) * 1024
+    if context_window:
+      suggested = min(suggested, context_window)
+    reads = f" (this model reads up to {context_window:,} tokens)" if context_window else ""
+    advice = (
+      f"Shorten the input, or restart the server with --sequence_length={suggested}{reads};"
+      " longer inputs need more memory (docs/user-guide.md, long prompts)."
     )
+  raise InputError(
+    f"{what} is {num_tokens:,} tokens long, over this model's maximum of"
+    f" {max_length:,} tokens (--sequence_length / max_length). {advice}"
+  )
 
 
 def is_empty(value) -> bool:
@@ -64,6 +80,24 @@ def target_mask_for(example: Mapping, num_tokens: int, num_prompt_tokens: int) -
     mask[num_prompt_tokens:] = 1.0
     return mask
   return validate_mask(mask, num_tokens)
+
+
+def max_new_tokens_of(example: Mapping, limit: int) -> int:
+  """The example's own `max_new_tokens` (a whole number from 1 to `limit`, the
+  server's --max_new_tokens), else `limit`."""
+  value = example.get(FieldNames.MAX_NEW_TOKENS)
+  if is_empty(value) or value == 0:
+    return limit
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    raise InputError(
+      f"Field 'max_new_tokens' must be a whole number from 1 to {limit}, got {value!r}."
+    )
+  if not 1 <= value <= limit:
+    raise InputError(
+      f"Field 'max_new_tokens' must be from 1 to {limit} (this server's --max_new_tokens),"
+      f" got {int(value)}."
+    )
+  return int(value)
 
 
 def stop_of(example: Mapping) -> tuple[str, ...]:

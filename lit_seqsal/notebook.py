@@ -95,7 +95,7 @@ def make_notebook_widget(
   device: str = options.DEFAULTS.device,
   chat_template: str = options.DEFAULTS.chat_template,
   stop_sequences: Sequence[str] = options.DEFAULTS.stop_sequences,
-  max_length: int = options.DEFAULTS.max_length,
+  max_length: int | None = options.DEFAULTS.max_length,
   max_new_tokens: int = options.DEFAULTS.max_new_tokens,
   sampler: str = options.DEFAULTS.sampler,
   **kwargs,
@@ -123,7 +123,8 @@ def make_notebook_widget(
     chat_template: "auto" (prompts of instruction-tuned models go in as a user
       turn of their chat template) or "none".
     stop_sequences: texts that end every generation at their first occurrence.
-    max_length: longest prompt + target (or generation) in tokens.
+    max_length: longest prompt + target (or generation) in tokens; None (the
+      default): the model's context window, within what fits in memory.
     max_new_tokens: longest generation in tokens.
     sampler: keras-hub sampler for generation ("greedy" by default).
     **kwargs: passed to LIT's LitWidget and LitApp (height, render, proxy_url,

@@ -34,6 +34,7 @@ DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 
 DEFAULT_MODELS = ("gemma3_270m:bundled",)
+MAX_SEQUENCE_LENGTH = 32768
 # LIT's notebook helper loads Keras models by default; so does ours.
 NOTEBOOK_DL_FRAMEWORK = "kerasnlp"
 
@@ -90,13 +91,16 @@ class ModelOptions:
   batch_size: int = dataclasses.field(
     default=4, metadata={"min": 1, "max": 64, "help": "Examples per model batch."}
   )
-  max_length: int = dataclasses.field(
-    default=1024,
+  max_length: int | None = dataclasses.field(
+    default=None,
     metadata={
       "flag": "sequence_length",
       "min": 2,
-      "max": 32768,
-      "help": "Maximum tokens of prompt + target (salience) or prompt + generation.",
+      "max": MAX_SEQUENCE_LENGTH,
+      "default_text": "auto",
+      "help": "Maximum tokens of prompt + target (salience) or prompt + generation; auto (the"
+      " default): the model's context window, within what one salience pass fits in the"
+      " memory free once the model is loaded (docs/user-guide.md, long prompts).",
     },
   )
   max_new_tokens: int = dataclasses.field(
@@ -168,7 +172,7 @@ class ModelOptions:
     for field in dataclasses.fields(self):
       low, high = field.metadata.get("min"), field.metadata.get("max")
       value = getattr(self, field.name)
-      if low is not None and not low <= value <= high:
+      if low is not None and value is not None and not low <= value <= high:
         raise ValueError(f"{field.name} must be between {low} and {high}, got {value!r}.")
     return dataclasses.replace(self, dl_runtime=runtime)
 
@@ -269,7 +273,7 @@ def markdown_table() -> str:
   rows = []
   for field in option_fields():
     default = field.default
-    shown = (
+    shown = field.metadata.get("default_text") or (
       (", ".join(default) or "none")
       if isinstance(default, tuple)
       else ("per framework" if default is None else default)

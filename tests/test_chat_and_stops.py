@@ -74,13 +74,14 @@ def test_a_conversation_is_wrapped_once_with_its_roles(chat_group):
     text = "".join(t for t, g in zip(tokens, encoded.turns) if g == f"{turn}:{message['role']}")
     assert text.replace("▁", " ") == message["content"]
   assert encoded.turns[-1] == "4:model"
-  # A prompt already in the template's format is not wrapped again.
+  # A prompt already in the template's format is not wrapped again; its turns are
+  # read from its markers, the same as the conversation's.
   templated = engine.tokenizer.apply_chat_template(
     CONVERSATION, tokenize=False, add_generation_prompt=True
   )
   raw = encode_example(engine, {"prompt": templated.removeprefix("<bos>"), "target": " A salad."})
-  assert raw.turns is None
   assert list(raw.ids[: raw.num_prompt_tokens]) == list(encoded.ids[: encoded.num_prompt_tokens])
+  assert raw.turns == encoded.turns
 
 
 def test_generation_uses_the_template_and_stops_at_the_end_of_turn(chat_group):
@@ -108,9 +109,52 @@ def test_chat_template_none_and_models_without_one_take_prompts_as_they_are(
 
 def test_sample_chat_example_has_a_system_instruction_and_two_user_turns():
   ex = next(e for e in datasets.read_examples(datasets.sample_prompts_path()) if e.get("messages"))
-  roles = [m["role"] for m in json.loads(ex["messages"])]
+  messages = json.loads(ex["messages"])
+  roles = [m["role"] for m in messages]
   assert roles[0] == "system" and roles.count("user") == 2
-  assert ex["prompt"].endswith("Model:")  # how models without a template see it
+  # Models without a template (the bundled Gemma) read it in Gemma's chat format.
+  assert ex["prompt"] == "".join(text for _, text, _ in chat.gemma_pieces(messages))
+
+
+def test_turn_markers_tag_a_prompt_in_the_chat_format():
+  tokens = ["<bos>", "<start_of_turn>", "user", "\n", "Hi", "\u2581there", "<end_of_turn>", "\n"]
+  tokens += ["<start_of_turn>", "model", "\n", "Hello", "<end_of_turn>", "\n", "<start_of_turn>", "model", "\n"]
+  tags = chat.tag_marked_turns(tokens, (chat.GEMMA_START, chat.GEMMA_END))
+  assert tags == (
+    ["0:template"] * 4
+    + ["0:user", "0:user"]
+    + ["0:template"] * 2
+    + ["1:template"] * 3
+    + ["1:model"]
+    + ["1:template"] * 2
+    + ["2:template"] * 3
+  )
+  assert chat.tag_marked_turns(["<bos>", "Hi"], (chat.GEMMA_START, chat.GEMMA_END)) is None
+
+
+def test_a_model_without_a_template_gets_turns_for_a_prompt_in_its_chat_format(tiny_chat_model_dir):
+  """A base model whose vocabulary has the turn markers (the bundled Gemma: chat_template
+  none here) tags the turns of a prompt written in that format, and stops at a turn's end."""
+  plain = models.load_model_group("b", tiny_chat_model_dir, max_length=256, chat_template="none")
+  engine = plain["b"].engine
+  assert not engine.uses_chat_template and engine.turn_markers == (chat.GEMMA_START, chat.GEMMA_END)
+  assert engine.tokenizer.convert_tokens_to_ids(chat.GEMMA_END) in engine.stop_ids
+  prompt = "".join(text for _, text, _ in chat.gemma_pieces(CONVERSATION))
+  (out,) = plain["_b_tokenizer"].predict([{"prompt": prompt, "target": " A salad."}])
+  tokens, turns = out["tokens"], out["token_turns"]
+
+  def text(tag: str) -> str:
+    return "".join(t for t, g in zip(tokens, turns) if g == tag).replace("\u2581", " ")
+
+  # Gemma's format puts the system instruction in the first user turn.
+  assert text("0:user") == CONVERSATION[0]["content"] + "\n\n" + CONVERSATION[1]["content"]
+  assert text("1:model") == CONVERSATION[2]["content"]
+  assert text("2:user") == CONVERSATION[3]["content"]
+  assert text("3:model") == " A salad."
+  assert all(g.endswith(":template") for t, g in zip(tokens, turns) if t.startswith("<"))
+  # A plain prompt has no turns.
+  (plain_out,) = plain["_b_tokenizer"].predict([{"prompt": "Hi", "target": " there"}])
+  assert "token_turns" not in plain_out
 
 
 # -- stop sequences -------------------------------------------------------------
@@ -165,3 +209,27 @@ def test_bad_stop_field_is_a_clear_error(long_generator):
 
   with pytest.raises(inputs.InputError, match="'stop' must be a text or a list"):
     long_generator["g"].predict([{"prompt": "Hi", "stop": [3]}])
+
+
+# -- per-example max_new_tokens -------------------------------------------------
+
+
+def test_an_example_may_ask_for_fewer_new_tokens(long_generator):
+  gen = long_generator["g"]
+  engine = gen.engine
+  prompt = {"prompt": "Taste-likes: Cheese\nSuggestion: Onion soup\nAnalysis:"}
+  ids = engine.encode(prompt["prompt"])
+  assert engine.max_new_tokens == 24
+  short, full = gen.predict([prompt | {"max_new_tokens": 5}, prompt])
+  assert short["response"] == greedy_reference(engine, ids, 5)
+  assert full["response"] == greedy_reference(engine, ids, 24)
+  assert len(engine.encode_continuation(short["response"])) <= 5 < len(
+    engine.encode_continuation(full["response"])
+  )
+  # Bounded by the server's --max_new_tokens; a clear error names the field and the bound.
+  from lit_seqsal import inputs
+
+  with pytest.raises(inputs.InputError, match=r"'max_new_tokens' must be from 1 to 24 .*got 25"):
+    gen.predict([prompt | {"max_new_tokens": 25}])
+  with pytest.raises(inputs.InputError, match=r"'max_new_tokens' must be a whole number from 1 to 24"):
+    gen.predict([prompt | {"max_new_tokens": "many"}])

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import free_port, greedy_reference, post, post_error, serve_lit
+from tests.helpers import free_port, get, greedy_reference, post, post_error, serve_lit
 from tests.helpers import lit_example as _example
 
 
@@ -240,9 +240,22 @@ def test_demo_module_serves_from_command_line(tiny_model_dir, tmp_path):
     assert len(data) == 5
     page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
     assert "<script" in page  # LIT's prebuilt client
+    info = get(f"http://127.0.0.1:{port}", "/seqsal/info")
+    assert info["models"]["tiny"] | {"stop_sequences": None} == {
+      "max_length": 128,
+      "length": "set",
+      "context_window": 512,  # the tiny model's max_position_embeddings
+      "max_new_tokens": 64,
+      "stop_sequences": None,
+      "chat_template": False,
+    }
   finally:
     proc.terminate()
-    proc.wait(timeout=30)
+    log = proc.communicate(timeout=30)[0]
+  # The log says each thing once: set-up messages, and one line per request.
+  assert log.count("Loading 'tiny' with transformers") == 1, log[-3000:]
+  assert log.count("/get_dataset") == 1, log[-3000:]
+  assert log.count("/seqsal/info") == 1, log[-3000:]
 
 
 def test_demo_module_serves_a_keras_model_on_torch(tiny_keras_preset):

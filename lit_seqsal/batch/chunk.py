@@ -206,7 +206,9 @@ def _salience_inputs(state: _Chunk, outputs: dict[int, str]) -> dict[int, _Prepa
     try:
       inputs.prompt_of(example)  # its message, without a position in the chunk
       encoded = encoding.encode_example(engine, example, with_mask=False)
-      inputs.check_length(len(encoded.ids), engine.max_length, "Prompt + output")
+      inputs.check_length(
+        len(encoded.ids), engine.max_length, "Prompt + output", engine.context_window
+      )
       tokens = engine.token_strings(encoded.ids)
       span = spans_lib.select_span(
         tokens, encoded.num_prompt_tokens, selector, config.span_granularity

@@ -59,21 +59,22 @@ FLAGS.set_default("default_layout", layouts.DEFAULT_LAYOUT)
 def build_server(*, hosted: bool = False) -> server.Server:
   """LIT server from the flags; `hosted` (or --hosted) makes it a public demo."""
   hosted = hosted or _HOSTED.value
+  server_limits = limits.from_flags(hosted)
+  opts = options.from_flags()
+  if hosted and opts.max_length is None and server_limits.max_input_tokens:
+    # A public demo keeps its budget: the model takes no longer input than a request may send.
+    opts = opts.replace(max_length=server_limits.max_input_tokens)
   kwargs = server.lit_app_kwargs(
     models_config=_MODELS.value,
     datasets_config=_DATASETS.value,
     max_examples=_MAX_EXAMPLES.value,
-    opts=options.from_flags(),
+    opts=opts,
   )
   flag_values = server_flags.get_flags()
   if hosted:
     flag_values.update(demo_mode=True, development_demo=False)
   return server.Server(
-    **kwargs,
-    **flag_values,
-    hosted=hosted,
-    limits=limits.from_flags(hosted),
-    results_path=_RESULTS.value,
+    **kwargs, **flag_values, hosted=hosted, limits=server_limits, results_path=_RESULTS.value
   )
 
 

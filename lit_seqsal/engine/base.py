@@ -25,12 +25,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lit_seqsal import work
+from lit_seqsal import options, work
 from lit_seqsal.engine import generation as generation_lib
+from lit_seqsal.engine import lengths
 from lit_seqsal.engine.batching import SalienceBatch
 from lit_seqsal.engine.generation import Generation
 from lit_seqsal.work.model_lock import ModelLock
 from lit_seqsal.work.progress import Progress
+
+# max_length=None on an engine that cannot tell its shape: the old default.
+LENGTH_WITHOUT_SHAPE = 1024
+# The largest max_length an option may ask for (ModelOptions).
+MAX_LENGTH_CEILING = options.MAX_SEQUENCE_LENGTH
 
 
 @dataclass
@@ -71,23 +77,30 @@ class LMEngine(abc.ABC):
   # Prompts go in as a conversation in the model's chat template (lit_seqsal/chat.py).
   uses_chat_template: bool = False
   chat_markers: tuple[str, ...] = ()  # a prompt holding one of these is already templated
+  # A chat format's (START, END) turn markers, single tokens of the vocabulary:
+  # a prompt written with them gets its turns tagged (chat.tag_marked_turns).
+  turn_markers: tuple[str, str] | None = None
 
   def __init__(
     self,
     *,
     batch_size: int,
-    max_length: int,
+    max_length: int | None,
     max_new_tokens: int,
     stop_sequences: Sequence[str] = (),
   ):
+    """`max_length` None: the model's context window within what a salience pass
+    fits in the memory free (lit_seqsal/engine/lengths.py), worked out on first use."""
     if batch_size < 1:
       raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    if max_length < 2:
+    if max_length is not None and max_length < 2:
       raise ValueError(f"max_length must be at least 2, got {max_length}.")
     if max_new_tokens < 1:
       raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
     self.batch_size = batch_size
-    self.max_length = max_length
+    self._max_length = max_length
+    # How an automatic max_length was chosen (None when it was given).
+    self.auto_length: lengths.AutoLength | None = None
     self.max_new_tokens = max_new_tokens
     self.stop_sequences = tuple(stop_sequences)  # end every generation (plus its own)
     # One lock per loaded model, held for one model batch at a time: LIT serves
@@ -96,6 +109,36 @@ class LMEngine(abc.ABC):
     # cancelled or overdue work (lit_seqsal/work/model_lock.py). Reentrant, so primitives
     # may call each other.
     self.lock = ModelLock()
+
+  @property
+  def max_length(self) -> int:
+    """The longest prompt + target (or prompt + generation) in tokens."""
+    if self._max_length is None:
+      shape = self.model_shape()
+      if shape is None:
+        self._max_length = LENGTH_WITHOUT_SHAPE
+      else:
+        self.auto_length = lengths.auto_length(shape, self.free_memory_bytes(), MAX_LENGTH_CEILING)
+        self._max_length = self.auto_length.length
+    return self._max_length
+
+  @max_length.setter
+  def max_length(self, value: int) -> None:
+    self._max_length = value
+
+  def model_shape(self) -> lengths.ModelShape | None:
+    """The model's shape and context window, for an automatic max_length; None if unknown."""
+    return None
+
+  def free_memory_bytes(self) -> int | None:
+    """Memory free for model work where the model runs (the host's by default)."""
+    return lengths.host_available_bytes()
+
+  @property
+  def context_window(self) -> int | None:
+    """Positions the model was trained for, where its configuration says."""
+    shape = self.model_shape()
+    return shape.context_window if shape else None
 
   # -- framework-specific ------------------------------------------------------
 
@@ -123,10 +166,11 @@ class LMEngine(abc.ABC):
 
   @abc.abstractmethod
   def _generate_ids(
-    self, prompt_ids: Sequence[Sequence[int]], stop_sequences: Sequence[str]
+    self, prompt_ids: Sequence[Sequence[int]], stop_sequences: Sequence[str], max_new_tokens: int
   ) -> list[list[int]]:
-    """Up to max_new_tokens new token ids per prompt (may run past a stop token or
-    a stop sequence: generate() cuts there; stopping early only saves work)."""
+    """Up to `max_new_tokens` (at most self.max_new_tokens) new token ids per prompt
+    (may run past a stop token, a stop sequence or the limit: generate() cuts
+    there; stopping early only saves work)."""
 
   @abc.abstractmethod
   def _embed(self, ids: np.ndarray) -> np.ndarray:
@@ -161,10 +205,14 @@ class LMEngine(abc.ABC):
       return self._objectives(embs, batch, gradients, alternatives)
 
   def generate(
-    self, prompt_ids: Sequence[Sequence[int]], stops: Sequence[Sequence[str]] | None = None
+    self,
+    prompt_ids: Sequence[Sequence[int]],
+    stops: Sequence[Sequence[str]] | None = None,
+    max_new_tokens: Sequence[int] | None = None,
   ) -> list[Generation]:
     """Continuations of tokenized prompts (each fits max_length), in order, each
-    ending at the first of the engine's stop sequences and its own `stops`.
+    ending at the first of the engine's stop sequences and its own `stops`, after
+    at most its own `max_new_tokens` (default and bound: self.max_new_tokens).
     One batch of prompts at a time holds the model (heavy work: light requests
     waiting for it go between batches)."""
     encoded = [list(ids) for ids in prompt_ids]
@@ -172,15 +220,21 @@ class LMEngine(abc.ABC):
       tuple(dict.fromkeys(self.stop_sequences + tuple(s or ())))
       for s in (stops or [()] * len(encoded))
     ]
+    limits = [
+      min(n, self.max_new_tokens) for n in (max_new_tokens or [self.max_new_tokens] * len(encoded))
+    ]
+    # Prompts of one batch share their stops and their limit.
+    keys = [(s, n) for s, n in zip(stops, limits)]
     outputs: dict[int, Generation] = {}
     progress = Progress(f"Generation for {len(encoded)} prompts", len(encoded))
     stop_ids = self.stop_ids | {self.pad_id}
     with work.heavy():
-      for chunk in generation_lib.batches(encoded, stops, self.batch_size):
+      for chunk in generation_lib.batches(encoded, keys, self.batch_size):
         with self.lock:
-          generated = self._generate_ids([encoded[i] for i in chunk], stops[chunk[0]])
+          limit = limits[chunk[0]]
+          generated = self._generate_ids([encoded[i] for i in chunk], stops[chunk[0]], limit)
           for i, new_ids in zip(chunk, generated):
-            new_ids = generation_lib.cut_at_stop_ids(new_ids, stop_ids)
+            new_ids = generation_lib.cut_at_stop_ids(list(new_ids)[:limit], stop_ids)
             new_ids, text = generation_lib.cut_at_stop_sequence(self.decode, new_ids, stops[i])
             outputs[i] = self._generation(encoded[i], new_ids, text)
         progress.advance(len(chunk))

@@ -54,13 +54,22 @@ def encode_prompt(
   engine: LMEngine, example: dict, index: int = 0
 ) -> tuple[list[int], tuple[str, ...] | None]:
   """Token ids of an example's prompt as the model sees it (in its chat template
-  when it has one: lit_seqsal/chat.py), and the tokens' turn tags if templated."""
+  when it has one: lit_seqsal/chat.py), and the tokens' turn tags if templated
+  (or written in the model's chat format: engine.turn_markers)."""
   prompt = inputs.prompt_of(example, index=index)
   conversation = (
     chat.conversation_of(example, engine.chat_markers) if engine.uses_chat_template else None
   )
   if conversation is None:
-    return engine.encode(prompt), None
+    ids = engine.encode(prompt)
+    markers = engine.turn_markers
+    # A prompt written in the model's chat format: its turns, from the markers.
+    tags = (
+      chat.tag_marked_turns(engine.token_strings(ids), markers)
+      if markers and markers[0] in prompt
+      else None
+    )
+    return ids, tuple(tags) if tags else None
   ids, tags = engine.encode_chat(conversation)
   return list(ids), tuple(tags)
 
@@ -94,7 +103,7 @@ def encode_example(
     ids, num_prompt = prompt_ids, len(prompt_ids)
   if not with_mask:
     return EncodedExample(tuple(ids), num_prompt, None, turns=turns)
-  inputs.check_length(len(ids), engine.max_length, "Prompt + target")
+  inputs.check_length(len(ids), engine.max_length, "Prompt + target", engine.context_window)
   mask = inputs.target_mask_for(example, len(ids), num_prompt)
   foil = inputs.foil_of(example)
   if foil is None:
@@ -104,5 +113,7 @@ def encode_example(
   if engine.token_strings([ids[start]])[0].startswith("▁") and not foil[:1].isspace():
     foil = " " + foil
   foil_ids = engine.encode_continuation(foil)
-  inputs.check_length(start + len(foil_ids), engine.max_length, "The context plus the foil")
+  inputs.check_length(
+    start + len(foil_ids), engine.max_length, "The context plus the foil", engine.context_window
+  )
   return EncodedExample(tuple(ids), num_prompt, mask, tuple(foil_ids), turns)

@@ -22,15 +22,15 @@ class Generation:
 
 
 def batches(
-  prompts: Sequence[Sequence[int]], stops: Sequence[tuple[str, ...]], batch_size: int
+  prompts: Sequence[Sequence[int]], keys: Sequence[tuple], batch_size: int
 ) -> list[list[int]]:
-  """Indices of prompts in generation batches: the same stop sequences, similar
-  lengths (padding a short prompt to a long one's width costs a generation step
-  per padded position), at most batch_size each."""
-  order = sorted(range(len(prompts)), key=lambda i: (stops[i], len(prompts[i])))
+  """Indices of prompts in generation batches: the same key (stop sequences and
+  token limit), similar lengths (padding a short prompt to a long one's width
+  costs a generation step per padded position), at most batch_size each."""
+  order = sorted(range(len(prompts)), key=lambda i: (keys[i], len(prompts[i])))
   chunks: list[list[int]] = []
   for i in order:
-    if chunks and len(chunks[-1]) < batch_size and stops[chunks[-1][0]] == stops[i]:
+    if chunks and len(chunks[-1]) < batch_size and keys[chunks[-1][0]] == keys[i]:
       chunks[-1].append(i)
     else:
       chunks.append([i])

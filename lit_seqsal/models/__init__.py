@@ -33,7 +33,20 @@ def parse_model_spec(entry: str) -> tuple[str, str]:
 
 
 def load_engine(model_name_or_path: str, opts: ModelOptions, name: str = ""):
-  """The engine of one LM, with the framework, runtime and device `opts` name."""
+  """The engine of one LM, with the framework, runtime and device `opts` name; an
+  automatic max_length (opts.max_length None) is worked out now, once loaded."""
+  engine = _load_engine(model_name_or_path, opts, name)
+  length = engine.max_length
+  if engine.auto_length is not None:
+    console.say(
+      f"{name or model_name_or_path!r}: --sequence_length=auto: {engine.auto_length.explain()}"
+    )
+  elif opts.max_length is None:
+    console.say(f"{name or model_name_or_path!r}: --sequence_length=auto: {length:,} tokens.")
+  return engine
+
+
+def _load_engine(model_name_or_path: str, opts: ModelOptions, name: str):
   opts = opts.checked()
   kwargs = dict(chat_template=opts.chat_template, **opts.engine_kwargs())
   if opts.is_keras:
@@ -112,6 +125,8 @@ def get_model_loaders(opts: ModelOptions | None = None):
   def load(new_name: str, model_name_or_path: str, **overrides) -> lit_model.ModelMap:
     # LIT reads the return annotation to know this loader returns a model group.
     set_values = {k: v for k, v in overrides.items() if v is not None}
+    if set_values.get("max_length") == 0:  # the menu's "auto"
+      set_values["max_length"] = None
     return load_model_group(new_name, model_name_or_path, opts, **set_values)
 
   load.__name__ = f"{opts.dl_framework}_lm"
@@ -124,6 +139,10 @@ def get_model_loaders(opts: ModelOptions | None = None):
       )
     elif isinstance(default, str):
       spec[name] = lit_types.String(default=default, required=False)
+    elif name == "max_length":  # 0: auto (LIT's menu has no empty number)
+      spec[name] = lit_types.Integer(
+        default=default or 0, min_val=0, max_val=meta["max"], required=False
+      )
     else:
       spec[name] = lit_types.Integer(
         default=default, min_val=meta["min"], max_val=meta["max"], required=False

@@ -24,6 +24,7 @@ from keras import ops
 
 from lit_seqsal import chat, options
 from lit_seqsal import tokens as token_display
+from lit_seqsal.engine import lengths
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import SalienceBatch
 from lit_seqsal.models import autodiff, loading
@@ -120,6 +121,10 @@ class KerasEngine(LMEngine):
       and {chat.GEMMA_START, chat.GEMMA_END} <= vocabulary
     )
     self.chat_markers = (chat.GEMMA_START, chat.GEMMA_END) if self.uses_chat_template else ()
+    # Gemma's vocabulary has its turn markers (base models too): prompts written
+    # in Gemma's chat format get their turns tagged (chat.tag_marked_turns).
+    if {chat.GEMMA_START, chat.GEMMA_END} <= vocabulary:
+      self.turn_markers = (chat.GEMMA_START, chat.GEMMA_END)
     self.set_sampler(sampler)
     self._compiled = None
     if self.backend in autodiff.COMPILABLE:
@@ -157,6 +162,21 @@ class KerasEngine(LMEngine):
   def token_strings(self, ids: Sequence[int]) -> list[str]:
     return [token_display.display_piece(self.tokenizer.id_to_token(int(i))) for i in ids]
 
+  def model_shape(self) -> lengths.ModelShape | None:
+    """From the backbone (keras-hub's Gemma backbones do not say their context window)."""
+    b = self.backbone
+    try:
+      return lengths.ModelShape(
+        layers=int(b.num_layers),
+        hidden=int(b.hidden_dim),
+        intermediate=int(b.intermediate_dim),
+        heads=int(b.num_query_heads),
+        vocab=int(b.vocabulary_size),
+        bytes_per_value=np.dtype(self.precision).itemsize if self.precision != "bfloat16" else 2,
+      )
+    except (AttributeError, TypeError):
+      return None
+
   def encode_chat(self, messages):
     ids, tags = [self.bos_id], ["0:template"]
     for kind, text, turn in chat.gemma_pieces(messages):
@@ -185,7 +205,7 @@ class KerasEngine(LMEngine):
   # -- generation -----------------------------------------------------------
 
   def _generate_ids(
-    self, prompt_ids: Sequence[Sequence[int]], stop_sequences: Sequence[str]
+    self, prompt_ids: Sequence[Sequence[int]], stop_sequences: Sequence[str], max_new_tokens: int
   ) -> list[list[int]]:
     # keras-hub's compiled sampler stops at token ids only: stop sequences of
     # one token become stop ids; generate() cuts at the others afterwards.
@@ -209,7 +229,9 @@ class KerasEngine(LMEngine):
         groups.append([b])
     results: list[list[int]] = [[] for _ in encoded]
     for rows in groups:
-      for b, new_ids in zip(rows, self._generate_group([encoded[b] for b in rows], stop_ids)):
+      for b, new_ids in zip(
+        rows, self._generate_group([encoded[b] for b in rows], stop_ids, max_new_tokens)
+      ):
         results[b] = new_ids
     return results
 
@@ -217,9 +239,11 @@ class KerasEngine(LMEngine):
     step = 1 if self.backend == "torch" else COMPILED_WIDTH_BUCKET
     return -(-num_tokens // step) * step
 
-  def _generate_group(self, encoded: list[list[int]], stop_ids: set[int]) -> list[list[int]]:
+  def _generate_group(
+    self, encoded: list[list[int]], stop_ids: set[int], max_new_tokens: int
+  ) -> list[list[int]]:
     longest = max(len(e) for e in encoded)
-    width = min(self._bucket(longest) + self.max_new_tokens, self.max_length)
+    width = min(self._bucket(longest) + max_new_tokens, self.max_length)
     # One row where the loop is compiled (_generate_ids).
     token_ids = np.full((len(encoded), width), self.pad_id, dtype=np.int32)
     padding_mask = np.zeros((len(encoded), width), dtype=bool)

@@ -22,7 +22,7 @@ from lit_seqsal.contract import FieldNames
 from lit_seqsal.engine import encoding
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import Row
-from lit_seqsal.inputs import check_length, stop_of
+from lit_seqsal.inputs import check_length, max_new_tokens_of, stop_of
 from lit_seqsal.salience import gradients, methods
 from lit_seqsal.work.cache import ByteLRU
 
@@ -66,20 +66,26 @@ class GenerationModel(_GroupMember):
     return dict(contract.GENERATION_OUTPUT_SPEC)
 
   def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
-    encoded, stops = [], []
+    encoded, stops, limits = [], [], []
     for i, ex in enumerate(inputs):
       ids, _ = encoding.encode_prompt(self.engine, ex, i)
       # Leave room for at least one generated token.
-      check_length(len(ids) + 1, self.engine.max_length, "The prompt plus one generated token")
+      check_length(
+        len(ids) + 1,
+        self.engine.max_length,
+        "The prompt plus one generated token",
+        self.engine.context_window,
+      )
       encoded.append(ids)
       stops.append(stop_of(ex))
+      limits.append(max_new_tokens_of(ex, self.engine.max_new_tokens))
     return [
       {
         FieldNames.RESPONSE: g.text,
         FieldNames.PROMPT_EMBEDDINGS: g.prompt_embedding,
         FieldNames.RESPONSE_EMBEDDINGS: g.response_embedding,
       }
-      for g in self.engine.generate(encoded, stops)
+      for g in self.engine.generate(encoded, stops, limits)
     ]
 
 
@@ -222,6 +228,20 @@ class ModelGroup:
   generation: GenerationModel
   salience: SalienceModel
   tokenizer: TokenizerModel
+
+  def describe(self) -> dict:
+    """What a client shows of the group (GET /seqsal/info `models`): its lengths,
+    generation limits and the stop sequences every generation ends at."""
+    engine = self.engine
+    auto = engine.auto_length
+    return {
+      "max_length": engine.max_length,
+      "length": "auto" if auto is not None else "set",
+      "context_window": engine.context_window,
+      "max_new_tokens": engine.max_new_tokens,
+      "stop_sequences": list(engine.stop_sequences),
+      "chat_template": engine.uses_chat_template,
+    }
 
 
 def make_model_group(name: str, engine: LMEngine) -> dict[str, lit_model.Model]:

@@ -14,6 +14,7 @@ from torch.utils import checkpoint as torch_checkpoint
 
 from lit_seqsal import chat, options, work
 from lit_seqsal import tokens as token_display
+from lit_seqsal.engine import lengths
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import SalienceBatch
 from lit_seqsal.models import autodiff, loading
@@ -87,6 +88,11 @@ class TransformersEngine(LMEngine):
       i for i in (_token_id(e, "end-of-sequence") for e in eos_ids) if i is not None
     )
     self._embedding = self.model.get_input_embeddings()
+    self.turn_markers = self._find_turn_markers()
+    turn_end = self._single_token(self.turn_markers[1]) if self.turn_markers else None
+    if turn_end is not None:
+      # A prompt in the chat format ends its turns there: so does the model's.
+      self.stop_ids |= {turn_end}
     self._turn_opener = ""
     self.checkpoint_above = CHECKPOINT_ABOVE_TOKENS
     self.uses_chat_template = chat_template == "auto" and bool(
@@ -112,6 +118,53 @@ class TransformersEngine(LMEngine):
       )
       if end_id is not None:
         self.stop_ids |= {end_id}
+
+  def model_shape(self) -> lengths.ModelShape | None:
+    """From the model's configuration (Gemma, Llama and GPT-2 style names)."""
+    config = self.model.config
+    text = getattr(config, "text_config", None) or config
+
+    def read(*names: str) -> int | None:
+      for name in names:
+        value = getattr(text, name, None)
+        if isinstance(value, int) and value > 0:
+          return value
+      return None
+
+    hidden = read("hidden_size", "n_embd", "d_model")
+    layers = read("num_hidden_layers", "n_layer", "num_layers")
+    heads = read("num_attention_heads", "n_head")
+    if hidden is None or layers is None or heads is None:
+      return None
+    return lengths.ModelShape(
+      layers=layers,
+      hidden=hidden,
+      intermediate=read("intermediate_size", "n_inner", "ffn_dim") or 4 * hidden,
+      heads=heads,
+      vocab=read("vocab_size") or 0,
+      bytes_per_value=torch.finfo(self.model.dtype).bits // 8,
+      context_window=read("max_position_embeddings", "n_positions", "max_sequence_length"),
+      checkpoint_above=self.checkpoint_above,
+    )
+
+  def free_memory_bytes(self) -> int | None:
+    """Free memory of the GPUs the model is on (CUDA), else the host's."""
+    if self.device.type == "cuda":
+      devices = {p.device for p in self.model.parameters() if p.device.type == "cuda"}
+      return sum(torch.cuda.mem_get_info(d)[0] for d in devices)
+    return super().free_memory_bytes()
+
+  def _single_token(self, text: str) -> int | None:
+    """The id of `text` when the tokenizer reads it as one token of its vocabulary."""
+    ids = self.encode_continuation(text)
+    return ids[0] if len(ids) == 1 and ids[0] != self.tokenizer.unk_token_id else None
+
+  def _find_turn_markers(self) -> tuple[str, str] | None:
+    """The first chat format (chat.TURN_MARKER_PAIRS) whose markers are tokens here."""
+    for pair in chat.TURN_MARKER_PAIRS:
+      if all(self._single_token(marker) is not None for marker in pair):
+        return pair
+    return None
 
   # -- tokens ---------------------------------------------------------------
 
@@ -146,7 +199,7 @@ class TransformersEngine(LMEngine):
 
   @torch.no_grad()
   def _generate_ids(
-    self, prompt_ids: Sequence[Sequence[int]], stop_sequences: Sequence[str]
+    self, prompt_ids: Sequence[Sequence[int]], stop_sequences: Sequence[str], max_new_tokens: int
   ) -> list[list[int]]:
     width = max(len(ids) for ids in prompt_ids)
     input_ids = torch.full((len(prompt_ids), width), self.pad_id, dtype=torch.long)
@@ -161,7 +214,7 @@ class TransformersEngine(LMEngine):
     out = generate(
       input_ids=input_ids.to(self.device),
       attention_mask=attention.to(self.device),
-      max_new_tokens=min(self.max_new_tokens, self.max_length - width),
+      max_new_tokens=min(max_new_tokens, self.max_length - width),
       do_sample=False,
       top_p=None,
       top_k=None,

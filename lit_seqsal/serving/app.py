@@ -84,6 +84,7 @@ class SalienceApp(lit_app.LitApp):
       self.checks.check,
       lambda path, body, params: lit_patches.run_endpoint(self, path, body, params),
       self._gate,
+      self._describe_groups,
     )
     lit_patches.bound_caches(self, self.limits)
     if not static_files.client_is_built(seqsal_client_dir):
@@ -139,6 +140,15 @@ class SalienceApp(lit_app.LitApp):
     if key not in self._gates:
       self._gates[key] = Gate(key, self.limits.queue_per_model)
     return self._gates[key]
+
+  def _describe_groups(self) -> dict:
+    """Each model group by name, as GET /seqsal/info describes it."""
+    groups = {}
+    for name, model in self.components.models.items():
+      group = lit_models.group_of(model)
+      if group is not None and name == group.name:
+        groups[name] = group.describe()
+    return groups
 
   def _is_salience_model(self, model: str) -> bool:
     group = lit_models.group_of(self.components.models[model])

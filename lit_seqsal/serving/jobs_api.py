@@ -4,8 +4,9 @@ A job runs LIT's `/get_preds` (or `/get_interpretations` with `interpreter`)
 in a thread (lit_seqsal/serving/jobs.py), after the same checks as the request
 itself; clients poll it for progress and the result, and may cancel it.
 `/seqsal/info` says whether the server is hosted, its budgets, whether it has
-a results file, and every salience method as the client shows it (the
-method registry, lit_seqsal/salience/methods.py).
+a results file, each model group's lengths and generation limits, and every
+salience method as the client shows it (the method registry,
+lit_seqsal/salience/methods.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class JobsApi:
   # (path, body, params) -> LIT's answer (lit_patches.run_endpoint on the app)
   run: Callable
   gate: Callable[[str], Gate]  # model name -> its admission gate
+  groups: Callable[[], dict] = dict  # group name -> its description (ModelGroup.describe)
 
   def handle(self, environ, path: str, method: str, request_id: str):
     if path == INFO_PATH:
@@ -51,6 +53,7 @@ class JobsApi:
           "jobs": True,
           "limits": dataclasses.asdict(self.limits),
           "results": bool(self.results_path),
+          "models": self.groups(),
           **methods_lib.describe_all(),
         }
       )
