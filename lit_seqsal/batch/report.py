@@ -72,10 +72,22 @@ def color_for(value: float, max_value: float, signed: bool, intensity: float = 0
   return f"rgb({r}, {g}, {b})"
 
 
+def _relative_luminance(r: int, g: int, b: int) -> float:
+  """WCAG 2.1 relative luminance of an sRGB colour."""
+
+  def linear(c: int) -> float:
+    s = c / 255
+    return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
+
+  return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+
 def text_color_for(background: str) -> str:
+  """Dark or white text, whichever contrasts more (the client's colors.textColorFor)."""
   r, g, b = (int(v) for v in background[4:-1].split(","))
-  luminance = (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
-  return "#ffffff" if luminance < 0.5 else "#1a1a1a"
+  lum = _relative_luminance(r, g, b)
+  # Contrast with white, (1 + 0.05) / (lum + 0.05), against black, (lum + 0.05) / 0.05.
+  return "#ffffff" if 1.05 / (lum + 0.05) > (lum + 0.05) / 0.05 else "#000000"
 
 
 # -- one example as the client shows it -----------------------------------------------

@@ -49,7 +49,11 @@ export interface ExampleData {
 export interface Example {
   id: string;
   data: ExampleData;
-  meta: {added?: boolean, source?: string};
+  /**
+   * Examples made in this session: `added`; `typed` in the editor, or
+   * `editedFrom` another example (its id: the way back to it).
+   */
+  meta: {added?: boolean, source?: string, typed?: boolean, editedFrom?: string};
 }
 
 export {CancelledError, ServerError, errorMessage, parseServerError, serverErrorMessage} from './errors.js';
@@ -63,8 +67,25 @@ export interface SeqsalInfo {
   limits: {max_masks_per_request?: number, request_time_limit_s?: number, [name: string]: unknown};
   /** Every salience method the server has, described (see methods.ts); absent from older servers. */
   methods?: MethodInfo[];
+  /** Each model group's lengths and generation limits; absent from older servers. */
+  models?: Record<string, GroupInfo>;
   /** The method a client shows first. */
   default_method?: string;
+}
+
+/** A model group as GET /seqsal/info describes it (ModelGroup.describe on the server). */
+export interface GroupInfo {
+  /** The longest prompt + target (or generation) in tokens: --sequence_length. */
+  max_length: number;
+  /** 'auto': chosen from the model's context window and the memory; 'set' by the flag. */
+  length?: string;
+  /** Positions the model was trained for, where its configuration says. */
+  context_window?: number | null;
+  /** The most tokens a generation may have (--max_new_tokens). */
+  max_new_tokens: number;
+  /** Stop sequences every generation ends at (--stop_sequences). */
+  stop_sequences?: string[];
+  chat_template?: boolean;
 }
 
 /** What a fetch answers, as far as the client reads it (headers optional for tests). */
@@ -201,6 +222,12 @@ export function supportsFoil(info: ServerInfo, group: string): boolean {
 
 /** Input fields the client sets itself, never copied from an example. */
 const OWN_INPUT_FIELDS = ['prompt', 'target', 'foil', 'target_mask', 'salience_methods'];
+
+/**
+ * Example fields only the generation model reads (sent with a generation,
+ * not with tokens or salience, so that they do not key those caches).
+ */
+export const GENERATION_FIELDS: readonly string[] = ['max_new_tokens'];
 
 /**
  * Optional example fields our server reads from any input without declaring

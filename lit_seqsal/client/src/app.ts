@@ -2,28 +2,39 @@
  * The prompt-debugging app: pick a model group and a dataset, find or write an
  * example, and explain its output in the LM Salience module. Driven by LIT's
  * HTTP API; honours LIT's URL parameters (models, dataset, layout, dataN_*).
+ * Its parts are components of their own: the example list (example_list.ts),
+ * the editor (editor.ts), the salience module (salience_module.ts) and the
+ * dataset view (dataset_view.ts). Its own layout (layout.ts) gives the
+ * salience module the room; LIT's layouts can be picked; below 800 px wide
+ * the page is one column.
  */
 
 import {LitElement, css, html, nothing} from 'lit';
 
 import {LitApi, exampleInputFields, maskChunkSize, salienceGroups, salienceModelName, supportsFoil} from './api.js';
 import type {Example, ExampleData, SeqsalInfo, ServerInfo} from './api.js';
+import './dataset_view.js';
+import './editor.js';
+import './example_list.js';
+import {applyDraft, exampleNames, withDraft} from './examples.js';
+import type {Draft} from './examples.js';
 import {errorMessage} from './errors.js';
-import {arrangementFor} from './layout.js';
+import {APP_LAYOUTS, arrangementNamed, chooseLayout} from './layout.js';
 import type {Area, Part} from './layout.js';
 import {FALLBACK_DEFAULT_METHOD, groupMethods} from './methods.js';
 import type {MethodMenu} from './methods.js';
+import type {LengthLimits} from './pane_view.js';
 import type {SourceOptions} from './salience_data.js';
 import './salience_module.js';
-import './dataset_view.js';
+import type {SalienceModule} from './salience_module.js';
 import {parseUrlParams} from './url_params.js';
 import type {UrlConfig} from './url_params.js';
 
 let addedCount = 0;
-function newExample(data: ExampleData, source: string): Example {
+function newExample(data: ExampleData, source: string, typed = false): Example {
   addedCount++;
   return {id: `added-${addedCount}`, data: {...data, source: data.source || `${source} ${addedCount}`},
-          meta: {added: true, source}};
+          meta: typed ? {added: true, source, typed: true} : {added: true, source}};
 }
 
 export class SeqsalApp extends LitElement {
@@ -35,11 +46,8 @@ export class SeqsalApp extends LitElement {
     examples: {state: true},
     added: {state: true},
     selectedId: {state: true},
-    filter: {state: true},
     error: {state: true},
     loading: {state: true},
-    draftPrompt: {state: true},
-    draftTarget: {state: true},
     editorError: {state: true},
     view: {state: true},
   };
@@ -51,14 +59,11 @@ export class SeqsalApp extends LitElement {
   datasetName = '';
   layout = '';
   examples: Example[] = [];
-  /** Examples added in this session (URL data and the editor), per dataset. */
+  /** Examples added in this session (URL data, the editor's new and edited ones), per dataset. */
   added: Example[] = [];
   selectedId = '';
-  filter = '';
   error = '';
   loading = 'Loading…';
-  draftPrompt = '';
-  draftTarget = '';
   editorError = '';
   /** The explainer, or the dataset view of a batch run's results (?view=results). */
   view: 'explain' | 'results' =
@@ -71,30 +76,36 @@ export class SeqsalApp extends LitElement {
   private seqsal?: SeqsalInfo;
   /** Each group's methods, described once. */
   private readonly menus = new Map<string, MethodMenu>();
+  private namesFor?: {examples: Example[], names: Map<string, string>};
 
   static styles = css`
-    :host { display: block; font-family: system-ui, sans-serif; font-size: 13px; color: #1a1a1a; height: 100vh; }
-    header { display: flex; gap: 14px; align-items: center; padding: 6px 12px; background: #263238; color: white; }
+    :host { display: block; font-family: system-ui, sans-serif; font-size: 13px; color: #1a1a1a; height: 100vh;
+            display: flex; flex-direction: column; }
+    header { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; padding: 6px 12px;
+             background: #263238; color: white; }
     header h1 { font-size: 15px; margin: 0 12px 0 0; font-weight: 600; }
     header a { color: #b3e5fc; margin-left: auto; }
     header select { max-width: 220px; }
+    header :focus-visible { outline: 2px solid #ffd54f; outline-offset: 2px; }
     .banner { background: #fdecee; color: #b00020; padding: 8px 12px; white-space: pre-wrap; }
     .loading { padding: 8px 12px; color: #555; }
-    main { display: grid; height: calc(100vh - 40px); }
-    .area { overflow: auto; padding: 8px 12px; box-sizing: border-box; min-height: 0; }
+    main { display: grid; flex: 1 1 auto; min-height: 0; }
+    .area { overflow: auto; padding: 8px 12px; box-sizing: border-box; min-height: 0; min-width: 0; }
     .area.left { border-right: 1px solid #e0e0e0; }
     .area.upper { border-bottom: 1px solid #e0e0e0; }
     section h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: #455a64; margin: 4px 0 6px; }
     section + section { margin-top: 12px; }
-    .filter { width: 100%; box-sizing: border-box; margin-bottom: 6px; }
-    ul.examples { list-style: none; padding: 0; margin: 0; }
-    ul.examples li { padding: 4px 6px; border-bottom: 1px solid #eee; cursor: pointer; }
-    ul.examples li:hover { background: #f1f8ff; }
-    ul.examples li.selected { background: #d2e3fc; }
-    .source { font-weight: 600; margin-right: 6px; }
-    .preview { color: #555; }
-    textarea { width: 100%; box-sizing: border-box; font: 13px monospace; }
-    .editor-error { color: #b00020; }
+    main[data-layout=explain] .area.upper { padding-top: 6px; padding-bottom: 6px; max-height: 45vh; }
+    main[data-layout=explain] .editor-part h2 { display: none; }
+    :focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
+    /* Narrow screens: one column, the page scrolls as a whole. */
+    @media (max-width: 800px) {
+      :host { height: auto; min-height: 100vh; }
+      main { display: block !important; }
+      .area { overflow: visible; max-height: none !important; border: none !important; padding: 8px; }
+      header select { max-width: 100%; }
+      header a { margin-left: 0; }
+    }
   `;
 
   override connectedCallback() {
@@ -123,8 +134,7 @@ export class SeqsalApp extends LitElement {
     }
     const wanted = this.url.models?.find((m) => groups.includes(m));
     this.group = wanted ?? groups[0];
-    const layouts = Object.keys(this.info.layouts ?? {});
-    this.layout = [this.url.layout, this.info.defaultLayout].find((l) => l && layouts.includes(l)) ?? layouts[0] ?? '';
+    this.layout = chooseLayout(this.url.layout, Object.keys(this.info.layouts ?? {}));
     const datasets = this.datasetsFor(this.group);
     this.datasetName = this.url.dataset && datasets.includes(this.url.dataset) ? this.url.dataset : datasets[0] ?? '';
     this.added = this.url.data.filter((d) => d.prompt).map((d) => newExample(d, 'from URL'));
@@ -133,9 +143,11 @@ export class SeqsalApp extends LitElement {
     this.loading = '';
   }
 
+  /** The group's datasets (LIT's own, named with a leading underscore, are not offered). */
   private datasetsFor(group: string): string[] {
     const compatible = this.info?.models[group]?.datasets ?? [];
-    return compatible.length ? compatible : Object.keys(this.info?.datasets ?? {});
+    const names = compatible.length ? compatible : Object.keys(this.info?.datasets ?? {});
+    return names.filter((d) => !d.startsWith('_'));
   }
 
   private async loadDataset() {
@@ -163,59 +175,79 @@ export class SeqsalApp extends LitElement {
     return this.allExamples.find((e) => e.id === this.selectedId);
   }
 
+  /** Distinct names of the examples (computed once per list). */
+  private get names(): Map<string, string> {
+    const examples = this.allExamples;
+    const cached = this.namesFor;
+    if (cached && cached.examples.length === examples.length && cached.examples.every((e, i) => e === examples[i])) {
+      return cached.names;
+    }
+    const names = exampleNames(examples);
+    this.namesFor = {examples, names};
+    return names;
+  }
+
   private select(id: string) {
     this.selectedId = id;
-    const ex = this.selected;
-    this.draftPrompt = ex?.data.prompt ?? '';
-    this.draftTarget = ex?.data.target ?? '';
     this.editorError = '';
   }
 
-  private addExample() {
-    if (!this.draftPrompt.trim()) {
+  /** The editor's draft: an edited copy of the selected example, or the edited copy updated. */
+  private onDraftApply(draft: Draft) {
+    let n = 0;
+    const result = applyDraft(this.selected, draft, () => `edited-${++addedCount}-${++n}`);
+    if (result.kind === 'none') return;
+    const example = result.example;
+    if (result.kind === 'copy') {
+      this.added = [example, ...this.added];
+    } else {
+      this.added = this.added.map((e) => (e.id === example.id ? example : e));
+    }
+    this.select(example.id);
+  }
+
+  private onAddExample(draft: Draft) {
+    if (!draft.prompt.trim()) {
       this.editorError = 'Write a prompt first: it cannot be empty.';
       return;
     }
-    const data: ExampleData = {prompt: this.draftPrompt};
-    if (this.draftTarget) data.target = this.draftTarget;
-    const example = newExample(data, 'new');
+    const example = newExample(withDraft({prompt: draft.prompt}, draft), 'new', true);
     this.added = [example, ...this.added];
     this.select(example.id);
   }
 
-  private get filtered(): Example[] {
-    const f = this.filter.trim().toLowerCase();
-    if (!f) return this.allExamples;
-    return this.allExamples.filter((e) =>
-        (e.data.source ?? '').toLowerCase().includes(f) || e.data.prompt.toLowerCase().includes(f));
+  private onRevert() {
+    const from = this.selected?.meta.editedFrom;
+    if (from) this.select(from);
+  }
+
+  /** Ctrl+Enter in the editor: generate what it has (applied already). */
+  private async onGenerateRequest() {
+    await this.updateComplete;
+    const module = this.renderRoot.querySelector('seqsal-salience-module') as SalienceModule | null;
+    module?.generateNow();
   }
 
   private renderExamples() {
     return html`<section class="examples-part">
-      <h2>Examples</h2>
-      <input class="filter" data-testid="filter" placeholder="Filter by source or text" .value=${this.filter}
-          @input=${(e: Event) => this.filter = (e.target as HTMLInputElement).value}>
-      <ul class="examples" role="listbox" aria-label="Examples">
-        ${this.filtered.map((e) => html`
-          <li role="option" class=${e.id === this.selectedId ? 'selected' : ''} data-source=${e.data.source ?? ''}
-              aria-selected=${e.id === this.selectedId} @click=${() => this.select(e.id)}>
-            <span class="source">${e.data.source || '(no source)'}</span>
-            <span class="preview">${e.data.prompt.slice(0, 80)}</span>
-          </li>`)}
-      </ul>
-      ${this.filtered.length ? nothing : html`<div class="preview">No example matches.</div>`}
+      <h2 id="examples-heading">Examples</h2>
+      <seqsal-example-list .examples=${this.allExamples} .names=${this.names} selectedId=${this.selectedId}
+          @select-example=${(e: CustomEvent<string>) => this.select(e.detail)}></seqsal-example-list>
     </section>`;
   }
 
   private renderEditor() {
+    const selected = this.selected;
+    const from = selected?.meta.editedFrom;
+    const original = from ? this.allExamples.find((e) => e.id === from) : undefined;
     return html`<section class="editor-part">
       <h2>Edit or write a prompt</h2>
-      <label>Prompt<textarea data-testid="edit-prompt" rows="6" .value=${this.draftPrompt}
-          @input=${(e: Event) => this.draftPrompt = (e.target as HTMLTextAreaElement).value}></textarea></label>
-      <label>Target (optional)<textarea data-testid="edit-target" rows="2" .value=${this.draftTarget}
-          @input=${(e: Event) => this.draftTarget = (e.target as HTMLTextAreaElement).value}></textarea></label>
-      <button data-testid="add-example" @click=${() => this.addExample()}>Add as new example</button>
-      ${this.editorError ? html`<span class="editor-error" role="alert">${this.editorError}</span>` : nothing}
+      <seqsal-editor .example=${selected} originalName=${original ? this.names.get(original.id) ?? '' : ''}
+          .maxNewTokens=${this.seqsal?.models?.[this.group]?.max_new_tokens ?? 0} error=${this.editorError}
+          @draft-apply=${(e: CustomEvent<Draft>) => this.onDraftApply(e.detail)}
+          @add-example=${(e: CustomEvent<Draft>) => this.onAddExample(e.detail)}
+          @revert-example=${() => this.onRevert()}
+          @generate-request=${() => this.onGenerateRequest()}></seqsal-editor>
     </section>`;
   }
 
@@ -227,16 +259,25 @@ export class SeqsalApp extends LitElement {
     return menu;
   }
 
+  /** How long an input the server takes for the group (undefined from a server that does not say). */
+  private lengthLimits(): LengthLimits | undefined {
+    const model = this.seqsal?.models?.[this.group];
+    if (!model) return undefined;
+    const budget = Number(this.seqsal?.limits?.['max_input_tokens'] ?? 0);
+    return {maxLength: model.max_length, contextWindow: model.context_window ?? undefined,
+            maxInputTokens: budget > 0 ? budget : undefined, hosted: !!this.seqsal?.hosted};
+  }
+
   private renderSalience() {
     const menu = this.methodMenu(this.group);
-    return html`<section class="salience-part">
-      <h2>LM Salience</h2>
+    return html`<section class="salience-part" aria-label="LM Salience">
+      <h2 ?hidden=${this.layout === 'explain'}>LM Salience</h2>
       <seqsal-salience-module .api=${this.api} group=${this.group}
           .methods=${menu.methods} .defaultMethod=${menu.defaultMethod}
           .contrastive=${this.info ? supportsFoil(this.info, this.group) : false}
           .inputFields=${this.info ? exampleInputFields(this.info, this.group) : []}
-          .sourceOptions=${this.sourceOptions}
-          .example=${this.selected} .examples=${this.allExamples}></seqsal-salience-module>
+          .sourceOptions=${this.sourceOptions} .lengthLimits=${this.lengthLimits()}
+          .names=${this.names} .example=${this.selected} .examples=${this.allExamples}></seqsal-salience-module>
     </section>`;
   }
 
@@ -249,16 +290,17 @@ export class SeqsalApp extends LitElement {
   protected override render() {
     const info = this.info;
     const groups = info ? salienceGroups(info) : [];
-    const arrangement = arrangementFor(info?.layouts?.[this.layout]);
+    const arrangement = arrangementNamed(this.layout, info?.layouts);
     const {areas} = arrangement;
     const hasLeft = areas.left.length > 0;
     const rows = [areas.upper.length && 'upper', areas.lower.length && 'lower'].filter(Boolean) as Area[];
-    const grid = `grid-template-columns: ${hasLeft ? `${arrangement.leftWidth}% ` : ''}1fr;` +
-        `grid-template-rows: ${rows.map((r) => (r === 'lower' || rows.length === 1) ? 'minmax(0, 1.6fr)' : 'minmax(0, 1fr)').join(' ')};`;
+    const grid = `grid-template-columns: ${hasLeft ? `minmax(220px, ${arrangement.leftWidth}%) ` : ''}minmax(0, 1fr);` +
+        `grid-template-rows: ${rows.map((r) => arrangement.rows[r] ?? 'minmax(0, 1fr)').join(' ')};`;
     const place = (area: Area) => {
       if (area === 'left') return `grid-column: 1; grid-row: 1 / span ${Math.max(1, rows.length)};`;
       return `grid-column: ${hasLeft ? 2 : 1}; grid-row: ${rows.indexOf(area) + 1};`;
     };
+    const layouts = [...Object.keys(APP_LAYOUTS), ...Object.keys(info?.layouts ?? {})];
     return html`
       <header>
         <h1>${info?.pageTitle || 'LM Salience'}</h1>
@@ -277,7 +319,7 @@ export class SeqsalApp extends LitElement {
           }}>
           ${this.datasetsFor(this.group).map((d) => html`<option value=${d} ?selected=${d === this.datasetName}>${d}</option>`)}</select></label>
         <label>Layout <select data-testid="layout" @change=${(e: Event) => this.layout = (e.target as HTMLSelectElement).value}>
-          ${Object.keys(info?.layouts ?? {}).map((l) => html`<option value=${l} ?selected=${l === this.layout}>${l}</option>`)}</select></label>
+          ${layouts.map((l) => html`<option value=${l} ?selected=${l === this.layout}>${APP_LAYOUTS[l] ?? `LIT: ${l}`}</option>`)}</select></label>
         <button data-testid="toggle-results" title="Salience over a whole dataset: results of python -m lit_seqsal.attribute"
             @click=${() => this.view = this.view === 'results' ? 'explain' : 'results'}>${
             this.view === 'results' ? 'Explain examples' : 'Dataset results'}</button>
@@ -285,7 +327,7 @@ export class SeqsalApp extends LitElement {
       </header>
       ${this.error ? html`<div class="banner" role="alert">${this.error}</div>` : nothing}
       ${this.view === 'results' ? html`<seqsal-dataset-view></seqsal-dataset-view>` :
-        this.loading ? html`<div class="loading">${this.loading}</div>` : html`
+        this.loading ? html`<div class="loading" role="status">${this.loading}</div>` : html`
         <main style=${grid} data-layout=${this.layout}>
           ${(['left', 'upper', 'lower'] as Area[]).filter((a) => areas[a].length).map((a) => html`
             <div class="area ${a}" style=${place(a)}>${areas[a].map((p) => this.renderPart(p))}</div>`)}

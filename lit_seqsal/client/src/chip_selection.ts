@@ -18,12 +18,18 @@ export interface ChipSelectionHost extends ReactiveControllerHost {
   selection: Selection;
   /** How many output segments there are. */
   readonly outputCount: number;
-  /** Selects and asks for the selection's scores. */
-  select(anchor: number, focus: number): void;
+  /**
+   * Selects and asks for the selection's scores; `settleMs` > 0 (the keyboard)
+   * asks only once the selection has stayed put that long.
+   */
+  select(anchor: number, focus: number, announce?: boolean, settleMs?: number): void;
   clearSelection(): void;
   /** The element that takes the keyboard focus when a chip is clicked. */
   focusTarget(): HTMLElement | null;
 }
+
+/** How long a selection moved by the keyboard stays put before its scores are asked for. */
+export const KEY_SETTLE_MS = 200;
 
 /** How far the pointer moves before a drag extends the selection (not a layout shift under a still pointer). */
 const DRAG_PX = 3;
@@ -79,7 +85,8 @@ export class ChipSelection implements ReactiveController {
       this.host.clearSelection();
     } else if (next) {
       e.preventDefault();  // the arrows and Home/End would scroll the page
-      this.host.select(next.anchor, next.focus);
+      // Arrowing through the output asks for the segment it stops on, not each one on the way.
+      this.host.select(next.anchor, next.focus, true, KEY_SETTLE_MS);
     }
   };
 

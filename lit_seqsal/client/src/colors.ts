@@ -43,11 +43,28 @@ export function colorFor(value: number, max: number, signed: boolean, intensity 
   return `rgb(${r}, ${g}, ${b})`;
 }
 
-/** Black or white text, whichever reads better on the background. */
+/** WCAG 2.1 relative luminance of an sRGB colour (channels 0..255). */
+export function relativeLuminance(r: number, g: number, b: number): number {
+  const linear = (c: number) => {
+    const s = c / 255;
+    return s <= 0.04045 ? s / 12.92 : Math.pow((s + 0.055) / 1.055, 2.4);
+  };
+  return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+}
+
+/** WCAG 2.1 contrast ratio of two relative luminances (1 to 21). */
+export function contrastRatio(a: number, b: number): number {
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}
+
+/**
+ * Black or white text, whichever contrasts more with the background (WCAG
+ * 2.1): at least 4.58:1 on any colour.
+ */
 export function textColorFor(background: string): string {
   const [r, g, b] = (background.match(/\d+/g) ?? ['255', '255', '255']).map(Number);
-  const luminance = (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
-  return luminance < 0.5 ? '#ffffff' : '#1a1a1a';
+  const l = relativeLuminance(r, g, b);
+  return contrastRatio(l, 1) > contrastRatio(l, 0) ? '#ffffff' : '#000000';
 }
 
 /** Legend stops: `count` values from -max (signed) or 0 to max, with colours. */

@@ -160,30 +160,38 @@ export function applyFoil(state: FoilState, foil: string, methods: readonly Meth
   return {method: state.method, foil: next, switchedFrom: state.switchedFrom, notice: ''};
 }
 
-/** The words of a legend: a caption, and in a contrastive view what each end of the scale means. */
+/** The words of a legend: a caption, what each end of the scale means, and one sentence. */
 export interface LegendText {
   caption: string;
   /** What the negative end means (signed scales only). */
   negative?: string;
+  /** What the white end means (unsigned scales). */
+  low?: string;
   /** What the positive (or, unsigned, the dark) end means. */
   positive?: string;
-  /** One sentence saying what the colours mean. */
+  /** One sentence saying what the colours mean for the explained span. */
   explanation: string;
 }
 
 /**
- * What a legend says: `actual` is the explained output, `foil` the
- * alternative ('' in a plain view). In a contrastive view orange (positive)
- * parts pushed toward the actual output and purple (negative) ones toward the
- * foil; with an unsigned method, darker parts mattered more to the difference.
+ * What a legend says: `method` is the method as shown (its label), `actual`
+ * the explained output, `foil` the alternative ('' in a plain view). In a
+ * plain view darker parts mattered more to the span (signed: orange raised
+ * its probability, purple lowered it); in a contrastive view orange
+ * (positive) parts pushed toward the actual output and purple (negative)
+ * ones toward the foil; with an unsigned method, darker parts mattered more
+ * to the difference.
  */
 export function legendText(method: string, signed: boolean, actual: string, foil: string): LegendText {
   if (!foil) {
-    return {
-      caption: `${method}${signed ? ' (signed)' : ''}`,
-      explanation: signed ?
-          `Orange parts raised the probability of ${quote(actual)}, purple parts lowered it.` :
-          `Darker parts mattered more to ${quote(actual)}.`,
+    const a = quote(actual);
+    return signed ? {
+      caption: `${method} (signed)`, negative: 'lowered it', positive: 'raised it',
+      explanation: `For ${a}: orange parts raised its probability, purple parts lowered it; the darker, the ` +
+                   'stronger. White parts had little effect.',
+    } : {
+      caption: method, low: 'little', positive: 'mattered more',
+      explanation: `For ${a}: the darker a part, the more it mattered to it. White parts mattered little.`,
     };
   }
   const [a, f] = [quote(actual), quote(foil)];

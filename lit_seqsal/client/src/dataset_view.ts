@@ -20,6 +20,8 @@ import type {Granularity} from './segments.js';
 export const RESULTS_PATH = './seqsal/results';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+/** "1 example", "4 examples". */
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 export class DatasetView extends LitElement {
   static properties = {
@@ -73,11 +75,19 @@ export class DatasetView extends LitElement {
             word-break: break-word; font-size: 14px; }
     .seg { border-radius: 3px; padding: 1px 1px; }
     .seg.out { font-style: italic; }
-    .seg.after { color: #888; }
+    .seg.after { color: #5f5f5f; }
     .seg.selected { outline: 2px solid #d6004c; outline-offset: 1px; }
     .legend { display: flex; gap: 0; align-items: center; margin: 6px 0; font-size: 12px; }
     .legend .swatch { padding: 1px 8px; border: 1px solid #ccc; min-width: 40px; text-align: center; }
     .legend .caption { margin-right: 8px; color: #444; }
+    .examples tbody tr:focus-visible { outline: 2px solid #1a73e8; outline-offset: -2px; }
+    @media (max-width: 800px) {
+      :host { height: auto; padding: 8px; }
+      .bar-row { grid-template-columns: minmax(0, 1fr); }
+      .bar-row .name { text-align: left; }
+      table { table-layout: fixed; }
+      td, th { overflow-wrap: anywhere; }
+    }
   `;
 
   override connectedCallback() {
@@ -89,14 +99,20 @@ export class DatasetView extends LitElement {
     try {
       const response = await fetch(this.resultsUrl);
       if (response.status === 404) {
-        if (!this.results) this.message = 'The server has no results file (start it with --results=FILE): open one below.';
+        if (!this.results) {
+          this.message = 'The server has no results file (start it with --results=FILE): open one with ' +
+                         '"Open a results file" above.';
+        }
         return;
       }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const text = await response.text();
       if (!this.results) this.show(text, 'the server');
     } catch (e) {
-      if (!this.results) this.message = `Could not load the server's results (${(e as Error).message}): open a file below.`;
+      if (!this.results) {
+        this.message = `Could not load the server's results (${(e as Error).message}): open a file with ` +
+                       '"Open a results file" above.';
+      }
     }
   }
 
@@ -112,7 +128,8 @@ export class DatasetView extends LitElement {
     const methods = methodsOf(parsed.records);
     this.method = methods.includes(this.method) ? this.method : methods[0] ?? '';
     this.message = parsed.records.length ? '' :
-        `No explained example in ${origin} (${parsed.errors.length} errors${parsed.badLines.length ? `, ${parsed.badLines.length} unreadable lines` : ''}).`;
+        `No explained example in ${origin} (${count(parsed.errors.length, 'error')}${
+          parsed.badLines.length ? `, ${count(parsed.badLines.length, 'unreadable line')}` : ''}).`;
   }
 
   private async openFile(e: Event) {
@@ -172,13 +189,16 @@ export class DatasetView extends LitElement {
     const records = this.shownRecords;
     return html`<h2>Examples</h2>
       <input placeholder="Filter by id, source or explained text" data-testid="results-filter" .value=${this.filter}
+          aria-label="Filter the examples by id, source or explained text"
           @input=${(e: Event) => this.filter = (e.target as HTMLInputElement).value}>
       <div class="examples"><table>
         <thead><tr><th>id</th><th>source</th><th>explained</th><th>top region</th>
           ${this.sortRegion ? html`<th class="num">${this.sortRegion}</th>` : nothing}</tr></thead>
         <tbody>${records.map((r) => {
           const share = this.sortRegion ? shareOf(r, this.method, this.sortRegion) : undefined;
-          return html`<tr class=${r === this.selected ? 'selected' : ''} data-id=${r.id} @click=${() => this.selected = r}>
+          return html`<tr class=${r === this.selected ? 'selected' : ''} data-id=${r.id} tabindex="0"
+              @click=${() => this.selected = r}
+              @keydown=${(e: KeyboardEvent) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); this.selected = r; } }}>
             <td>${r.id}</td><td>${r.source ?? ''}</td><td>${(r.span?.text ?? '').slice(0, 80)}</td>
             <td>${r.regions?.top[this.method] ?? ''}</td>
             ${this.sortRegion ? html`<td class="num">${share === undefined ? '–' : pct(share)}</td>` : nothing}
@@ -224,8 +244,9 @@ export class DatasetView extends LitElement {
       <div class="controls">
         <label>Open a results file <input type="file" accept=".jsonl,.json,application/x-ndjson" data-testid="results-file"
             @change=${(e: Event) => this.openFile(e)}></label>
-        ${results ? html`<span class="note" data-testid="results-summary">${this.origin}: ${results.records.length} examples,
-            ${results.errors.length} errors${results.badLines.length ? `, ${results.badLines.length} unreadable lines` : ''}</span>` : nothing}
+        ${results ? html`<span class="note" data-testid="results-summary">${this.origin}:
+            ${count(results.records.length, 'example')}, ${count(results.errors.length, 'error')}${
+            results.badLines.length ? `, ${count(results.badLines.length, 'unreadable line')}` : ''}</span>` : nothing}
       </div>
       ${this.message ? html`<p class="note" role="status">${this.message}</p>` : nothing}
       ${results && results.records.length ? html`

@@ -61,8 +61,8 @@ export function viewToHtml(view: ExportedView, textColor: (background: string) =
   const swatches = view.legend.map((l) =>
       `<span class="swatch" style="background:${l.color};color:${textColor(l.color)}">${formatScore(l.value)}</span>`).join('');
   const end = (text: string | undefined, cls: string) => text ? `<span class="end ${cls}">${escapeHtml(text)}</span>` : '';
-  const legend = `<span class="caption">${escapeHtml(words.caption)}</span>${end(words.negative, 'negative')}` +
-      `${swatches}${end(words.positive, 'positive')}`;
+  const legend = `<span class="caption">${escapeHtml(words.caption)}</span>` +
+      `${end(words.negative ?? words.low, words.negative ? 'negative' : 'low')}${swatches}${end(words.positive, 'positive')}`;
   const granularity = view.granularity === 'custom' ? `custom /${view.pattern ?? ''}/` : view.granularity;
   const kind = view.view === 'contrastive' ? 'Contrastive' : 'Plain';
   return `<!DOCTYPE html>

@@ -36,13 +36,14 @@ export class FoilBar extends LitElement {
     .foil-bar { display: flex; flex-wrap: wrap; gap: 4px 6px; align-items: center; margin: 4px 0; font-size: 12px;
                 min-height: 24px; }
     .instead { font-weight: 600; color: #333; }
-    .muted { color: #777; font-style: italic; }
-    .alternative { border: 1px solid #b9b9c9; background: #fff; border-radius: 12px; padding: 1px 8px;
+    .muted { color: #595959; font-style: italic; }
+    .alternative { border: 1px solid #8a8aa0; background: #fff; color: #1a1a1a; border-radius: 12px; padding: 1px 8px;
                    cursor: pointer; white-space: pre; }
     .alternative.current { background: #3c1361; color: #fff; border-color: #3c1361; }
-    .alternative:disabled { cursor: default; color: #888; }
-    .alternative .p { margin-left: 4px; opacity: .75; font-size: 11px; }
+    .alternative:disabled { cursor: default; color: #595959; background: #f5f5f5; }
+    .alternative .p { margin-left: 4px; font-size: 12px; }
     button { font: inherit; }
+    button:focus-visible, input:focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
   `;
 
   protected override willUpdate(changed: PropertyValues<this>) {

@@ -41,8 +41,10 @@ export interface PaneView extends PaneSegments {
   hi: number;
   /** Whether each output segment shows its salience (see isColoured). */
   coloured: boolean[];
-  /** The |value| shown at full colour: the largest over the prompt and the coloured output. */
+  /** The |value| at full colour: the largest over the prompt and the coloured output (ownMax), or a shared one. */
   max: number;
+  /** This view's own largest |value| (what a shared scale is made of). */
+  ownMax: number;
   signed: boolean;
   /** Segments made of the chat template's own tokens only: greyed, no score (see turns.ts). */
   promptTemplate: boolean[];
@@ -55,6 +57,8 @@ export interface ViewOptions {
   template?: readonly boolean[];
   /** The scale's kind when known (a contrastive view of a signed method); else read from the scores. */
   signed?: boolean;
+  /** A scale shared with other views (compare mode): the |value| at full colour, if larger than this view's. */
+  scaleMax?: number;
 }
 
 /** The prompt's and the output's segments at a granularity. */
@@ -109,9 +113,11 @@ export function paneView(segments: PaneSegments, tokenScores: ArrayLike<number> 
   const outputTemplate = output.map((seg) => isTemplateSegment(seg, template));
   const coloured = output.map((_, i) => isColoured(i, lo, hi, showInSelection) && !outputTemplate[i]);
   const visible = outputValues.map((_, i) => i).filter((i) => coloured[i]);
-  const max = Math.max(scaleMax(promptValues), visible.length ? scaleMax(outputValues, visible) : 0);
+  const ownMax = Math.max(scaleMax(promptValues), visible.length ? scaleMax(outputValues, visible) : 0);
+  const max = Math.max(ownMax, options.scaleMax ?? 0);
   const signed = options.signed ?? (scores ? isSigned(scores) : false);
-  return {prompt, output, promptValues, outputValues, lo, hi, coloured, max, signed, promptTemplate, outputTemplate};
+  return {prompt, output, promptValues, outputValues, lo, hi, coloured, max, ownMax, signed, promptTemplate,
+          outputTemplate};
 }
 
 /** One chip as the pane and the export show it. */
@@ -149,10 +155,14 @@ export function chips(view: PaneView, hasScores: boolean, intensity: number): {p
   };
 }
 
-/** A chip's inline style: the colour as background (with readable text) or as underline. */
+/**
+ * A chip's inline style: the colour as background (with readable text) or as
+ * underline; a chip without a score keeps its class's text colour (greyed
+ * after the selection).
+ */
 export function chipStyle(color: string, mark: ViewSettings['mark']): string {
   if (mark === 'underline') return `border-bottom-color:${color}`;
-  return `background:${color};color:${textColorFor(color)}`;
+  return color === NO_COLOR ? `background:${color}` : `background:${color};color:${textColorFor(color)}`;
 }
 
 /** The exported segments: the chips the pane shows with scores, prompt first. */
@@ -296,4 +306,35 @@ export function prefetchText(progress: PrefetchProgress | undefined, granularity
   if (!progress.running) return '';
   return `Fetching the other ${unitCount(progress.total, granularity)} in the background ` +
          `(${progress.done} of ${progress.total} ready): click any part of the output meanwhile.`;
+}
+
+/** How long an input the server takes (GET /seqsal/info). */
+export interface LengthLimits {
+  /** The model's --sequence_length. */
+  maxLength: number;
+  /** What the model reads at most, where known. */
+  contextWindow?: number;
+  /** A hosted server's budget per input (--max_input_tokens), where it has one. */
+  maxInputTokens?: number;
+  hosted?: boolean;
+}
+
+/**
+ * What the pane says of an input of `tokens` tokens over the server's limit
+ * (before the server refuses it): the limit, the input's length and what to
+ * do; '' when it fits. `what` names the input ("This prompt").
+ */
+export function lengthAdvice(tokens: number, limits: LengthLimits | undefined, what: string): string {
+  if (!limits) return '';
+  const budget = limits.maxInputTokens && limits.maxInputTokens < limits.maxLength ? limits.maxInputTokens : 0;
+  const limit = budget || limits.maxLength;
+  if (tokens <= limit) return '';
+  const n = (x: number) => x.toLocaleString('en-US');
+  const head = `${what} is ${n(tokens)} tokens long: this server takes at most ${n(limit)} tokens for this model`;
+  if (budget) return `${head} (--max_input_tokens). Shorten it, or run the model on your own server.`;
+  const window = limits.contextWindow;
+  if (window && tokens > window) return `${head}, and the model itself reads at most ${n(window)}. Shorten it.`;
+  const suggested = Math.min(Math.ceil(tokens / 1024) * 1024, window ?? Infinity);
+  return `${head} (--sequence_length). Shorten it, or restart the server with --sequence_length=${suggested}` +
+         `${window ? ` (the model reads up to ${n(window)} tokens)` : ''}.`;
 }

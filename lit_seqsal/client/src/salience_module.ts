@@ -1,6 +1,9 @@
 /**
  * The LM Salience module: what to explain, how to segment and colour it, one
- * example or two side by side, and export of the current view.
+ * example or two side by side (on one colour scale by default), export of
+ * the current view, and "How to read this". Its controls stay at the top of
+ * the scrolling area (sticky); each pane's status, progress and legend stay
+ * under them (salience_pane.ts).
  */
 
 import {LitElement, css, html, nothing} from 'lit';
@@ -11,12 +14,13 @@ import type {Example} from './api.js';
 import {textColorFor} from './colors.js';
 import {applyFoil} from './contrastive.js';
 import {viewToHtml, viewToJson} from './export.js';
-import {FALLBACK_DEFAULT_METHOD, menuLabel} from './methods.js';
+import {FALLBACK_DEFAULT_METHOD, menuLabel, methodNamed} from './methods.js';
 import type {MethodInfo} from './methods.js';
 import {SalienceSource} from './salience_data.js';
 import type {SourceOptions} from './salience_data.js';
 import './salience_pane.js';  // defines <seqsal-salience-pane>
 import type {SaliencePane} from './salience_pane.js';
+import type {LengthLimits} from './pane_view.js';
 import {GRANULARITIES, parsePattern} from './segments.js';
 import type {Granularity} from './segments.js';
 import {DEFAULT_SETTINGS} from './settings.js';
@@ -59,6 +63,10 @@ export class SalienceModule extends LitElement {
     exportError: {state: true},
     hasTurns: {state: true},
     methodNotice: {state: true},
+    lengthLimits: {attribute: false},
+    names: {attribute: false},
+    sharedScale: {state: true},
+    scales: {state: true},
   };
 
   api!: LitApi;
@@ -88,6 +96,15 @@ export class SalienceModule extends LitElement {
   hasTurns = false;
   /** Says why the method changed (a foil needs a signed method). */
   methodNotice = '';
+  /** How long an input the server takes (pane_view.lengthAdvice). */
+  lengthLimits?: LengthLimits;
+  /** Distinct names of the examples (examples.exampleNames), for the compare menu and the panes' labels. */
+  names = new Map<string, string>();
+  /** Compare mode: both panes on one colour scale (the larger of the two). */
+  sharedScale = true;
+  /** Each pane's own scale (its largest |value|), as it last told. */
+  scales: number[] = [];
+  private controlsObserver?: ResizeObserver;
   /** The method a foil switched away from, to return to when it is cleared. */
   private switchedFrom?: string;
   /** Whether the user picked a method (else the default is shown). */
@@ -99,16 +116,66 @@ export class SalienceModule extends LitElement {
 
   static styles = css`
     :host { display: block; font-family: system-ui, sans-serif; font-size: 13px; }
-    .controls { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; padding: 6px 0;
-                border-bottom: 1px solid #e0e0e0; margin-bottom: 8px; }
-    .controls label { display: inline-flex; gap: 4px; align-items: center; }
+    .top { position: sticky; top: 0; z-index: 3; background: #fff; border-bottom: 1px solid #e0e0e0;
+           margin-bottom: 8px; }
+    .controls { display: flex; flex-wrap: wrap; gap: 6px 14px; align-items: center; padding: 6px 0; }
+    .controls label { display: inline-flex; gap: 4px; align-items: center; max-width: 100%; min-width: 0; }
+    .controls select { max-width: 100%; min-width: 0; }
+    .group { display: inline-flex; flex-wrap: wrap; gap: 6px; align-items: center; max-width: 100%; min-width: 0; }
     .pattern-error { color: #b00020; font-size: 12px; }
-    .panes { display: grid; grid-template-columns: 1fr; gap: 12px; }
-    .panes.compare { grid-template-columns: 1fr 1fr; }
+    .method-help { margin: 0 0 4px; color: #37474f; font-size: 12px; }
+    .method-help b { font-weight: 600; }
+    .panes { display: grid; grid-template-columns: minmax(0, 1fr); gap: 12px; }
+    .panes.compare { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); }
     input[type=range] { width: 90px; }
     .export-error { color: #b00020; }
     .method-notice { color: #3c1361; background: #f3ecfa; padding: 2px 6px; border-radius: 4px; font-size: 12px; }
+    details.how-to { font-size: 12px; color: #333; margin: 0 0 6px; }
+    details.how-to summary { cursor: pointer; color: #0b57d0; width: fit-content; }
+    details.how-to ul { margin: 4px 0; padding-left: 18px; max-width: 80ch; }
+    details.how-to li { margin: 2px 0; }
+    button { font: inherit; }
+    :focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
+    @media (max-width: 800px) {
+      .top { position: static; }
+      .controls label { flex-wrap: wrap; }
+      .panes.compare { grid-template-columns: minmax(0, 1fr); }
+    }
   `;
+
+  override connectedCallback() {
+    super.connectedCallback();
+    // The panes' sticky heads go right under the controls, whatever their height.
+    this.controlsObserver = new ResizeObserver((entries) => {
+      const height = entries[0]?.target.getBoundingClientRect().height ?? 0;
+      this.style.setProperty('--seqsal-controls-height', `${Math.ceil(height)}px`);
+    });
+    this.updateComplete.then(() => {
+      const top = this.renderRoot.querySelector('.top');
+      if (top) this.controlsObserver?.observe(top);
+    });
+  }
+
+  override disconnectedCallback() {
+    super.disconnectedCallback();
+    this.controlsObserver?.disconnect();
+  }
+
+  /** Generates the leading pane's output now (Ctrl+Enter in the editor). */
+  async generateNow() {
+    this.mode = 'generation';
+    await this.updateComplete;
+    const pane = this.panes()[0];
+    await pane?.updateComplete;
+    pane?.generate();
+  }
+
+  /** The scale both panes share in compare mode (undefined: each its own). */
+  private get sharedMax(): number | undefined {
+    if (!this.compare || !this.sharedScale) return undefined;
+    const known = this.scales.filter((x) => x > 0);
+    return known.length ? Math.max(...known) : undefined;
+  }
 
   private get source(): SalienceSource | undefined {
     if (!this.group || !this.api) return undefined;
@@ -215,7 +282,7 @@ export class SalienceModule extends LitElement {
   private exportAs(kind: 'json' | 'html') {
     const view = this.panes()[0]?.exportView(this.group);
     if (!view) {
-      this.exportError = 'Select part of the output first: there is nothing to export yet.';
+      this.exportError = 'Nothing to export yet: select part of the output first, then export what it shows.';
       return;
     }
     this.exportError = '';
@@ -225,16 +292,63 @@ export class SalienceModule extends LitElement {
     else download(`${name}.html`, 'text/html', viewToHtml(view, textColorFor));
   }
 
+  /** A name for an example: its distinct name where known. */
+  private nameOf(example: Example | undefined, fallback: string): string {
+    if (!example) return fallback;
+    return this.names.get(example.id) ?? (example.data.source || example.data.prompt.slice(0, 40));
+  }
+
+  /** What the method shown is and what it costs, from the server's registry. */
+  private renderMethodHelp() {
+    const m = methodNamed(this.methods, this.settings.method);
+    if (!m?.description) return nothing;
+    return html`<p class="method-help" id="method-help" data-testid="method-help"><b>${m.label}:</b> ${m.description}</p>`;
+  }
+
+  /** "How to read this": what is coloured, what each method answers, why they differ. */
+  private renderHowTo() {
+    const m = methodNamed(this.methods, this.settings.method);
+    return html`<details class="how-to" data-testid="how-to-read">
+      <summary>How to read this</summary>
+      <ul>
+        <li>Select part of the output (in italics) by clicking it, dragging over it or with the arrow keys in the
+          text. The prompt, and the output before the selection, are then coloured by how much each part mattered to
+          the selected part: the legend above the text says what dark, light and each colour mean.</li>
+        ${m ? html`<li><b>${m.label}</b>${m.description ? html`: ${m.description}` : nothing}${
+            m.measures ? html` It measures the ${m.measures}.` : nothing}${m.cost ? html` Cost: ${m.cost}.` : nothing}</li>` :
+          nothing}
+        <li>The methods answer different questions. Gradient methods say how sensitive the selected output is to each
+          part (fast, one pass, but local); integrated gradients and occlusion say how much it changes when a part is
+          faded out or deleted (slower, closer to what the model does). Where they agree, trust it more; where they
+          point at different parts, check with occlusion.</li>
+        <li>Output after the selection is greyed: the model had not written it yet. Grey boxes in a conversation are
+          the chat template's own markers, not scored.</li>
+        ${this.contrastive ? html`<li>"instead of" asks why this output rather than another text (a contrastive
+          view): orange parts pushed toward the output, purple ones toward the other text.</li>` : nothing}
+        <li>Compare shows a second example with the same part of the output selected, on one colour scale by
+          default, so that the same shade means the same value in both.</li>
+      </ul>
+    </details>`;
+  }
+
   protected override render() {
     const s = this.settings;
     const other = this.examples.find((e) => e.id === this.compareId);
+    const shared = this.sharedMax;
     const pane = (example: Example | undefined, label: string, mirror?: SelectionRequest) => html`
       <seqsal-salience-pane .source=${this.source} .methods=${this.methods} .contrastive=${this.contrastive}
-          .inputFields=${this.inputFields}
-          .example=${example?.data} .mode=${this.mode}
+          .inputFields=${this.inputFields} .lengthLimits=${this.lengthLimits}
+          .example=${example?.data} .mode=${this.mode} .scaleMax=${shared}
           .settings=${s} .requestedSelection=${mirror} label=${label}></seqsal-salience-pane>`;
+    const select = (id: string, label: string, value: string, onChange: (v: string) => void,
+                    options: Array<[string, string]>) => html`
+      <label>${label}
+        <select data-testid=${id} @change=${(e: Event) => onChange((e.target as HTMLSelectElement).value)}>
+          ${options.map(([v, text]) => html`<option value=${v} ?selected=${v === value}>${text}</option>`)}
+        </select></label>`;
     return html`
-      <div class="controls">
+      <div class="top">
+      <div class="controls" role="group" aria-label="What to explain and how to show it">
         <label>Explain
           <select data-testid="mode" .value=${this.mode}
               @change=${(e: Event) => this.mode = (e.target as HTMLSelectElement).value as OutputMode}>
@@ -252,51 +366,71 @@ export class SalienceModule extends LitElement {
               @input=${(e: Event) => this.onPattern((e.target as HTMLInputElement).value)}></label>
           ${this.patternError ? html`<span class="pattern-error" role="alert">${this.patternError}</span>` : nothing}` : nothing}
         <label>Method
-          <select data-testid="method" .value=${s.method}
+          <select data-testid="method" .value=${s.method} aria-describedby="method-help"
               @change=${(e: Event) => this.onMethod((e.target as HTMLSelectElement).value)}>
             ${this.methods.map((m) => html`<option value=${m.name} title=${m.description || nothing}
                 ?selected=${m.name === s.method}>${menuLabel(m)}</option>`)}
           </select></label>
         ${this.methodNotice ? html`<span class="method-notice" data-testid="method-notice" role="status">${this.methodNotice}</span>` : nothing}
-        <label>Intensity
-          <input type="range" data-testid="intensity" min="0" max="1" step="0.05" .value=${String(s.intensity)}
-              @input=${(e: Event) => this.set({intensity: Number((e.target as HTMLInputElement).value)})}>
-          <button data-testid="intensity-reset" title="Reset intensity"
-              @click=${() => this.set({intensity: DEFAULT_SETTINGS.intensity})}>Reset</button></label>
-        <label><select data-testid="density" @change=${(e: Event) => this.set({density: (e.target as HTMLSelectElement).value as ViewSettings['density']})}>
-            <option value="spacious" ?selected=${s.density === 'spacious'}>Spacious</option>
-            <option value="dense" ?selected=${s.density === 'dense'}>Dense</option></select></label>
-        <label><select data-testid="spacing" @change=${(e: Event) => this.set({spacing: (e.target as HTMLSelectElement).value as ViewSettings['spacing']})}>
-            <option value="loose" ?selected=${s.spacing === 'loose'}>Loose lines</option>
-            <option value="tight" ?selected=${s.spacing === 'tight'}>Tight lines</option></select></label>
-        <label><select data-testid="mark" @change=${(e: Event) => this.set({mark: (e.target as HTMLSelectElement).value as ViewSettings['mark']})}>
-            <option value="highlight" ?selected=${s.mark === 'highlight'}>Highlight</option>
-            <option value="underline" ?selected=${s.mark === 'underline'}>Underline</option></select></label>
+        <span class="group">
+          <label>Intensity
+            <input type="range" data-testid="intensity" min="0" max="1" step="0.05" .value=${String(s.intensity)}
+                @input=${(e: Event) => this.set({intensity: Number((e.target as HTMLInputElement).value)})}></label>
+          <button data-testid="intensity-reset" title="Reset intensity" aria-label="Reset intensity"
+              @click=${() => this.set({intensity: DEFAULT_SETTINGS.intensity})}>Reset</button></span>
+        ${select('density', 'Chips', s.density, (v) => this.set({density: v as ViewSettings['density']}),
+                 [['spacious', 'Spacious'], ['dense', 'Dense']])}
+        ${select('spacing', 'Lines', s.spacing, (v) => this.set({spacing: v as ViewSettings['spacing']}),
+                 [['loose', 'Loose'], ['tight', 'Tight']])}
+        ${select('mark', 'Colour as', s.mark, (v) => this.set({mark: v as ViewSettings['mark']}),
+                 [['highlight', 'Highlight'], ['underline', 'Underline']])}
         <label><input type="checkbox" data-testid="in-selection" .checked=${s.showInSelection}
             @change=${(e: Event) => this.set({showInSelection: (e.target as HTMLInputElement).checked})}>
           Salience within the selection</label>
-        <label><input type="checkbox" data-testid="compare" .checked=${this.compare}
-            @change=${(e: Event) => this.compare = (e.target as HTMLInputElement).checked}> Compare with</label>
-        ${this.compare ? html`<select data-testid="compare-example"
-            @change=${(e: Event) => this.compareId = (e.target as HTMLSelectElement).value}>
-            ${this.examples.filter((e) => e.id !== this.example?.id).map((e) => html`
-              <option value=${e.id} ?selected=${e.id === this.compareId}>${e.data.source || e.data.prompt.slice(0, 40)}</option>`)}
-          </select>` : nothing}
-        <button data-testid="export-json" @click=${() => this.exportAs('json')}>Export JSON</button>
-        <button data-testid="export-html" @click=${() => this.exportAs('html')}>Export HTML</button>
-        ${this.exportError ? html`<span class="export-error" role="alert">${this.exportError}</span>` : nothing}
+        <span class="group">
+          <label><input type="checkbox" data-testid="compare" .checked=${this.compare}
+              @change=${(e: Event) => this.compare = (e.target as HTMLInputElement).checked}> Compare with</label>
+          ${this.compare ? html`<select data-testid="compare-example" aria-label="Example to compare with"
+              @change=${(e: Event) => this.compareId = (e.target as HTMLSelectElement).value}>
+              ${this.examples.filter((e) => e.id !== this.example?.id).map((e) => html`
+                <option value=${e.id} ?selected=${e.id === this.compareId}>${this.nameOf(e, '')}</option>`)}
+            </select>
+            <label title="Both panes use the larger of their two scales: the same shade means the same value">
+              <input type="checkbox" data-testid="shared-scale" .checked=${this.sharedScale}
+                  @change=${(e: Event) => this.sharedScale = (e.target as HTMLInputElement).checked}> One colour scale
+            </label>` : nothing}
+        </span>
+        <span class="group">
+          <button data-testid="export-json" @click=${() => this.exportAs('json')}>Export JSON</button>
+          <button data-testid="export-html" @click=${() => this.exportAs('html')}>Export HTML</button>
+        </span>
+        ${this.exportError ? html`<span class="export-error" role="alert" data-testid="export-error">${this.exportError}</span>` : nothing}
+      </div>
+      ${this.renderMethodHelp()}
+      ${this.renderHowTo()}
       </div>
       <div class="panes ${this.compare ? 'compare' : ''}"
           @selection-change=${(e: CustomEvent<SelectionRequest>) => {
             // The first pane leads: the compared example selects the same output line.
             if (e.target === this.panes()[0]) this.mirror = e.detail;
+            this.exportError = '';
           }}
           @foil-change=${(e: CustomEvent<string>) => this.onFoil(e.detail)}
-          @turns-change=${(e: CustomEvent<boolean>) => this.onTurns(e)}>
-        ${pane(this.example, this.compare ? (this.example?.data.source || 'Selected example') : '')}
-        ${this.compare ? pane(other, other?.data.source || 'Compared example', this.mirror) : nothing}
+          @turns-change=${(e: CustomEvent<boolean>) => this.onTurns(e)}
+          @scale-change=${(e: CustomEvent<number>) => this.onScale(e)}>
+        ${pane(this.example, this.compare ? this.nameOf(this.example, 'Selected example') : '')}
+        ${this.compare ? pane(other, this.nameOf(other, 'Compared example'), this.mirror) : nothing}
       </div>
     `;
+  }
+
+  /** A pane's own scale changed: the shared one follows. */
+  private onScale(e: CustomEvent<number>) {
+    const index = this.panes().indexOf(e.target as SaliencePane);
+    if (index < 0) return;
+    const scales = [...this.scales];
+    scales[index] = e.detail;
+    this.scales = scales;
   }
 }
 customElements.define('seqsal-salience-module', SalienceModule);

@@ -11,6 +11,9 @@
  * of" offers the model's alternatives and a text field: a foil makes the view
  * contrastive (contrastive.ts), shared with a compared pane through the
  * module's settings. The chat template's tokens are greyed (turns.ts).
+ * Its head (status, progress, the background prefetch, the legend and what
+ * it means) stays in view under the module's controls while the text
+ * scrolls; the output is scrolled into view when it arrives.
  */
 
 import {LitElement, css, html, nothing} from 'lit';
@@ -24,16 +27,18 @@ import type {Alternative} from './contrastive.js';
 import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
 import './foil_bar.js';  // defines <seqsal-foil-bar>
-import {formatProgress, progressFraction} from './jobs.js';
+import {GENERATION_FIELDS} from './api.js';
+import {CancelledError} from './errors.js';
+import {formatProgress, progressFraction, sleep} from './jobs.js';
 import {prefetchChunkSize} from './prefetch.js';
 import type {PrefetchProgress} from './prefetch.js';
 import {methodNamed} from './methods.js';
 import type {MethodInfo} from './methods.js';
 import {
-  NO_SELECTION, chipStyle, chips, clampSelection, exportedView, paneSegments, paneView, prefetchText, requestedIndex,
-  selectedRange, selectedText, selectionCovering,
+  NO_SELECTION, chipStyle, chips, clampSelection, exportedView, lengthAdvice, paneSegments, paneView, prefetchText,
+  requestedIndex, selectedRange, selectedText, selectionCovering,
 } from './pane_view.js';
-import type {PaneSegments, PaneView, Selection} from './pane_view.js';
+import type {LengthLimits, PaneSegments, PaneView, Selection} from './pane_view.js';
 import {rangeKey} from './ranges.js';
 import type {PromptInput, SalienceSource, Scores, Tokenized} from './salience_data.js';
 import {loadScores, planScores} from './score_loader.js';
@@ -42,6 +47,7 @@ import type {Granularity, TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 import {templateTokens, turnLabel} from './turns.js';
 import {WorkController} from './work_controller.js';
+import type {WorkHandlers} from './work_controller.js';
 
 export class SaliencePane extends LitElement {
   static properties = {
@@ -61,6 +67,8 @@ export class SaliencePane extends LitElement {
     scores: {state: true},
     alternatives: {state: true},
     prefetch: {state: true},
+    lengthLimits: {attribute: false},
+    scaleMax: {attribute: false},
   };
 
   source?: SalienceSource;
@@ -75,6 +83,10 @@ export class SaliencePane extends LitElement {
   /** Example fields sent with the prompt (a conversation, stop sequences; api.exampleInputFields). */
   inputFields: string[] = [];
   label = '';
+  /** How long an input the server takes (a warning before it refuses a longer one). */
+  lengthLimits?: LengthLimits;
+  /** A colour scale shared with the compared pane (its largest |value|); undefined: this pane's own. */
+  scaleMax?: number;
 
   output?: string;
   tokenized?: Tokenized;
@@ -96,42 +108,59 @@ export class SaliencePane extends LitElement {
   private alternativesFor = '';
   /** Mouse and keyboard selection of the output chips. */
   private readonly chipSelection = new ChipSelection(this);
+  /** The scale this pane last told the module (scale-change). */
+  private toldScale = -1;
+  /** The output just arrived: scroll it into view once drawn. */
+  private revealOutput = false;
+  /** What the last render showed. */
+  private lastView?: PaneView;
 
   static styles = css`
-    :host { display: block; font-size: 14px; }
+    :host { display: block; font-size: 14px; min-width: 0; }
+    .head { position: sticky; top: var(--seqsal-controls-height, 0px); z-index: 2; background: #fff;
+            padding-bottom: 2px; }
+    .label { font-size: 13px; }
     .status { color: #555; font-size: 12px; min-height: 18px; }
     .error { color: #b00020; background: #fdecee; padding: 6px 8px; border-radius: 4px; margin: 4px 0; white-space: pre-wrap; }
-    .progress { display: flex; align-items: center; gap: 8px; margin: 2px 0 6px; font-size: 12px; color: #333; }
+    .length-warning { color: #7a4100; background: #fff4e5; padding: 6px 8px; border-radius: 4px; margin: 4px 0; }
+    .progress { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; margin: 2px 0 6px; font-size: 12px; color: #333; }
     .progress progress { flex: 0 1 240px; height: 10px; }
     .progress .progress-text { font-variant-numeric: tabular-nums; }
-    .prefetch { display: flex; align-items: center; gap: 8px; font-size: 12px; color: #444; margin: 2px 0 4px; }
+    .prefetch { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; font-size: 12px; color: #444; margin: 2px 0 4px; }
     .prefetch progress { flex: 0 0 120px; height: 8px; }
     .notice { color: #333; background: #f1f3f4; padding: 6px 8px; border-radius: 4px; margin: 4px 0; }
     .hint { color: #555; font-style: italic; margin: 6px 0; }
     .text { white-space: pre-wrap; border: 1px solid #ddd; border-radius: 6px; padding: 10px; outline: none;
-            word-break: break-word; }
-    .text:focus-visible { border-color: #1a73e8; }
+            word-break: break-word; overflow-wrap: anywhere; }
+    .text:focus-visible { border-color: #1a73e8; box-shadow: 0 0 0 2px #1a73e8; }
     .text.tight { line-height: 1.35; }
     .text.loose { line-height: 2.1; }
     .seg { border-radius: 3px; }
     .text.spacious .seg { padding: 1px 1px; }
     .seg.out { cursor: pointer; font-style: italic; }
-    .seg.out:hover { outline: 1px dashed #888; }
-    .seg.after { color: #888; }
-    .seg.selected { outline: 2px solid #d6004c; outline-offset: 1px; }
+    .seg.out:hover { outline: 1px dashed #555; }
+    .seg.after { color: #5f5f5f; }
+    .seg.selected { outline: 3px solid #c2185b; outline-offset: 1px; }
+    .text:focus .seg.selected { outline-color: #880e4f; }
     .text.underline .seg { border-bottom: 3px solid transparent; }
-    .legend { display: flex; gap: 0; align-items: center; margin: 6px 0; font-size: 12px; }
+    .legend { display: flex; flex-wrap: wrap; gap: 0; align-items: center; margin: 6px 0 2px; font-size: 12px; }
     .legend .swatch { padding: 1px 8px; border: 1px solid #ccc; min-width: 40px; text-align: center; }
-    .legend .caption { margin-right: 8px; color: #444; }
+    .legend .caption { margin-right: 8px; color: #333; font-weight: 600; }
     .legend .end { margin: 0 6px; color: #444; font-style: italic; }
-    .legend-text { font-size: 12px; color: #333; margin: -2px 0 6px; }
-    .seg.template { color: #9e9e9e; background: #f3f3f3; }
+    .legend .scale { margin-left: 8px; color: #555; }
+    .legend-text { font-size: 12px; color: #333; margin: 0 0 6px; }
+    .seg.template { color: #595959; background: #ececec; }
     .view-kind { font-size: 12px; margin: 4px 0; color: #333; }
     .view-kind .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; background: #eceff1;
                         color: #263238; font-weight: 600; }
     .view-kind.contrastive .badge { background: #3c1361; color: #fff; }
     .text.contrastive { border: 2px solid #7a4fa3; border-left: 6px solid #c05a00; }
     button { font: inherit; }
+    button:focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
+    @media (max-width: 800px) {
+      /* The controls scroll away on a phone; the legend stays. */
+      .head { top: 0; }
+    }
   `;
 
   /** The status line: what runs now. */
@@ -152,10 +181,22 @@ export class SaliencePane extends LitElement {
     return this.example?.prompt ?? '';
   }
 
-  /** The prompt as the models get it: with the example's other input fields, where it has any. */
+  /**
+   * The prompt as the tokenizer and salience models get it: with the example's
+   * other input fields, where it has any (not those of the generation alone).
+   */
   private get promptInput(): PromptInput {
+    return this.inputOf(this.inputFields.filter((f) => !GENERATION_FIELDS.includes(f)));
+  }
+
+  /** The prompt as the generation model gets it: with its own fields too (max_new_tokens). */
+  private get generationInput(): PromptInput {
+    return this.inputOf([...this.inputFields, ...GENERATION_FIELDS]);
+  }
+
+  private inputOf(fields: readonly string[]): PromptInput {
     const data = this.example;
-    const extra = this.inputFields.filter((f) => data && data[f] !== undefined && data[f] !== null && data[f] !== '');
+    const extra = [...new Set(fields)].filter((f) => data && data[f] !== undefined && data[f] !== null && data[f] !== '');
     return extra.length ? {prompt: this.prompt, ...Object.fromEntries(extra.map((f) => [f, data![f]]))} : this.prompt;
   }
 
@@ -218,7 +259,7 @@ export class SaliencePane extends LitElement {
     if (!this.example || !this.source) return;
     if (this.mode === 'target' && this.example.target) {
       this.setOutput(this.example.target);
-    } else if (this.mode === 'generation' && this.source.hasGeneration(this.promptInput)) {
+    } else if (this.mode === 'generation' && this.source.hasGeneration(this.generationInput)) {
       this.generate();
     } else {
       this.setOutput(undefined);  // the prompt alone, until there is an output
@@ -229,7 +270,8 @@ export class SaliencePane extends LitElement {
   generate() {
     const source = this.source;
     if (!source || !this.example) return;
-    this.work.run((handlers) => source.generate(this.promptInput, handlers), {
+    const input = this.generationInput;
+    this.work.run((handlers) => source.generate(input, handlers), {
       status: 'Generating…', progress: source.usesJobs,
       cancelled: {notice: 'Generation cancelled.', restart: () => this.generate()},
       done: (text) => text ? this.setOutput(text) : this.work.fail('The model generated nothing for this prompt.'),
@@ -238,8 +280,23 @@ export class SaliencePane extends LitElement {
 
   private setOutput(text: string | undefined) {
     this.output = text;
+    this.revealOutput = text !== undefined;
     this.work.run(() => this.source!.tokenize(this.promptInput, text ?? ''), {
       status: 'Tokenizing…', done: (tokenized) => this.tokenized = tokenized});
+  }
+
+  protected override updated() {
+    // The output to explain, in view once it is drawn (a long prompt puts it below the fold).
+    if (this.revealOutput && this.tokenized) {
+      this.revealOutput = false;
+      this.renderRoot.querySelector('[data-role=output]')?.scrollIntoView({block: 'nearest'});
+    }
+    // The module shares one scale between compared panes: it hears this pane's own.
+    const own = this.scores && this.lastView ? this.lastView.ownMax : 0;
+    if (own !== this.toldScale) {
+      this.toldScale = own;
+      this.dispatchEvent(new CustomEvent('scale-change', {detail: own, bubbles: true, composed: true}));
+    }
   }
 
   private resegment() {
@@ -268,11 +325,11 @@ export class SaliencePane extends LitElement {
     return selectedRange(this.segments.output, this.selection);
   }
 
-  select(anchor: number, focus: number, announce = true) {
+  select(anchor: number, focus: number, announce = true, settleMs = 0) {
     const n = this.segments.output.length;
     if (!n) return;
     this.selection = clampSelection(anchor, focus, n);
-    if (!this.chipSelection.dragging) this.updateScores();
+    if (!this.chipSelection.dragging) this.updateScores(settleMs);
     if (announce) {
       const detail: SelectionRequest = {text: this.selectedText(), index: Math.min(this.anchor, this.focusIndex)};
       this.dispatchEvent(new CustomEvent('selection-change', {detail, bubbles: true, composed: true}));
@@ -308,13 +365,15 @@ export class SaliencePane extends LitElement {
    * foil, or a costly method for the selection alone (with progress and
    * Cancel where the server runs jobs).
    */
-  private updateScores() {
+  private updateScores(settleMs = 0) {
     const source = this.source;
     const query = this.scoreQuery();
     if (!source || !query) return;
     const plan = planScores(source, query);
     const costly = plan.kind === 'costly' || plan.kind === 'unavailable';
-    if (costly) {
+    // A selection still moving (the keyboard) waits for it to settle, unless its scores are at hand.
+    const settle = plan.status && plan.kind !== 'unavailable' ? settleMs : 0;
+    if (costly && !settle) {
       this.scores = undefined;
       // Ahead of the costly method's long request (they come with the gradient scores).
       this.loadAlternatives(plan.wanted);
@@ -325,7 +384,17 @@ export class SaliencePane extends LitElement {
       this.work.fail(plan.error);
       return;
     }
-    this.work.run((handlers) => loadScores(source, query, plan, handlers), {
+    const load = (handlers: WorkHandlers) => {
+      if (!settle) return loadScores(source, query, plan, handlers);
+      return sleep(settle, handlers.signal).then(() => {
+        if (handlers.signal.aborted) throw new CancelledError();
+        if (costly) this.scores = undefined;
+        const scores = loadScores(source, query, plan, handlers);
+        this.loadAlternatives(plan.wanted);
+        return scores;
+      });
+    };
+    this.work.run(load, {
       status: plan.status, progress: costly && source.usesJobs,
       cancelled: plan.kind === 'costly' ? {
         notice: `Cancelled: ${plan.method.replace(/_/g, ' ')} for this selection. Press Restart, pick the method ` +
@@ -340,7 +409,7 @@ export class SaliencePane extends LitElement {
       failed: () => this.scores = undefined,
     });
     // They come with the gradient or contrastive scores just asked for, unless known already.
-    if (!costly) this.loadAlternatives(plan.wanted);
+    if (!costly && !settle) this.loadAlternatives(plan.wanted);
   }
 
   /**
@@ -390,13 +459,14 @@ export class SaliencePane extends LitElement {
     // A contrastive view of a signed method uses the diverging scale whatever the signs.
     const signed = foil && this.scores ? methodNamed(this.methods, method)?.signed : undefined;
     return paneView(this.segments, this.scores?.[method], this.selection, showInSelection,
-                    {template: this.template, signed});
+                    {template: this.template, signed, scaleMax: this.scaleMax});
   }
 
   protected override render() {
     if (!this.example) return html`<div class="hint">Pick an example to explain.</div>`;
     const s = this.settings;
     const view = this.shown();
+    this.lastView = view;
     const hasScores = !!this.scores;
     const {prompt, output} = chips(view, hasScores, s.intensity);
     const turns = s.granularity === 'turns' ? this.tokenized?.turns : undefined;
@@ -416,24 +486,41 @@ export class SaliencePane extends LitElement {
     });
     const contrastiveView = !!s.foil && view.lo >= 0;
     const textClass = `text ${s.density} ${s.spacing} ${s.mark}${contrastiveView ? ' contrastive' : ''}`;
+    const hint = 'Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or ' +
+                 'drag to extend; in the text, the arrow keys move the selection and Shift+arrows extend it.';
     return html`
-      ${this.label ? html`<div class="label"><b>${this.label}</b></div>` : nothing}
-      <div class="status" role="status">${this.status}</div>
-      ${this.work.working ? this.renderProgress() : nothing}
-      ${this.renderPrefetch()}
-      ${this.notice ? html`<div class="notice" role="status">${this.notice}
-        <button class="restart" data-testid="restart" @click=${() => this.work.restart()}>Restart</button></div>` : nothing}
-      ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
-      ${this.renderOutputPrompt()}
-      ${this.contrastive ? html`<seqsal-foil-bar ?hidden=${!this.tokenized || this.output === undefined} .foil=${s.foil}
-          .alternatives=${this.alternatives} .selected=${view.lo >= 0}></seqsal-foil-bar>` : nothing}
+      <div class="head">
+        ${this.label ? html`<div class="label"><b>${this.label}</b></div>` : nothing}
+        <div class="status" role="status">${this.status}</div>
+        ${this.work.working ? this.renderProgress() : nothing}
+        ${this.renderPrefetch()}
+        ${this.notice ? html`<div class="notice" role="status">${this.notice}
+          <button class="restart" data-testid="restart" @click=${() => this.work.restart()}>Restart</button></div>` : nothing}
+        ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
+        ${this.renderLengthWarning()}
+        ${this.renderOutputPrompt()}
+        ${this.contrastive ? html`<seqsal-foil-bar ?hidden=${!this.tokenized || this.output === undefined} .foil=${s.foil}
+            .alternatives=${this.alternatives} .selected=${view.lo >= 0}></seqsal-foil-bar>` : nothing}
+        ${this.tokenized && hasScores ? html`${this.renderViewKind()}${this.renderLegend(view)}` : nothing}
+        ${this.tokenized && !hasScores && this.output !== undefined && !this.status && !this.notice ?
+          html`<div class="hint">${hint}</div>` : nothing}
+      </div>
       ${this.tokenized ? html`
-        ${hasScores ? this.renderViewKind() : nothing}
-        ${hasScores ? this.renderLegend(view) : this.output === undefined || this.status || this.notice ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
-        <div class=${textClass} tabindex="0" aria-label="Prompt and output"
+        <div class=${textClass} tabindex="0" role="group"
+            aria-label="Prompt and output: arrow keys select parts of the output"
             @mousedown=${this.chipSelection.onMouseDown} @mouseover=${this.chipSelection.onMouseOver}
             @keydown=${this.chipSelection.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
     `;
+  }
+
+  /** The input over the server's limit: its length, the limit and what to do (before the server refuses it). */
+  private renderLengthWarning() {
+    const t = this.tokenized;
+    if (!t) return nothing;
+    const advice = this.output === undefined ?
+        lengthAdvice(t.promptLength + 1, this.lengthLimits, 'This prompt (plus one generated token)') :
+        lengthAdvice(t.tokens.length, this.lengthLimits, 'This prompt and its output');
+    return advice ? html`<div class="length-warning" role="alert" data-testid="length-warning">${advice}</div>` : nothing;
   }
 
   /** The job's progress bar (indeterminate until the server knows), its text and Cancel. */
@@ -472,14 +559,19 @@ export class SaliencePane extends LitElement {
 
   private renderLegend(view: PaneView) {
     const stops = legend(view.max, view.signed, this.settings.intensity);
-    const words = legendText(this.settings.method, view.signed, this.selectedText(), this.settings.foil);
-    return html`<div class="legend" aria-label="Colour legend" title=${words.explanation}>
+    const method = methodNamed(this.methods, this.settings.method)?.label || this.settings.method;
+    const words = legendText(method, view.signed, this.selectedText(), this.settings.foil);
+    const low = words.negative ?? words.low;
+    const scale = this.scaleMax !== undefined ? `one scale for both panes, 0 to ${formatScore(view.max)}` :
+        `this pane's own scale, 0 to ${formatScore(view.max)}`;
+    return html`<div class="legend" role="group" aria-label="Colour legend" title=${words.explanation}>
       <span class="caption">${words.caption}</span>
-      ${words.negative ? html`<span class="end negative">${words.negative}</span>` : nothing}
+      ${low ? html`<span class="end ${words.negative ? 'negative' : 'low'}">${low}</span>` : nothing}
       ${stops.map((l) => html`<span class="swatch" style="background:${l.color};color:${textColorFor(l.color)}">${formatScore(l.value)}</span>`)}
       ${words.positive ? html`<span class="end positive">${words.positive}</span>` : nothing}
+      <span class="scale" data-testid="scale" data-shared=${this.scaleMax !== undefined ? 'yes' : 'no'}>(${scale})</span>
     </div>
-    ${this.settings.foil ? html`<div class="legend-text" data-testid="legend-text">${words.explanation}</div>` : nothing}`;
+    <div class="legend-text" data-testid="legend-text">${words.explanation}</div>`;
   }
 
   /** Plain or contrastive, at a glance. */

@@ -51,5 +51,26 @@ test('legend spans the scale and text stays readable', () => {
   assert.deepEqual(stops.map((s) => s.value), [-2, -1, 0, 1, 2]);
   assert.equal(stops[2].color, 'rgb(255, 255, 255)');
   assert.equal(textColorFor(colorFor(1, 1, false)), '#ffffff');
-  assert.equal(textColorFor(colorFor(0, 1, false)), '#1a1a1a');
+  assert.equal(textColorFor(colorFor(0, 1, false)), '#000000');
+});
+
+test('chip text meets WCAG AA (4.5:1) on every colour of every scale', () => {
+  // The contrast of two sRGB colours, computed here from the WCAG 2.1 definition.
+  const lum = (rgb: number[]) => {
+    const [r, g, b] = rgb.map((c) => c / 255).map((c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const parse = (css: string) => css.startsWith('#') ?
+      [1, 3, 5].map((i) => parseInt(css.slice(i, i + 2), 16)) : (css.match(/\d+/g) ?? []).map(Number);
+  let worst = 21;
+  for (const signed of [false, true]) {
+    for (let v = -1; v <= 1; v += 0.01) {
+      for (const intensity of [0, 0.5, 1]) {
+        const bg = colorFor(v, 1, signed, intensity);
+        const [a, b] = [lum(parse(bg)), lum(parse(textColorFor(bg)))];
+        worst = Math.min(worst, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05));
+      }
+    }
+  }
+  assert.ok(worst >= 4.5, `lowest contrast ${worst.toFixed(2)}`);
 });
