@@ -118,7 +118,17 @@ def test_sample_chat_example_has_a_system_instruction_and_two_user_turns():
 
 def test_turn_markers_tag_a_prompt_in_the_chat_format():
   tokens = ["<bos>", "<start_of_turn>", "user", "\n", "Hi", "\u2581there", "<end_of_turn>", "\n"]
-  tokens += ["<start_of_turn>", "model", "\n", "Hello", "<end_of_turn>", "\n", "<start_of_turn>", "model", "\n"]
+  tokens += [
+    "<start_of_turn>",
+    "model",
+    "\n",
+    "Hello",
+    "<end_of_turn>",
+    "\n",
+    "<start_of_turn>",
+    "model",
+    "\n",
+  ]
   tags = chat.tag_marked_turns(tokens, (chat.GEMMA_START, chat.GEMMA_END))
   assert tags == (
     ["0:template"] * 4
@@ -223,13 +233,17 @@ def test_an_example_may_ask_for_fewer_new_tokens(long_generator):
   short, full = gen.predict([prompt | {"max_new_tokens": 5}, prompt])
   assert short["response"] == greedy_reference(engine, ids, 5)
   assert full["response"] == greedy_reference(engine, ids, 24)
-  assert len(engine.encode_continuation(short["response"])) <= 5 < len(
-    engine.encode_continuation(full["response"])
+  assert (
+    len(engine.encode_continuation(short["response"]))
+    <= 5
+    < len(engine.encode_continuation(full["response"]))
   )
   # Bounded by the server's --max_new_tokens; a clear error names the field and the bound.
   from lit_seqsal import inputs
 
   with pytest.raises(inputs.InputError, match=r"'max_new_tokens' must be from 1 to 24 .*got 25"):
     gen.predict([prompt | {"max_new_tokens": 25}])
-  with pytest.raises(inputs.InputError, match=r"'max_new_tokens' must be a whole number from 1 to 24"):
+  with pytest.raises(
+    inputs.InputError, match=r"'max_new_tokens' must be a whole number from 1 to 24"
+  ):
     gen.predict([prompt | {"max_new_tokens": "many"}])
