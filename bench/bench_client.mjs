@@ -67,6 +67,8 @@ try {
       }
       return json(inputs.map(() => ({tokens, ...scoresFor()})));
     }
+    // Not a plain LIT server's: /seqsal/info and the like answer 404, as from LIT.
+    if (path.startsWith('/seqsal/')) return route.fulfill({status: 404, contentType: 'application/json', body: '{}'});
     const file = join(build, path === '/' ? 'index.html' : path.slice(1));
     return route.fulfill({body: readFileSync(file), contentType: file.endsWith('.js') ? 'text/javascript' : 'text/html'});
   });
@@ -83,17 +85,19 @@ try {
     await module.updateComplete;
     await pane.updateComplete;
     while (pane.status) await new Promise((r) => setTimeout(r, 0));  // scores arrive from the cache
+    // Warming up: the other segments are prefetched behind the selection (prefetch.ts); wait for them.
+    while (change.settle && pane.prefetch?.running) await new Promise((r) => setTimeout(r, 5));
     await pane.updateComplete;
     pane.renderRoot.querySelector('.text').getBoundingClientRect();  // force layout
     await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));  // and paint
     return {ms: performance.now() - start, chips: pane.renderRoot.querySelectorAll('.seg').length};
   }, change);
 
-  // Warm the caches: every granularity fetched once (simulated server, instant).
-  await timeChange({select: 0});
+  // Warm the caches: every granularity fetched once (simulated server, instant), prefetch included.
+  await timeChange({select: 0, settle: true});
   for (const granularity of ['tokens', 'words', 'sentences', 'lines', 'paragraphs']) {
-    await timeChange({settings: {granularity}});
-    await timeChange({select: 0});
+    await timeChange({settings: {granularity}, settle: true});
+    await timeChange({select: 0, settle: true});
   }
   const cases = [
     ['render: select an output segment (tokens)', [{settings: {granularity: 'tokens'}}], {select: 1}, {select: 0}],

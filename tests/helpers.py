@@ -98,8 +98,9 @@ def require_browser_tools():
     missing.append(f"chromium at {chromium} (apt-get install chromium)")
   if shutil.which("node") is None:
     missing.append("node")
-  if not (BROWSER_DIR / "node_modules" / "playwright-core").exists():
-    missing.append(f"playwright-core (npm ci --prefix {BROWSER_DIR})")
+  for package in ("playwright-core", "axe-core"):
+    if not (BROWSER_DIR / "node_modules" / package).exists():
+      missing.append(f"{package} (npm ci --prefix {BROWSER_DIR})")
   if missing:
     pytest.fail(
       "Browser test tools missing: " + "; ".join(missing) + ". `make test` installs them."

@@ -182,6 +182,22 @@ def test_client_chat_template_turns_in_chromium(served_chat, tmp_path):
   _run_checks("app_turns.mjs", served_chat.url, "chat", tmp_path, minimum=7)
 
 
+def test_client_keyboard_accessibility_and_narrow_screens_in_chromium(served, tmp_path):
+  """A keyboard-only walkthrough, edits that run as edited, axe-core on the main views, nothing wider
+  than the viewport at 390 and 1440 px, and the smaller items (app_keyboard.mjs)."""
+  require_browser_tools()
+  require_built_client()
+  _run_checks("app_keyboard.mjs", served.url, "tiny", tmp_path, minimum=34)
+
+
+def test_client_first_colours_then_prefetch_in_chromium(served, tmp_path):
+  """A click asks for its span alone; the rest is prefetched behind it, overtaken by a click, replaced by
+  another granularity, ended by Stop; ordered by events in the page's network layer (app_prefetch.mjs)."""
+  require_browser_tools()
+  require_built_client()
+  _run_checks("app_prefetch.mjs", served.url, "tiny", tmp_path, minimum=11)
+
+
 def test_lit_client_shows_our_json_errors(served):
   """LIT's client at /lit/: a prompt over the length limit is a 400 whose message LIT shows (lit_client_error.mjs)."""
   require_browser_tools()

@@ -6,6 +6,7 @@
 // Prints one JSON line: {checks: [...], chips: [[text, colour], ...]}; exits non-zero on failure.
 import {chromium} from 'playwright-core';
 import {CHROMIUM_ARGS} from './chromium_args.mjs';
+import {axeViolations, horizontalOverflow} from './page_checks.mjs';
 
 const [url, otherFile, shotDir] = process.argv.slice(2);
 const checks = [];
@@ -55,6 +56,16 @@ try {
   check('explained span outlined', selected.join('').includes('Recommendation'), selected.join(''));
   check('example heading names it', (await page.locator('seqsal-dataset-view h2').last().textContent()).includes(firstId), firstId);
   await page.screenshot({path: `${shotDir}/dataset_view.png`});
+  const violations = await axeViolations(page);
+  check('axe: no serious or critical violation in the dataset view', violations.length === 0, JSON.stringify(violations));
+  for (const [width, height] of [[1440, 1000], [390, 844]]) {
+    await page.setViewportSize({width, height});
+    await page.waitForTimeout(300);
+    const overflow = await horizontalOverflow(page);
+    check(`dataset view at ${width} px: nothing wider than the viewport`,
+          overflow.count === 0 && overflow.scrollWidth <= overflow.width, JSON.stringify(overflow));
+  }
+  await page.setViewportSize({width: 1400, height: 1100});
 
   // Method switch recolours (grad_dot_input is signed: a legend from -max).
   await page.locator('[data-testid=results-method]').selectOption('grad_dot_input');

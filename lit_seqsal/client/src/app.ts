@@ -90,12 +90,15 @@ export class SeqsalApp extends LitElement {
     .banner { background: #fdecee; color: #b00020; padding: 8px 12px; white-space: pre-wrap; }
     .loading { padding: 8px 12px; color: #555; }
     main { display: grid; flex: 1 1 auto; min-height: 0; }
-    .area { overflow: auto; padding: 8px 12px; box-sizing: border-box; min-height: 0; min-width: 0; }
+    /* No top padding: what sticks to the top of an area (the salience controls) leaves no gap above it. */
+    .area { overflow: auto; padding: 0 12px 8px; box-sizing: border-box; min-height: 0; min-width: 0; }
+    .area > section:first-child { margin-top: 8px; }
     .area.left { border-right: 1px solid #e0e0e0; }
     .area.upper { border-bottom: 1px solid #e0e0e0; }
     section h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: #455a64; margin: 4px 0 6px; }
     section + section { margin-top: 12px; }
-    main[data-layout=explain] .area.upper { padding-top: 6px; padding-bottom: 6px; max-height: 45vh; }
+    main[data-layout=explain] .area.upper { padding-bottom: 6px; max-height: 45vh; }
+    main[data-layout=explain] .area.upper > section:first-child { margin-top: 6px; }
     main[data-layout=explain] .editor-part h2 { display: none; }
     :focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
     /* Narrow screens: one column, the page scrolls as a whole. */
@@ -244,6 +247,7 @@ export class SeqsalApp extends LitElement {
       <h2>Edit or write a prompt</h2>
       <seqsal-editor .example=${selected} originalName=${original ? this.names.get(original.id) ?? '' : ''}
           .maxNewTokens=${this.seqsal?.models?.[this.group]?.max_new_tokens ?? 0} error=${this.editorError}
+          .serverStops=${this.seqsal?.models?.[this.group]?.stop_sequences ?? []}
           @draft-apply=${(e: CustomEvent<Draft>) => this.onDraftApply(e.detail)}
           @add-example=${(e: CustomEvent<Draft>) => this.onAddExample(e.detail)}
           @revert-example=${() => this.onRevert()}

@@ -80,6 +80,7 @@ export class DatasetView extends LitElement {
     .legend { display: flex; gap: 0; align-items: center; margin: 6px 0; font-size: 12px; }
     .legend .swatch { padding: 1px 8px; border: 1px solid #ccc; min-width: 40px; text-align: center; }
     .legend .caption { margin-right: 8px; color: #444; }
+    input:focus-visible, select:focus-visible, button:focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
     .examples tbody tr:focus-visible { outline: 2px solid #1a73e8; outline-offset: -2px; }
     @media (max-width: 800px) {
       :host { height: auto; padding: 8px; }
@@ -244,8 +245,8 @@ export class DatasetView extends LitElement {
       <div class="controls">
         <label>Open a results file <input type="file" accept=".jsonl,.json,application/x-ndjson" data-testid="results-file"
             @change=${(e: Event) => this.openFile(e)}></label>
-        ${results ? html`<span class="note" data-testid="results-summary">${this.origin}:
-            ${count(results.records.length, 'example')}, ${count(results.errors.length, 'error')}${
+        ${results ? html`<span class="note" data-testid="results-summary">${this.origin}: ${
+            count(results.records.length, 'example')}, ${count(results.errors.length, 'error')}${
             results.badLines.length ? `, ${count(results.badLines.length, 'unreadable line')}` : ''}</span>` : nothing}
       </div>
       ${this.message ? html`<p class="note" role="status">${this.message}</p>` : nothing}

@@ -23,6 +23,7 @@ export class PromptEditor extends LitElement {
     example: {attribute: false},
     originalName: {},
     maxNewTokens: {attribute: false},
+    serverStops: {attribute: false},
     error: {},
     open: {state: true},
     draft: {state: true},
@@ -35,6 +36,8 @@ export class PromptEditor extends LitElement {
   originalName = '';
   /** The server's --max_new_tokens (the field's bound); 0 when unknown. */
   maxNewTokens = 0;
+  /** Stop sequences the server ends every generation at (--stop_sequences), shown beside the example's. */
+  serverStops: string[] = [];
   /** Why the last action was refused ('' for none). */
   error = '';
   open = false;
@@ -145,6 +148,8 @@ export class PromptEditor extends LitElement {
                   this.stopsText = (e.target as HTMLInputElement).value;
                   this.edit({stop: parseStops(this.stopsText)});
                 }}></label>
+          ${this.serverStops.length ? html`<span class="help" data-testid="server-stops">The server also stops every
+              generation at ${formatStops(this.serverStops)}.</span>` : nothing}
           ${offer ? html`<button class="suggest" data-testid="stop-suggestion" @click=${() => this.addStop(offer)}
               title="The prompt ends with a label: the model may start another example there">Stop at
               “${escapeStop(offer)}”</button>` : nothing}

@@ -35,6 +35,7 @@ export class ExampleList extends LitElement {
   static styles = css`
     :host { display: block; }
     .filter { width: 100%; box-sizing: border-box; margin-bottom: 6px; }
+    .filter:focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
     label.visually-hidden, .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden;
                                               clip: rect(0 0 0 0); white-space: nowrap; }
     ul { list-style: none; padding: 0; margin: 0; border: 1px solid transparent; border-radius: 4px; }
@@ -48,6 +49,10 @@ export class ExampleList extends LitElement {
     .edited { background: #fff4e5; color: #6d3a00; border: 1px solid #e0a15a; border-radius: 10px; padding: 0 6px;
               font-size: 11px; margin-right: 6px; }
     .empty { color: #555; font-style: italic; }
+    /* One column on a phone: the list scrolls in a third of the screen, the explanation follows it. */
+    @media (max-width: 800px) {
+      ul { max-height: 34vh; overflow: auto; border-color: #e0e0e0; }
+    }
   `;
 
   /** The examples the filter lets through, in order. */

@@ -49,6 +49,9 @@ import {templateTokens, turnLabel} from './turns.js';
 import {WorkController} from './work_controller.js';
 import type {WorkHandlers} from './work_controller.js';
 
+/** The status line while prompt and output are tokenized. */
+const TOKENIZING = 'Tokenizing…';
+
 export class SaliencePane extends LitElement {
   static properties = {
     source: {attribute: false},
@@ -274,15 +277,20 @@ export class SaliencePane extends LitElement {
     this.work.run((handlers) => source.generate(input, handlers), {
       status: 'Generating…', progress: source.usesJobs,
       cancelled: {notice: 'Generation cancelled.', restart: () => this.generate()},
-      done: (text) => text ? this.setOutput(text) : this.work.fail('The model generated nothing for this prompt.'),
+      done: (text) => text ? this.setOutput(text, true) : this.work.fail('The model generated nothing for this prompt.'),
     });
   }
 
-  private setOutput(text: string | undefined) {
+  /**
+   * Shows `text` as the output (undefined: none yet); it is scrolled into view
+   * once drawn after a generation, or where the text scrolls in its own area
+   * (not on a phone, where the whole page would jump to it).
+   */
+  private setOutput(text: string | undefined, generated = false) {
     this.output = text;
-    this.revealOutput = text !== undefined;
+    this.revealOutput = text !== undefined && (generated || !window.matchMedia('(max-width: 800px)').matches);
     this.work.run(() => this.source!.tokenize(this.promptInput, text ?? ''), {
-      status: 'Tokenizing…', done: (tokenized) => this.tokenized = tokenized});
+      status: TOKENIZING, done: (tokenized) => this.tokenized = tokenized});
   }
 
   protected override updated() {
@@ -506,7 +514,7 @@ export class SaliencePane extends LitElement {
           html`<div class="hint">${hint}</div>` : nothing}
       </div>
       ${this.tokenized ? html`
-        <div class=${textClass} tabindex="0" role="group"
+        <div class=${textClass} tabindex="0" role="group" data-testid="text"
             aria-label="Prompt and output: arrow keys select parts of the output"
             @mousedown=${this.chipSelection.onMouseDown} @mouseover=${this.chipSelection.onMouseOver}
             @keydown=${this.chipSelection.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
@@ -546,12 +554,15 @@ export class SaliencePane extends LitElement {
   }
 
   private renderOutputPrompt() {
-    if (this.status || this.output !== undefined) return nothing;
-    if (this.mode === 'target' && !this.example?.target) {
+    // Generate stays while the prompt is tokenized: a click that first applied the editor's draft
+    // (its mousedown took the focus out of the editor) lands on the same button, and generates the new prompt.
+    const tokenizing = this.status === TOKENIZING;
+    if ((this.status && !tokenizing) || this.output !== undefined) return nothing;
+    if (this.mode === 'target' && !this.example?.target && !tokenizing) {
       return html`<div class="hint">This example has no target. Explain the model's generation instead, or add a target in the editor.</div>`;
     }
     if (this.mode === 'generation' && this.output === undefined) {
-      return html`<button class="generate" @click=${() => this.generate()}>Generate</button>
+      return html`<button class="generate" data-testid="generate" @click=${() => this.generate()}>Generate</button>
         <span class="hint">The model continues the prompt; then click part of its output.</span>`;
     }
     return nothing;
