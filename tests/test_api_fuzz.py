@@ -178,6 +178,15 @@ def test_fuzzed_requests_never_fail_on_the_server(hosted_client, request, body, 
   _assert_clean(response)
 
 
+def test_a_blank_body_is_a_clear_400(hosted_client):
+  """Whitespace alone is no JSON: LIT would fail parsing it (found by the fuzzer)."""
+  response = hosted_client.post(
+    "/get_dataset", query_string={"dataset_name": "sample_prompts"}, data=b"\t"
+  )
+  _assert_clean(response)
+  assert response.status_code == 400 and "blank" in response.get_json()["error"]["message"]
+
+
 def test_good_requests_still_served_after_fuzzing(hosted_client):
   response = hosted_client.post(
     "/get_preds",

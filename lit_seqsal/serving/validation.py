@@ -204,8 +204,12 @@ class RequestChecks:
 
 def parse_body(raw: bytes) -> dict:
   """A request body as LIT reads it (serialize.from_json), or 400."""
-  if not raw or not raw.strip():
+  if not raw:
     return {}
+  if not raw.strip():  # LIT would try to parse it, and fail
+    raise errors.BadRequest(
+      'The request body is blank: send no body, or a JSON object such as {"inputs": [...]}.'
+    )
   try:
     body = serialize.from_json(raw.decode("utf-8"))
   except Exception as e:  # noqa: BLE001 (any parse failure is the caller's)
