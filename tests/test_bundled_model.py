@@ -162,3 +162,25 @@ def test_why_you_have_to_try_it_and_not_avoid(bundled_group):
   ranked = sorted(occ["segments"], key=lambda s: -s["score"])
   examples = [s for s in ranked if "Quiche Lorraine" not in s["text"]]
   assert "Onion soup" in examples[0]["text"], [(s["text"][:50], s["score"]) for s in ranked]
+
+
+def test_the_sample_chat_example_has_turns_on_the_bundled_model(bundled_group, menu):
+  """Its prompt is in Gemma's chat format: the bundled Gemma (no chat template) tags the
+  turns from the markers, so the client offers Turns; its end of turn stops generation."""
+  engine = bundled_group["gemma"].engine
+  assert not engine.uses_chat_template and engine.turn_markers == (
+    "<start_of_turn>",
+    "<end_of_turn>",
+  )
+  assert engine.tokenizer.convert_tokens_to_ids("<end_of_turn>") in engine.stop_ids
+  ex = {k: v for k, v in menu["chat-cooking-assistant"].items() if k != "messages"}
+  out = bundled_group["_gemma_tokenizer"].predict([ex])[0]
+  tokens, turns = out["tokens"], out["token_turns"]
+
+  def text(tag: str) -> str:
+    return "".join(t for t, g in zip(tokens, turns) if g == tag).replace("▁", " ")
+
+  assert text("0:user").endswith("Is a quiche a good choice for lunch?")
+  assert text("1:model").startswith("No: a quiche is made with eggs")
+  assert text("2:user") == "What could I order instead at a French bistro?"
+  assert text("3:model") == ex["target"]
