@@ -14,6 +14,11 @@ class ServingError(Exception):
   status = 500
   kind = "internal"
 
+  def __init__(self, *args, details: dict | None = None):
+    super().__init__(*args)
+    # Machine-readable facts for the client (a TooLarge estimate and budget).
+    self.details = dict(details or {})
+
   def headers(self) -> dict[str, str]:
     return {}
 
@@ -63,8 +68,8 @@ class Busy(ServingError):
   status = 429
   kind = "busy"
 
-  def __init__(self, message: str, retry_after_s: int = 5):
-    super().__init__(message)
+  def __init__(self, message: str, retry_after_s: int = 5, *, details: dict | None = None):
+    super().__init__(message, details=details)
     self.retry_after_s = retry_after_s
 
   def headers(self) -> dict[str, str]:
@@ -89,12 +94,14 @@ class Stopped(ServingError):
 
 
 def describe(error: ServingError, request_id: str) -> dict:
-  """The JSON body of an error response."""
-  return {
-    "error": {
-      "status": error.status,
-      "kind": error.kind,
-      "message": str(error),
-      "request_id": request_id,
-    }
+  """The JSON body of an error response (with the error's details, if any)."""
+  body = {
+    "status": error.status,
+    "kind": error.kind,
+    "message": str(error),
+    "request_id": request_id,
   }
+  details = getattr(error, "details", None)
+  if details:
+    body["details"] = details
+  return {"error": body}

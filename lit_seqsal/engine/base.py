@@ -27,8 +27,9 @@ import numpy as np
 
 from lit_seqsal import work
 from lit_seqsal.engine import generation as generation_lib
-from lit_seqsal.engine.batching import SalienceBatch
+from lit_seqsal.engine.batching import SalienceBatch, pack
 from lit_seqsal.engine.generation import Generation
+from lit_seqsal.work import units
 from lit_seqsal.work.model_lock import ModelLock
 from lit_seqsal.work.progress import Progress
 
@@ -84,6 +85,12 @@ class LMEngine(abc.ABC):
     # cancelled or overdue work (lit_seqsal/work.py). Reentrant, so primitives
     # may call each other.
     self.lock = ModelLock()
+    # How much work one unit (one model call, the lock held once) may hold, in
+    # forward-equivalent row-tokens (lit_seqsal/work/units.py); a framework
+    # raises it on an accelerator.
+    self.unit_tokens = units.CPU_UNIT_TOKENS
+    # Measured speed of this model, for cost estimates (units.Throughput).
+    self.throughput = units.Throughput()
 
   # -- framework-specific ------------------------------------------------------
 
@@ -128,6 +135,22 @@ class LMEngine(abc.ABC):
 
   # -- shared ------------------------------------------------------------------
 
+  def unit_rows(self, tokens: int, kind: str, masks: int = 1) -> int:
+    """Rows of `tokens` tokens in one unit of a pass of `kind` (units.FORWARD or
+    units.GRADIENT, with `masks` backward passes): the policy of
+    lit_seqsal/work/units.py, within this engine's batch_size and unit_tokens."""
+    return units.rows_per_unit(
+      tokens, kind, masks=masks, max_rows=self.batch_size, budget=self.unit_tokens
+    )
+
+  def cut_units(self, rows: Sequence[tuple[int, int]], kind: str) -> list[list[int]]:
+    """Rows given as (tokens, masks) cut in order into units (lists of indices)."""
+    return units.split(rows, kind, max_rows=self.batch_size, budget=self.unit_tokens)
+
+  def masks_per_unit(self, tokens: int) -> int:
+    """Masks (backward passes) of one row of `tokens` tokens per gradient unit."""
+    return units.masks_per_unit(tokens, budget=self.unit_tokens)
+
   def embed(self, ids: np.ndarray) -> np.ndarray:
     """Input embeddings of ids <int>[B, T] as the decoder sees them: <float32>[B, T, H]."""
     with self.lock:
@@ -145,8 +168,28 @@ class LMEngine(abc.ABC):
     The one framework-specific primitive every salience method is built on
     (lit_seqsal/salience/); one forward pass serves all masks.
     """
-    with self.lock:
+    kind = units.GRADIENT if gradients else units.FORWARD
+    row_tokens = int(embs.shape[0]) * int(embs.shape[1])
+    with self.lock, units.Timer(self.throughput, kind, row_tokens, batch.num_masks):
       return self._objectives(embs, batch, gradients, alternatives)
+
+  def measure_speed(self, sizes: Sequence[int] = (32, 128)) -> None:
+    """Times a forward unit and a gradient unit of each size (tokens) on a
+    made-up row, twice (the first calls of a model or a shape pay one-time
+    costs and are forgotten), so that a server can estimate the cost of work
+    (units.Throughput) from its first request on."""
+    ids = self.encode("The quick brown fox jumps over the lazy dog. " * 64)
+    for round_ in range(2):
+      if round_:
+        self.throughput.clear()
+      for size in sizes:
+        n = max(2, min(size, self.max_length, len(ids)))
+        mask = np.zeros((1, n), dtype=np.float32)
+        mask[0, n - 1] = 1.0
+        batch = pack([(ids[:n], mask)], self.pad_id)
+        embs = self.embed(batch.ids[:, : batch.used])
+        self.objectives(embs, batch, gradients=False)
+        self.objectives(embs, batch, gradients=True)
 
   def generate(
     self, prompt_ids: Sequence[Sequence[int]], stops: Sequence[Sequence[str]] | None = None
@@ -154,7 +197,8 @@ class LMEngine(abc.ABC):
     """Continuations of tokenized prompts (each fits max_length), in order, each
     ending at the first of the engine's stop sequences and its own `stops`.
     One batch of prompts at a time holds the model (heavy work: light requests
-    waiting for it go between batches)."""
+    waiting for it go between batches, and, on the Transformers engine, between
+    generated tokens: ModelLock.yield_to_lighter)."""
     encoded = [list(ids) for ids in prompt_ids]
     stops = [
       tuple(dict.fromkeys(self.stop_sequences + tuple(s or ())))

@@ -15,6 +15,7 @@ from lit_seqsal import tokens as token_display
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import SalienceBatch
 from lit_seqsal.models import autodiff, loading
+from lit_seqsal.work import units
 
 # Above this many tokens, a gradient call keeps only each decoder layer's input
 # and recomputes the layer in the backward pass (activation checkpointing), so
@@ -64,6 +65,8 @@ class TransformersEngine(LMEngine):
     # Inputs go where the embedding layer is (the first GPU of a sharded model);
     # results come back to the host only as numpy arrays.
     self.device = self.model.get_input_embeddings().weight.device
+    if self.device.type != "cpu":
+      self.unit_tokens = units.ACCELERATOR_UNIT_TOKENS
     self.tokenizer = tokenizer
     if tokenizer.pad_token_id is None:
       tokenizer.pad_token = tokenizer.eos_token
@@ -152,7 +155,7 @@ class TransformersEngine(LMEngine):
       top_k=None,
       pad_token_id=self.pad_id,
       stopping_criteria=transformers.StoppingCriteriaList(
-        [_WorkCheckpoint(), _StopSequences(self, width, stop_sequences)]
+        [_WorkCheckpoint(self), _StopSequences(self, width, stop_sequences)]
       ),
     )
     return out[:, width:].tolist()
@@ -270,9 +273,15 @@ class TransformersEngine(LMEngine):
 
 
 class _WorkCheckpoint(transformers.StoppingCriteria):
-  """Stops a cancelled or overdue generation at the next token (lit_seqsal/work.py)."""
+  """After each generated token: lets waiting light work have the model first
+  (a generation batch is one unit that cannot be cut), and stops a cancelled or
+  overdue generation (lit_seqsal/work/)."""
+
+  def __init__(self, engine: TransformersEngine):
+    self.engine = engine
 
   def __call__(self, input_ids, scores, **unused_kw):
+    self.engine.lock.yield_to_lighter()
     work.current().checkpoint()
     return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 

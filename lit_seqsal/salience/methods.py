@@ -28,10 +28,13 @@ from lit_seqsal.contract import FieldNames
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import Row
 from lit_seqsal.salience import attribution, gradients, segmentation
+from lit_seqsal.work import units
 from lit_seqsal.work.progress import ProgressCallback
 
 # (engine, rows, *setting values, progress=) -> per row <float32>[num_masks, num_tokens].
 Compute = Callable[..., list[np.ndarray]]
+# (engine, rows, *setting values) -> the model work `compute` will do (units.Cost).
+Estimate = Callable[..., units.Cost]
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,9 @@ class Method:
   contrastive: bool = True
   from_gradients: gradients.Reduction | None = None
   compute: Compute | None = None
+  # The model work of `compute`, known before it runs (a hosted server refuses
+  # work over its time limit at once); None: not judged before it runs.
+  estimate: Estimate | None = None
 
   def __post_init__(self):
     if (self.from_gradients is None) == (self.compute is None):
@@ -145,6 +151,14 @@ class Method:
     if self.from_gradients is not None:
       return [r[self.name] for r in gradient_methods_run(engine, rows, [self])]
     return self.compute(engine, rows, *settings, progress=progress)
+
+  def model_work(
+    self, engine: LMEngine, rows: Sequence[Row], settings: tuple = ()
+  ) -> units.Cost | None:
+    """The model work of run(engine, rows, settings), before it runs (None: unknown)."""
+    if self.from_gradients is not None:
+      return gradients.gradient_cost(engine, rows)
+    return None if self.estimate is None else self.estimate(engine, rows, *settings)
 
 
 def _integrated_gradients(engine, rows, steps, *, progress=None):
@@ -214,6 +228,7 @@ REGISTRY: dict[str, Method] = {
       cost="`ig_steps` forward + backward passes, batched",
       settings=(IG_STEPS,),
       compute=_integrated_gradients,
+      estimate=attribution.integrated_gradients_cost,
       work_note="the model runs forward and backward at each integration step",
     ),
     Method(
@@ -227,6 +242,7 @@ REGISTRY: dict[str, Method] = {
       cost="one forward pass per segment before the span, batched",
       settings=(OCCLUSION_GRANULARITY,),
       compute=_occlusion,
+      estimate=attribution.occlusion_cost,
       work_note="the model runs once without each of the {units} {granularity}"
       " before the selection",
     ),
