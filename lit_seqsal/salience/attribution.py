@@ -266,7 +266,8 @@ def log_likelihoods(
   for unit in engine.cut_units([(len(plain[i][0]), 1) for i in order], units.FORWARD):
     which = [order[k] for k in unit]
     batch = batching.pack([plain[i] for i in which], engine.pad_id)
-    lls = engine.objectives(engine.embed(batch.ids[:, : batch.used]), batch, gradients=False)
+    with engine.lock:  # one unit
+      lls = engine.objectives(engine.embed(batch.ids[:, : batch.used]), batch, gradients=False)
     values[which] = lls.values[:, 0]
     if progress is not None:
       progress.advance(len(which))
@@ -303,21 +304,23 @@ def occlusion_cost(engine: LMEngine, rows: Rows, granularity: str) -> units.Cost
   """The model work of occlusion(engine, rows, granularity), unit by unit, before
   it runs: one forward row per mask and per deletion (two for a contrastive row)."""
   segmentation.check_granularity(granularity)
-  lengths = []  # of the rows log_likelihoods will run
+  shapes = []  # (tokens, tokens the model sees) of each row log_likelihoods will run
   for row in rows:
     ids = list(row[0])
     foil = list(row[2]) if contrastive.is_contrastive(row) else None
     tokens = engine.token_strings(ids)
     for mask in row[1]:
-      start = int(np.nonzero(mask)[0][0])
+      targets = np.nonzero(mask)[0]
       for deleted in [[], *occlusion_segments(tokens, mask, granularity)]:
-        lengths.append(len(ids) - len(deleted))
-        if foil is not None:
-          lengths.append(start - len(deleted) + len(foil))
-  lengths.sort()
+        shapes.append((len(ids) - len(deleted), int(targets[-1]) - len(deleted)))
+        if foil is not None:  # context (less the deletion) + foil, the foil explained
+          foil_end = int(targets[0]) - len(deleted) + len(foil)
+          shapes.append((foil_end, foil_end - 1))
+  shapes.sort(key=lambda shape: shape[0])  # stable, as log_likelihoods orders its rows
   cost = units.Cost()
-  for unit in engine.cut_units([(n, 1) for n in lengths], units.FORWARD):
-    cost += units.Cost.of_unit(len(unit) * lengths[unit[-1]], units.FORWARD)
+  for unit in engine.cut_units([(n, 1) for n, _ in shapes], units.FORWARD):
+    used = max(shapes[i][1] for i in unit)
+    cost += units.Cost.of_unit(len(unit) * used, units.FORWARD)
   return cost
 
 

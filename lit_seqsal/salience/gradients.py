@@ -69,10 +69,14 @@ def gradient_cost(engine: LMEngine, rows: Sequence[batching.Row]) -> units.Cost:
   cost = units.Cost()
   for unit in batches(engine, parts):
     plain, _ = contrastive.expand([parts[i] for i in unit])
-    width = max(len(row[0]) for row in plain)
+    used = max(_last_target(row[1]) for row in plain)  # as batching.pack's `used`
     masks = max(row[1].shape[0] for row in plain)
-    cost += units.Cost.of_unit(len(plain) * width, units.GRADIENT, masks)
+    cost += units.Cost.of_unit(len(plain) * used, units.GRADIENT, masks)
   return cost
+
+
+def _last_target(masks: np.ndarray) -> int:
+  return int(np.nonzero(np.abs(masks).sum(0))[0].max())
 
 
 def gradient_salience(
@@ -120,8 +124,9 @@ def _unit_salience(
   batch = batching.pack(plain, engine.pad_id)
   if plan[0].foil is not None:  # the pair's gradients are summed over the context
     batch.shared_prefix = plan[0].start
-  embs = engine.embed(batch.ids[:, : batch.used])
-  result = engine.objectives(embs, batch, gradients=True, alternatives=alternatives)
+  with engine.lock:  # one unit: the model changes hands between units, not inside one
+    embs = engine.embed(batch.ids[:, : batch.used])
+    result = engine.objectives(embs, batch, gradients=True, alternatives=alternatives)
   grads = contrastive.fold_tokens(  # per row: [M, used, H]
     plan, [result.grads[:, b] for b in range(len(plain))], [batch.used] * len(chunk), axis=-2
   )

@@ -41,12 +41,13 @@ class ModelLock:
     work.checkpoint()
     self._wait_turn(me, work.priority, work)
 
-  def _wait_turn(self, me: int, priority: int, work=None) -> None:
-    """Queues and takes the lock in turn; with `work`, stops (errors.Stopped)
-    when it is cancelled or over its time while waiting."""
+  def _wait_turn(self, me: int, priority: int, work=None, *, first: bool = False) -> None:
+    """Queues and takes the lock in turn (`first`: before others of its
+    priority); with `work`, stops (errors.Stopped) when it is cancelled or over
+    its time while waiting."""
     with self._cond:
       self._tickets += 1
-      entry = (priority, self._tickets, me)
+      entry = (priority, 0 if first else self._tickets, me)
       self._queue.append(entry)
       self._cond.notify_all()  # for wait_for_waiters
       try:
@@ -86,7 +87,7 @@ class ModelLock:
         return
       depth, self._owner, self._depth = self._depth, None, 0
       self._cond.notify_all()
-    self._wait_turn(me, work.priority)
+    self._wait_turn(me, work.priority, first=True)  # back before others of its priority
     with self._cond:
       self._depth = depth
     work.checkpoint()
