@@ -24,12 +24,14 @@ from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import Row
 from lit_seqsal.inputs import check_length, stop_of
 from lit_seqsal.salience import gradients, methods
+from lit_seqsal.work import units
 from lit_seqsal.work.cache import ByteLRU
 
 # All gradient methods come from one pass, so a request for one caches all.
 _GRADIENT_PASS = ("gradients",)
 # The model's top next tokens returned at each explained span's first token.
 NUM_ALTERNATIVES = 5
+_MISSING = object()
 
 
 class _GroupMember(lit_model.Model):
@@ -122,6 +124,44 @@ class SalienceModel(_GroupMember):
 
   def predict(self, inputs: Iterable[dict], **unused_kw) -> list[dict]:
     """Scores per input (costly methods report progress to the current Work)."""
+    prepared, found, todo = self._plan(inputs)
+    for computation, rows in todo.items():
+      found.update(self._compute(computation, rows))
+
+    # Answers come from `found` (what this call looked up or computed), not from
+    # the cache again: another request may have evicted them meanwhile.
+    tokens_by_ids: dict[tuple, list[str]] = {}
+    outputs = []
+    for encoded, requested in prepared:
+      if encoded.ids not in tokens_by_ids:
+        tokens_by_ids[encoded.ids] = self.engine.token_strings(encoded.ids)
+      out = _with_turns({FieldNames.TOKENS: tokens_by_ids[encoded.ids]}, encoded)
+      for method, settings in requested:
+        out[method.name] = found[_key(encoded, method.name, settings)]
+        if method.from_gradients:
+          out[FieldNames.ALTERNATIVES] = found[_key(encoded, FieldNames.ALTERNATIVES, ())]
+      outputs.append(out)
+    return outputs
+
+  def estimate(self, inputs: Iterable[dict]) -> units.Cost | None:
+    """The model work predict(inputs) would do, before doing it (cached results
+    cost nothing); None when a requested method cannot say."""
+    _, _, todo = self._plan(inputs)
+    cost = units.Cost()
+    for computation, rows in todo.items():
+      if computation == _GRADIENT_PASS:
+        part = gradients.gradient_cost(self.engine, rows)
+      else:
+        name, settings = computation
+        part = methods.REGISTRY[name].model_work(self.engine, rows, settings)
+      if part is None:
+        return None
+      cost += part
+    return cost
+
+  def _plan(self, inputs: Iterable[dict]) -> tuple[list, dict, dict[tuple, list[Row]]]:
+    """(each input encoded with its requested (method, settings); the results
+    found in the cache by key; the rows each missing computation needs)."""
     prepared = []  # (encoded example, [(method, settings)]) per input
     for i, ex in enumerate(inputs):
       encoded = encode_within_budget(self.engine, ex, i)
@@ -130,10 +170,16 @@ class SalienceModel(_GroupMember):
     # Cache misses by computation (all gradient methods together, each costlier
     # method per setting); within one, each token sequence with its distinct
     # masks (a contrastive input is a row of its own: one span, one foil).
+    found: dict[tuple, object] = {}
     todo: dict[tuple, dict[tuple, tuple]] = collections.OrderedDict()
     for encoded, requested in prepared:
       for method, settings in requested:
-        if _key(encoded, method.name, settings) in self.cache:
+        keys = [_key(encoded, method.name, settings)]
+        if method.from_gradients:
+          keys.append(_key(encoded, FieldNames.ALTERNATIVES, ()))
+        values = [self.cache.get(key, _MISSING) for key in keys]
+        if all(v is not _MISSING for v in values):
+          found.update(zip(keys, values))
           continue
         computation = _GRADIENT_PASS if method.from_gradients else (method.name, settings)
         row_key = (
@@ -145,28 +191,18 @@ class SalienceModel(_GroupMember):
           row_key, (encoded.ids, encoded.foil_ids, {})
         )
         masks[encoded.mask.tobytes()] = encoded.mask
-    for computation, by_row in todo.items():
-      rows = [
+    rows_by_computation = {
+      computation: [
         (list(ids), np.stack(list(masks.values()))) + ((list(foil),) if foil is not None else ())
         for ids, foil, masks in by_row.values()
       ]
-      self._compute(computation, rows)
+      for computation, by_row in todo.items()
+    }
+    return prepared, found, rows_by_computation
 
-    tokens_by_ids: dict[tuple, list[str]] = {}
-    outputs = []
-    for encoded, requested in prepared:
-      if encoded.ids not in tokens_by_ids:
-        tokens_by_ids[encoded.ids] = self.engine.token_strings(encoded.ids)
-      out = _with_turns({FieldNames.TOKENS: tokens_by_ids[encoded.ids]}, encoded)
-      for method, settings in requested:
-        out[method.name] = self.cache.get(_key(encoded, method.name, settings))
-        if method.from_gradients:
-          out[FieldNames.ALTERNATIVES] = self.cache.get(_key(encoded, FieldNames.ALTERNATIVES, ()))
-      outputs.append(out)
-    return outputs
-
-  def _compute(self, computation: tuple, rows: list[Row]) -> None:
-    """Runs one computation on rows of (ids, masks[, foil]) and caches every mask's scores."""
+  def _compute(self, computation: tuple, rows: list[Row]) -> dict[tuple, object]:
+    """Runs one computation on rows of (ids, masks[, foil]); every mask's scores
+    by cache key, also put in the cache."""
     if computation == _GRADIENT_PASS:
       results = methods.gradient_methods_run(
         self.engine, rows, methods.REGISTRY.values(), alternatives=NUM_ALTERNATIVES
@@ -182,11 +218,15 @@ class SalienceModel(_GroupMember):
       name, settings = computation
       scores = methods.REGISTRY[name].run(self.engine, rows, settings)
       results = [{name: s} for s in scores]
+    computed = {}
     for row, row_results in zip(rows, results):
       foil = tuple(row[2]) if len(row) > 2 else None
       for name, per_mask in row_results.items():
         for mask, values in zip(row[1], per_mask):
-          self.cache.put((tuple(row[0]), foil, mask.tobytes(), name, settings), values)
+          key = (tuple(row[0]), foil, mask.tobytes(), name, settings)
+          computed[key] = values
+          self.cache.put(key, values)
+    return computed
 
 
 def encode_within_budget(

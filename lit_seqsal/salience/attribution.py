@@ -115,10 +115,14 @@ def salience_map(
 def salience_map_cost(
   engine: LMEngine, ids: Sequence[int], first_output: int, chunk_size: int = DEFAULT_MAP_CHUNK
 ) -> units.Cost:
-  """The model work of salience_map(engine, ids, first_output, chunk_size=...)."""
+  """The model work of salience_map(engine, ids, first_output, chunk_size=...)
+  (its budget of output tokens first, as it checks it)."""
   chunk_size = check_chunk(chunk_size)
   n = len(ids)
   outputs = max(n - max(first_output, 1), 0)
+  work.current().limits.check(
+    "max_map_outputs", outputs, "The salience map's number of output tokens"
+  )
   cost = units.Cost()
   for start in range(0, outputs, chunk_size):
     masks = np.zeros((min(chunk_size, outputs - start), n), dtype=np.float32)
@@ -236,7 +240,8 @@ def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.
 
 def integrated_gradients_cost(engine: LMEngine, rows: Rows, steps: int) -> units.Cost:
   """The model work of integrated_gradients(engine, rows, steps=steps), unit by
-  unit, before it runs."""
+  unit, before it runs (the request's budgets first, as it checks them)."""
+  work.current().limits.check("max_ig_steps", steps, "ig_steps")
   plain, _ = contrastive.expand(rows)
   lasts = [int(np.nonzero(mask)[0].max()) for row in plain for mask in row[1]]
   used = max(lasts, default=1)  # every path is padded to the batch's width
@@ -302,20 +307,29 @@ def occlusion_segments(
 
 def occlusion_cost(engine: LMEngine, rows: Rows, granularity: str) -> units.Cost:
   """The model work of occlusion(engine, rows, granularity), unit by unit, before
-  it runs: one forward row per mask and per deletion (two for a contrastive row)."""
+  it runs: one forward row per mask and per deletion (two for a contrastive row).
+  The request's budget of deletions first, as occlusion checks it."""
   segmentation.check_granularity(granularity)
   shapes = []  # (tokens, tokens the model sees) of each row log_likelihoods will run
+  num_deleted = 0
   for row in rows:
     ids = list(row[0])
     foil = list(row[2]) if contrastive.is_contrastive(row) else None
     tokens = engine.token_strings(ids)
     for mask in row[1]:
       targets = np.nonzero(mask)[0]
-      for deleted in [[], *occlusion_segments(tokens, mask, granularity)]:
+      segments = occlusion_segments(tokens, mask, granularity)
+      num_deleted += len(segments)
+      for deleted in [[], *segments]:
         shapes.append((len(ids) - len(deleted), int(targets[-1]) - len(deleted)))
         if foil is not None:  # context (less the deletion) + foil, the foil explained
           foil_end = int(targets[0]) - len(deleted) + len(foil)
           shapes.append((foil_end, foil_end - 1))
+  work.current().limits.check(
+    "max_occlusion_units",
+    num_deleted,
+    f"Occlusion at {granularity} granularity: the number of deletions",
+  )
   shapes.sort(key=lambda shape: shape[0])  # stable, as log_likelihoods orders its rows
   cost = units.Cost()
   for unit in engine.cut_units([(n, 1) for n, _ in shapes], units.FORWARD):

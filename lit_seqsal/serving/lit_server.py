@@ -12,7 +12,8 @@ from lit_seqsal import models as seqsal_models
 from lit_seqsal.components import interpreters as seqsal_interpreters
 from lit_seqsal.options import ModelOptions
 from lit_seqsal.serving import app as web_app
-from lit_seqsal.serving import layouts, static_files
+from lit_seqsal.serving import http_servers, layouts, static_files
+from lit_seqsal.work import limits as limits_lib
 
 LIT_CLIENT_ROOT = static_files.LIT_CLIENT_ROOT
 
@@ -60,27 +61,54 @@ def lit_app_kwargs(
   return app_kwargs(models, datasets, opts)
 
 
+# Our threaded servers for LIT's server types (lit_seqsal/serving/http_servers.py);
+# other types fall back to LIT's own (dev_server.WSGI_SERVERS).
+HTTP_SERVERS = {
+  "default": http_servers.DemoServer,
+  "basic": http_servers.DemoServer,
+  "notebook": http_servers.NotebookServer,
+}
+
+
 class Server(dev_server.Server):
   """LIT's development server around our SalienceApp (our client at `/`).
 
   LIT's Server builds a plain LitApp inside serve(); this one builds the
   subclass and otherwise serves the same way (server types default, notebook,
-  external for gunicorn, prebake). `hosted` and `limits` are SalienceApp's
-  (lit_seqsal/serving/app.py).
+  external for gunicorn, prebake), except that the demo server and the
+  notebook's handle `threads` requests at once (default: the limits'
+  server_threads; lit_seqsal/serving/http_servers.py). `hosted` and `limits`
+  are SalienceApp's (lit_seqsal/serving/app.py).
   """
 
-  def __init__(self, *args, hosted: bool = False, limits=None, results_path: str = "", **kw):
+  def __init__(
+    self,
+    *args,
+    hosted: bool = False,
+    limits=None,
+    results_path: str = "",
+    threads: int | None = None,
+    **kw,
+  ):
     super().__init__(*args, **kw)
     self._seqsal_kw = dict(hosted=hosted, limits=limits, results_path=results_path)
+    chosen = limits or (limits_lib.HOSTED if hosted else limits_lib.LOCAL)
+    self.threads = threads or chosen.server_threads
+    self.app: web_app.SalienceApp | None = None
+    self.http_server = None  # the server serve() started (DemoServer, NotebookServer)
 
   def serve(self):
-    app = web_app.SalienceApp(*self._app_args, **self._app_kw, **self._seqsal_kw)
+    app = self.app = web_app.SalienceApp(*self._app_args, **self._app_kw, **self._seqsal_kw)
     if self._server_type == "external":
       return app
     if self._server_type == "prebake":
       app.save_cache()
       return None
-    server = dev_server.WSGI_SERVERS[self._server_type](app, **self._server_kw)
+    if self._server_type in HTTP_SERVERS:
+      server = HTTP_SERVERS[self._server_type](app, threads=self.threads, **self._server_kw)
+    else:
+      server = dev_server.WSGI_SERVERS[self._server_type](app, **self._server_kw)
+    self.http_server = server
     server.serve()
     if self._server_type == "notebook":
       return server

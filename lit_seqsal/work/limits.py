@@ -50,6 +50,13 @@ class Limits:
     8, 64, "Requests and jobs waiting for or using one model; more get 429 Busy."
   )
   max_jobs: int = _limit(4, 16, "Jobs queued or running at once, over all models.")
+  server_threads: int = _limit(
+    16,
+    16,
+    "Requests the demo server or the notebook widget handles at once, one thread each"
+    " (gunicorn: its THREADS). At least --queue_per_model plus a few, for static files"
+    " and job polls.",
+  )
   job_ttl_s: float = _limit(
     30, 120, "A running job nobody polled for this long is cancelled (its client went away)."
   )
