@@ -204,7 +204,7 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
     }
 
   def _cost(self, engine, explained, config):
-    steps = methods.IG_STEPS.value_in(config, methods.IG_STEPS.config_key)
+    steps = int(methods.IG_STEPS.value_in(config, methods.IG_STEPS.config_key))
     rows = [(ids, mask[None]) for ids, mask in explained]
     return attribution.integrated_gradients_cost(engine, rows, steps)
 
@@ -251,7 +251,7 @@ class OcclusionInterpreter(_GroupInterpreter):
 
   def _cost(self, engine, explained, config):
     setting = methods.OCCLUSION_GRANULARITY
-    granularity = setting.value_in(config, setting.config_key)
+    granularity = str(setting.value_in(config, setting.config_key))
     return attribution.occlusion_cost(
       engine, [(ids, mask[None]) for ids, mask in explained], granularity
     )

@@ -10,6 +10,7 @@ Contrastive rows fold their two rows' gradients before reducing
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,13 +93,13 @@ def gradient_salience(
   with more masks than one unit holds runs in several (lit_seqsal/work/units.py)."""
   cut = pieces(engine, rows)
   parts = [(rows[r][0], rows[r][1][masks]) + tuple(rows[r][2:]) for r, masks in cut]
-  results: list[dict | None] = [None] * len(parts)
+  results: list[dict[str, Any]] = [{} for _ in parts]
   for unit in batches(engine, parts):
     for i, scores in zip(
       unit, _unit_salience(engine, [parts[i] for i in unit], reductions, alternatives)
     ):
       results[i] = scores
-  out: list[dict[str, np.ndarray]] = [{} for _ in rows]
+  out: list[dict[str, Any]] = [{} for _ in rows]
   for (r, _), scores in zip(cut, results):
     for name, value in scores.items():
       if name == ALTERNATIVES:

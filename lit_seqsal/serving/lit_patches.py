@@ -69,7 +69,7 @@ def run_endpoint(app: lit_app.LitApp, path: str, body: dict, params: dict):
   return run(body, **params)
 
 
-def model_inputs(app: lit_app.LitApp, body: dict, params: dict) -> list[dict]:
+def model_inputs(app: lit_app.LitApp, body: dict, params: dict) -> list:
   """The examples LIT's /get_preds or /get_interpretations hands the model: each
   input's `data`, example ids looked up in the named dataset."""
   inputs = body.get("inputs") or []

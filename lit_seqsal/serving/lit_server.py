@@ -87,7 +87,7 @@ class Server(dev_server.Server):
     hosted: bool = False,
     limits=None,
     results_path: str = "",
-    threads: int | None = None,
+    threads=None,  # int; None: the limits' server_threads
     **kw,
   ):
     super().__init__(*args, **kw)

@@ -60,6 +60,7 @@ class ModelLock:
       except _StopWaiting:
         self._queue.remove(entry)
         self._cond.notify_all()
+        assert work is not None  # only work stops waiting
         work.checkpoint()
         raise
       self._queue.remove(entry)

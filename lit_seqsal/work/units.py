@@ -200,12 +200,12 @@ class Throughput:
     with self._lock:
       fitted = {kind: fit(list(seen)) for kind, seen in self._seen.items()}
     f, g = fitted[FORWARD], fitted[GRADIENT]
-    if f is None and g is None:
-      return None
-    if f is None:
-      f = Speed(g.per_unit, g.per_work / (1 + BACKWARD_COST))
-    if g is None:
+    if f is not None and g is None:
       g = Speed(f.per_unit, f.per_work * (1 + BACKWARD_COST))
+    elif g is not None and f is None:
+      f = Speed(g.per_unit, g.per_work / (1 + BACKWARD_COST))
+    if f is None or g is None:
+      return None
     return {FORWARD: f, GRADIENT: g}
 
   def seconds(self, cost: Cost) -> float | None:
