@@ -116,7 +116,8 @@ def make_notebook_widget(
     max_new_tokens: longest generation in tokens.
     sampler: keras-hub sampler for generation ("greedy" by default).
     **kwargs: passed to LIT's LitWidget and LitApp (height, render, proxy_url,
-      warm_start, ...).
+      warm_start, ...), and `threads`: requests the widget's server handles at
+      once (default 16; lit_seqsal/serving/http_servers.py).
 
   Returns:
     A SalienceWidget; call `widget.render(data=[{"prompt": ...}])` to show it.

@@ -216,6 +216,22 @@ def test_throughput_fits_seconds_per_row_token_robustly():
   assert described["units_measured"] == 10 and described["unit_s_max"] == 30.0
 
 
+def test_warm_up_anchors_keep_long_work_estimated_among_many_short_units():
+  """Light requests are short rows, where the per-unit overhead dominates: alone
+  they would say nothing of the cost per token; the warm-up's long units stay."""
+  speed = units.Throughput(window=16)
+  for work_ in (64, 256, 64, 256):  # a warm-up: 0.1 s per unit + 1 ms per row-token
+    speed.observe(units.GRADIENT, work_, 1, 0.1 + 1e-3 * work_)
+  speed.keep_as_anchors()
+  for i in range(100):  # then only light requests, 20 row-tokens, a little noise
+    speed.observe(units.GRADIENT, 20 + i % 3, 1, 0.1 + 1e-3 * 20 + 1e-3 * (i % 5))
+  g = speed.speeds()[units.GRADIENT]
+  assert g.per_work == pytest.approx(1e-3, rel=0.2) and g.per_unit == pytest.approx(0.1, rel=0.2)
+  # Without the anchors, short units alone: the overhead would count per token.
+  alone = units.fit([(20 + i % 3, 0.12 + 1e-3 * (i % 5)) for i in range(16)])
+  assert alone.per_work > 4e-3
+
+
 def test_judge_refuses_an_estimate_over_the_limit_with_both_in_the_details():
   units.judge(None, 10, "request_time_limit_s")  # unknown: not judged
   units.judge(50, 0, "request_time_limit_s")  # no limit
@@ -242,4 +258,5 @@ def test_measure_speed_gives_estimates_before_any_request(tiny_model_dir):
   estimate = engine.throughput.seconds(attribution.integrated_gradients_cost(engine, rows, 8))
   assert estimate is not None and estimate > 0
   described = engine.throughput.describe()
-  assert described["units_measured"] == 4  # the second round: 2 sizes x 2 kinds
+  assert described["warm_up_units"] == 8  # 2 rounds after the first: 2 sizes x 2 kinds
+  assert described["units_measured"] == 0  # recent units: those since the warm-up

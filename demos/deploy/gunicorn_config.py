@@ -26,8 +26,9 @@ Sizing (measured on the bundled Gemma 3 270M, float32, a 2-core CPU):
 - Threads: each worker handles THREADS requests at once (default: the
   --server_threads limit, 16; a --server_threads=N in LIT_SEQSAL_ARGS sets it
   too), so a light request reaches the app while heavy work runs, and the
-  model lock hands the model to it between units of heavy work (about a
-  second each on a CPU; docs/hosting.md). Requests waiting for the model hold
+  model lock hands the model to it between units of heavy work (a few
+  integration points or occlusion rows, one row of a long prompt; docs/
+  hosting.md gives a unit's time). Requests waiting for the model hold
   a thread, so keep more threads than --queue_per_model (8 when hosted) plus a
   few for static files, polls and jobs.
 - Timeouts: a request's compute is bounded by --request_time_limit_s (60 s

@@ -173,14 +173,16 @@ class LMEngine(abc.ABC):
     with self.lock, units.Timer(self.throughput, kind, row_tokens, batch.num_masks):
       return self._objectives(embs, batch, gradients, alternatives)
 
-  def measure_speed(self, sizes: Sequence[int] = (32, 128)) -> None:
-    """Times a forward unit and a gradient unit of each size (tokens) on a
-    made-up row, twice (the first calls of a model or a shape pay one-time
-    costs and are forgotten), so that a server can estimate the cost of work
-    (units.Throughput) from its first request on."""
+  def measure_speed(self, sizes: Sequence[int] = (64, 256), rounds: int = 2) -> None:
+    """Times a forward unit and a gradient unit of each size (tokens: a short
+    and a long row, for the per-unit overhead and the per-token cost) on a
+    made-up row, `rounds` times after one round that is forgotten (the first
+    calls of a model or a shape pay one-time costs), and keeps them as the
+    anchors of the model's speed (units.Throughput), so that a server can
+    estimate the cost of work from its first request on."""
     ids = self.encode("The quick brown fox jumps over the lazy dog. " * 64)
-    for round_ in range(2):
-      if round_:
+    for round_ in range(rounds + 1):
+      if round_ == 1:
         self.throughput.clear()
       for size in sizes:
         n = max(2, min(size, self.max_length, len(ids)))
@@ -190,6 +192,7 @@ class LMEngine(abc.ABC):
         embs = self.embed(batch.ids[:, : batch.used])
         self.objectives(embs, batch, gradients=False)
         self.objectives(embs, batch, gradients=True)
+    self.throughput.keep_as_anchors()
 
   def generate(
     self, prompt_ids: Sequence[Sequence[int]], stops: Sequence[Sequence[str]] | None = None

@@ -100,17 +100,20 @@ def gradient_salience(
     ):
       results[i] = scores
   out: list[dict[str, Any]] = [{} for _ in rows]
-  for (r, _), scores in zip(cut, results):
+  for (r, _), scores in zip(cut, results):  # a row's pieces, in the order of its masks
     for name, value in scores.items():
-      if name == ALTERNATIVES:
-        before = out[r].get(name)
-        out[r][name] = (
-          value if before is None else tuple(np.concatenate([a, b]) for a, b in zip(before, value))
-        )
-      else:
-        before = out[r].get(name)
-        out[r][name] = value if before is None else np.concatenate([before, value])
+      out[r][name] = _join(out[r].get(name), value)
   return out
+
+
+def _join(before, value):
+  """A row's results so far followed by those of its next masks (arrays by mask,
+  or ALTERNATIVES' pair of them)."""
+  if before is None:
+    return value
+  if isinstance(value, tuple):
+    return tuple(np.concatenate([a, b]) for a, b in zip(before, value))
+  return np.concatenate([before, value])
 
 
 def _unit_salience(

@@ -7,23 +7,27 @@ time. Between units it changes hands, light work first, so the longest a
 light request waits for heavy work is one unit. This module holds the policy
 that sizes units, in one place; every heavy caller (integrated gradients,
 occlusion, the gradient pass of many rows or masks, batch chunks) asks it
-through `LMEngine.unit_rows` / `LMEngine.units` / `LMEngine.masks_per_unit`.
+through `LMEngine.unit_rows` / `LMEngine.cut_units` / `LMEngine.masks_per_unit`
+(new heavy code: `engine.unit_rows(tokens, units.FORWARD)` rows per call, or
+`engine.cut_units([(tokens, masks), ...], kind)` for rows of mixed lengths).
 
 The policy: a unit holds at most `budget` forward-equivalent row-tokens
 (`row_cost`: a row of T tokens costs T for a forward pass, T * (1 +
 BACKWARD_COST * masks) for a forward pass and one backward pass per mask),
 at most the engine's batch_size rows, and never less than one row (a row's
 forward pass cannot be cut; a row's masks can, see `masks_per_unit`). The
-budget is `CPU_UNIT_TOKENS` on a CPU (about one second of the bundled Gemma 3
-270M on a 2-core CPU, the time an idle light request takes; bench/bench_units.py
-measures it), `ACCELERATOR_UNIT_TOKENS` on a GPU. Cutting work into units does
-not change results beyond float32 noise (tests/test_units.py).
+budget is `CPU_UNIT_TOKENS` on a CPU (a 512-token forward pass, under a
+second of the bundled Gemma 3 270M on a quiet 2-core CPU, about what an idle
+light request takes; bench/bench_units.py measures units),
+`ACCELERATOR_UNIT_TOKENS` on a GPU. Cutting work into units does not change
+results beyond float32 noise (tests/test_units.py).
 
 How long units take is measured per model (`Throughput`: seconds per
-row-token of forward passes and of forward + backward passes, the median of
-recent units), which gives the cost estimate (`Cost`) of a request before it
-runs; `judge` refuses work whose estimate is over its time limit (413), at
-once rather than after the limit has passed.
+row-token of forward passes and of forward + backward passes and a per-unit
+overhead, a robust fit over a warm-up and recent units), which gives the
+cost estimate of work (`Cost`, counted unit by unit with the same policy)
+before it runs; `judge` refuses work whose estimate is over its time limit
+(413), at once rather than after the limit has passed.
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ KINDS = (FORWARD, GRADIENT)
 # A backward pass costs about two forward passes (its two matrix products per
 # forward one); the unit policy only needs the ratio roughly right.
 BACKWARD_COST = 2
-# Forward-equivalent row-tokens per unit: about 1 s of the bundled Gemma 3 270M
-# on a 2-core CPU (a 512-token forward pass; a 170-token gradient pass).
+# Forward-equivalent row-tokens per unit: a 512-token forward pass or a
+# 170-token gradient pass, about a second of the bundled Gemma 3 270M on a
+# quiet 2-core CPU (a 512-token gradient pass took 2.05 s, docs/benchmarks.md).
 CPU_UNIT_TOKENS = 512
 # On a GPU a unit of that size would be a few milliseconds: batch more.
 ACCELERATOR_UNIT_TOKENS = 32 * CPU_UNIT_TOKENS
@@ -154,34 +159,39 @@ class Speed:
 
 def fit(observations: Sequence[tuple[float, float]]) -> Speed | None:
   """The Speed of (unit_work, seconds) observations: Theil-Sen (the median of
-  the pairwise slopes, and the median intercept), robust to the odd slow unit (a
-  first call, a compilation, a busy machine); with one size of unit only, no
-  overhead and the median seconds per work."""
+  the slopes between units of clearly different sizes, at least 1.5x apart,
+  and the median intercept), robust to the odd slow unit (a first call, a
+  compilation, a busy moment); without such pairs, no overhead and the summed
+  seconds over the summed work."""
   if not observations:
     return None
   slopes = [
     (t2 - t1) / (w2 - w1)
     for i, (w1, t1) in enumerate(observations)
     for w2, t2 in observations[i + 1 :]
-    if abs(w2 - w1) > 0.05 * max(w1, w2)
+    if abs(w2 - w1) * 3 >= max(w1, w2)
   ]
   slope = statistics.median(slopes) if slopes else 0.0
   if slope > 0:
     intercept = statistics.median(t - slope * w for w, t in observations)
     if intercept >= 0:
       return Speed(intercept, slope)
-  return Speed(0.0, statistics.median(t / w for w, t in observations if w > 0))
+  return Speed(0.0, sum(t for _, t in observations) / sum(w for w, _ in observations))
 
 
 class Throughput:
-  """Measured speed of one model's units, per kind of pass, fitted over the
-  last `window` units of that kind (`fit`). Thread-safe."""
+  """Measured speed of one model's units, per kind of pass, fitted (`fit`) over
+  the last `window` units of that kind and the anchors: the units of a warm-up
+  at sizes chosen to span short and long rows (LMEngine.measure_speed), kept,
+  so that a run of light requests alone (short rows, where the per-unit
+  overhead dominates) does not skew the estimate of long work. Thread-safe."""
 
   def __init__(self, window: int = 48):
     self._lock = threading.Lock()
     self._seen: dict[str, collections.deque[tuple[float, float]]] = {
       kind: collections.deque(maxlen=window) for kind in KINDS
     }
+    self._anchors: dict[str, list[tuple[float, float]]] = {kind: [] for kind in KINDS}
     self._recent: collections.deque[float] = collections.deque(maxlen=window)
 
   def observe(self, kind: str, row_tokens: int, masks: int, seconds: float) -> None:
@@ -198,7 +208,7 @@ class Throughput:
     """The Speed of each kind, or None before any unit. A kind not measured yet
     is derived from the other (a backward pass ~ BACKWARD_COST forward passes)."""
     with self._lock:
-      fitted = {kind: fit(list(seen)) for kind, seen in self._seen.items()}
+      fitted = {kind: fit(self._anchors[kind] + list(self._seen[kind])) for kind in KINDS}
     f, g = fitted[FORWARD], fitted[GRADIENT]
     if f is not None and g is None:
       g = Speed(f.per_unit, f.per_work * (1 + BACKWARD_COST))
@@ -217,18 +227,32 @@ class Throughput:
       GRADIENT
     ].seconds(cost.gradient_units, cost.gradient_work)
 
-  def clear(self) -> None:
+  def keep_as_anchors(self) -> None:
+    """The units observed so far become anchors (kept, not pushed out; not
+    counted among the recent units describe() reports)."""
     with self._lock:
-      for seen in self._seen.values():
+      for kind, seen in self._seen.items():
+        self._anchors[kind] = list(seen)
         seen.clear()
       self._recent.clear()
 
+  def clear(self) -> None:
+    with self._lock:
+      for kind, seen in self._seen.items():
+        seen.clear()
+        self._anchors[kind] = []
+      self._recent.clear()
+
   def describe(self) -> dict:
-    """What /seqsal/info reports: the fitted speeds and the recent units' durations."""
+    """What /seqsal/info reports: the fitted speeds, and the durations of the
+    recent units (since the warm-up: the longest is the longest a light request
+    waited for the model lately)."""
     speeds = self.speeds() or {}
     with self._lock:
       recent = sorted(self._recent)
-    out: dict = {"units_measured": len(recent)}
+    with self._lock:
+      anchors = sum(len(a) for a in self._anchors.values())
+    out: dict = {"warm_up_units": anchors, "units_measured": len(recent)}
     for kind in KINDS:
       speed = speeds.get(kind)
       out[f"{kind}_s_per_row_token"] = None if speed is None else speed.per_work
