@@ -110,12 +110,12 @@ def _rows(engine):
   return [(ids, np.stack([first, last])), (list(other.ids), other.mask[None])]
 
 
-def _close(cut, uncut):
+def _close(cut, uncut, of_max: float = 1e-5):
   cut, uncut = np.asarray(cut), np.asarray(uncut)
   assert cut.shape == uncut.shape
   scale = np.abs(uncut).max()
   assert scale > 0
-  np.testing.assert_allclose(cut, uncut, rtol=0, atol=1e-5 * scale)
+  np.testing.assert_allclose(cut, uncut, rtol=0, atol=of_max * scale)
 
 
 def _check_cut_equals_uncut(engine, steps: int):
@@ -137,9 +137,13 @@ def _check_cut_equals_uncut(engine, steps: int):
     for a, b in zip(per_mask_cut, per_mask_whole):
       assert a.segments == b.segments
       _close(a.segment_scores, b.segment_scores)
+  # A row's masks cut into units run up to their own last target, as a request
+  # for those masks alone always has: on the bundled model, a mask's gradient
+  # alone and beside a later mask already differ by 8e-5 of the max (float32
+  # through 18 layers at another length), with or without units.
   for a, b in zip(grad_cut, grad_whole):
     for name in REDUCTIONS:
-      _close(a[name], b[name])
+      _close(a[name], b[name], of_max=5e-4)
 
 
 def test_cut_and_uncut_work_agree_on_a_tiny_model(tiny_group):
