@@ -31,7 +31,7 @@ from lit_seqsal.serving import http_servers, layouts, lit_patches
 from lit_seqsal.serving import lit_server as server
 from lit_seqsal.work import limits as limits_lib
 from lit_seqsal.work import units
-from tests.conftest import free_port, get, lit_example, post
+from tests.helpers import free_port, get, lit_example, post
 
 PROMPT = "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\nSuggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions."

@@ -170,10 +170,7 @@ class TransformersEngine(LMEngine):
     the tokens at `positions`; embs may stop right before max(positions).
     """
     out = self.model(
-      inputs_embeds=embs,
-      attention_mask=attention,
-      logits_to_keep=positions - 1,
-      use_cache=False,
+      inputs_embeds=embs, attention_mask=attention, logits_to_keep=positions - 1, use_cache=False
     )
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
     token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
@@ -275,7 +272,7 @@ class TransformersEngine(LMEngine):
 class _WorkCheckpoint(transformers.StoppingCriteria):
   """After each generated token: lets waiting light work have the model first
   (a generation batch is one unit that cannot be cut), and stops a cancelled or
-  overdue generation (lit_seqsal/work/)."""
+  overdue generation (lit_seqsal/work/context.py)."""
 
   def __init__(self, engine: TransformersEngine):
     self.engine = engine

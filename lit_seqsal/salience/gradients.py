@@ -145,9 +145,6 @@ def _unit_salience(
     if alternatives:
       firsts = [int(np.nonzero(mask)[0][0]) for mask in row[1]]
       at = np.searchsorted(batch.positions, firsts)
-      scores[ALTERNATIVES] = (
-        result.top_ids[pair.actual, at],
-        result.top_logprobs[pair.actual, at],
-      )
+      scores[ALTERNATIVES] = (result.top_ids[pair.actual, at], result.top_logprobs[pair.actual, at])
     out.append(scores)
   return out
