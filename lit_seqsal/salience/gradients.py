@@ -86,10 +86,11 @@ def gradient_salience(
   reductions: Mapping[str, Reduction],
   *,
   alternatives: int = 0,
-) -> list[dict[str, np.ndarray]]:
+) -> list[dict[str, Any]]:
   """Per row {method: <float32>[num_masks, num_tokens]} for each reduction, and
   with `alternatives=k` the top k next tokens at each mask's first target
-  (key ALTERNATIVES). Within a unit, one forward pass serves every mask; a row
+  (key ALTERNATIVES: (ids, log-probs)). Within a unit, one forward pass serves
+  every mask; a row
   with more masks than one unit holds runs in several (lit_seqsal/work/units.py)."""
   cut = pieces(engine, rows)
   parts = [(rows[r][0], rows[r][1][masks]) + tuple(rows[r][2:]) for r, masks in cut]
@@ -126,13 +127,15 @@ def _unit_salience(
   out: list[dict[str, np.ndarray]] = []
   plain, plan = contrastive.expand(chunk)
   batch = batching.pack(plain, engine.pad_id)
-  if plan[0].foil is not None:  # the pair's gradients are summed over the context
-    batch.shared_prefix = plan[0].start
+  first = plan[0]
+  if first.foil is not None and first.start is not None:
+    batch.shared_prefix = first.start  # the pair's gradients are summed over the context
   with engine.lock:  # one unit: the model changes hands between units, not inside one
     embs = engine.embed(batch.ids[:, : batch.used])
     result = engine.objectives(embs, batch, gradients=True, alternatives=alternatives)
+  all_grads = result.checked_grads()
   grads = contrastive.fold_tokens(  # per row: [M, used, H]
-    plan, [result.grads[:, b] for b in range(len(plain))], [batch.used] * len(chunk), axis=-2
+    plan, [all_grads[:, b] for b in range(len(plain))], [batch.used] * len(chunk), axis=-2
   )
   for row, pair, row_grads in zip(chunk, plan, grads):
     n = len(row[0])
@@ -145,6 +148,7 @@ def _unit_salience(
     if alternatives:
       firsts = [int(np.nonzero(mask)[0][0]) for mask in row[1]]
       at = np.searchsorted(batch.positions, firsts)
-      scores[ALTERNATIVES] = (result.top_ids[pair.actual, at], result.top_logprobs[pair.actual, at])
+      top_logprobs, top_ids = result.checked_alternatives()
+      scores[ALTERNATIVES] = (top_ids[pair.actual, at], top_logprobs[pair.actual, at])
     out.append(scores)
   return out

@@ -91,14 +91,20 @@ class Server(dev_server.Server):
     **kw,
   ):
     super().__init__(*args, **kw)
-    self._seqsal_kw = dict(hosted=hosted, limits=limits, results_path=results_path)
+    self._hosted, self._limits, self._results_path = hosted, limits, results_path
     chosen = limits or (limits_lib.HOSTED if hosted else limits_lib.LOCAL)
     self.threads = threads or chosen.server_threads
     self.app: web_app.SalienceApp | None = None
     self.http_server = None  # the server serve() started (DemoServer, NotebookServer)
 
   def serve(self):
-    app = self.app = web_app.SalienceApp(*self._app_args, **self._app_kw, **self._seqsal_kw)
+    app = self.app = web_app.SalienceApp(
+      *self._app_args,
+      **self._app_kw,
+      hosted=self._hosted,
+      limits=self._limits,
+      results_path=self._results_path,
+    )
     if self._server_type == "external":
       return app
     if self._server_type == "prebake":
