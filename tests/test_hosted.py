@@ -113,7 +113,7 @@ def hosted(tiny_model_dir, tmp_path_factory):
   log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
   args = (
     f"--models=tiny:{tiny_model_dir} --batch_size=1 --sequence_length=256"
-    f" --max_input_tokens=200 --max_ig_steps={IG_STEPS} --queue_per_model=2"
+    f" --max_input_tokens=200 --max_ig_steps={IG_STEPS} --queue_per_model=3"
     " --max_masks_per_request=8 --max_occlusion_units=40 --max_map_outputs=16"
     " --max_body_bytes=65536"
     # Costs are judged from the speed measured on this machine, which a busy
@@ -389,7 +389,7 @@ def test_light_requests_go_between_units_of_heavy_work_and_cancel_frees_the_mode
 
 
 def test_full_queue_answers_429_then_recovers(hosted):
-  jobs = [hosted.start_job(), hosted.start_job()]  # --queue_per_model=2
+  jobs = [hosted.start_job() for _ in range(3)]  # --queue_per_model=3
   status, body, headers = hosted.salience(prompt="Busy?")
   _assert_clean_error(status, body, headers, 429, "--queue_per_model")
   assert int(headers["Retry-After"]) > 0

@@ -26,6 +26,7 @@ import threading
 
 import portpicker
 from absl import logging
+from lit_nlp.lib import wsgi_serving
 from werkzeug import serving
 
 # A connection that sends nothing for this long is closed (its thread freed).
@@ -97,21 +98,18 @@ class DemoServer:
     return self.http.port if self.http is not None else self._port
 
 
-class NotebookServer:
-  """The notebook widget's server, in a background thread; the interface of LIT's
-  NotebookWsgiServer (lit_nlp/lib/wsgi_serving.py), which LitWidget uses."""
+class NotebookServer(wsgi_serving.NotebookWsgiServer):
+  """The notebook widget's server, in a background thread: LIT's
+  NotebookWsgiServer (lit_nlp/lib/wsgi_serving.py, what LitWidget expects: `app`,
+  `port`, `stop()`), serving with a pool of threads instead of wsgiref's one."""
 
   def __init__(
     self, wsgi_app, host: str = "localhost", port: int | None = None, *, threads: int, **_
   ):
-    self._app, self._host, self._port, self._threads = wsgi_app, host, port, threads
+    super().__init__(wsgi_app, host=host, port=port)
+    self._threads = threads
     self._http: ThreadedServer | None = None
     self._thread: threading.Thread | None = None
-    self.can_act_as_model_server = False
-
-  @property
-  def app(self):
-    return self._app
 
   @property
   def port(self) -> int:
