@@ -214,6 +214,7 @@ def test_other_settings_on_the_same_file_are_refused(groups, tiny_model_dir, dat
   assert "tokens" not in redone.records[0]  # the run's summary records are light
 
 
+@pytest.mark.slow
 def test_command_killed_mid_run_resumes(tiny_model_dir, tmp_path):
   """The real command, SIGKILLed while it writes; the rerun completes the same file."""
   data = write_jsonl(tmp_path / "many.jsonl", template_examples(9) * 4)

@@ -17,6 +17,8 @@ from lit_seqsal.models import keras_backend
 from tests.helpers import REPO
 
 
+@pytest.mark.keras
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", keras_backend.KERAS_RUNTIMES)
 def test_keras_cases_on_runtime(runtime):
   if runtime == "jax" and importlib.util.find_spec("jax") is None:
