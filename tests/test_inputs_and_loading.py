@@ -51,14 +51,14 @@ def test_tokens_contract(tiny_group):
 
 def test_byte_level_tokens_are_cleaned(tiny_group):
   engine = tiny_group["tiny"].engine
-  saved = engine.byte_level
+  saved = engine.token_kind
   try:
-    engine.byte_level = True
+    engine.token_kind = "byte_level"
     # GPT-2 byte-level spellings: "Ġ" is a space, "Ċ" a newline.
     engine.tokenizer.convert_ids_to_tokens = lambda ids: ["ĠHello", "Ċ", "world"]
     assert engine.token_strings([0, 1, 2]) == ["▁Hello", "\n", "world"]
   finally:
-    engine.byte_level = saved
+    engine.token_kind = saved
     del engine.tokenizer.convert_ids_to_tokens
 
 

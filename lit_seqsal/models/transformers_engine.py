@@ -69,11 +69,19 @@ class TransformersEngine(LMEngine):
       tokenizer.pad_token = tokenizer.eos_token
     self.pad_id = tokenizer.pad_token_id
     self.bos_id = tokenizer.bos_token_id
-    # GPT-2 style byte-level BPE spells a leading space as "Ġ"; SentencePiece
-    # tokenizers (Gemma, Llama) already use "▁", like our contract.
-    # Probe behaviour: a vocabulary scan misfires on Gemma, whose
-    # multilingual vocabulary has tokens that happen to start with "Ġ".
+    # GPT-2 style byte-level BPE (Llama 3, Qwen, GPT-NeoX, OLMo) spells bytes as
+    # printable stand-ins ("Ġ" a space); SentencePiece-style tokenizers (Gemma,
+    # Llama 2, Mistral) spell text with "▁", like our contract, and bytes with
+    # byte fallback ("<0xE7>"). Probe behaviour: a vocabulary scan misfires on
+    # Gemma, whose multilingual vocabulary has tokens that start with "Ġ".
     self.byte_level = any(t.startswith("Ġ") for t in tokenizer.tokenize("a b c"))
+    self.token_kind = token_display.BYTE_LEVEL if self.byte_level else token_display.SENTENCEPIECE
+    # Whether the tokenizer writes a space before a text's first word that is not
+    # in the text (SentencePiece's dummy prefix: Llama 2, Mistral).
+    first = tokenizer.convert_ids_to_tokens(tokenizer("a", add_special_tokens=False)["input_ids"])
+    self.dummy_prefix = bool(first) and token_display.token_text(
+      token_display.display_tokens(first[:1], self.token_kind)[0]
+    ).startswith(" ")
     self.stop_ids = frozenset(_as_list(model.generation_config.eos_token_id)) | {
       tokenizer.eos_token_id
     }
@@ -113,10 +121,15 @@ class TransformersEngine(LMEngine):
     return ids
 
   def token_strings(self, ids: Sequence[int]) -> list[str]:
-    pieces = self.tokenizer.convert_ids_to_tokens(list(ids))
-    if self.byte_level:
-      return token_display.display_byte_level(pieces, self.tokenizer.all_special_tokens)
-    return [token_display.display_piece(t) for t in pieces]
+    ids = list(ids)
+    pieces = self.tokenizer.convert_ids_to_tokens(ids)
+    return token_display.display_tokens(
+      pieces,
+      self.token_kind,
+      self.tokenizer.all_special_tokens,
+      # A whole encoded text (it starts with BOS) starts with the dummy prefix.
+      dummy_prefix=self.dummy_prefix and bool(ids) and ids[0] == self.bos_id is not None,
+    )
 
   def decode(self, ids: Sequence[int]) -> str:
     return self.tokenizer.decode(list(ids), skip_special_tokens=True)
