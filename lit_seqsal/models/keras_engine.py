@@ -148,6 +148,12 @@ class KerasEngine(LMEngine):
     ids = _to_list(self.tokenizer.tokenize(text)) if text else []
     return ([self.bos_id] if self.bos_id is not None else []) + ids
 
+  def encode_continuation(self, text: str) -> list[int]:
+    ids = _to_list(self.tokenizer.tokenize(text)) if text else []
+    if self.dummy_prefix and ids and self.tokenizer.id_to_token(ids[0]) == token_display.WORD_START:
+      ids = ids[1:]  # the prefix SentencePiece puts before a text, as a token of its own
+    return ids
+
   def token_strings(self, ids: Sequence[int]) -> list[str]:
     ids = [int(i) for i in ids]
     return token_display.display_tokens(
@@ -158,26 +164,51 @@ class KerasEngine(LMEngine):
       dummy_prefix=self.dummy_prefix and self.bos_id is not None and ids[:1] == [self.bos_id],
     )
 
-  def _tokenize_piece(self, text: str) -> list[int]:
-    ids = _to_list(self.tokenizer.tokenize(text)) if text else []
-    if self.dummy_prefix and ids and self.tokenizer.id_to_token(ids[0]) == token_display.WORD_START:
-      ids = ids[1:]  # the prefix SentencePiece puts before each text it is given
-    return ids
-
   def encode_chat(self, messages):
-    """The conversation in the family's turn format: markers as their special
-    tokens (or as text where the vocabulary has no such token), template text and
-    contents tokenized piece by piece."""
-    ids, tags = ([self.bos_id], ["0:template"]) if self.bos_id is not None else ([], [])
+    """The conversation in the family's turn format. Its markers that are special
+    tokens go in as those; the text between them (template text and contents) is
+    tokenized a run at a time, as a whole conversation's text would be, and each
+    token is tagged by where its characters fall (chat.tag_by_offsets)."""
     vocabulary = set(self.tokenizer.get_vocabulary())
-    for kind, text, turn in chat.turn_pieces(self.chat_format, messages):
+    ids, offsets = [], []
+    rendered, run = "", ""
+
+    def flush():
+      nonlocal rendered, run
+      if not run:
+        return
+      run_ids = _to_list(self.tokenizer.tokenize(run))
+      pieces = [self.tokenizer.id_to_token(i) for i in run_ids]
+      # The prefix SentencePiece puts before a text: a token of its own is left
+      # out; merged into the first token, it is left out of its string.
+      dummy = self.dummy_prefix
+      if dummy and pieces[:1] == [token_display.WORD_START]:
+        run_ids, pieces, dummy = run_ids[1:], pieces[1:], False
+      strings = token_display.display_tokens(
+        pieces, self.token_kind, self.special_tokens, dummy_prefix=dummy
+      )
+      position = len(rendered)
+      for i, string in zip(run_ids, strings):
+        end = position + len(token_display.token_text(string))
+        ids.append(i)
+        offsets.append((position, end))
+        position = end
+      rendered += run
+      run = ""
+
+    for kind, text, _ in chat.turn_pieces(self.chat_format, messages):
       if kind == "marker" and text in vocabulary:
-        piece = [int(self.tokenizer.token_to_id(text))]
+        flush()
+        ids.append(int(self.tokenizer.token_to_id(text)))
+        offsets.append((len(rendered), len(rendered) + len(text)))
+        rendered += text
       else:
-        piece = self._tokenize_piece(text)
-      role = messages[turn]["role"] if kind == "content" else chat.TEMPLATE_ROLE
-      ids += piece
-      tags += [f"{turn}:{role}"] * len(piece)
+        run += text
+    flush()
+    opener = next((t for k, t in self.chat_format.pieces("open", "user") if k == "marker"), "")
+    tags = chat.tag_by_offsets(rendered, messages, offsets, opener)
+    if self.bos_id is not None:
+      ids, tags = [self.bos_id, *ids], ["0:template", *tags]
     return ids, tags
 
   def decode(self, ids: Sequence[int]) -> str:
@@ -229,8 +260,12 @@ class KerasEngine(LMEngine):
   def _generate_group(self, encoded: list[list[int]], stop_ids: set[int]) -> list[list[int]]:
     longest = max(len(e) for e in encoded)
     width = min(self._bucket(longest) + self.max_new_tokens, self.max_length)
+    # keras-hub's sampling loop ends once every row holds a stop token after its
+    # prompt: the positions still to generate must not be filled with one (a
+    # tokenizer whose padding is its end token).
+    fill = min(set(range(len(stop_ids) + 1)) - stop_ids) if self.pad_id in stop_ids else self.pad_id
     # One row where the loop is compiled (_generate_ids).
-    token_ids = np.full((len(encoded), width), self.pad_id, dtype=np.int32)
+    token_ids = np.full((len(encoded), width), fill, dtype=np.int32)
     padding_mask = np.zeros((len(encoded), width), dtype=bool)
     for b, ids in enumerate(encoded):
       # keras-hub generates into the padded positions after each prompt.
