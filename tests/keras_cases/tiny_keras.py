@@ -133,9 +133,11 @@ def build_tiny_phi3(out_dir: Path, seed: int = 0) -> Path:
     num_key_value_heads=1,
     dtype="float32",
   )
-  for var in backbone.weights:
-    if "embeddings" in var.path:
-      var.assign(keras.random.normal(var.shape, stddev=0.5, seed=seed))
+  # Weights as large as the Hugging Face tiny models' (initializer_range=0.3), so
+  # that salience is not flat.
+  for i, var in enumerate(backbone.weights):
+    if "embeddings" in var.path or "kernel" in var.path:
+      var.assign(keras.random.normal(var.shape, stddev=0.3, seed=seed + i))
   out_dir = Path(out_dir) / "phi3_instruct_tiny"
   keras_hub.models.Phi3CausalLM(backbone=backbone, preprocessor=preprocessor).save_to_preset(
     str(out_dir)
