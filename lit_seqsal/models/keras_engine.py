@@ -112,7 +112,7 @@ class KerasEngine(LMEngine):
       chat_template == "auto" and instruction_tuned and fmt is not None and fmt.end in vocabulary
     )
     self.chat_format = fmt if self.uses_chat_template else None
-    self.chat_markers = fmt.markers() if self.chat_format else ()
+    self.chat_markers = self.chat_format.markers() if self.chat_format is not None else ()
     stop_ids = {end_id} if end_id is not None else set()
     if fmt is not None and fmt.end in vocabulary:
       stop_ids.add(int(tokenizer.token_to_id(fmt.end)))
@@ -169,6 +169,9 @@ class KerasEngine(LMEngine):
     tokens go in as those; the text between them (template text and contents) is
     tokenized a run at a time, as a whole conversation's text would be, and each
     token is tagged by where its characters fall (chat.tag_by_offsets)."""
+    fmt = self.chat_format
+    if fmt is None:
+      raise NotImplementedError(f"{type(self.lm).__name__} has no chat format here.")
     vocabulary = set(self.tokenizer.get_vocabulary())
     ids, offsets = [], []
     rendered, run = "", ""
@@ -196,7 +199,7 @@ class KerasEngine(LMEngine):
       rendered += run
       run = ""
 
-    for kind, text, _ in chat.turn_pieces(self.chat_format, messages):
+    for kind, text, _ in chat.turn_pieces(fmt, messages):
       if kind == "marker" and text in vocabulary:
         flush()
         ids.append(int(self.tokenizer.token_to_id(text)))
@@ -205,7 +208,7 @@ class KerasEngine(LMEngine):
       else:
         run += text
     flush()
-    opener = next((t for k, t in self.chat_format.pieces("open", "user") if k == "marker"), "")
+    opener = next((t for k, t in fmt.pieces("open", "user") if k == "marker"), "")
     tags = chat.tag_by_offsets(rendered, messages, offsets, opener)
     if self.bos_id is not None:
       ids, tags = [self.bos_id, *ids], ["0:template", *tags]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from keras import ops
 
@@ -82,11 +83,17 @@ def _gemma4_decoder(backbone, embs, ids, padding_mask):
   per-layer token embedding looked up from the ids (not); the last layers may
   share keys and values with an earlier one."""
   per_layer = backbone.hidden_size_per_layer_input
+  token_part: Any = embs
+  projected: Any = embs
   if per_layer:
-    token_part = ops.cast(backbone.per_layer_token_embedding(ids), embs.dtype)
-    token_part = token_part * ops.cast(float(per_layer) ** 0.5, embs.dtype)
-    projected = backbone.per_layer_model_projection(embs)
-    projected = projected * ops.cast(float(backbone.hidden_dim) ** -0.5, embs.dtype)
+    token_part = ops.multiply(
+      ops.cast(backbone.per_layer_token_embedding(ids), embs.dtype),
+      ops.cast(float(per_layer) ** 0.5, embs.dtype),
+    )
+    projected = ops.multiply(
+      backbone.per_layer_model_projection(embs),
+      ops.cast(float(backbone.hidden_dim) ** -0.5, embs.dtype),
+    )
   x, shared = embs, {}
   for i, layer in enumerate(backbone.transformer_layers):
     layer_input = None

@@ -192,8 +192,9 @@ class TransformersEngine(LMEngine):
     """What a model looks up from the token ids besides the embeddings (Gemma 4)."""
     if self._per_layer is None:
       return {}
+    lookup = getattr(self._per_layer, "get_per_layer_inputs")  # noqa: B009 (a Module attribute)
     with torch.no_grad():
-      return {"per_layer_inputs": self._per_layer.get_per_layer_inputs(ids)}
+      return {"per_layer_inputs": lookup(ids)}
 
   def target_logprobs(self, embs, ids, attention, labels, positions, top_k: int = 0):
     """Log-probabilities of `labels` at token `positions`, <float32>[B, K]; with
