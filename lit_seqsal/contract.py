@@ -62,7 +62,7 @@ INPUT_SPEC: lit_types.Spec = {
 
 GENERATION_INPUT_SPEC: lit_types.Spec = INPUT_SPEC | {
   # Texts that end this example's generation (beside --stop_sequences).
-  FieldNames.STOP: lit_types.SparseMultilabel(required=False),
+  FieldNames.STOP: lit_types.SparseMultilabel(required=False)
 }
 
 GENERATION_OUTPUT_SPEC: lit_types.Spec = {
@@ -108,6 +108,6 @@ def salience_output_spec(methods: Iterable[Any]) -> lit_types.Spec:
     | {
       # With the gradient methods: the model's top next tokens, with their
       # probabilities, at the first token of the explained span.
-      FieldNames.ALTERNATIVES: lit_types.TopTokens(required=False),
+      FieldNames.ALTERNATIVES: lit_types.TopTokens(required=False)
     }
   )

@@ -10,7 +10,7 @@ from lit_seqsal import inputs, models
 from lit_seqsal.components import interpreters
 from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.salience import methods
-from tests.conftest import get, lit_example, post, serve_lit
+from tests.helpers import get, lit_example, post, serve_lit
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions. Avoid."

@@ -112,7 +112,7 @@ class SalienceMapInterpreter(_GroupInterpreter):
     return {
       "chunk_size": lit_types.Integer(
         default=attribution.DEFAULT_MAP_CHUNK, min_val=1, max_val=1024, required=False
-      ),
+      )
     }
 
   def meta_spec(self) -> lit_types.Spec:

@@ -81,7 +81,7 @@ class LMEngine(abc.ABC):
     # One lock per loaded model, held for one model batch at a time: LIT serves
     # requests on threads, and two concurrent passes would only fight over the
     # same cores (and memory). It hands the model to light work first and stops
-    # cancelled or overdue work (lit_seqsal/work.py). Reentrant, so primitives
+    # cancelled or overdue work (lit_seqsal/work/model_lock.py). Reentrant, so primitives
     # may call each other.
     self.lock = ModelLock()
 

@@ -33,13 +33,7 @@ VMAP_TOKENS = 8192
 
 
 def objectives_and_gradients(
-  backend: str,
-  forward: Callable,
-  embs,
-  weights,
-  *,
-  gradients: bool,
-  backward_mode: str = "loop",
+  backend: str, forward: Callable, embs, weights, *, gradients: bool, backward_mode: str = "loop"
 ) -> Objectives:
   """Objectives <float32>[B, M] and, if `gradients`, <float32>[M, B, T, H].
 

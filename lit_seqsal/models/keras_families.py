@@ -153,11 +153,7 @@ FAMILIES = (
     instruction_tuned=lambda name: _instruct(name) or name.startswith("magistral"),
   ),
   Family(
-    "Qwen 2",
-    ("QwenBackbone",),
-    "QwenCausalLM",
-    scaled_embeddings=False,
-    chat_format=chat.CHATML,
+    "Qwen 2", ("QwenBackbone",), "QwenCausalLM", scaled_embeddings=False, chat_format=chat.CHATML
   ),
   Family(
     "Qwen 3",
@@ -169,11 +165,7 @@ FAMILIES = (
     instruction_tuned=lambda name: "base" not in name and "embedding" not in name,
   ),
   Family(
-    "Phi-3",
-    ("Phi3Backbone",),
-    "Phi3CausalLM",
-    scaled_embeddings=False,
-    chat_format=chat.PHI3,
+    "Phi-3", ("Phi3Backbone",), "Phi3CausalLM", scaled_embeddings=False, chat_format=chat.PHI3
   ),
 )
 _BY_BACKBONE = {name: family for family in FAMILIES for name in family.backbones}

@@ -1,7 +1,7 @@
 """The three LIT models of a group, over one engine (docs/architecture.md).
 
 `NAME` generates, `_NAME_tokenizer` tokenizes and `_NAME_salience` explains.
-They wrap one `LMEngine` (lit_seqsal/engine.py) and own what LIT needs around
+They wrap one `LMEngine` (lit_seqsal/engine/base.py) and own what LIT needs around
 it: specs, batching of requests, grouping several target masks of one input
 into one computation, and the salience cache. Every salience method comes from
 the registry (lit_seqsal/salience/methods.py).

@@ -317,7 +317,7 @@ class TransformersEngine(LMEngine):
 
 
 class _WorkCheckpoint(transformers.StoppingCriteria):
-  """Stops a cancelled or overdue generation at the next token (lit_seqsal/work.py)."""
+  """Stops a cancelled or overdue generation at the next token (lit_seqsal/work/context.py)."""
 
   def __call__(self, input_ids, scores, **unused_kw):
     work.current().checkpoint()

@@ -52,15 +52,9 @@ def components(app: lit_app.LitApp) -> Components:
 def run_endpoint(app: lit_app.LitApp, path: str, body: dict, params: dict):
   """LIT's own /get_preds or /get_interpretations on a parsed body (for jobs),
   example ids looked up in the named dataset as LIT's handler does."""
-  run = {
-    "/get_preds": app._get_preds,
-    "/get_interpretations": app._get_interpretations,
-  }[path]
+  run = {"/get_preds": app._get_preds, "/get_interpretations": app._get_interpretations}[path]
   if params.get("dataset_name"):
-    body = dict(
-      body,
-      inputs=app._reconstitute_inputs(body["inputs"], params["dataset_name"]),
-    )
+    body = dict(body, inputs=app._reconstitute_inputs(body["inputs"], params["dataset_name"]))
   return run(body, **params)
 
 
