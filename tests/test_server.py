@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lit_seqsal import models
 from tests.helpers import free_port, greedy_reference, post, post_error, serve_lit
 from tests.helpers import lit_example as _example
 
@@ -34,7 +35,7 @@ def test_get_info_lists_group_layouts_and_loaders(served):
   assert "sample_prompts" in info["datasets"]
   sal_out = info["models"]["_tiny_salience"]["spec"]["output"]
   assert sal_out["grad_l2"]["__name__"] == "TokenScores"
-  assert "Transformers LM" in info["initSpecs"]["models"]
+  assert models.AUTO_LOADER in info["initSpecs"]["models"]
   assert "prompt_file" in info["initSpecs"]["datasets"]
 
 
@@ -193,7 +194,7 @@ def test_configure_menu_loads_dataset_and_model(served, tmp_path, tiny_model_dir
     served.url,
     "/create_model",
     {"config": {"new_name": "tiny2", "model_name_or_path": tiny_model_dir}},
-    model_name="Transformers LM",
+    model_name=models.AUTO_LOADER,
   )
   assert {"tiny2", "_tiny2_salience", "_tiny2_tokenizer"} <= set(info["models"])
 

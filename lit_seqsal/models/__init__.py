@@ -160,6 +160,8 @@ def get_models(
   return models
 
 
+# The "Configure" menu's loader with --dl_framework=auto (the default).
+AUTO_LOADER = "LM (Transformers, or Keras for keras-hub presets)"
 # Options a visitor may change per model in LIT's "Configure" menu.
 _LOADER_OPTIONS = ("batch_size", "max_length", "max_new_tokens", "precision", "device")
 
@@ -189,7 +191,7 @@ def get_model_loaders(opts: ModelOptions | None = None):
         default=default, min_val=meta["min"], max_val=meta["max"], required=False
       )
   if opts.is_auto:
-    label = "LM (Keras for keras-hub presets, else Transformers)"
+    label = AUTO_LOADER
   elif opts.is_keras:
     label = f"Keras LM ({opts.runtime})"
   else:
