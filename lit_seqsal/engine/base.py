@@ -45,6 +45,18 @@ class Objectives:
   top_logprobs: np.ndarray | None = None
   top_ids: np.ndarray | None = None
 
+  def checked_grads(self) -> np.ndarray:
+    """The gradients; an error where they were not asked for."""
+    if self.grads is None:
+      raise ValueError("These objectives were computed without gradients (gradients=False).")
+    return self.grads
+
+  def checked_alternatives(self) -> tuple[np.ndarray, np.ndarray]:
+    """(top_logprobs, top_ids); an error where alternatives were not asked for."""
+    if self.top_logprobs is None or self.top_ids is None:
+      raise ValueError("These objectives were computed without alternatives (alternatives=0).")
+    return self.top_logprobs, self.top_ids
+
 
 class LMEngine(abc.ABC):
   """One loaded causal LM. Thread-safe: it takes its own lock around model work.
@@ -160,7 +172,7 @@ class LMEngine(abc.ABC):
       tuple(dict.fromkeys(self.stop_sequences + tuple(s or ())))
       for s in (stops or [()] * len(encoded))
     ]
-    outputs: list[Generation | None] = [None] * len(encoded)
+    outputs: dict[int, Generation] = {}
     progress = Progress(f"Generation for {len(encoded)} prompts", len(encoded))
     stop_ids = self.stop_ids | {self.pad_id}
     with work.heavy():
@@ -172,7 +184,7 @@ class LMEngine(abc.ABC):
             new_ids, text = generation_lib.cut_at_stop_sequence(self.decode, new_ids, stops[i])
             outputs[i] = self._generation(encoded[i], new_ids, text)
         progress.advance(len(chunk))
-    return outputs
+    return [outputs[i] for i in range(len(encoded))]
 
   def _generation(self, prompt_ids: Sequence[int], new_ids: Sequence[int], text: str) -> Generation:
     prompt_emb = self.mean_embedding(prompt_ids)

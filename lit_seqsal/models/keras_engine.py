@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import keras
 import keras_hub
@@ -80,14 +81,18 @@ class KerasEngine(LMEngine):
   ):
     """`compiled`: run salience compiled (default: on COMPILED_RUNTIMES)."""
     super().__init__(**(options.DEFAULTS.engine_kwargs() | engine_kwargs))
-    if causal_lm.preprocessor is None:
+    backbone = causal_lm.backbone
+    if backbone is None:
+      raise SetupError(f"The Keras {type(causal_lm).__name__} has no backbone attached.")
+    preprocessor = causal_lm.preprocessor
+    if preprocessor is None:
       raise SetupError("The Keras CausalLM has no preprocessor (tokenizer) attached.")
     self.family = keras_families.family_of(causal_lm)
     self.lm = causal_lm
     # Gradients are only ever taken with respect to input embeddings.
     self.lm.trainable = False
-    self.backbone = causal_lm.backbone
-    self.tokenizer = tokenizer = causal_lm.preprocessor.tokenizer
+    self.backbone = backbone
+    self.tokenizer = tokenizer = preprocessor.tokenizer
     self.backend = keras.backend.backend()
     self.precision = keras.backend.standardize_dtype(self.backbone.compute_dtype)
     self.bos_id = _token_id(tokenizer, "start_token_id")
@@ -139,14 +144,17 @@ class KerasEngine(LMEngine):
       raise ValueError(
         f"Unknown sampler {sampler!r}; allowed values: {', '.join(options.SAMPLERS)}."
       )
-    self.lm.compile(sampler=sampler)  # also drops the compiled generate function
+    # compile() also drops the compiled generate function. keras-hub has no
+    # annotations: pyright infers `str` from the default, but it takes a name or
+    # a Sampler.
+    self.lm.compile(sampler=cast(Any, sampler))
     self.sampler = sampler
 
   # -- tokens ---------------------------------------------------------------
 
   def encode(self, text: str) -> list[int]:
     ids = _to_list(self.tokenizer.tokenize(text)) if text else []
-    return ([self.bos_id] if self.bos_id is not None else []) + ids
+    return ids if self.bos_id is None else [self.bos_id, *ids]
 
   def encode_continuation(self, text: str) -> list[int]:
     ids = _to_list(self.tokenizer.tokenize(text)) if text else []
@@ -217,7 +225,7 @@ class KerasEngine(LMEngine):
   def decode(self, ids: Sequence[int]) -> str:
     text = self.tokenizer.detokenize(np.asarray(list(ids), dtype=np.int32))
     if not isinstance(text, str):
-      text = ops.convert_to_numpy(text).item()
+      text = np.asarray(ops.convert_to_numpy(text)).item()
       text = text.decode("utf-8") if isinstance(text, bytes) else str(text)
     return text
 
@@ -274,7 +282,10 @@ class KerasEngine(LMEngine):
       # keras-hub generates into the padded positions after each prompt.
       token_ids[b, : len(ids)] = ids
       padding_mask[b, : len(ids)] = True
-    out = self.lm.make_generate_function()(
+    # keras-hub has no annotations: pyright infers this function's type from the
+    # tf.function stub (no arguments) in one of its branches.
+    generate = cast(Callable[..., Any], self.lm.make_generate_function())
+    out = generate(
       {
         "token_ids": ops.convert_to_tensor(token_ids),
         "padding_mask": ops.convert_to_tensor(padding_mask),
@@ -305,7 +316,9 @@ class KerasEngine(LMEngine):
     token_lp = ops.squeeze(ops.take_along_axis(logprobs, labels[..., None], axis=-1), -1)
     if not top_k:
       return token_lp
-    top_values, top_ids = ops.top_k(logprobs, top_k)
+    # Keras has no annotations: pyright infers top_k's result from every backend,
+    # one of which may return None; it returns (values, indices).
+    top_values, top_ids = cast(tuple[Any, Any], ops.top_k(logprobs, top_k))
     return token_lp, top_values, top_ids
 
   def _embed(self, ids: np.ndarray) -> np.ndarray:
@@ -358,6 +371,10 @@ class KerasEngine(LMEngine):
     the last one with zero weights, extra masks are all zero (zero gradients).
     The outputs are cut back to the real sizes.
     """
+    if self._compiled is None:
+      raise ValueError(
+        f"Compiled salience runs on {' or '.join(autodiff.COMPILABLE)}, not {self.backend}."
+      )
     rows, used, hidden = embs.shape
     num_positions, num_masks = batch.positions.size, batch.weights.shape[1]
     b, w, k, m = self.salience_shape(rows, used, num_positions, num_masks)
@@ -389,8 +406,9 @@ class KerasEngine(LMEngine):
     if out.grads is not None:
       out.grads = out.grads[:num_masks, :rows, :used]
     if alternatives:
-      out.top_logprobs = out.top_logprobs[:rows, :num_positions]
-      out.top_ids = out.top_ids[:rows, :num_positions]
+      top_logprobs, top_ids = out.checked_alternatives()
+      out.top_logprobs = top_logprobs[:rows, :num_positions]
+      out.top_ids = top_ids[:rows, :num_positions]
     return out
 
 

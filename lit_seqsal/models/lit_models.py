@@ -190,10 +190,11 @@ class SalienceModel(_GroupMember):
       scores = methods.REGISTRY[name].run(self.engine, rows, settings)
       results = [{name: s} for s in scores]
     for row, row_results in zip(rows, results):
-      foil = tuple(row[2]) if len(row) > 2 else None
+      ids, masks, foil_ids = tuple(row[0]), row[1], row[2:]  # (ids, masks[, foil])
+      foil = tuple(foil_ids[0]) if foil_ids else None
       for name, per_mask in row_results.items():
-        for mask, values in zip(row[1], per_mask):
-          self.cache.put((tuple(row[0]), foil, mask.tobytes(), name, settings), values)
+        for mask, values in zip(masks, per_mask):
+          self.cache.put((ids, foil, mask.tobytes(), name, settings), values)
 
 
 def encode_within_budget(
@@ -216,7 +217,7 @@ def _with_turns(output: dict, encoded: encoding.EncodedExample) -> dict:
 
 
 def _key(encoded: encoding.EncodedExample, method: str, settings: tuple) -> tuple:
-  return (encoded.ids, encoded.foil_ids, encoded.mask.tobytes(), method, settings)
+  return (encoded.ids, encoded.foil_ids, encoded.checked_mask().tobytes(), method, settings)
 
 
 @dataclass
@@ -247,10 +248,11 @@ def make_model_group(name: str, engine: LMEngine) -> dict[str, lit_model.Model]:
 def group_of(model: lit_model.Model) -> ModelGroup | None:
   """The group a LIT model belongs to, looking through LIT's wrappers (caching)."""
   seen = 0
-  while model is not None and seen < 8:
-    group = getattr(model, "group", None)
+  current: object = model
+  while current is not None and seen < 8:
+    group = getattr(current, "group", None)
     if isinstance(group, ModelGroup):
       return group
-    model = getattr(model, "wrapped", None)
+    current = getattr(current, "wrapped", None)
     seen += 1
   return None

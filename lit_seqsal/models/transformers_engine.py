@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 import torch
 import transformers
+from torch.utils import checkpoint as torch_checkpoint
 
 from lit_seqsal import chat, options, work
 from lit_seqsal import tokens as token_display
@@ -55,20 +57,26 @@ class TransformersEngine(LMEngine):
     self.backward_mode = backward_mode
     self.precision = precision
     if model.dtype != dtype_for(precision):
-      model = model.to(dtype_for(precision))
+      model = _moved(model, dtype_for(precision))
     if device is not None:  # not for a model accelerate sharded over several GPUs
-      model = model.to(device)
+      model = _moved(model, device)
     self.model = model.eval()
     # Gradients are only ever taken with respect to input embeddings.
     self.model.requires_grad_(False)
     # Inputs go where the embedding layer is (the first GPU of a sharded model);
     # results come back to the host only as numpy arrays.
-    self.device = self.model.get_input_embeddings().weight.device
+    weight = self.model.get_input_embeddings().weight
+    if not isinstance(weight, torch.Tensor):
+      raise TypeError(f"{type(model).__name__}'s input embeddings have no weight tensor.")
+    self.device = weight.device
     self.tokenizer = tokenizer
     if tokenizer.pad_token_id is None:
       tokenizer.pad_token = tokenizer.eos_token
-    self.pad_id = tokenizer.pad_token_id
-    self.bos_id = tokenizer.bos_token_id
+    pad_id = _token_id(tokenizer.pad_token_id, "pad (or end-of-sequence)")
+    if pad_id is None:
+      raise ValueError("The tokenizer has neither a pad token nor an end-of-sequence token.")
+    self.pad_id = pad_id
+    self.bos_id = _token_id(tokenizer.bos_token_id, "beginning-of-sequence")
     # GPT-2 style byte-level BPE (Llama 3, Qwen, GPT-NeoX, OLMo) spells bytes as
     # printable stand-ins ("Ġ" a space); SentencePiece-style tokenizers (Gemma,
     # Llama 2, Mistral) spell text with "▁", like our contract, and bytes with
@@ -78,13 +86,14 @@ class TransformersEngine(LMEngine):
     self.token_kind = token_display.BYTE_LEVEL if self.byte_level else token_display.SENTENCEPIECE
     # Whether the tokenizer writes a space before a text's first word that is not
     # in the text (SentencePiece's dummy prefix: Llama 2, Mistral).
-    first = tokenizer.convert_ids_to_tokens(tokenizer("a", add_special_tokens=False)["input_ids"])
+    first = tokenizer.tokenize("a")
     self.dummy_prefix = bool(first) and token_display.token_text(
       token_display.display_tokens(first[:1], self.token_kind)[0]
     ).startswith(" ")
-    self.stop_ids = frozenset(_as_list(model.generation_config.eos_token_id)) | {
-      tokenizer.eos_token_id
-    }
+    eos_ids = [*_as_list(model.generation_config.eos_token_id), tokenizer.eos_token_id]
+    self.stop_ids = frozenset(
+      i for i in (_token_id(e, "end-of-sequence") for e in eos_ids) if i is not None
+    )
     self._embedding = self.model.get_input_embeddings()
     # Gemma 4's per-layer embeddings are looked up from the token ids; given only
     # input embeddings the model would look the ids up by exact match, which
@@ -107,9 +116,7 @@ class TransformersEngine(LMEngine):
       # Special tokens the template writes (role markers, turn delimiters): a
       # prompt that holds one is already in the template's format.
       probe = "lit-seqsal-probe"
-      sample = tokenizer.apply_chat_template(
-        [{"role": "user", "content": probe}], tokenize=False, add_generation_prompt=True
-      )
+      sample = _chat_text(tokenizer, [{"role": "user", "content": probe}])
       # (Whitespace kept as special tokens, as some SentencePiece conversions
       # do with "\n", marks nothing.)
       self.chat_markers = tuple(
@@ -124,8 +131,11 @@ class TransformersEngine(LMEngine):
       openers = sorted((before.index(t), t) for t in self.chat_markers if t in before)
       self._turn_opener = openers[0][1] if openers else ""
       ends = sorted((after.index(t), t) for t in self.chat_markers if t in after)
-      if ends:
-        self.stop_ids |= {tokenizer.convert_tokens_to_ids(ends[0][1])}
+      end_id = (
+        _token_id(tokenizer.convert_tokens_to_ids(ends[0][1]), "end-of-turn") if ends else None
+      )
+      if end_id is not None:
+        self.stop_ids |= {end_id}
 
   # -- tokens ---------------------------------------------------------------
 
@@ -148,12 +158,13 @@ class TransformersEngine(LMEngine):
     )
 
   def decode(self, ids: Sequence[int]) -> str:
-    return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+    text = self.tokenizer.decode(list(ids), skip_special_tokens=True)
+    if not isinstance(text, str):  # one sequence of ids decodes to one text
+      raise TypeError(f"The tokenizer decoded one sequence to {type(text).__name__}, not text.")
+    return text
 
   def encode_chat(self, messages):
-    text = self.tokenizer.apply_chat_template(
-      list(messages), tokenize=False, add_generation_prompt=True
-    )
+    text = _chat_text(self.tokenizer, list(messages))
     # The template writes its own BOS; tokenize the text as apply_chat_template does.
     encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     return encoded["input_ids"], chat.tag_by_offsets(
@@ -172,7 +183,11 @@ class TransformersEngine(LMEngine):
     for b, ids in enumerate(prompt_ids):  # left-pad so continuations line up
       input_ids[b, width - len(ids) :] = torch.tensor(list(ids))
       attention[b, width - len(ids) :] = 1
-    out = self.model.generate(
+    # In transformers 5, generate() belongs to GenerationMixin (every causal LM
+    # class has it), typed with a `self` protocol that pyright finds PreTrainedModel
+    # does not satisfy; PreTrainedModel alone shows it as torch's Module.__getattr__.
+    generate = cast(Callable[..., torch.Tensor], self.model.generate)
+    out = generate(
       input_ids=input_ids.to(self.device),
       attention_mask=attention.to(self.device),
       max_new_tokens=min(self.max_new_tokens, self.max_length - width),
@@ -303,12 +318,12 @@ class TransformersEngine(LMEngine):
     layers = [
       m for m in self.model.modules() if isinstance(m, modeling_layers.GradientCheckpointingLayer)
     ]
-    recompute = functools.partial(torch.utils.checkpoint.checkpoint, use_reentrant=False)
+    recompute = functools.partial(torch_checkpoint.checkpoint, use_reentrant=False)
     for layer in layers:
       layer.gradient_checkpointing, layer.training = True, True
       # transformers' own switch (gradient_checkpointing_enable) would put the
       # whole model in training mode; this sets only what the layers read.
-      layer._gradient_checkpointing_func = recompute  # noqa: SLF001
+      layer._gradient_checkpointing_func = recompute  # noqa: SLF001  # pyright: ignore[reportArgumentType]  # torch types Module.__setattr__ values as Tensor | Module; any value works
     try:
       yield
     finally:
@@ -343,6 +358,32 @@ def _as_list(value) -> list:
   if value is None:
     return []
   return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _token_id(value: object, what: str) -> int | None:
+  """A tokenizer's special token id (None where it has none) as one int."""
+  if value is None or isinstance(value, int):
+    return value
+  raise ValueError(f"The tokenizer's {what} token id is {value!r}, not one token id.")
+
+
+def _chat_text(tokenizer: transformers.PreTrainedTokenizerBase, messages: list) -> str:
+  """A conversation in the tokenizer's chat template, ending with the prompt for
+  the model's turn, as text."""
+  text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+  if not isinstance(text, str):  # tokenize=False gives the text
+    raise TypeError(f"apply_chat_template returned {type(text).__name__}, not text.")
+  return text
+
+
+def _moved(
+  model: transformers.PreTrainedModel, where: torch.dtype | str
+) -> transformers.PreTrainedModel:
+  """model.to(where): to a dtype or a device."""
+  # transformers wraps PreTrainedModel.to with functools.wraps(torch.nn.Module.to),
+  # which typeshed types as a callable that does not bind `self`; at run time it
+  # is the ordinary method, returning the model.
+  return cast(transformers.PreTrainedModel, cast(torch.nn.Module, model).to(where))
 
 
 def load_engine(

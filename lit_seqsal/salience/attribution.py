@@ -178,7 +178,8 @@ def integrated_gradients(
     which = [p for p, _ in chunk]
     alpha = alphas[[s for _, s in chunk]].astype(np.float32)[:, None, None]
     embs = baseline[which] + alpha * delta[which]
-    grads = engine.objectives(embs, batching.take_rows(batch, which), gradients=True).grads
+    objectives = engine.objectives(embs, batching.take_rows(batch, which), gradients=True)
+    grads = objectives.checked_grads()
     for r, (p, s) in enumerate(chunk):
       path_integral[p] += quad_weights[s] * grads[0, r]
     counter.advance(len(chunk))

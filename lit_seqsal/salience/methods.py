@@ -17,8 +17,9 @@ test) all derive from `REGISTRY`. Adding a method is adding one entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from lit_nlp.api import types as lit_types
@@ -60,12 +61,38 @@ class Setting:
     if self.choices:
       return inputs.one_of(value, field, self.choices, self.note)
     return inputs.whole_number(
-      value, field, self.low, self.high, what=self.unit, default=self.default
+      value, field, self.low, self.high, what=self.unit, default=self._whole_default
     )
 
-  def value_in(self, example: dict, field: str | None = None):
+  def value_in(self, example: Mapping, field: str | None = None):
     value = example.get(field or self.name)
     return self.check(self.default if inputs.is_empty(value) else value, field)
+
+  def whole_number_in(self, example: Mapping, field: str | None = None) -> int:
+    """value_in for a whole-number setting."""
+    value = self.value_in(example, field)
+    if not isinstance(value, int):
+      raise TypeError(f"Setting {self.name!r} is a choice, not a whole number.")
+    return value
+
+  def choice_in(self, example: Mapping, field: str | None = None) -> str:
+    """value_in for a choice setting."""
+    value = self.value_in(example, field)
+    if not isinstance(value, str):
+      raise TypeError(f"Setting {self.name!r} is a whole number, not a choice.")
+    return value
+
+  @property
+  def _whole_default(self) -> int:
+    if not isinstance(self.default, int):
+      raise TypeError(f"Setting {self.name!r} is a whole number; its default must be one.")
+    return self.default
+
+  @property
+  def _choice_default(self) -> str:
+    if not isinstance(self.default, str):
+      raise TypeError(f"Setting {self.name!r} is a choice; its default must be a text.")
+    return self.default
 
   def describe(self) -> dict:
     """What a client needs to offer the setting (/seqsal/info)."""
@@ -83,9 +110,11 @@ class Setting:
 
   def lit_type(self) -> lit_types.LitType:
     if self.choices:
-      return lit_types.CategoryLabel(vocab=list(self.choices), default=self.default, required=False)
+      return lit_types.CategoryLabel(
+        vocab=list(self.choices), default=self._choice_default, required=False
+      )
     return lit_types.Integer(
-      default=self.default, min_val=self.low, max_val=self.high, required=False
+      default=self._whole_default, min_val=self.low, max_val=self.high, required=False
     )
 
 
@@ -144,6 +173,8 @@ class Method:
     """Scores per row, <float32>[num_masks, num_tokens] (rows may be contrastive)."""
     if self.from_gradients is not None:
       return [r[self.name] for r in gradient_methods_run(engine, rows, [self])]
+    if self.compute is None:  # __post_init__ rules this out
+      raise ValueError(f"Method {self.name!r} has neither from_gradients nor compute.")
     return self.compute(engine, rows, *settings, progress=progress)
 
 
@@ -307,7 +338,7 @@ def gradient_reductions(methods: Iterable[Method] | None = None) -> dict[str, gr
 
 def gradient_methods_run(
   engine: LMEngine, rows: Sequence[Row], methods: Iterable[Method], *, alternatives: int = 0
-) -> list[dict[str, np.ndarray]]:
+) -> list[dict[str, Any]]:
   """Every gradient method of `methods` from one gradient pass per row batch
   (and the model's top `alternatives` next tokens, key gradients.ALTERNATIVES)."""
   return gradients.gradient_salience(
