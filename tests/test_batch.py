@@ -320,7 +320,7 @@ def test_bad_input_is_recorded_per_example_and_summarised(groups, tiny_model_dir
     "bad/4": ("InputError", "over this model's maximum of 256 tokens"),
     "bad/5": ("SpanError", "matches no line of the output"),
     "missing/*": ("DatasetFileError", "does not exist"),
-    "justaname/*": ("ValueError", "Bad dataset entry"),
+    "justaname/*": ("DatasetFileError", "Bad dataset entry"),
     "csv/*": ("DatasetFileError", "unsupported format"),
   }
   for example_id, (kind, message) in expected.items():
