@@ -42,6 +42,15 @@ class FieldNames(types.SimpleNamespace):
   SALIENCE_METHODS = "salience_methods"
   OCCLUSION_GRANULARITY = "occlusion_granularity"
   IG_STEPS = "ig_steps"
+  # The deletion check of an explanation: input (a method name) and output (its
+  # record) of `_NAME_salience`, and the granularity it ranks segments at.
+  CHECK = "check"
+  CHECK_GRANULARITY = "check_granularity"
+  # Drop it and regenerate: the generation model's input `edits` (token ranges of
+  # the prompt to remove or replace) and outputs `edited_prompt` and `edit`.
+  EDITS = "edits"
+  EDITED_PROMPT = "edited_prompt"
+  EDIT = "edit"
 
 
 def salience_model_name(name: str) -> str:
@@ -63,12 +72,19 @@ INPUT_SPEC: lit_types.Spec = {
 GENERATION_INPUT_SPEC: lit_types.Spec = INPUT_SPEC | {
   # Texts that end this example's generation (beside --stop_sequences).
   FieldNames.STOP: lit_types.SparseMultilabel(required=False),
+  # Drop it and regenerate: ranges of the prompt's tokens to remove or replace
+  # (a list of {"start", "end", "text"}, or its JSON text; docs/reference.md).
+  FieldNames.EDITS: lit_types.LitType(required=False),
 }
 
 GENERATION_OUTPUT_SPEC: lit_types.Spec = {
   FieldNames.RESPONSE: lit_types.GeneratedText(parent=FieldNames.TARGET),
   FieldNames.PROMPT_EMBEDDINGS: lit_types.Embeddings(required=False),
   FieldNames.RESPONSE_EMBEDDINGS: lit_types.Embeddings(required=False),
+  # With `edits`: the prompt the generation ran on, and what was changed (a
+  # JSON object, docs/reference.md) for the edited example to keep.
+  FieldNames.EDITED_PROMPT: lit_types.TextSegment(required=False),
+  FieldNames.EDIT: lit_types.LitType(required=False),
 }
 
 TOKENIZER_OUTPUT_SPEC: lit_types.Spec = {
@@ -79,8 +95,11 @@ TOKENIZER_OUTPUT_SPEC: lit_types.Spec = {
 }
 
 
-def salience_input_spec(methods: Iterable[Any]) -> lit_types.Spec:
-  """Prompt and target, the mask of tokens to explain, which methods and their settings."""
+def salience_input_spec(
+  methods: Iterable[Any], check_settings: Iterable[Any] = ()
+) -> lit_types.Spec:
+  """Prompt and target, the mask of tokens to explain, which methods and their
+  settings, and the deletion check (a method's name and `check_settings`)."""
   methods = list(methods)
   spec = INPUT_SPEC | {
     FieldNames.TARGET_MASK: lit_types.TokenScores(align="", required=False),
@@ -93,6 +112,9 @@ def salience_input_spec(methods: Iterable[Any]) -> lit_types.Spec:
   for method in methods:
     for setting in method.settings:
       spec[setting.name] = setting.lit_type()
+  spec[FieldNames.CHECK] = lit_types.CategoryLabel(vocab=[m.name for m in methods], required=False)
+  for setting in check_settings:
+    spec[setting.name] = setting.lit_type()
   return spec
 
 
@@ -109,5 +131,9 @@ def salience_output_spec(methods: Iterable[Any]) -> lit_types.Spec:
       # With the gradient methods: the model's top next tokens, with their
       # probabilities, at the first token of the explained span.
       FieldNames.ALTERNATIVES: lit_types.TopTokens(required=False),
+      # With a `check` input: the deletion check's record, a JSON object
+      # (docs/reference.md). LIT's base type: no LIT module shows it, and
+      # LIT's client reads the spec as usual.
+      FieldNames.CHECK: lit_types.LitType(required=False),
     }
   )

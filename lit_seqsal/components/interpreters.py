@@ -23,7 +23,7 @@ from lit_seqsal import inputs as input_checks
 from lit_seqsal import tokens as token_display
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.models import lit_models
-from lit_seqsal.salience import attribution, methods
+from lit_seqsal.salience import attribution, methods, occlusion
 from lit_seqsal.work.progress import ProgressCallback
 
 # LIT's legacy sequence-salience module asks for the interpreter by this name.
@@ -197,7 +197,8 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
 class OcclusionInterpreter(_GroupInterpreter):
   """Segment occlusion: how much the target's log-likelihood drops when each
   word / sentence / line / paragraph before it is deleted. One forward pass
-  per segment (batched); run it on request, it is the costliest method.
+  per segment (batched; all-spans occlusion, lit_seqsal/salience/occlusion.py,
+  sharing its deletion tables with the salience model's `occlusion` field).
 
   Returns token scores (each segment's score spread evenly over its tokens, so
   summing a segment's tokens gives its score) and the segments themselves.
@@ -215,13 +216,14 @@ class OcclusionInterpreter(_GroupInterpreter):
     del dataset
     config = config or {}
     setting = methods.OCCLUSION_GRANULARITY
-    granularity = setting.value_in(config, setting.config_key)
+    granularity = str(setting.value_in(config, setting.config_key))
     group = _group(model)
     explained = _explained(inputs, model_outputs, config, group)
-    results = attribution.occlusion(
+    results = occlusion.all_spans(
       group.engine,
       [(ids, mask[None]) for ids, mask in explained],
       granularity,
+      cache=group.salience.cache,
       progress=self._progress,
     )
     outputs = []
