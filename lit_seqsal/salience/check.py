@@ -87,6 +87,17 @@ def random_draws(
   return [sorted(rng.choice(num_segments, size=k, replace=False).tolist()) for _ in range(draws)]
 
 
+def versus_random(top_drop: float, random_drops: Sequence[float]) -> tuple[float, float, bool]:
+  """(excess, threshold, beats): how much more deleting the top k lowered the
+  span's log-probability than the random draws did on average, the margin it
+  needs (MIN_EXCESS_NATS, or STANDARD_ERRORS standard errors of the draws'
+  mean if larger), and whether it has it."""
+  drops = np.asarray(random_drops, dtype=np.float64)
+  excess = float(top_drop - drops.mean())
+  threshold = max(MIN_EXCESS_NATS, STANDARD_ERRORS * float(drops.std()) / math.sqrt(len(drops)))
+  return excess, threshold, excess >= threshold
+
+
 def verdict(by_k: Sequence[dict]) -> tuple[str | None, str]:
   """(verdict, its meaning) from the per-k numbers: supported when every k
   beats random and the top k hurt more than the lowest k; not supported when
@@ -177,8 +188,7 @@ def deletion_check(
     drops = np.asarray([o["drop"] for o in outcomes])
     log_probs = np.asarray([o["log_prob"] for o in outcomes])
     top_outcome = outcome(top)
-    excess = top_outcome["drop"] - float(drops.mean())
-    threshold = max(MIN_EXCESS_NATS, STANDARD_ERRORS * float(drops.std()) / math.sqrt(len(drops)))
+    excess, threshold, beats = versus_random(top_outcome["drop"], drops)
     random_summary = {
       "drop_mean": float(drops.mean()),
       "drop_std": float(drops.std()),
@@ -196,7 +206,7 @@ def deletion_check(
         "random": random_summary,
         "excess": excess,
         "threshold": threshold,
-        "beats_random": bool(excess >= threshold),
+        "beats_random": beats,
       }
     )
   result, meaning = verdict(by_k)
