@@ -261,7 +261,7 @@ class LMEngine(abc.ABC):
 # Log-probabilities one call of `LMEngine.token_logprobs` computes at most
 # (rows x positions): each is a row of logits over the vocabulary (262,144
 # floats, 1 MiB, for Gemma 3), so this bounds the call's memory.
-MAX_POSITIONS_PER_CALL = 1024
+MAX_POSITIONS_PER_CALL = 512
 
 
 def rows_per_call(engine: LMEngine, num_tokens: int, positions_per_row: int = 1) -> int:

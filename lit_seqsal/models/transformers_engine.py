@@ -234,9 +234,7 @@ class TransformersEngine(LMEngine):
       use_cache=True,
       logits_to_keep=self._tensor(positions - 1),
     )
-    logprobs = torch.log_softmax(out.logits[0].float(), dim=-1)
-    labels = self._tensor(np.asarray(ids)[positions])
-    values = logprobs.gather(-1, labels[:, None])[:, 0].cpu().numpy()
+    values = _label_logprobs(out.logits[0], self._tensor(np.asarray(ids)[positions]))
     return Prefix(tuple(ids), positions, values, state=out.cache, cached=used)
 
   @torch.no_grad()
@@ -294,8 +292,7 @@ class TransformersEngine(LMEngine):
         " log-probabilities of edited rows are not supported for it."
       )
     labels = self._tensor(np.concatenate([np.asarray(r)[p] for r, p in zip(rows, positions)]))
-    logprobs = torch.log_softmax(logits[0].float(), dim=-1)
-    values = logprobs.gather(-1, labels[:, None])[:, 0].cpu().numpy()
+    values = _label_logprobs(logits[0], labels)
     return list(np.split(values, np.cumsum([len(p) for p in positions])[:-1]))
 
   @contextlib.contextmanager
@@ -397,6 +394,20 @@ class _StopSequences(transformers.StoppingCriteria):
       for row in input_ids
     ]
     return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+# Rows of logits turned into log-probabilities at a time: the log-softmax's
+# float32 copy then stays small beside the logits themselves.
+_SOFTMAX_ROWS = 128
+
+
+def _label_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+  """log-softmax(logits[k])[labels[k]] for each row k of logits [N, V], as float32."""
+  out = []
+  for start in range(0, logits.shape[0], _SOFTMAX_ROWS):
+    chunk = torch.log_softmax(logits[start : start + _SOFTMAX_ROWS].float(), dim=-1)
+    out.append(chunk.gather(-1, labels[start : start + _SOFTMAX_ROWS, None])[:, 0])
+  return torch.cat(out).cpu().numpy()
 
 
 def _as_list(value) -> list:
