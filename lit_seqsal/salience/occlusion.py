@@ -147,8 +147,7 @@ def fill(
     if not jobs:
       continue
     per_call = rows_per_call(engine, len(ids), max(len(j[2]) for j in jobs))
-    for start in range(0, len(jobs), per_call):
-      chunk = jobs[start : start + per_call]
+    for chunk in _calls(jobs, per_call, len(ids)):
       results = engine.token_logprobs([j[1] for j in chunk], [j[2] for j in chunk], prefix=prefix)
       for (d, _, _, after, values), logprobs in zip(chunk, results):
         values[after] = logprobs
@@ -156,6 +155,30 @@ def fill(
       if counter is not None:
         counter.advance(len(chunk))
   return table
+
+
+# A call's rows continue from the sequence's cache only up to the first
+# deletion among them, so each row also reruns the tokens between that and its
+# own deletion: a call takes another row only while that extra work stays under
+# this fraction of the rows' own.
+MAX_SHARED_WASTE = 0.1
+
+
+def _calls(jobs: list, per_call: int, length: int) -> list[list]:
+  """Jobs (sorted by where their deletion starts) cut into engine calls of at
+  most `per_call` rows, each with little extra work (MAX_SHARED_WASTE)."""
+  calls: list[list] = []
+  for job in jobs:
+    if calls and len(calls[-1]) < per_call:
+      first = calls[-1][0][0][0]
+      starts = [j[0][0] for j in calls[-1]] + [job[0][0]]
+      extra = sum(p - first for p in starts)
+      own = sum(length - p for p in starts)
+      if extra <= MAX_SHARED_WASTE * own:
+        calls[-1].append(job)
+        continue
+    calls.append([job])
+  return calls
 
 
 def canonical_deletions(tokens: Sequence[str], granularity: str) -> list[Deletion]:
