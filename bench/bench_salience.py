@@ -221,7 +221,7 @@ def bare_body_and_head(engine, ids, mask):
 
 def http_call(served, group, engine, ids, mask):
   """One whole salience request through our HTTP app (cache cleared first)."""
-  from tests.conftest import post
+  from tests.helpers import post
 
   group.salience.cache.clear()
   served.app._models["_gemma_salience"]._cache._d.clear()  # LIT's
@@ -365,7 +365,7 @@ def section_contrastive(engine, text, repeats):
 
 def section_per_call(engine, text, repeats, lengths, device):
   from lit_seqsal.models import lit_models
-  from tests.conftest import serve_lit
+  from tests.helpers import serve_lit
 
   print(
     f"\n4. Per-call cost on {device}: a whole request and the engine call vs the model's own"

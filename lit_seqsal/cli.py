@@ -35,8 +35,20 @@ def define_flag(
     return flags.DEFINE_string(name, default, help_text)
   if isinstance(default, bool):
     return flags.DEFINE_bool(name, default, help_text)
-  define = flags.DEFINE_float if number is float else flags.DEFINE_integer
-  return define(name, default, help_text, lower_bound=low, upper_bound=high)
+  if number is float:
+    return flags.DEFINE_float(name, default, help_text, lower_bound=low, upper_bound=high)
+  return flags.DEFINE_integer(
+    name, default, help_text, lower_bound=_whole(name, low), upper_bound=_whole(name, high)
+  )
+
+
+def _whole(name: str, bound: float | None) -> int | None:
+  """An integer flag's bound as an int (a declaration's bounds are whole numbers)."""
+  if bound is None:
+    return None
+  if bound != int(bound):
+    raise ValueError(f"Flag --{name} is a whole number; its bound {bound} is not.")
+  return int(bound)
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

@@ -117,7 +117,7 @@ class PromptDataset(lit_dataset.Dataset):
   """Prompts with optional targets and a source label, read from a file."""
 
   def __init__(self, path: str = "", max_examples: int | None = None):
-    examples = read_examples(path) if path else []
+    examples: list[lit_types.JsonDict] = list(read_examples(path)) if path else []
     if max_examples is not None:
       examples = examples[:max_examples]
     super().__init__(examples=examples)

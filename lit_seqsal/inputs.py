@@ -7,7 +7,7 @@ the server can answer 400 with them; see lit_seqsal/serving/responses.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from lit_seqsal.contract import FieldNames
 from lit_seqsal.errors import InputError  # the error every check here raises (400)
 
 
-def prompt_of(example: dict, *, index: int | None = None) -> str:
+def prompt_of(example: Mapping, *, index: int | None = None) -> str:
   prompt = example.get(FieldNames.PROMPT)
   where = "" if index is None else f" (example {index})"
   if not isinstance(prompt, str):
@@ -25,7 +25,7 @@ def prompt_of(example: dict, *, index: int | None = None) -> str:
   return prompt
 
 
-def target_of(example: dict) -> str:
+def target_of(example: Mapping) -> str:
   target = example.get(FieldNames.TARGET) or ""
   if not isinstance(target, str):
     raise InputError("Field 'target' must be a string.")
@@ -46,7 +46,7 @@ def is_empty(value) -> bool:
   return value is None or (hasattr(value, "__len__") and len(value) == 0)
 
 
-def target_mask_for(example: dict, num_tokens: int, num_prompt_tokens: int) -> np.ndarray:
+def target_mask_for(example: Mapping, num_tokens: int, num_prompt_tokens: int) -> np.ndarray:
   """The 0/1 mask of tokens to explain, as float32 of length num_tokens.
 
   Without a `target_mask`, every token of the target is explained. Position 0
@@ -66,7 +66,7 @@ def target_mask_for(example: dict, num_tokens: int, num_prompt_tokens: int) -> n
   return validate_mask(mask, num_tokens)
 
 
-def stop_of(example: dict) -> tuple[str, ...]:
+def stop_of(example: Mapping) -> tuple[str, ...]:
   """The example's own stop sequences (field `stop`: a text or a list of texts)."""
   stop = example.get(FieldNames.STOP)
   if is_empty(stop):
@@ -80,7 +80,7 @@ def stop_of(example: dict) -> tuple[str, ...]:
   return tuple(stop)
 
 
-def foil_of(example: dict) -> str | None:
+def foil_of(example: Mapping) -> str | None:
   """The text to contrast the explained span with, or None for plain salience."""
   foil = example.get(FieldNames.FOIL)
   if foil is None:
@@ -108,7 +108,8 @@ def contiguous_span(mask: np.ndarray) -> tuple[int, int]:
   return start, end
 
 
-def validate_mask(mask: Sequence[float], num_tokens: int) -> np.ndarray:
+def validate_mask(mask: object, num_tokens: int) -> np.ndarray:
+  """A `target_mask` as a request sent it (0/1 numbers, one per token), checked."""
   try:
     arr = np.asarray(mask, dtype=np.float32)
   except (TypeError, ValueError) as e:

@@ -12,9 +12,11 @@ kernel runs on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from lit_nlp import notebook as lit_notebook
 from lit_nlp import server_config
+from lit_nlp.lib import wsgi_serving
 
 from lit_seqsal import console, options
 from lit_seqsal import datasets as seqsal_datasets
@@ -47,7 +49,8 @@ class SalienceWidget(lit_notebook.LitWidget):
     # same notebook settings, and reuses LitWidget's render() and stop().
     self.models = dict(models)
     self.datasets = dict(datasets)
-    options = dict(server_config.get_flags())
+    # LIT's server settings, of many types (LIT's Server and our SalienceApp check them).
+    options: dict[str, Any] = dict(server_config.get_flags())
     options.update(
       server_type="notebook",
       host="localhost",
@@ -57,7 +60,12 @@ class SalienceWidget(lit_notebook.LitWidget):
       sync_state=True,
     )
     options.update(kwargs)
-    self._server = server.Server(models=self.models, datasets=self.datasets, **options).serve()
+    served = server.Server(models=self.models, datasets=self.datasets, **options).serve()
+    if not isinstance(served, wsgi_serving.NotebookWsgiServer):
+      raise RuntimeError(
+        f"LIT did not start its notebook server (server_type={options['server_type']!r})."
+      )
+    self._server = served
     self._height = height
     self._proxy_url = proxy_url
     if render:
@@ -65,7 +73,10 @@ class SalienceWidget(lit_notebook.LitWidget):
 
   @property
   def port(self) -> int:
-    return self._server.port
+    port = self._server.port  # picked when it started serving
+    if port is None:
+      raise RuntimeError("LIT's notebook server is not serving.")
+    return port
 
   @property
   def url(self) -> str:

@@ -11,6 +11,7 @@ import codecs
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from lit_seqsal import cli
 
@@ -257,7 +258,8 @@ def from_flags(values: Mapping | None = None) -> ModelOptions:
     from absl import flags
 
     values = {flag_name(f): flags.FLAGS[flag_name(f)].value for f in option_fields()}
-  given = {f.name: values[flag_name(f)] for f in option_fields()}
+  # Values as given (flags or a mapping); ModelOptions.checked() checks them.
+  given: dict[str, Any] = {f.name: values[flag_name(f)] for f in option_fields()}
   given["stop_sequences"] = tuple(unescape(s) for s in given["stop_sequences"] or ())
   return ModelOptions(**given)
 

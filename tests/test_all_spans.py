@@ -17,7 +17,6 @@ from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.models import lit_models, transformers_engine
 from lit_seqsal.salience import attribution, occlusion, segmentation
-from lit_seqsal.work.cache import ByteLRU
 
 PROMPT = (
   "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n\n"

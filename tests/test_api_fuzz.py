@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from lit_seqsal.serving import app as web_app
 from lit_seqsal.serving import endpoints
-from tests.conftest import lit_example
+from tests.helpers import lit_example
 
 # Names the fuzzer draws from: real ones (so requests get past the name checks
 # and reach the models) and junk.

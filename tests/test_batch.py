@@ -25,44 +25,9 @@ from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
 from lit_seqsal.batch import spans as spans_lib
 from lit_seqsal.models import lit_models
-from lit_seqsal.options import ModelOptions
+from tests.batch_data import OPTIONS, template_examples, write_jsonl
 from tests.client_code import run_client_script
-
-REPO = Path(__file__).resolve().parents[1]
-OPTIONS = ModelOptions(batch_size=3, max_length=256)  # as the tiny_group fixture
-
-FOODS = [
-  "Onion soup",
-  "Quiche Lorraine",
-  "Macaron in france",
-  "Baguette maison au levain",
-  "Cheese",
-  "Savoury tart with eggs and cheese",
-  "Sweet bread",
-  "Garlic bread",
-  "Tart",
-]
-
-
-def template_examples(n: int = 9) -> list[dict]:
-  """Few-shot prompts of one template (different lengths), with targets of two lines."""
-  out = []
-  for i in range(n):
-    food, other = FOODS[i % len(FOODS)], FOODS[(i + 3) % len(FOODS)]
-    prompt = (
-      f"Analyze a menu item.\n\nSuggestion: {other}\nAnalysis: it is great."
-      f"\nRecommendation: Likely good.\n\nSuggestion: {food}"
-      + " in france" * (i % 4)
-      + "\nAnalysis:"
-    )
-    target = f" it has cheese.\nRecommendation: {'Avoid' if i % 2 else 'You have to try it'}."
-    out.append({"source": f"menu-{i}", "prompt": prompt, "target": target})
-  return out
-
-
-def write_jsonl(path: Path, rows) -> str:
-  path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-  return str(path)
+from tests.helpers import REPO
 
 
 @pytest.fixture(scope="module")

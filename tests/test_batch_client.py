@@ -20,9 +20,8 @@ from lit_seqsal.batch import report as report_lib
 from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
 from lit_seqsal.models import lit_models
-from tests.conftest import serve_lit
-from tests.test_batch import OPTIONS, template_examples, write_jsonl
-from tests.test_browser_lit_client import BROWSER_DIR, require_browser_tools
+from tests.batch_data import OPTIONS, template_examples, write_jsonl
+from tests.helpers import BROWSER_DIR, require_browser_tools, serve_lit
 
 
 def _get(url: str):

@@ -17,7 +17,8 @@ from lit_seqsal.batch import ray_run
 from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
 from lit_seqsal.models import lit_models
-from tests.test_batch import OPTIONS, REPO, template_examples, write_jsonl
+from tests.batch_data import OPTIONS, template_examples, write_jsonl
+from tests.helpers import REPO
 
 RAY_OPTIONS = {"num_workers": 2, "cpus_per_worker": 1}
 # Integrated gradients makes each chunk slow enough for a worker to die mid-chunk.

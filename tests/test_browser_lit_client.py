@@ -10,25 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import serve_lit
+from tests.helpers import BROWSER_DIR, require_browser_tools, serve_lit
 
 pytestmark = [pytest.mark.browser, pytest.mark.bundled]
-BROWSER_DIR = Path(__file__).parent / "browser"
-
-
-def require_browser_tools():
-  chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-  missing = []
-  if not os.path.exists(chromium):
-    missing.append(f"chromium at {chromium} (apt-get install chromium)")
-  if shutil.which("node") is None:
-    missing.append("node")
-  if not (BROWSER_DIR / "node_modules" / "playwright-core").exists():
-    missing.append(f"playwright-core (npm ci --prefix {BROWSER_DIR})")
-  if missing:
-    pytest.fail(
-      "Browser test tools missing: " + "; ".join(missing) + ". `make test` installs them."
-    )
 
 
 @pytest.fixture(scope="module")

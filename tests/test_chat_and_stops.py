@@ -9,6 +9,7 @@ import pytest
 
 from lit_seqsal import chat, datasets, models
 from lit_seqsal.engine.encoding import encode_example
+from tests.helpers import greedy_reference
 
 CONVERSATION = [
   {"role": "system", "content": "Answer in one sentence."},
@@ -87,7 +88,9 @@ def test_generation_uses_the_template_and_stops_at_the_end_of_turn(chat_group):
   end_of_turn = engine.tokenizer.convert_tokens_to_ids("<end_of_turn>")
   assert end_of_turn in engine.stop_ids
   (out,) = chat_group["c"].predict([{"prompt": "Is a cake fine?"}])
-  assert isinstance(out["response"], str) and "<end_of_turn>" not in out["response"]
+  prompt_ids, _ = engine.encode_chat([{"role": "user", "content": "Is a cake fine?"}])
+  assert out["response"] == greedy_reference(engine, prompt_ids, engine.max_new_tokens)
+  assert "<end_of_turn>" not in out["response"]
 
 
 def test_chat_template_none_and_models_without_one_take_prompts_as_they_are(

@@ -26,7 +26,7 @@ from lit_seqsal.models import lit_models, transformers_engine
 from lit_seqsal.salience import check, methods, segmentation
 from lit_seqsal.tokens import token_text
 from lit_seqsal.work.limits import LOCAL
-from tests.conftest import get, lit_example, post, serve_lit
+from tests.helpers import get, lit_example, post, serve_lit
 
 PROMPT = (
   "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n\n"

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import post, serve_lit
-from tests.test_browser_lit_client import BROWSER_DIR, require_browser_tools
+from tests.helpers import BROWSER_DIR, post, require_browser_tools, serve_lit
 
 pytestmark = pytest.mark.browser
 

@@ -10,6 +10,7 @@ import torch
 from lit_seqsal import models, options
 from lit_seqsal.components import interpreters
 from lit_seqsal.models import devices
+from tests.helpers import greedy_reference
 
 PROMPT = "Taste-likes: Cheese\nSuggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions.\nRecommendation: Avoid."
@@ -72,7 +73,9 @@ def test_every_engine_path_on_an_explicit_device(tiny_model_dir, device, capsys)
   assert engine.precision == expected
   assert f"on {device}, {expected}" in capsys.readouterr().out  # said at start
   ex = {"prompt": PROMPT, "target": TARGET}
-  assert isinstance(group["d"].predict([{"prompt": PROMPT}])[0]["response"], str)
+  assert group["d"].predict([{"prompt": PROMPT}])[0]["response"] == greedy_reference(
+    engine, engine.encode(PROMPT), engine.max_new_tokens
+  )
   (out,) = group["_d_salience"].predict(
     [ex | {"salience_methods": ["grad_l2", "integrated_gradients", "occlusion"], "ig_steps": 4}]
   )

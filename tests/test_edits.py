@@ -14,7 +14,7 @@ import pytest
 from lit_seqsal import edits, inputs
 from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.tokens import token_text
-from tests.conftest import lit_example, post, post_error, serve_lit
+from tests.helpers import lit_example, post, post_error, serve_lit
 
 PROMPT = (
   "Taste-likes: Cheese\nTaste-dislikes: Can't eat eggs\nSuggestion: Quiche Lorraine\nAnalysis:"

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, lit_example
+from tests.helpers import REPO, free_port, lit_example
 
-REPO = Path(__file__).resolve().parents[1]
 LONG_PROMPT = (
   "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n" * 6
   + "Suggestion: Onion soup\nAnalysis:"

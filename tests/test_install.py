@@ -13,13 +13,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO, free_port
 
 
 def _run(cmd, **kw):

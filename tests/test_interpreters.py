@@ -10,7 +10,7 @@ import pytest
 
 from lit_seqsal.components import interpreters
 from lit_seqsal.salience import methods
-from tests.conftest import lit_example, post, post_error, serve_lit
+from tests.helpers import lit_example, post, post_error, serve_lit
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions. Avoid."
@@ -181,7 +181,7 @@ def test_bad_configs_are_clear_errors_and_the_server_keeps_serving(served):
 @pytest.mark.browser
 def test_lit_legacy_module_draws_the_map(served):
   """LIT's own client: the Salience map tab (three_panel) shows our map."""
-  from tests.test_browser_lit_client import BROWSER_DIR, require_browser_tools
+  from tests.helpers import BROWSER_DIR, require_browser_tools
 
   require_browser_tools()
   result = subprocess.run(

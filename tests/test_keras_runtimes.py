@@ -10,13 +10,11 @@ import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from lit_seqsal.models import keras_backend
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO
 
 
 @pytest.mark.parametrize("runtime", keras_backend.KERAS_RUNTIMES)

@@ -10,7 +10,8 @@ from lit_seqsal import inputs, models
 from lit_seqsal.components import interpreters
 from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.salience import methods
-from tests.conftest import get, lit_example, post, serve_lit
+from tests.client_code import run_client_script
+from tests.helpers import get, lit_example, post, serve_lit
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions. Avoid."
@@ -130,3 +131,13 @@ def test_registry_lookups_and_errors():
       }
     ]
   )
+
+
+def test_the_client_tests_fixture_is_the_registry():
+  """The client's unit tests read the methods from a fixture written like
+  /seqsal/info; it must stay what the registry serves."""
+  script = (
+    "import {SERVER_METHODS} from './test/server_methods.ts';"
+    "console.log(JSON.stringify(SERVER_METHODS));"
+  )
+  assert run_client_script(script, None) == methods.describe_all()["methods"]

@@ -19,11 +19,9 @@ import pytest
 from nbclient import NotebookClient
 
 from lit_seqsal import datasets
-from tests.conftest import post
-from tests.test_browser_lit_client import BROWSER_DIR, require_browser_tools
+from tests.helpers import BROWSER_DIR, REPO, post, require_browser_tools
 
 pytestmark = pytest.mark.browser
-REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "demos" / "notebooks" / "lm_salience_walkthrough.ipynb"
 
 

@@ -11,16 +11,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lit_seqsal.salience import methods
 from tests import parity_probe
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.bundled
-REPO = Path(__file__).resolve().parent.parent
 KERAS_RUNTIMES = ("tensorflow", "torch")
 
 

@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import free_port, post, post_error, serve_lit
-from tests.conftest import lit_example as _example
+from tests.helpers import free_port, greedy_reference, post, post_error, serve_lit
+from tests.helpers import lit_example as _example
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +166,14 @@ def test_lit_lets_requests_for_different_examples_predict_side_by_side(tiny_grou
     slow.join()
 
 
-def test_generation_endpoint(served):
+def test_generation_endpoint(served, tiny_group):
   preds = post(
     served.url, "/get_preds", {"inputs": [_example()]}, model="tiny", dataset_name="sample_prompts"
   )
-  assert isinstance(preds[0]["response"], str)
+  engine = tiny_group["tiny"].engine
+  prompt = _example()["data"]["prompt"]
+  want = greedy_reference(engine, engine.encode(prompt), engine.max_new_tokens)
+  assert preds[0]["response"] == want
 
 
 def test_configure_menu_loads_dataset_and_model(served, tmp_path, tiny_model_dir):

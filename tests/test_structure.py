@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lit_seqsal.salience import methods
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "lit_seqsal"
 
 

@@ -20,6 +20,7 @@ import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from absl import logging
 
@@ -27,6 +28,9 @@ from lit_seqsal.batch import chunk as chunk_lib
 from lit_seqsal.batch import config as config_lib
 from lit_seqsal.batch import examples as examples_lib
 from lit_seqsal.batch import run as run_lib
+
+if TYPE_CHECKING:
+  from ray.actor import ActorHandle
 
 INSTALL_HINT = (
   "--ray needs Ray, an optional extra of lit-seqsal: pip install"
@@ -47,6 +51,7 @@ class RayOptions:
 def require_ray():
   try:
     import ray
+    import ray.exceptions  # RayError and its kinds, caught around remote calls
   except ImportError as e:
     raise config_lib.BatchError(INSTALL_HINT) from e
   return ray
@@ -204,7 +209,9 @@ def run_on_ray(
     for w in workers:
       # A worker that is already gone is fine: we are shutting down.
       with contextlib.suppress(Exception):
-        ray.kill(w)
+        # ray types .remote() as `ActorHandle | type[Worker]` so that the actor's
+        # methods type-check; what it returns is always an ActorHandle.
+        ray.kill(cast("ActorHandle", w))
     worker_pids.clear()
     if started:
       ray.shutdown()

@@ -50,6 +50,13 @@ class RegionSpec:
   pattern: re.Pattern | None = None  # for "regex" and "blocks"
   labels: tuple[str, ...] = ()  # for "labels"
 
+  @property
+  def regex(self) -> re.Pattern:
+    """The compiled pattern of a "regex" or "blocks" spec."""
+    if self.pattern is None:
+      raise RegionSpecError(f"Region spec {self.text!r} ({self.kind}) has no pattern.")
+    return self.pattern
+
 
 def parse_spec(text: str) -> RegionSpec:
   """One --regions value (see the module docstring)."""
@@ -154,7 +161,7 @@ def prompt_regions(
 
   for spec in specs:
     if spec.kind == "regex":
-      intervals = [m.span() for m in spec.pattern.finditer(text) if m.end() > m.start()]
+      intervals = [m.span() for m in spec.regex.finditer(text) if m.end() > m.start()]
       add(spec.name, _tokens_in(intervals, text, starts, first))
     elif spec.kind in _KINDS:
       granularity, label = (
@@ -164,7 +171,7 @@ def prompt_regions(
       for k, (a, b) in enumerate(segs, start=1):
         add(f"{label} {k}", range(a, b))
     elif spec.kind == "blocks":
-      block_starts = [a for a, b in lines if spec.pattern.search(line_text(a, b).strip())]
+      block_starts = [a for a, b in lines if spec.regex.search(line_text(a, b).strip())]
       if block_starts and block_starts[0] > first:
         add("preamble", range(first, block_starts[0]))
       for k, a in enumerate(block_starts, start=1):
@@ -240,7 +247,7 @@ class RegionStats:
     return d
 
 
-def _finite(x: float) -> float:
+def _finite(x: float | np.floating) -> float:
   return 0.0 if math.isnan(x) else float(x)
 
 

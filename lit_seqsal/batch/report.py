@@ -60,7 +60,8 @@ def _interpolate(stops, t: float) -> tuple[int, int, int]:
   i = min(len(stops) - 2, math.floor(x))
   f = x - i
   a, b = stops[i], stops[i + 1]
-  return tuple(_js_round(a[k] + (b[k] - a[k]) * f) for k in range(3))
+  red, green, blue = (_js_round(a[k] + (b[k] - a[k]) * f) for k in range(3))
+  return red, green, blue
 
 
 def shown_fraction(value: float, max_value: float, intensity: float = 0.5) -> float:

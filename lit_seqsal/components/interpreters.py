@@ -11,8 +11,9 @@ generation.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 from lit_nlp.api import components as lit_components
 from lit_nlp.api import dataset as lit_dataset
 from lit_nlp.api import dtypes
@@ -25,6 +26,16 @@ from lit_seqsal.contract import FieldNames
 from lit_seqsal.models import lit_models
 from lit_seqsal.salience import attribution, methods, occlusion
 from lit_seqsal.work.progress import ProgressCallback
+
+JsonDict = lit_types.JsonDict
+
+
+def _lit_salience(values: np.ndarray) -> Sequence[Any]:
+  """Scores as LIT's salience dtypes hold them. They declare Sequence[float] (and
+  Sequence[Sequence[float]]) but take numpy arrays, as LIT's own interpreters pass
+  them ("usually, a np.ndarray", lit_nlp/api/dtypes.py); its serializer lists them."""
+  return cast(Sequence[Any], values)
+
 
 # LIT's legacy sequence-salience module asks for the interpreter by this name.
 SALIENCE_MAP = "sequence_salience"
@@ -43,7 +54,11 @@ def _group(model: lit_model.Model) -> lit_models.ModelGroup:
 
 
 def _target_text(
-  example: dict, index: int, config: dict, model_output: dict | None, group: lit_models.ModelGroup
+  example: JsonDict,
+  index: int,
+  config: JsonDict,
+  model_output: JsonDict | None,
+  group: lit_models.ModelGroup,
 ) -> str:
   texts = config.get("target_text")
   if isinstance(texts, str):
@@ -65,9 +80,9 @@ def _target_text(
 
 
 def _explained(
-  inputs: Sequence[dict],
-  model_outputs: Sequence[dict] | None,
-  config: dict,
+  inputs: Sequence[JsonDict],
+  model_outputs: Sequence[JsonDict] | None,
+  config: JsonDict,
   group: lit_models.ModelGroup,
 ) -> list[tuple[tuple[int, ...], Any]]:
   """(ids, mask) per input, with the target filled in as the module doc says."""
@@ -112,7 +127,7 @@ class SalienceMapInterpreter(_GroupInterpreter):
     return {
       "chunk_size": lit_types.Integer(
         default=attribution.DEFAULT_MAP_CHUNK, min_val=1, max_val=1024, required=False
-      ),
+      )
     }
 
   def meta_spec(self) -> lit_types.Spec:
@@ -143,7 +158,9 @@ class SalienceMapInterpreter(_GroupInterpreter):
       results.append(
         {
           method: dtypes.SequenceSalienceMap(
-            tokens_in=tokens[:first_output], tokens_out=tokens[first_output:], salience=values
+            tokens_in=tokens[:first_output],
+            tokens_out=tokens[first_output:],
+            salience=_lit_salience(values),
           )
           for method, values in maps.items()
         }
@@ -173,7 +190,7 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
     del dataset
     config = config or {}
-    steps = methods.IG_STEPS.value_in(config, methods.IG_STEPS.config_key)
+    steps = methods.IG_STEPS.whole_number_in(config, methods.IG_STEPS.config_key)
     group = _group(model)
     explained = _explained(inputs, model_outputs, config, group)
     results = attribution.integrated_gradients(
@@ -216,7 +233,7 @@ class OcclusionInterpreter(_GroupInterpreter):
     del dataset
     config = config or {}
     setting = methods.OCCLUSION_GRANULARITY
-    granularity = str(setting.value_in(config, setting.config_key))
+    granularity = setting.choice_in(config, setting.config_key)
     group = _group(model)
     explained = _explained(inputs, model_outputs, config, group)
     results = occlusion.all_spans(
@@ -231,7 +248,7 @@ class OcclusionInterpreter(_GroupInterpreter):
       tokens = group.engine.token_strings(ids)
       outputs.append(
         {
-          FieldNames.OCCLUSION: dtypes.TokenSalience(tokens, occ.scores),
+          FieldNames.OCCLUSION: dtypes.TokenSalience(tokens, _lit_salience(occ.scores)),
           "segments": [
             {
               "start": a,

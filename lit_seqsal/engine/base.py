@@ -74,6 +74,18 @@ class Objectives:
   top_logprobs: np.ndarray | None = None
   top_ids: np.ndarray | None = None
 
+  def checked_grads(self) -> np.ndarray:
+    """The gradients; an error where they were not asked for."""
+    if self.grads is None:
+      raise ValueError("These objectives were computed without gradients (gradients=False).")
+    return self.grads
+
+  def checked_alternatives(self) -> tuple[np.ndarray, np.ndarray]:
+    """(top_logprobs, top_ids); an error where alternatives were not asked for."""
+    if self.top_logprobs is None or self.top_ids is None:
+      raise ValueError("These objectives were computed without alternatives (alternatives=0).")
+    return self.top_logprobs, self.top_ids
+
 
 class LMEngine(abc.ABC):
   """One loaded causal LM. Thread-safe: it takes its own lock around model work.
@@ -110,7 +122,7 @@ class LMEngine(abc.ABC):
     # One lock per loaded model, held for one model batch at a time: LIT serves
     # requests on threads, and two concurrent passes would only fight over the
     # same cores (and memory). It hands the model to light work first and stops
-    # cancelled or overdue work (lit_seqsal/work.py). Reentrant, so primitives
+    # cancelled or overdue work (lit_seqsal/work/model_lock.py). Reentrant, so primitives
     # may call each other.
     self.lock = ModelLock()
 
@@ -235,7 +247,7 @@ class LMEngine(abc.ABC):
       tuple(dict.fromkeys(self.stop_sequences + tuple(s or ())))
       for s in (stops or [()] * len(encoded))
     ]
-    outputs: list[Generation | None] = [None] * len(encoded)
+    outputs: dict[int, Generation] = {}
     progress = Progress(f"Generation for {len(encoded)} prompts", len(encoded))
     stop_ids = self.stop_ids | {self.pad_id}
     with work.heavy():
@@ -247,7 +259,7 @@ class LMEngine(abc.ABC):
             new_ids, text = generation_lib.cut_at_stop_sequence(self.decode, new_ids, stops[i])
             outputs[i] = self._generation(encoded[i], new_ids, text)
         progress.advance(len(chunk))
-    return outputs
+    return [outputs[i] for i in range(len(encoded))]
 
   def _generation(self, prompt_ids: Sequence[int], new_ids: Sequence[int], text: str) -> Generation:
     prompt_emb = self.mean_embedding(prompt_ids)

@@ -75,13 +75,13 @@ def pack(rows: Sequence[Row], pad_id: int) -> SalienceBatch:
 
 def take_rows(batch: SalienceBatch, rows: Sequence[int]) -> SalienceBatch:
   """The batch made of `rows` of `batch` (repeats allowed), same positions."""
-  rows = np.asarray(rows, dtype=np.int64)
+  index = np.asarray(rows, dtype=np.int64)
   return SalienceBatch(
-    ids=batch.ids[rows],
-    attention=batch.attention[rows],
-    weights=batch.weights[rows],
+    ids=batch.ids[index],
+    attention=batch.attention[index],
+    weights=batch.weights[index],
     positions=batch.positions,
-    labels=batch.labels[rows],
+    labels=batch.labels[index],
     used=batch.used,
     num_masks=batch.num_masks,
   )

@@ -27,21 +27,27 @@ class EncodedExample:
   # With a chat template: "<turn>:<role>" per token ("template" for its own tokens).
   turns: tuple[str, ...] | None = None
 
+  def checked_mask(self) -> np.ndarray:
+    """The mask; an error for an example encoded without one (with_mask=False)."""
+    if self.mask is None:
+      raise ValueError("This example was encoded without a mask (with_mask=False).")
+    return self.mask
+
   @property
   def longest(self) -> int:
     """Tokens of the longest sequence the model will read: the input, or the
     context plus the foil."""
     if self.foil_ids is None:
       return len(self.ids)
-    start, _ = inputs.contiguous_span(self.mask)
+    start, _ = inputs.contiguous_span(self.checked_mask())
     return max(len(self.ids), start + len(self.foil_ids))
 
   @property
   def row(self) -> Row:
     """The example as a salience row (contrastive when it has a foil)."""
     if self.foil_ids is None:
-      return (list(self.ids), self.mask[None])
-    return (list(self.ids), self.mask[None], list(self.foil_ids))
+      return (list(self.ids), self.checked_mask()[None])
+    return (list(self.ids), self.checked_mask()[None], list(self.foil_ids))
 
 
 def encode_prompt(

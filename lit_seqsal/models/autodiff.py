@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -33,13 +34,7 @@ VMAP_TOKENS = 8192
 
 
 def objectives_and_gradients(
-  backend: str,
-  forward: Callable,
-  embs,
-  weights,
-  *,
-  gradients: bool,
-  backward_mode: str = "loop",
+  backend: str, forward: Callable, embs, weights, *, gradients: bool, backward_mode: str = "loop"
 ) -> Objectives:
   """Objectives <float32>[B, M] and, if `gradients`, <float32>[M, B, T, H].
 
@@ -206,7 +201,10 @@ def _tensorflow(forward, embs, weights, gradients, num_masks=None):
 
   def grad(m):  # of mask m's objective summed over rows
     cotangent = tf.broadcast_to(tf.one_hot(m, total_masks, dtype=out.dtype), tf.shape(out))
-    return tf.cast(tape.gradient(out, embs, output_gradients=cotangent), tf.float32)
+    grad_m = tape.gradient(out, embs, output_gradients=cotangent)
+    # TensorFlow types gradient() for any structure of sources (IndexedSlices
+    # included); for one dense source, as here, it is a dense tensor.
+    return tf.cast(cast(tf.Tensor, grad_m), tf.float32)
 
   if num_masks is None or total_masks == 1:
     # One mask: a plain backward pass (a loop in the program would cost 2x).

@@ -128,7 +128,7 @@ def _convert(out: Path) -> None:
   # rebuild a plain model from its config and move the weights over.
   config = quantized.config
   if hasattr(config, "quantization_config"):
-    del config.quantization_config
+    delattr(config, "quantization_config")  # set on this config only (not a declared field)
   config.dtype = "float32"
   plain = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
   missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import keras
 import keras_hub
@@ -83,7 +84,10 @@ class KerasEngine(LMEngine):
   ):
     """`compiled`: run salience compiled (default: on COMPILED_RUNTIMES)."""
     super().__init__(**(options.DEFAULTS.engine_kwargs() | engine_kwargs))
-    backbone_name = type(causal_lm.backbone).__name__
+    backbone = causal_lm.backbone
+    if backbone is None:
+      raise ValueError(f"The Keras {type(causal_lm).__name__} has no backbone attached.")
+    backbone_name = type(backbone).__name__
     if backbone_name not in GEMMA_FAMILY:
       raise ValueError(
         f"{type(causal_lm).__name__} with a {backbone_name} is not supported by"
@@ -91,13 +95,14 @@ class KerasEngine(LMEngine):
         " Load the model's Hugging Face checkpoint with"
         " --dl_framework=transformers instead."
       )
-    if causal_lm.preprocessor is None:
+    preprocessor = causal_lm.preprocessor
+    if preprocessor is None:
       raise ValueError("The Keras CausalLM has no preprocessor (tokenizer) attached.")
     self.lm = causal_lm
     # Gradients are only ever taken with respect to input embeddings.
     self.lm.trainable = False
-    self.backbone = causal_lm.backbone
-    self.tokenizer = causal_lm.preprocessor.tokenizer
+    self.backbone = backbone
+    self.tokenizer = preprocessor.tokenizer
     self.backend = keras.backend.backend()
     self.precision = keras.backend.standardize_dtype(self.backbone.compute_dtype)
     self.pad_id = int(self.tokenizer.pad_token_id)
@@ -137,13 +142,17 @@ class KerasEngine(LMEngine):
       raise ValueError(
         f"Unknown sampler {sampler!r}; allowed values: {', '.join(options.SAMPLERS)}."
       )
-    self.lm.compile(sampler=sampler)  # also drops the compiled generate function
+    # compile() also drops the compiled generate function. keras-hub has no
+    # annotations: pyright infers `str` from the default, but it takes a name or
+    # a Sampler.
+    self.lm.compile(sampler=cast(Any, sampler))
     self.sampler = sampler
 
   # -- tokens ---------------------------------------------------------------
 
   def encode(self, text: str) -> list[int]:
-    return [self.bos_id] + _to_list(self.tokenizer.tokenize(text))
+    ids = _to_list(self.tokenizer.tokenize(text))
+    return ids if self.bos_id is None else [self.bos_id, *ids]
 
   def token_strings(self, ids: Sequence[int]) -> list[str]:
     return [token_display.display_piece(self.tokenizer.id_to_token(int(i))) for i in ids]
@@ -164,7 +173,7 @@ class KerasEngine(LMEngine):
   def decode(self, ids: Sequence[int]) -> str:
     text = self.tokenizer.detokenize(np.asarray(list(ids), dtype=np.int32))
     if not isinstance(text, str):
-      text = ops.convert_to_numpy(text).item()
+      text = np.asarray(ops.convert_to_numpy(text)).item()
       text = text.decode("utf-8") if isinstance(text, bytes) else str(text)
     return text
 
@@ -218,7 +227,10 @@ class KerasEngine(LMEngine):
       # keras-hub generates into the padded positions after each prompt.
       token_ids[b, : len(ids)] = ids
       padding_mask[b, : len(ids)] = True
-    out = self.lm.make_generate_function()(
+    # keras-hub has no annotations: pyright infers this function's type from the
+    # tf.function stub (no arguments) in one of its branches.
+    generate = cast(Callable[..., Any], self.lm.make_generate_function())
+    out = generate(
       {
         "token_ids": ops.convert_to_tensor(token_ids),
         "padding_mask": ops.convert_to_tensor(padding_mask),
@@ -251,7 +263,9 @@ class KerasEngine(LMEngine):
     token_lp = ops.squeeze(ops.take_along_axis(logprobs, labels[..., None], axis=-1), -1)
     if not top_k:
       return token_lp
-    top_values, top_ids = ops.top_k(logprobs, top_k)
+    # Keras has no annotations: pyright infers top_k's result from every backend,
+    # one of which may return None; it returns (values, indices).
+    top_values, top_ids = cast(tuple[Any, Any], ops.top_k(logprobs, top_k))
     return token_lp, top_values, top_ids
 
   def _embed(self, ids: np.ndarray) -> np.ndarray:
@@ -303,6 +317,10 @@ class KerasEngine(LMEngine):
     the last one with zero weights, extra masks are all zero (zero gradients).
     The outputs are cut back to the real sizes.
     """
+    if self._compiled is None:
+      raise ValueError(
+        f"Compiled salience runs on {' or '.join(autodiff.COMPILABLE)}, not {self.backend}."
+      )
     rows, used, hidden = embs.shape
     num_positions, num_masks = batch.positions.size, batch.weights.shape[1]
     b, w, k, m = self.salience_shape(rows, used, num_positions, num_masks)
@@ -332,8 +350,9 @@ class KerasEngine(LMEngine):
     if out.grads is not None:
       out.grads = out.grads[:num_masks, :rows, :used]
     if alternatives:
-      out.top_logprobs = out.top_logprobs[:rows, :num_positions]
-      out.top_ids = out.top_ids[:rows, :num_positions]
+      top_logprobs, top_ids = out.checked_alternatives()
+      out.top_logprobs = top_logprobs[:rows, :num_positions]
+      out.top_ids = top_ids[:rows, :num_positions]
     return out
 
 

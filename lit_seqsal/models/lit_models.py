@@ -1,7 +1,7 @@
 """The three LIT models of a group, over one engine (docs/architecture.md).
 
 `NAME` generates, `_NAME_tokenizer` tokenizes and `_NAME_salience` explains.
-They wrap one `LMEngine` (lit_seqsal/engine.py) and own what LIT needs around
+They wrap one `LMEngine` (lit_seqsal/engine/base.py) and own what LIT needs around
 it: specs, batching of requests, grouping several target masks of one input
 into one computation, and the salience cache. Every salience method comes from
 the registry (lit_seqsal/salience/methods.py).
@@ -267,10 +267,11 @@ class SalienceModel(_GroupMember):
       scores = methods.REGISTRY[name].run(self.engine, rows, settings, context=context)
       results = [{name: s} for s in scores]
     for row, row_results in zip(rows, results):
-      foil = tuple(row[2]) if len(row) > 2 else None
+      ids, masks, foil_ids = tuple(row[0]), row[1], row[2:]  # (ids, masks[, foil])
+      foil = tuple(foil_ids[0]) if foil_ids else None
       for name, per_mask in row_results.items():
-        for mask, values in zip(row[1], per_mask):
-          self.cache.put((tuple(row[0]), foil, mask.tobytes(), name, settings), values)
+        for mask, values in zip(masks, per_mask):
+          self.cache.put((ids, foil, mask.tobytes(), name, settings), values)
 
 
 def encode_within_budget(
@@ -293,7 +294,7 @@ def _with_turns(output: dict, encoded: encoding.EncodedExample) -> dict:
 
 
 def _key(encoded: encoding.EncodedExample, method: str, settings: tuple) -> tuple:
-  return (encoded.ids, encoded.foil_ids, encoded.mask.tobytes(), method, settings)
+  return (encoded.ids, encoded.foil_ids, encoded.checked_mask().tobytes(), method, settings)
 
 
 def _check_key(encoded: encoding.EncodedExample, asked: methods.CheckRequest) -> tuple:
@@ -328,10 +329,11 @@ def make_model_group(name: str, engine: LMEngine) -> dict[str, lit_model.Model]:
 def group_of(model: lit_model.Model) -> ModelGroup | None:
   """The group a LIT model belongs to, looking through LIT's wrappers (caching)."""
   seen = 0
-  while model is not None and seen < 8:
-    group = getattr(model, "group", None)
+  current: object = model
+  while current is not None and seen < 8:
+    group = getattr(current, "group", None)
     if isinstance(group, ModelGroup):
       return group
-    model = getattr(model, "wrapped", None)
+    current = getattr(current, "wrapped", None)
     seen += 1
   return None

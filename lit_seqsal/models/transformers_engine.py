@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import numpy as np
 import torch
 import transformers
+from torch.utils import checkpoint as torch_checkpoint
 
 from lit_seqsal import chat, options, work
 from lit_seqsal import tokens as token_display
@@ -56,28 +57,35 @@ class TransformersEngine(LMEngine):
     self.backward_mode = backward_mode
     self.precision = precision
     if model.dtype != dtype_for(precision):
-      model = model.to(dtype_for(precision))
+      model = _moved(model, dtype_for(precision))
     if device is not None:  # not for a model accelerate sharded over several GPUs
-      model = model.to(device)
+      model = _moved(model, device)
     self.model = model.eval()
     # Gradients are only ever taken with respect to input embeddings.
     self.model.requires_grad_(False)
     # Inputs go where the embedding layer is (the first GPU of a sharded model);
     # results come back to the host only as numpy arrays.
-    self.device = typing.cast(torch.device, self.model.get_input_embeddings().weight.device)
+    weight = self.model.get_input_embeddings().weight
+    if not isinstance(weight, torch.Tensor):
+      raise TypeError(f"{type(model).__name__}'s input embeddings have no weight tensor.")
+    self.device = weight.device
     self.tokenizer = tokenizer
     if tokenizer.pad_token_id is None:
       tokenizer.pad_token = tokenizer.eos_token
-    self.pad_id = tokenizer.pad_token_id
-    self.bos_id = tokenizer.bos_token_id
+    pad_id = _token_id(tokenizer.pad_token_id, "pad (or end-of-sequence)")
+    if pad_id is None:
+      raise ValueError("The tokenizer has neither a pad token nor an end-of-sequence token.")
+    self.pad_id = pad_id
+    self.bos_id = _token_id(tokenizer.bos_token_id, "beginning-of-sequence")
     # GPT-2 style byte-level BPE spells a leading space as "Ġ"; SentencePiece
     # tokenizers (Gemma, Llama) already use "▁", like our contract.
     # Probe behaviour: a vocabulary scan misfires on Gemma, whose
     # multilingual vocabulary has tokens that happen to start with "Ġ".
     self.byte_level = any(t.startswith("Ġ") for t in tokenizer.tokenize("a b c"))
-    self.stop_ids = frozenset(_as_list(model.generation_config.eos_token_id)) | {
-      tokenizer.eos_token_id
-    }
+    eos_ids = [*_as_list(model.generation_config.eos_token_id), tokenizer.eos_token_id]
+    self.stop_ids = frozenset(
+      i for i in (_token_id(e, "end-of-sequence") for e in eos_ids) if i is not None
+    )
     self._embedding = self.model.get_input_embeddings()
     self._turn_opener = ""
     self.checkpoint_above = CHECKPOINT_ABOVE_TOKENS
@@ -88,9 +96,7 @@ class TransformersEngine(LMEngine):
       # Special tokens the template writes (role markers, turn delimiters): a
       # prompt that holds one is already in the template's format.
       probe = "lit-seqsal-probe"
-      sample = tokenizer.apply_chat_template(
-        [{"role": "user", "content": probe}], tokenize=False, add_generation_prompt=True
-      )
+      sample = _chat_text(tokenizer, [{"role": "user", "content": probe}])
       self.chat_markers = tuple(
         t for t in tokenizer.all_special_tokens if t in sample and t != tokenizer.bos_token
       )
@@ -101,8 +107,11 @@ class TransformersEngine(LMEngine):
       openers = sorted((before.index(t), t) for t in self.chat_markers if t in before)
       self._turn_opener = openers[0][1] if openers else ""
       ends = sorted((after.index(t), t) for t in self.chat_markers if t in after)
-      if ends:
-        self.stop_ids |= {tokenizer.convert_tokens_to_ids(ends[0][1])}
+      end_id = (
+        _token_id(tokenizer.convert_tokens_to_ids(ends[0][1]), "end-of-turn") if ends else None
+      )
+      if end_id is not None:
+        self.stop_ids |= {end_id}
 
   # -- tokens ---------------------------------------------------------------
 
@@ -120,12 +129,13 @@ class TransformersEngine(LMEngine):
     return [token_display.display_piece(t) for t in pieces]
 
   def decode(self, ids: Sequence[int]) -> str:
-    return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+    text = self.tokenizer.decode(list(ids), skip_special_tokens=True)
+    if not isinstance(text, str):  # one sequence of ids decodes to one text
+      raise TypeError(f"The tokenizer decoded one sequence to {type(text).__name__}, not text.")
+    return text
 
   def encode_chat(self, messages):
-    text = self.tokenizer.apply_chat_template(
-      list(messages), tokenize=False, add_generation_prompt=True
-    )
+    text = _chat_text(self.tokenizer, list(messages))
     # The template writes its own BOS; tokenize the text as apply_chat_template does.
     encoded = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     return encoded["input_ids"], chat.tag_by_offsets(
@@ -144,7 +154,11 @@ class TransformersEngine(LMEngine):
     for b, ids in enumerate(prompt_ids):  # left-pad so continuations line up
       input_ids[b, width - len(ids) :] = torch.tensor(list(ids))
       attention[b, width - len(ids) :] = 1
-    out = self.model.generate(
+    # In transformers 5, generate() belongs to GenerationMixin (every causal LM
+    # class has it), typed with a `self` protocol that pyright finds PreTrainedModel
+    # does not satisfy; PreTrainedModel alone shows it as torch's Module.__getattr__.
+    generate = cast(Callable[..., torch.Tensor], self.model.generate)
+    out = generate(
       input_ids=input_ids.to(self.device),
       attention_mask=attention.to(self.device),
       max_new_tokens=min(self.max_new_tokens, self.max_length - width),
@@ -168,10 +182,7 @@ class TransformersEngine(LMEngine):
     the tokens at `positions`; embs may stop right before max(positions).
     """
     out = self.model(
-      inputs_embeds=embs,
-      attention_mask=attention,
-      logits_to_keep=positions - 1,
-      use_cache=False,
+      inputs_embeds=embs, attention_mask=attention, logits_to_keep=positions - 1, use_cache=False
     )
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
     token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
@@ -246,10 +257,10 @@ class TransformersEngine(LMEngine):
     tokens after it run: a deletion at token p recomputes only what follows p.
     The LM head runs only at each row's own positions (`_head_at`)."""
     shared = 0
-    if prefix is not None and prefix.state is not None:
+    state = None if prefix is None else cast(transformers.DynamicCache | None, prefix.state)
+    if prefix is not None and state is not None:
       shared = min(
-        min(prefix.shared_length(row) for row in rows),
-        min(int(p.min()) for p in positions) - 1,
+        min(prefix.shared_length(row) for row in rows), min(int(p.min()) for p in positions) - 1
       )
     tails = [row[shared : int(p.max())] for row, p in zip(rows, positions)]
     width = max(len(t) for t in tails)
@@ -260,11 +271,11 @@ class TransformersEngine(LMEngine):
       input_ids[b, : len(tail)] = tail
       attention[b, shared : shared + len(tail)] = 1
     cache = None
-    if shared:
+    if shared and state is not None:
       # The prefix's keys and values up to `shared`, once per row (a layer
       # without its own, e.g. one that shares another's, stays empty).
       kept = []
-      for layer in typing.cast(transformers.DynamicCache, prefix.state).layers:
+      for layer in state.layers:
         keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
         if keys is None or values is None or not keys.numel():
           kept.append((None, None))
@@ -360,12 +371,12 @@ class TransformersEngine(LMEngine):
     layers = [
       m for m in self.model.modules() if isinstance(m, modeling_layers.GradientCheckpointingLayer)
     ]
-    recompute = functools.partial(torch.utils.checkpoint.checkpoint, use_reentrant=False)
+    recompute = functools.partial(torch_checkpoint.checkpoint, use_reentrant=False)
     for layer in layers:
       layer.gradient_checkpointing, layer.training = True, True
       # transformers' own switch (gradient_checkpointing_enable) would put the
       # whole model in training mode; this sets only what the layers read.
-      layer._gradient_checkpointing_func = recompute  # noqa: SLF001
+      layer._gradient_checkpointing_func = recompute  # noqa: SLF001  # pyright: ignore[reportArgumentType]  # torch types Module.__setattr__ values as Tensor | Module; any value works
     try:
       yield
     finally:
@@ -374,7 +385,7 @@ class TransformersEngine(LMEngine):
 
 
 class _WorkCheckpoint(transformers.StoppingCriteria):
-  """Stops a cancelled or overdue generation at the next token (lit_seqsal/work.py)."""
+  """Stops a cancelled or overdue generation at the next token (lit_seqsal/work/context.py)."""
 
   def __call__(self, input_ids, scores, **unused_kw):
     work.current().checkpoint()
@@ -414,6 +425,32 @@ def _as_list(value) -> list:
   if value is None:
     return []
   return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _token_id(value: object, what: str) -> int | None:
+  """A tokenizer's special token id (None where it has none) as one int."""
+  if value is None or isinstance(value, int):
+    return value
+  raise ValueError(f"The tokenizer's {what} token id is {value!r}, not one token id.")
+
+
+def _chat_text(tokenizer: transformers.PreTrainedTokenizerBase, messages: list) -> str:
+  """A conversation in the tokenizer's chat template, ending with the prompt for
+  the model's turn, as text."""
+  text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+  if not isinstance(text, str):  # tokenize=False gives the text
+    raise TypeError(f"apply_chat_template returned {type(text).__name__}, not text.")
+  return text
+
+
+def _moved(
+  model: transformers.PreTrainedModel, where: torch.dtype | str
+) -> transformers.PreTrainedModel:
+  """model.to(where): to a dtype or a device."""
+  # transformers wraps PreTrainedModel.to with functools.wraps(torch.nn.Module.to),
+  # which typeshed types as a callable that does not bind `self`; at run time it
+  # is the ordinary method, returning the model.
+  return cast(transformers.PreTrainedModel, cast(torch.nn.Module, model).to(where))
 
 
 def load_engine(

@@ -1,4 +1,4 @@
-"""Salience methods, written once over the engine primitives (lit_seqsal/engine.py).
+"""Salience methods, written once over the engine primitives (lit_seqsal/engine/base.py).
 
 `methods.py` is the registry: every method's name, sign, cost class, settings
 and compute function. The math lives beside it: `gradients.py` (grad_l2,

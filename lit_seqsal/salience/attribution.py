@@ -3,7 +3,7 @@
 Everything here is written against the two engine primitives (`LMEngine.embed`
 and `LMEngine.objectives`: the summed log-probability of each target mask, and
 optionally its gradient with respect to the input embeddings; see
-lit_seqsal/engine.py), so the same code serves the Transformers engine and the
+lit_seqsal/engine/base.py), so the same code serves the Transformers engine and the
 Keras engine on every runtime.
 
 Methods, all explaining the summed log-probability of the masked target tokens:
@@ -178,7 +178,8 @@ def integrated_gradients(
     which = [p for p, _ in chunk]
     alpha = alphas[[s for _, s in chunk]].astype(np.float32)[:, None, None]
     embs = baseline[which] + alpha * delta[which]
-    grads = engine.objectives(embs, batching.take_rows(batch, which), gradients=True).grads
+    objectives = engine.objectives(embs, batching.take_rows(batch, which), gradients=True)
+    grads = objectives.checked_grads()
     for r, (p, s) in enumerate(chunk):
       path_integral[p] += quad_weights[s] * grads[0, r]
     counter.advance(len(chunk))
@@ -223,10 +224,7 @@ def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.
 
 
 def log_likelihoods(
-  engine: LMEngine,
-  rows: Rows,
-  *,
-  progress: Progress | None = None,
+  engine: LMEngine, rows: Rows, *, progress: Progress | None = None
 ) -> np.ndarray:
   """Target log-likelihood of each (ids, mask <float>[1, num_tokens]) row (for a
   contrastive row, that of the span minus that of the foil), forward passes
@@ -272,11 +270,7 @@ def occlusion_segments(
 
 @work.heavy()  # light requests get the model between its batches
 def occlusion(
-  engine: LMEngine,
-  rows: Rows,
-  granularity: str,
-  *,
-  progress: ProgressCallback | None = None,
+  engine: LMEngine, rows: Rows, granularity: str, *, progress: ProgressCallback | None = None
 ) -> list[list[Occlusion]]:
   """Segment occlusion for every (row, mask): per row, one Occlusion per mask.
 

@@ -87,7 +87,9 @@ def random_draws(
   return [sorted(rng.choice(num_segments, size=k, replace=False).tolist()) for _ in range(draws)]
 
 
-def versus_random(top_drop: float, random_drops: Sequence[float]) -> tuple[float, float, bool]:
+def versus_random(
+  top_drop: float, random_drops: Sequence[float] | np.ndarray
+) -> tuple[float, float, bool]:
   """(excess, threshold, beats): how much more deleting the top k lowered the
   span's log-probability than the random draws did on average, the margin it
   needs (MIN_EXCESS_NATS, or STANDARD_ERRORS standard errors of the draws'
@@ -216,11 +218,7 @@ def deletion_check(
     "granularity": granularity,
     "signed": signed,
     "contrastive": is_contrastive,
-    "span": {
-      "start": start,
-      "end": end,
-      "text": "".join(token_text(t) for t in tokens[start:end]),
-    },
+    "span": {"start": start, "end": end, "text": "".join(token_text(t) for t in tokens[start:end])},
     "objective": "log P(span) - log P(foil)" if is_contrastive else "log P(span)",
     "log_prob": log_prob,
     "prob": _prob(log_prob, is_contrastive),

@@ -82,7 +82,7 @@ def fold_tokens(
   return out
 
 
-def fold_values(plan: Sequence[Pair], values: Sequence) -> list:
+def fold_values(plan: Sequence[Pair], values: Sequence | np.ndarray) -> list:
   """Per original row, the expanded rows' values (numbers or arrays) summed over
   each pair's two rows."""
   return [values[p.actual] + (values[p.foil] if p.foil is not None else 0) for p in plan]

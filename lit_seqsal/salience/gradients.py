@@ -10,6 +10,7 @@ Contrastive rows fold their two rows' gradients before reducing
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,20 +58,23 @@ def gradient_salience(
   reductions: Mapping[str, Reduction],
   *,
   alternatives: int = 0,
-) -> list[dict[str, np.ndarray]]:
+) -> list[dict[str, Any]]:
   """Per row {method: <float32>[num_masks, num_tokens]} for each reduction, and
   with `alternatives=k` the top k next tokens at each mask's first target
-  (key ALTERNATIVES). Within a batch, one forward pass serves every mask."""
-  out: list[dict[str, np.ndarray]] = []
+  (key ALTERNATIVES: (ids, log-probs)). Within a batch, one forward pass serves
+  every mask."""
+  out: list[dict[str, Any]] = []
   for chunk in batches(rows, engine.batch_size):
     plain, plan = contrastive.expand(chunk)
     batch = batching.pack(plain, engine.pad_id)
-    if plan[0].foil is not None:  # the pair's gradients are summed over the context
-      batch.shared_prefix = plan[0].start
+    first = plan[0]
+    if first.foil is not None and first.start is not None:
+      batch.shared_prefix = first.start  # the pair's gradients are summed over the context
     embs = engine.embed(batch.ids[:, : batch.used])
     result = engine.objectives(embs, batch, gradients=True, alternatives=alternatives)
+    all_grads = result.checked_grads()
     grads = contrastive.fold_tokens(  # per row: [M, used, H]
-      plan, [result.grads[:, b] for b in range(len(plain))], [batch.used] * len(chunk), axis=-2
+      plan, [all_grads[:, b] for b in range(len(plain))], [batch.used] * len(chunk), axis=-2
     )
     for row, pair, row_grads in zip(chunk, plan, grads):
       n = len(row[0])
@@ -82,9 +86,7 @@ def gradient_salience(
       if alternatives:
         firsts = [int(np.nonzero(mask)[0][0]) for mask in row[1]]
         at = np.searchsorted(batch.positions, firsts)
-        scores[ALTERNATIVES] = (
-          result.top_ids[pair.actual, at],
-          result.top_logprobs[pair.actual, at],
-        )
+        top_logprobs, top_ids = result.checked_alternatives()
+        scores[ALTERNATIVES] = (top_ids[pair.actual, at], top_logprobs[pair.actual, at])
       out.append(scores)
   return out

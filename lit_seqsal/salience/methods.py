@@ -17,8 +17,9 @@ test) all derive from `REGISTRY`. Adding a method is adding one entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from lit_nlp.api import types as lit_types
@@ -44,7 +45,7 @@ class RunContext:
   # intermediate results that later requests reuse (occlusion's deletion tables).
   cache: ByteLRU | None = None
   # Per row, where its output starts (the first token after the prompt).
-  outputs_from: Sequence[int] | None = field(default=None)
+  outputs_from: Sequence[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,38 @@ class Setting:
     if self.choices:
       return inputs.one_of(value, field, self.choices, self.note)
     return inputs.whole_number(
-      value, field, self.low, self.high, what=self.unit, default=self.default
+      value, field, self.low, self.high, what=self.unit, default=self._whole_default
     )
 
-  def value_in(self, example: dict, field: str | None = None):
+  def value_in(self, example: Mapping, field: str | None = None):
     value = example.get(field or self.name)
     return self.check(self.default if inputs.is_empty(value) else value, field)
+
+  def whole_number_in(self, example: Mapping, field: str | None = None) -> int:
+    """value_in for a whole-number setting."""
+    value = self.value_in(example, field)
+    if not isinstance(value, int):
+      raise TypeError(f"Setting {self.name!r} is a choice, not a whole number.")
+    return value
+
+  def choice_in(self, example: Mapping, field: str | None = None) -> str:
+    """value_in for a choice setting."""
+    value = self.value_in(example, field)
+    if not isinstance(value, str):
+      raise TypeError(f"Setting {self.name!r} is a whole number, not a choice.")
+    return value
+
+  @property
+  def _whole_default(self) -> int:
+    if not isinstance(self.default, int):
+      raise TypeError(f"Setting {self.name!r} is a whole number; its default must be one.")
+    return self.default
+
+  @property
+  def _choice_default(self) -> str:
+    if not isinstance(self.default, str):
+      raise TypeError(f"Setting {self.name!r} is a choice; its default must be a text.")
+    return self.default
 
   def describe(self) -> dict:
     """What a client needs to offer the setting (/seqsal/info)."""
@@ -96,9 +123,11 @@ class Setting:
 
   def lit_type(self) -> lit_types.LitType:
     if self.choices:
-      return lit_types.CategoryLabel(vocab=list(self.choices), default=self.default, required=False)
+      return lit_types.CategoryLabel(
+        vocab=list(self.choices), default=self._choice_default, required=False
+      )
     return lit_types.Integer(
-      default=self.default, min_val=self.low, max_val=self.high, required=False
+      default=self._whole_default, min_val=self.low, max_val=self.high, required=False
     )
 
 
@@ -158,7 +187,8 @@ class Method:
     """Scores per row, <float32>[num_masks, num_tokens] (rows may be contrastive)."""
     if self.from_gradients is not None:
       return [r[self.name] for r in gradient_methods_run(engine, rows, [self])]
-    assert self.compute is not None  # __post_init__: exactly one of the two
+    if self.compute is None:  # __post_init__ rules this out
+      raise ValueError(f"Method {self.name!r} has neither from_gradients nor compute.")
     return self.compute(engine, rows, *settings, progress=progress, context=context or RunContext())
 
 
@@ -299,7 +329,7 @@ def check_requested(example: dict) -> CheckRequest | None:
   method = REGISTRY[name]
   if example.get(FieldNames.FOIL) is not None and not method.contrastive:
     raise inputs.InputError(f"Method {name} has no contrastive form to check with a 'foil'.")
-  granularity = str(CHECK_GRANULARITY.value_in(example))
+  granularity = CHECK_GRANULARITY.choice_in(example)
   return CheckRequest(method, method.settings_of(example), granularity)
 
 
@@ -374,7 +404,7 @@ def gradient_reductions(methods: Iterable[Method] | None = None) -> dict[str, gr
 
 def gradient_methods_run(
   engine: LMEngine, rows: Sequence[Row], methods: Iterable[Method], *, alternatives: int = 0
-) -> list[dict[str, np.ndarray]]:
+) -> list[dict[str, Any]]:
   """Every gradient method of `methods` from one gradient pass per row batch
   (and the model's top `alternatives` next tokens, key gradients.ALTERNATIVES)."""
   return gradients.gradient_salience(

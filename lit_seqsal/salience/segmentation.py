@@ -27,14 +27,15 @@ def _ends(texts: list[str], granularity: str) -> list[bool]:
   """ends[i]: a segment ends after token i."""
   n = len(texts)
 
-  def nxt(i: int) -> str | None:
-    return texts[i + 1] if i + 1 < n else None
+  def next_starts_word(i: int) -> bool:
+    """No token follows token i, or the next one starts with a space."""
+    return i + 1 >= n or texts[i + 1].startswith(" ")
 
   if granularity == "tokens":
     ends = [True] * n
   elif granularity == "words":
     # A word ends before a token starting with a space, and at a newline.
-    ends = [("\n" in t) or nxt(i) is None or nxt(i).startswith(" ") for i, t in enumerate(texts)]
+    ends = [("\n" in t) or next_starts_word(i) for i, t in enumerate(texts)]
   elif granularity == "lines":
     ends = ["\n" in t for t in texts]
   elif granularity == "paragraphs":
@@ -45,7 +46,7 @@ def _ends(texts: list[str], granularity: str) -> list[bool]:
     ]
   elif granularity == "sentences":
     ends = [
-      ("\n" in t) or (bool(_SENTENCE_END.search(t)) and (nxt(i) is None or nxt(i).startswith(" ")))
+      ("\n" in t) or (bool(_SENTENCE_END.search(t)) and next_starts_word(i))
       for i, t in enumerate(texts)
     ]
   else:

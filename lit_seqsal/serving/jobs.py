@@ -40,7 +40,7 @@ class Job:
     self.created = self.last_seen = time.monotonic()
     self.started: float | None = None
     self.finished: float | None = None
-    self.result = None
+    self.result: object = None  # what the job's compute() returned
     self.error: dict | None = None
 
   def status(self, with_result: bool = False) -> dict:
@@ -176,7 +176,8 @@ class JobManager:
     with self._lock:
       for job in list(self._jobs.values()):
         if job.state in _FINISHED:
-          if now - job.finished > self.limits.result_ttl_s:
+          # finished is set just after the state (the job's thread may be between them).
+          if job.finished is not None and now - job.finished > self.limits.result_ttl_s:
             del self._jobs[job.id]
         elif self.limits.job_ttl_s and now - job.last_seen > self.limits.job_ttl_s:
           job.work.cancel(

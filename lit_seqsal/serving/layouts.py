@@ -9,34 +9,22 @@ TOP_BOTTOM = "top_bottom"
 THREE_PANEL = "three_panel"
 
 _left_right = layout.LitCanonicalLayout(
-  left={
-    "Examples": [_M.DataTableModule],
-    "Edit": [_M.SingleDatapointEditorModule],
-  },
+  left={"Examples": [_M.DataTableModule], "Edit": [_M.SingleDatapointEditorModule]},
   upper={"Sequence Salience": [_M.SequenceSalienceModule]},
   layoutSettings=layout.LayoutSettings(leftWidth=35),
   description="Examples on the left, sequence salience on the right.",
 )
 
 _top_bottom = layout.LitCanonicalLayout(
-  upper={
-    "Examples": [_M.SimpleDataTableModule],
-    "Edit": [_M.SimpleDatapointEditorModule],
-  },
+  upper={"Examples": [_M.SimpleDataTableModule], "Edit": [_M.SimpleDatapointEditorModule]},
   lower={"Sequence Salience": [_M.SequenceSalienceModule]},
   layoutSettings=layout.LayoutSettings(hideToolbar=True, mainHeight=35, centerPage=True),
   description="A compact example picker above sequence salience.",
 )
 
 _three_panel = layout.LitCanonicalLayout(
-  left={
-    "Examples": [_M.DataTableModule],
-    "Embeddings": [_M.EmbeddingsModule],
-  },
-  upper={
-    "Edit": [_M.SingleDatapointEditorModule],
-    "Generate": [_M.GeneratorModule],
-  },
+  left={"Examples": [_M.DataTableModule], "Embeddings": [_M.EmbeddingsModule]},
+  upper={"Edit": [_M.SingleDatapointEditorModule], "Generate": [_M.GeneratorModule]},
   lower={
     "Sequence Salience": [_M.SequenceSalienceModule],
     # Every output token against every earlier token (the salience map

@@ -11,10 +11,12 @@ look at (tests/test_server.py and tests/test_work.py cover each of them).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from lit_nlp import app as lit_app
 from lit_nlp.api import dataset as lit_dataset
+from lit_nlp.api import types as lit_types
+from lit_nlp.lib import caching
 
 from lit_seqsal.models import lit_models
 from lit_seqsal.work.cache import ByteLRU
@@ -31,8 +33,8 @@ class Components:
   dataset_loaders: dict
   model_loaders: dict
   interpreters: dict
-  generators: dict
-  metrics: dict
+  generators: Mapping
+  metrics: Mapping
   saved_datapoints: dict
 
 
@@ -52,15 +54,9 @@ def components(app: lit_app.LitApp) -> Components:
 def run_endpoint(app: lit_app.LitApp, path: str, body: dict, params: dict):
   """LIT's own /get_preds or /get_interpretations on a parsed body (for jobs),
   example ids looked up in the named dataset as LIT's handler does."""
-  run = {
-    "/get_preds": app._get_preds,
-    "/get_interpretations": app._get_interpretations,
-  }[path]
+  run = {"/get_preds": app._get_preds, "/get_interpretations": app._get_interpretations}[path]
   if params.get("dataset_name"):
-    body = dict(
-      body,
-      inputs=app._reconstitute_inputs(body["inputs"], params["dataset_name"]),
-    )
+    body = dict(body, inputs=app._reconstitute_inputs(body["inputs"], params["dataset_name"]))
   return run(body, **params)
 
 
@@ -79,7 +75,7 @@ def bound_caches(app: lit_app.LitApp, limits: Limits) -> None:
       wrapper.key_fn = content_key_fn(wrapper)
 
 
-def content_key_fn(wrapper) -> Callable[[dict], tuple]:
+def content_key_fn(wrapper) -> Callable[..., caching.CacheKey]:
   """LIT's cache key for an example, with its content hash where it has no `_id`.
 
   LIT's caching wrapper keys examples by `_id` and gives every example without
@@ -91,7 +87,7 @@ def content_key_fn(wrapper) -> Callable[[dict], tuple]:
   """
   name = wrapper._name
 
-  def key_fn(example: dict) -> tuple:
+  def key_fn(example: lit_types.JsonDict) -> caching.CacheKey:
     return (name, example.get("_id") or lit_dataset.input_hash(example))
 
   return key_fn

@@ -71,10 +71,16 @@ class Server(dev_server.Server):
 
   def __init__(self, *args, hosted: bool = False, limits=None, results_path: str = "", **kw):
     super().__init__(*args, **kw)
-    self._seqsal_kw = dict(hosted=hosted, limits=limits, results_path=results_path)
+    self._hosted, self._limits, self._results_path = hosted, limits, results_path
 
   def serve(self):
-    app = web_app.SalienceApp(*self._app_args, **self._app_kw, **self._seqsal_kw)
+    app = web_app.SalienceApp(
+      *self._app_args,
+      **self._app_kw,
+      hosted=self._hosted,
+      limits=self._limits,
+      results_path=self._results_path,
+    )
     if self._server_type == "external":
       return app
     if self._server_type == "prebake":

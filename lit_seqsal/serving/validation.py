@@ -172,7 +172,8 @@ class RequestChecks:
     spec = dataset.spec()
     if path == "/get_metrics":
       output_spec = self.components.models[params["model"]].output_spec()
-      return {getattr(f, "parent", None) for f in output_spec.values()} & set(spec)
+      parents = (getattr(f, "parent", None) for f in output_spec.values())
+      return {p for p in parents if isinstance(p, str) and p in spec}
     if path == "/get_generated":
       return {name for name, field in spec.items() if field.required}
     return set()

@@ -36,6 +36,17 @@ try {
   check('filter narrows the example list', sources.length === 3 && sources.every((s) => s.startsWith('fewshot')) && all > 3,
         {all, sources});
   await control('filter').fill('');
+  // The method menu: the server's methods (GET /seqsal/info), by label, its default first.
+  const seqsalInfo = await (await fetch(`${url}/seqsal/info`)).json();
+  const described = Object.fromEntries(seqsalInfo.methods.map((m) => [m.name, m]));
+  const defaultMethod = seqsalInfo.default_method;
+  const methodMenu = await control('method').locator('option').evaluateAll((els) => els.map((e) => ({
+    value: e.value, text: e.textContent.trim(), title: e.getAttribute('title')})));
+  const shownMethod = await control('method').evaluate((e) => e.value);
+  check('the method menu shows each method\'s label with its description as tooltip, the server\'s default first',
+        methodMenu.length >= 4 && methodMenu.every((o) => described[o.value] && o.text.startsWith(described[o.value].label) &&
+                                                       o.title === described[o.value].description) &&
+        shownMethod === defaultMethod, {methodMenu, shownMethod, defaultMethod});
 
   // Target mode, sentences: one batched request for all output segments, then cached.
   await pickExample('fewshot-mistake');
@@ -78,9 +89,11 @@ try {
   check('back to a granularity seen before: no request', salienceRequests === 2, {salienceRequests});
 
   // Costly methods: offered from the spec, fetched for the selection alone when picked.
-  const methodOptions = await control('method').locator('option').allTextContents();
+  const methodOptions = await control('method').locator('option').evaluateAll((els) => els.map((e) => ({
+    value: e.value, text: e.textContent.trim()})));
   check('costly methods are offered and marked',
-        ['integrated_gradients', 'occlusion'].every((m) => methodOptions.includes(`${m} (computed when picked)`)), methodOptions);
+        ['integrated_gradients', 'occlusion'].every((m) => methodOptions.some(
+            (o) => o.value === m && o.text === `${described[m].label} — computed when picked`)), methodOptions);
   const costly = [];
   page.on('request', (r) => {
     if (r.url().includes(`model=_${group}_salience`) && r.postData()?.includes('salience_methods')) {

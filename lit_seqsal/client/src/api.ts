@@ -6,6 +6,7 @@
 import {ServerError, parseServerError} from './errors.js';
 import type {HeaderSource} from './errors.js';
 import type {JobStatus} from './jobs.js';
+import type {MethodInfo} from './methods.js';
 
 /** A LIT spec field, as /get_info serialises it. */
 export interface SpecField {
@@ -60,6 +61,10 @@ export interface SeqsalInfo {
   jobs: boolean;
   /** The server's budgets; 0 or absent: no limit. */
   limits: {max_masks_per_request?: number, request_time_limit_s?: number, [name: string]: unknown};
+  /** Every salience method the server has, described (see methods.ts); absent from older servers. */
+  methods?: MethodInfo[];
+  /** The method a client shows first. */
+  default_method?: string;
 }
 
 /** What a fetch answers, as far as the client reads it (headers optional for tests). */
@@ -184,16 +189,6 @@ export function salienceGroups(info: ServerInfo): string[] {
 export function salienceMethods(info: ServerInfo, group: string): string[] {
   const spec = info.models[salienceModelName(group)]?.spec.output ?? {};
   return Object.keys(spec).filter((k) => spec[k].__name__ === 'TokenScores');
-}
-
-/**
- * Methods the salience model computes only when asked (its TokenScores fields
- * that are not `required`: integrated gradients, occlusion): each costs many
- * model passes, so they are fetched for the selection alone, when picked.
- */
-export function onRequestMethods(info: ServerInfo, group: string): string[] {
-  const spec = info.models[salienceModelName(group)]?.spec.output ?? {};
-  return salienceMethods(info, group).filter((k) => spec[k].required === false);
 }
 
 /**

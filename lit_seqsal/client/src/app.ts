@@ -6,14 +6,13 @@
 
 import {LitElement, css, html, nothing} from 'lit';
 
-import {
-  LitApi, exampleInputFields, maskChunkSize, onRequestMethods, salienceGroups, salienceMethods, salienceModelName,
-  supportsFoil,
-} from './api.js';
-import type {Example, ExampleData, ServerInfo} from './api.js';
+import {LitApi, exampleInputFields, maskChunkSize, salienceGroups, salienceModelName, supportsFoil} from './api.js';
+import type {Example, ExampleData, SeqsalInfo, ServerInfo} from './api.js';
 import {errorMessage} from './errors.js';
 import {arrangementFor} from './layout.js';
 import type {Area, Part} from './layout.js';
+import {FALLBACK_DEFAULT_METHOD, groupMethods} from './methods.js';
+import type {MethodMenu} from './methods.js';
 import type {SourceOptions} from './salience_data.js';
 import './salience_module.js';
 import './dataset_view.js';
@@ -68,6 +67,10 @@ export class SeqsalApp extends LitElement {
   readonly api = new LitApi('./');
   private url: UrlConfig = parseUrlParams(window.location.search);
   private datasetRequest = 0;
+  /** What our server offers besides LIT's API (GET /seqsal/info); undefined from a server without it. */
+  private seqsal?: SeqsalInfo;
+  /** Each group's methods, described once. */
+  private readonly menus = new Map<string, MethodMenu>();
 
   static styles = css`
     :host { display: block; font-family: system-ui, sans-serif; font-size: 13px; color: #1a1a1a; height: 100vh; }
@@ -105,6 +108,7 @@ export class SeqsalApp extends LitElement {
       const [info, seqsal] = await Promise.all([
         this.api.getInfo(), this.api.getServerInfo().catch(() => undefined)]);
       this.sourceOptions = {jobs: !!seqsal?.jobs, maxMasks: maskChunkSize(seqsal)};
+      this.seqsal = seqsal;
       this.info = info;
     } catch (e) {
       this.loading = '';
@@ -215,12 +219,20 @@ export class SeqsalApp extends LitElement {
     </section>`;
   }
 
+  /** The group's methods and the one shown first (from /seqsal/info where the server has it). */
+  private methodMenu(group: string): MethodMenu {
+    if (!this.info) return {methods: [], defaultMethod: FALLBACK_DEFAULT_METHOD};
+    let menu = this.menus.get(group);
+    if (!menu) this.menus.set(group, menu = groupMethods(this.info, group, this.seqsal));
+    return menu;
+  }
+
   private renderSalience() {
+    const menu = this.methodMenu(this.group);
     return html`<section class="salience-part">
       <h2>LM Salience</h2>
       <seqsal-salience-module .api=${this.api} group=${this.group}
-          .methods=${this.info ? salienceMethods(this.info, this.group) : []}
-          .onRequest=${this.info ? onRequestMethods(this.info, this.group) : []}
+          .methods=${menu.methods} .defaultMethod=${menu.defaultMethod}
           .contrastive=${this.info ? supportsFoil(this.info, this.group) : false}
           .inputFields=${this.info ? exampleInputFields(this.info, this.group) : []}
           .sourceOptions=${this.sourceOptions}

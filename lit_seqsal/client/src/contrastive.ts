@@ -8,10 +8,12 @@
  * Server contract (docs/architecture.md): with a `foil`, the explained
  * quantity is log P(span | context) - log P(foil | context); scores cover the
  * context (0 for the span and after it). Signed methods read positive =
- * pushed toward the actual output, negative = toward the foil; grad_l2 is the
- * norm of the gradient of that difference, so it has no direction.
+ * pushed toward the actual output, negative = toward the foil; an unsigned
+ * method (the gradient's norm) has no direction.
  */
 
+import {contrastiveMethod, methodNamed} from './methods.js';
+import type {MethodInfo} from './methods.js';
 import {tokenText} from './segments.js';
 
 /** One of the model's next tokens, ready to show and to use as the foil. */
@@ -97,6 +99,17 @@ export function parseAlternatives(raw: unknown, actual?: string): Alternative[] 
   return parsed.sort((a, b) => b.probability - a.probability);
 }
 
+/** What an alternative's button says on hover: why it can or cannot be the foil, and its probability. */
+export function alternativeTitle(a: Alternative): string {
+  const probability = formatProbability(a.probability);
+  if (a.actual) return `${a.label}: the output's own first token (${probability})`;
+  if (!a.usable) {
+    return isSpecialToken(a.token) ? `${a.token}: a special token, no text to compare with` :
+        `${a.label}: whitespace alone; a foil needs some text (type one)`;
+  }
+  return `Why the output instead of ${quote(a.text)}? The model gives it ${probability}.`;
+}
+
 /**
  * A foil as typed: whitespace alone is no foil (''); otherwise it is sent as
  * typed (the server puts a space before it where the span starts a word).
@@ -111,15 +124,6 @@ export function quote(text: string, max = 40): string {
   return `“${t.length > max ? t.slice(0, max - 1) + '…' : t}”`;
 }
 
-/** Methods whose scores have no sign (the norm of a gradient): they cannot say which way a part pushes. */
-export const UNSIGNED_METHODS: readonly string[] = ['grad_l2'];
-/** What a contrastive view switches an unsigned method to. */
-export const CONTRASTIVE_METHOD = 'grad_dot_input';
-
-export function isUnsignedMethod(method: string): boolean {
-  return UNSIGNED_METHODS.includes(method);
-}
-
 /** The method and foil settings, and the method the foil switched away from (to restore it). */
 export interface FoilState {
   method: string;
@@ -130,22 +134,27 @@ export interface FoilState {
 
 /**
  * The settings after the user sets (or, with '', clears) the foil. Setting
- * one with an unsigned method switches to grad_dot_input, so the view shows
- * the diverging scale, and says so; clearing it returns to the method the
- * foil switched away from, unless the user has picked another since.
+ * one with an unsigned method (or one without a contrastive form) switches
+ * to the contrastive method (methods.contrastiveMethod: signed, so the view
+ * shows the diverging scale) and says so; clearing it returns to the method
+ * the foil switched away from, unless the user has picked another since.
  */
-export function applyFoil(state: FoilState, foil: string, methods: readonly string[]): FoilState & {notice: string} {
+export function applyFoil(state: FoilState, foil: string, methods: readonly MethodInfo[]):
+    FoilState & {notice: string} {
   const next = normalizeFoil(foil);
+  const target = contrastiveMethod(methods);
   if (!next) {
-    const restore = state.switchedFrom !== undefined && state.method === CONTRASTIVE_METHOD &&
-        methods.includes(state.switchedFrom);
+    const restore = state.switchedFrom !== undefined && state.method === target?.name &&
+        !!methodNamed(methods, state.switchedFrom);
     return {method: restore ? state.switchedFrom! : state.method, foil: '', notice: ''};
   }
-  if (isUnsignedMethod(state.method) && methods.includes(CONTRASTIVE_METHOD)) {
+  const current = methodNamed(methods, state.method);
+  if (current && target && current !== target && (!current.signed || !current.contrastive)) {
+    const why = current.contrastive ? 'unsigned: it cannot say which way a part pushed' : 'it has no contrastive form';
     return {
-      method: CONTRASTIVE_METHOD, foil: next, switchedFrom: state.method,
-      notice: `Contrastive view: method switched from ${state.method} (unsigned: it cannot say which way a part ` +
-              `pushed) to ${CONTRASTIVE_METHOD}. Clearing the foil switches back.`,
+      method: target.name, foil: next, switchedFrom: state.method,
+      notice: `Contrastive view: method switched from ${state.method} (${why}) to ${target.name}. ` +
+              'Clearing the foil switches back.',
     };
   }
   return {method: state.method, foil: next, switchedFrom: state.switchedFrom, notice: ''};

@@ -9,9 +9,8 @@ import {aggregate, isSigned, scaleMax} from './aggregate.js';
 import {colorFor, legend, textColorFor} from './colors.js';
 import {legendText, viewKind} from './contrastive.js';
 import type {ExportedSegment, ExportedView} from './export.js';
-import {explainedRange} from './salience_data.js';
 import type {Tokenized} from './salience_data.js';
-import {sameRange, segmentTokens, tokenText} from './segments.js';
+import {segmentTokens, tokenText} from './segments.js';
 import type {Granularity, Segment, TokenRange} from './segments.js';
 import type {SelectionRequest, ViewSettings} from './settings.js';
 import {isTemplateSegment, turnSegments, withoutTemplate} from './turns.js';
@@ -271,36 +270,4 @@ export function requestedIndex(output: readonly Segment[], request: SelectionReq
   if (index < 0 && label) index = texts.findIndex((t) => t.startsWith(label));
   if (index < 0) index = Math.max(0, Math.min(request.index, output.length - 1));
   return index;
-}
-
-/**
- * The ranges to fetch in one batch for a selection: what each output segment
- * explains (so that the next click costs nothing), plus the selection's own
- * when no segment explains the same (it spans several); `wanted` is the
- * selection's.
- */
-export function batchRanges(tokens: readonly string[], output: readonly Segment[], range: TokenRange,
-                            template?: readonly boolean[]): {ranges: TokenRange[], wanted: TokenRange} {
-  const wanted = explainedRange(tokens, range, template);
-  const ranges = output.map((seg) => explainedRange(tokens, seg, template));
-  if (!ranges.some((r) => sameRange(r, wanted))) ranges.push(wanted);
-  return {ranges, wanted};
-}
-
-/**
- * What the pane says while a costly method runs for the selection `wanted`
- * (the model runs many times), or why it cannot: occlusion deletes whole
- * units, which the server knows only for the named granularities (custom
- * patterns and turns are the client's alone).
- */
-export function costlyStatus(method: string, granularity: Granularity, segments: PaneSegments, wanted: TokenRange):
-    {status: string, error: string} {
-  if (method === 'occlusion' && (granularity === 'custom' || granularity === 'turns')) {
-    return {status: '', error: 'Occlusion deletes tokens, words, sentences, lines or paragraphs: pick one of those granularities.'};
-  }
-  const units = [...segments.prompt, ...segments.output].filter((seg) => seg.end <= wanted.start).length;
-  const status = method === 'occlusion' ?
-      `Computing occlusion: the model runs once without each of the ${units} ${granularity} before the selection…` :
-      `Computing ${method.replace(/_/g, ' ')} for the selection (the model runs many times)…`;
-  return {status, error: ''};
 }

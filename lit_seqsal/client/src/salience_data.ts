@@ -7,10 +7,11 @@
  * the server offers jobs.
  */
 
-import {LitApi, salienceModelName, tokenizerModelName} from './api.js';
+import {salienceModelName, tokenizerModelName} from './api.js';
+import type {LitApi} from './api.js';
 import {SharedWork, runJob} from './jobs.js';
 import type {JobStatus} from './jobs.js';
-import {sameRange} from './segments.js';
+import {chunkRanges, maskFor, rangeKey, sameRange} from './ranges.js';
 import type {TokenRange} from './segments.js';
 import {parseTokenTurns} from './turns.js';
 
@@ -59,44 +60,41 @@ export function scoresOf(prediction: Record<string, unknown>): Scores {
   return scores;
 }
 
-/**
- * The part of a selected range that is explained: whitespace-only tokens at
- * its ends (the newlines that sentences and lines keep) are layout, and their
- * prediction would dominate the explanation; so are the chat template's own
- * tokens (`template[i]`, see turns.ts). A range of nothing else is explained
- * as it is.
- */
-export function explainedRange(tokens: readonly string[], range: TokenRange, template?: readonly boolean[]):
-    TokenRange {
-  const blank = (i: number) => !!template?.[i] || tokens[i].replace(/▁/g, ' ').trim() === '';
-  let {start, end} = range;
-  while (end - 1 > start && blank(end - 1)) end--;
-  while (start < end - 1 && blank(start)) start++;
-  return blank(start) && end - start === 1 ? range : {start, end};
-}
-
-export function maskFor(length: number, range: TokenRange): number[] {
-  const mask = new Array<number>(length).fill(0);
-  for (let i = Math.max(1, range.start); i < Math.min(length, range.end); i++) mask[i] = 1;
-  return mask;
+/** What a salience input asks for besides the plain gradient scores of its range. */
+export interface Ask {
+  /** Contrastive: why the range's tokens rather than this text. */
+  foil?: string;
+  /** One costly method, asked for alone (`salience_methods`), with its request settings. */
+  method?: string;
+  settings?: Readonly<Record<string, string | number>>;
 }
 
 /**
- * The requests for `ranges`, at most `size` masks each: first the one with
- * `first` and the ranges nearest it (the next click is likely close by), then
- * the rest in order.
+ * Every salience input, written once: the prompt's fields, the output, the
+ * target mask of `range` over `tokens` tokens, and what else it asks for.
  */
-export function chunkRanges(ranges: readonly TokenRange[], first: TokenRange, size: number): TokenRange[][] {
-  const n = Math.max(1, Math.floor(size));
-  const rest = ranges.filter((r) => !sameRange(r, first));
-  const wanted = rest.length < ranges.length ? [first] : [];
-  const byDistance = rest.map((r, i) => ({r, i, d: Math.abs(r.start - first.start) + Math.abs(r.end - first.end)}))
-      .sort((a, b) => a.d - b.d || a.i - b.i);
-  const near = new Set(byDistance.slice(0, n - wanted.length).map((x) => x.i));
-  const chunks = [[...wanted, ...rest.filter((_, i) => near.has(i))]];
-  const others = rest.filter((_, i) => !near.has(i));
-  for (let i = 0; i < others.length; i += n) chunks.push(others.slice(i, i + n));
-  return chunks.filter((c) => c.length);
+export function salienceInput(prompt: PromptInput, output: string, tokens: number, range: TokenRange, ask: Ask = {}):
+    Record<string, unknown> {
+  const input: Record<string, unknown> = {...promptFields(prompt), target: output, target_mask: maskFor(tokens, range)};
+  if (ask.method) input['salience_methods'] = [ask.method];
+  Object.assign(input, ask.settings);
+  if (ask.foil) input['foil'] = ask.foil;
+  return input;
+}
+
+/**
+ * Every cache key, written once: the prompt input, then (as far as given)
+ * the output, the range and what the input asks for.
+ */
+export function cacheKey(prompt: PromptInput, output?: string, range?: TokenRange, ask?: Ask): string {
+  const parts = [promptKey(prompt)];
+  if (output !== undefined) parts.push(output);
+  if (range) parts.push(rangeKey(range));
+  if (ask) {
+    const settings = Object.entries(ask.settings ?? {}).sort(([a], [b]) => a.localeCompare(b));
+    parts.push(ask.method ?? '', JSON.stringify(settings), ask.foil ?? '');
+  }
+  return parts.join('\u0000');
 }
 
 /** How a SalienceSource asks: jobs where the server has them, and masks per request. */
@@ -149,10 +147,6 @@ export class SalienceSource {
     this.options = {jobs: false, maxMasks: 32, ...options};
   }
 
-  private static key(...parts: string[]): string {
-    return parts.join('\u0000');
-  }
-
   /** Whether long work here shows progress and can be cancelled. */
   get usesJobs(): boolean {
     return this.options.jobs;
@@ -160,20 +154,20 @@ export class SalienceSource {
 
   /** Whether a generation for `prompt` was asked for (and did not fail, nor was cancelled). */
   hasGeneration(prompt: PromptInput): boolean {
-    const work = this.generationCache.get(SalienceSource.key(promptKey(prompt)));
+    const work = this.generationCache.get(cacheKey(prompt));
     return work !== undefined && !work.abandoned;
   }
 
   /** The model's own continuation of `prompt` (greedy unless the server says otherwise). */
   generate(prompt: PromptInput, handlers: WorkHandlers = {}): Promise<string> {
-    return this.shared(this.generationCache, SalienceSource.key(promptKey(prompt)), (signal, onProgress) =>
+    return this.shared(this.generationCache, cacheKey(prompt), (signal, onProgress) =>
       this.predict<{response: string}>(this.group, [promptFields(prompt)], ['response'], signal, onProgress)
           .then((preds) => preds[0].response), handlers);
   }
 
   /** Tokens of prompt + output, and where the prompt ends. */
   tokenize(prompt: PromptInput, output: string): Promise<Tokenized> {
-    const key = SalienceSource.key(promptKey(prompt), output);
+    const key = cacheKey(prompt, output);
     let result = this.tokenCache.get(key);
     if (!result) {
       // The prompt alone tells where the prompt's tokens end (tokens may merge
@@ -184,7 +178,8 @@ export class SalienceSource {
             let shared = 0;
             while (shared < alone.tokens.length && alone.tokens[shared] === both.tokens[shared]) shared++;
             const turns = parseTokenTurns(both.token_turns, both.tokens.length);
-            return turns ? {tokens: both.tokens, promptLength: shared, turns} : {tokens: both.tokens, promptLength: shared};
+            const tokenized = {tokens: both.tokens, promptLength: shared};
+            return turns ? {...tokenized, turns} : tokenized;
           });
       this.forgetOnError(this.tokenCache, key, result);
     }
@@ -193,7 +188,7 @@ export class SalienceSource {
 
   /** Scores already fetched (or being fetched) for this range, or undefined. */
   cached(prompt: PromptInput, output: string, range: TokenRange): Promise<Scores> | undefined {
-    return this.scoreCache.get(SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`));
+    return this.scoreCache.get(cacheKey(prompt, output, range));
   }
 
   /**
@@ -203,7 +198,8 @@ export class SalienceSource {
    * of `first`; returns the scores of `first`. A failed request fails the
    * ranges of the requests after it without sending them.
    */
-  prefetch(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[], first: TokenRange): Promise<Scores> {
+  prefetch(prompt: PromptInput, output: string, tokens: number, ranges: TokenRange[], first: TokenRange):
+      Promise<Scores> {
     const missing: TokenRange[] = [];
     for (const range of [first, ...ranges]) {
       if (!this.cached(prompt, output, range) && !missing.some((m) => sameRange(m, range))) missing.push(range);
@@ -211,11 +207,10 @@ export class SalienceSource {
     let previous: Promise<unknown> = Promise.resolve();
     for (const chunk of chunkRanges(missing, first, this.options.maxMasks)) {
       const batch = previous.then(() => this.api.getPreds<Record<string, unknown>>(
-          salienceModelName(this.group),
-          chunk.map((range) => ({...promptFields(prompt), target: output, target_mask: maskFor(tokens, range)}))));
+          salienceModelName(this.group), chunk.map((range) => salienceInput(prompt, output, tokens, range))));
       previous = batch;
       chunk.forEach((range, i) => {
-        const key = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`);
+        const key = cacheKey(prompt, output, range);
         this.forgetOnError(this.scoreCache, key, batch.then((preds) => scoresOf(preds[i])));
         this.forgetOnError(this.alternativesCache, key, batch.then((preds) => preds[i]['alternatives']));
       });
@@ -230,7 +225,7 @@ export class SalienceSource {
    * with them (a request for this range alone) unless already there.
    */
   alternatives(prompt: PromptInput, output: string, tokens: number, range: TokenRange): Promise<unknown> {
-    const key = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`);
+    const key = cacheKey(prompt, output, range);
     const cached = this.alternativesCache.get(key);
     if (cached) return cached;
     this.prefetch(prompt, output, tokens, [range], range);
@@ -243,18 +238,20 @@ export class SalienceSource {
    * `foil`'s. One input per request (the foil is the selection's alone);
    * cached per range and foil.
    */
-  contrastiveScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange, foil: string): Promise<Scores> {
-    const rangeKey = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`);
-    const key = SalienceSource.key(rangeKey, 'foil', foil);
+  contrastiveScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange, foil: string):
+      Promise<Scores> {
+    const ask = {foil};
+    const key = cacheKey(prompt, output, range, ask);
     let result = this.foilCache.get(key);
     if (!result) {
       const pred = this.api.getPreds<Record<string, unknown>>(
-          salienceModelName(this.group), [{...promptFields(prompt), target: output, target_mask: maskFor(tokens, range), foil}])
+          salienceModelName(this.group), [salienceInput(prompt, output, tokens, range, ask)])
           .then((preds) => preds[0]);
       result = pred.then(scoresOf);
       this.forgetOnError(this.foilCache, key, result);
-      if (!this.alternativesCache.get(rangeKey)) {
-        this.forgetOnError(this.alternativesCache, rangeKey, pred.then((p) => p['alternatives']));
+      const plainKey = cacheKey(prompt, output, range);
+      if (!this.alternativesCache.get(plainKey)) {
+        this.forgetOnError(this.alternativesCache, plainKey, pred.then((p) => p['alternatives']));
       }
     }
     return result;
@@ -269,21 +266,18 @@ export class SalienceSource {
 
   /**
    * Scores of one costly method (integrated gradients, occlusion) for one
-   * range, asked for on its own; occlusion deletes units of `granularity`.
-   * With a `foil`, contrastive: why the range's tokens rather than the foil's.
+   * range, asked for on its own with its request `settings` (see
+   * score_loader.methodSettings). With a `foil`, contrastive: why the range's
+   * tokens rather than the foil's. Cached per range, method, settings and foil.
    */
-  methodScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange,
-               method: string, granularity: string, handlers: WorkHandlers = {}, foil = ''): Promise<number[]> {
-    const setting = method === 'occlusion' ? granularity : '';
-    const key = SalienceSource.key(promptKey(prompt), output, `${range.start}:${range.end}`, method, setting, foil);
-    return this.shared(this.methodCache, key, (signal, onProgress) => {
-      const input: Record<string, unknown> = {
-        ...promptFields(prompt), target: output, target_mask: maskFor(tokens, range), salience_methods: [method]};
-      if (setting) input['occlusion_granularity'] = setting;
-      if (foil) input['foil'] = foil;
-      return this.predict<Scores>(salienceModelName(this.group), [input], [method], signal, onProgress)
-          .then((preds) => preds[0][method]);
-    }, handlers);
+  methodScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange, method: string,
+               settings: Readonly<Record<string, string | number>> = {}, handlers: WorkHandlers = {}, foil = ''):
+      Promise<number[]> {
+    const ask = {method, settings, foil};
+    return this.shared(this.methodCache, cacheKey(prompt, output, range, ask), (signal, onProgress) =>
+      this.predict<Scores>(salienceModelName(this.group), [salienceInput(prompt, output, tokens, range, ask)], [method],
+                           signal, onProgress)
+          .then((preds) => preds[0][method]), handlers);
   }
 
   /** Predictions as a job (progress, cancel) where the server runs jobs; else one request. */

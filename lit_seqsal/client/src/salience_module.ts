@@ -6,11 +6,13 @@
 import {LitElement, css, html, nothing} from 'lit';
 import type {PropertyValues} from 'lit';
 
-import {LitApi} from './api.js';
+import type {LitApi} from './api.js';
 import type {Example} from './api.js';
 import {textColorFor} from './colors.js';
 import {applyFoil} from './contrastive.js';
 import {viewToHtml, viewToJson} from './export.js';
+import {FALLBACK_DEFAULT_METHOD, menuLabel} from './methods.js';
+import type {MethodInfo} from './methods.js';
 import {SalienceSource} from './salience_data.js';
 import type {SourceOptions} from './salience_data.js';
 import './salience_pane.js';  // defines <seqsal-salience-pane>
@@ -41,7 +43,7 @@ export class SalienceModule extends LitElement {
     api: {attribute: false},
     group: {},
     methods: {attribute: false},
-    onRequest: {attribute: false},
+    defaultMethod: {},
     contrastive: {attribute: false},
     inputFields: {attribute: false},
     sourceOptions: {attribute: false},
@@ -61,9 +63,10 @@ export class SalienceModule extends LitElement {
 
   api!: LitApi;
   group = '';
-  methods: string[] = [];
-  /** The methods computed only when picked (integrated gradients, occlusion). */
-  onRequest: string[] = [];
+  /** The group's methods as the server describes them (methods.groupMethods). */
+  methods: MethodInfo[] = [];
+  /** The method shown until the user picks one. */
+  defaultMethod = FALLBACK_DEFAULT_METHOD;
   /** Whether the server explains against a foil (api.supportsFoil): "instead of" is offered. */
   contrastive = false;
   /** Example fields the models take besides prompt and target (api.exampleInputFields). */
@@ -87,6 +90,8 @@ export class SalienceModule extends LitElement {
   methodNotice = '';
   /** The method a foil switched away from, to return to when it is cleared. */
   private switchedFrom?: string;
+  /** Whether the user picked a method (else the default is shown). */
+  private methodPicked = false;
   /** The foil the current example came with (its `foil` field), while it is the one set. */
   private exampleFoil = '';
 
@@ -115,9 +120,7 @@ export class SalienceModule extends LitElement {
 
   protected override willUpdate(changed: PropertyValues<this>) {
     if (changed.has('sourceOptions') || changed.has('api')) this.sources.clear();
-    if (changed.has('methods') && this.methods.length && !this.methods.includes(this.settings.method)) {
-      this.settings = {...this.settings, method: this.methods[0]};
-    }
+    if (changed.has('methods') || changed.has('defaultMethod')) this.offerMethods(changed.get('methods'));
     if (changed.has('example') && this.example && !this.example.data.target) {
       // Nothing to explain but the model's own output.
       this.mode = 'generation';
@@ -130,6 +133,21 @@ export class SalienceModule extends LitElement {
     }
   }
 
+  /**
+   * The first list of methods, or another group's: the current method stays
+   * while offered once the user (or a foil) chose it, and on a re-render with
+   * the same list; otherwise the default is shown.
+   */
+  private offerMethods(old: MethodInfo[] | undefined) {
+    const names = this.methods.map((m) => m.name);
+    if (!names.length) return;
+    const same = old !== undefined && old.map((m) => m.name).join() === names.join();
+    const chosen = same || this.methodPicked || this.switchedFrom !== undefined;
+    if (chosen && names.includes(this.settings.method)) return;
+    const method = names.includes(this.defaultMethod) ? this.defaultMethod : names[0];
+    if (method !== this.settings.method) this.settings = {...this.settings, method};
+  }
+
   private set(changes: Partial<ViewSettings>) {
     this.settings = {...this.settings, ...changes};
   }
@@ -137,6 +155,7 @@ export class SalienceModule extends LitElement {
   /** The user picked a method: theirs from now on, even with a foil. */
   private onMethod(method: string) {
     this.switchedFrom = undefined;
+    this.methodPicked = true;
     this.methodNotice = '';
     this.set({method});
   }
@@ -210,7 +229,7 @@ export class SalienceModule extends LitElement {
     const s = this.settings;
     const other = this.examples.find((e) => e.id === this.compareId);
     const pane = (example: Example | undefined, label: string, mirror?: SelectionRequest) => html`
-      <seqsal-salience-pane .source=${this.source} .onRequest=${this.onRequest} .contrastive=${this.contrastive}
+      <seqsal-salience-pane .source=${this.source} .methods=${this.methods} .contrastive=${this.contrastive}
           .inputFields=${this.inputFields}
           .example=${example?.data} .mode=${this.mode}
           .settings=${s} .requestedSelection=${mirror} label=${label}></seqsal-salience-pane>`;
@@ -235,8 +254,8 @@ export class SalienceModule extends LitElement {
         <label>Method
           <select data-testid="method" .value=${s.method}
               @change=${(e: Event) => this.onMethod((e.target as HTMLSelectElement).value)}>
-            ${this.methods.map((m) => html`<option value=${m} ?selected=${m === s.method}>${
-                this.onRequest.includes(m) ? `${m} (computed when picked)` : m}</option>`)}
+            ${this.methods.map((m) => html`<option value=${m.name} title=${m.description || nothing}
+                ?selected=${m.name === s.method}>${menuLabel(m)}</option>`)}
           </select></label>
         ${this.methodNotice ? html`<span class="method-notice" data-testid="method-notice" role="status">${this.methodNotice}</span>` : nothing}
         <label>Intensity

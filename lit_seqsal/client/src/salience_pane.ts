@@ -1,12 +1,14 @@
 /**
  * One example's prompt and output as text chips, coloured by the salience of
  * the selected output span. Click, shift-click, drag or the arrow keys select
- * output segments. This component loads, fetches, handles events and renders;
- * what it shows and how the selection moves is worked out in pane_view.ts,
- * how long work reads (progress, errors) in jobs.ts and errors.ts. Long work
- * (a costly method, a generation) shows a progress bar with a Cancel button
- * where the server runs it as a job. With a selection, "instead of" offers
- * the model's alternatives and a text field: a foil makes the view
+ * output segments (chip_selection.ts). This component renders; what it shows
+ * and how the selection moves is worked out in pane_view.ts, which scores a
+ * selection needs and how they are fetched in score_loader.ts, and its async
+ * work (tokens, a generation, scores) runs through a WorkController
+ * (work_controller.ts): one at a time, its status, error, progress and Cancel.
+ * Long work (a costly method, a generation) shows a progress bar with a
+ * Cancel button where the server runs it as a job. With a selection, "instead
+ * of" offers the model's alternatives and a text field: a foil makes the view
  * contrastive (contrastive.ts), shared with a compared pane through the
  * module's settings. The chat template's tokens are greyed (turns.ts).
  */
@@ -15,25 +17,29 @@ import {LitElement, css, html, nothing} from 'lit';
 import type {PropertyValues} from 'lit';
 
 import type {ExampleData} from './api.js';
+import {ChipSelection} from './chip_selection.js';
 import {legend, textColorFor} from './colors.js';
-import {formatProbability, isSpecialToken, isUnsignedMethod, legendText, normalizeFoil, parseAlternatives, quote, viewKind}
-    from './contrastive.js';
+import {legendText, parseAlternatives, viewKind} from './contrastive.js';
 import type {Alternative} from './contrastive.js';
-import {CancelledError, errorMessage} from './errors.js';
 import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
+import './foil_bar.js';  // defines <seqsal-foil-bar>
 import {formatProgress, progressFraction} from './jobs.js';
-import type {JobStatus} from './jobs.js';
+import {methodNamed} from './methods.js';
+import type {MethodInfo} from './methods.js';
 import {
-  NO_SELECTION, batchRanges, chipStyle, chips, clampSelection, costlyStatus, exportedView, keyMove,
-  paneSegments, paneView, requestedIndex, selectedRange, selectedText, selectionCovering,
+  NO_SELECTION, chipStyle, chips, clampSelection, exportedView, paneSegments, paneView, requestedIndex,
+  selectedRange, selectedText, selectionCovering,
 } from './pane_view.js';
 import type {PaneSegments, PaneView, Selection} from './pane_view.js';
-import {SalienceSource} from './salience_data.js';
-import type {PromptInput, Scores, Tokenized} from './salience_data.js';
+import {rangeKey} from './ranges.js';
+import type {PromptInput, SalienceSource, Scores, Tokenized} from './salience_data.js';
+import {loadScores, planScores} from './score_loader.js';
+import type {ScoreQuery} from './score_loader.js';
 import type {TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 import {templateTokens, turnLabel} from './turns.js';
+import {WorkController} from './work_controller.js';
 
 export class SaliencePane extends LitElement {
   static properties = {
@@ -42,22 +48,16 @@ export class SaliencePane extends LitElement {
     mode: {},
     settings: {attribute: false},
     requestedSelection: {attribute: false},
-    onRequest: {attribute: false},
+    methods: {attribute: false},
     contrastive: {attribute: false},
     inputFields: {attribute: false},
     label: {},
     output: {state: true},
     tokenized: {state: true},
-    status: {state: true},
-    error: {state: true},
     anchor: {state: true},
     focusIndex: {state: true},
     scores: {state: true},
-    working: {state: true},
-    progress: {state: true},
-    notice: {state: true},
     alternatives: {state: true},
-    foilDraft: {state: true},
   };
 
   source?: SalienceSource;
@@ -65,8 +65,8 @@ export class SaliencePane extends LitElement {
   mode: OutputMode = 'target';
   settings!: ViewSettings;
   requestedSelection?: SelectionRequest;
-  /** Methods fetched for the selection alone, when picked (see api.onRequestMethods). */
-  onRequest: string[] = [];
+  /** The group's methods as the server describes them (methods.groupMethods). */
+  methods: MethodInfo[] = [];
   /** Whether the server explains against a foil (its salience model takes `foil`). */
   contrastive = false;
   /** Example fields sent with the prompt (a conversation, stop sequences; api.exampleInputFields). */
@@ -75,36 +75,21 @@ export class SaliencePane extends LitElement {
 
   output?: string;
   tokenized?: Tokenized;
-  status = '';
-  error = '';
   anchor = -1;
   focusIndex = -1;
   scores?: Scores;
-  /** A job runs for this pane: the progress bar and Cancel show. */
-  working = false;
-  /** The job's last status (undefined until the server has answered). */
-  progress?: JobStatus;
-  /** Not an error: what happened (a cancelled job) and how to start again. */
-  notice = '';
   /** The model's alternatives at the selection's first token; undefined until known. */
   alternatives?: Alternative[];
-  /** The text typed into "instead of" (used on Enter or Use). */
-  foilDraft = '';
 
-  /** Stops waiting for the current job (and cancels it when nobody else waits). */
-  private work?: AbortController;
-  /** What the notice's Restart button does. */
-  private restart?: () => void;
+  /** The pane's async work, one at a time: its status line, error, progress, Cancel and Restart. */
+  private readonly work = new WorkController(this);
   private segments: PaneSegments = {prompt: [], output: []};
   /** Tokens of the chat template (no score, not in the scale). */
   private template: boolean[] = [];
-  /** The explained range the alternatives are for ("start:end"). */
+  /** The explained range the alternatives are for (ranges.rangeKey). */
   private alternativesFor = '';
-  private dragging = false;
-  /** Where the drag started: a chip that moves under a still pointer (the layout changed) extends nothing. */
-  private dragFrom = {x: 0, y: 0};
-  private loadId = 0;
-  private scoreId = 0;
+  /** Mouse and keyboard selection of the output chips. */
+  private readonly chipSelection = new ChipSelection(this);
 
   static styles = css`
     :host { display: block; font-size: 14px; }
@@ -138,17 +123,22 @@ export class SaliencePane extends LitElement {
                         color: #263238; font-weight: 600; }
     .view-kind.contrastive .badge { background: #3c1361; color: #fff; }
     .text.contrastive { border: 2px solid #7a4fa3; border-left: 6px solid #c05a00; }
-    .foil-bar { display: flex; flex-wrap: wrap; gap: 4px 6px; align-items: center; margin: 4px 0; font-size: 12px;
-                min-height: 24px; }
-    .foil-bar .instead { font-weight: 600; color: #333; }
-    .foil-bar .muted { color: #777; font-style: italic; }
-    .foil-bar .alternative { border: 1px solid #b9b9c9; background: #fff; border-radius: 12px; padding: 1px 8px;
-                             cursor: pointer; white-space: pre; }
-    .foil-bar .alternative.current { background: #3c1361; color: #fff; border-color: #3c1361; }
-    .foil-bar .alternative:disabled { cursor: default; color: #888; }
-    .foil-bar .alternative .p { margin-left: 4px; opacity: .75; font-size: 11px; }
     button { font: inherit; }
   `;
+
+  /** The status line: what runs now. */
+  get status(): string {
+    return this.work.status;
+  }
+
+  get error(): string {
+    return this.work.error;
+  }
+
+  /** Not an error: what happened (a cancelled job) and how to start again. */
+  get notice(): string {
+    return this.work.notice;
+  }
 
   private get prompt(): string {
     return this.example?.prompt ?? '';
@@ -161,13 +151,22 @@ export class SaliencePane extends LitElement {
     return extra.length ? {prompt: this.prompt, ...Object.fromEntries(extra.map((f) => [f, data![f]]))} : this.prompt;
   }
 
-  private get selection(): Selection {
+  /** The selected output segments, as shown. */
+  get selection(): Selection {
     return {anchor: this.anchor, focus: this.focusIndex};
   }
 
-  private set selection(selection: Selection) {
+  set selection(selection: Selection) {
     this.anchor = selection.anchor;
     this.focusIndex = selection.focus;
+  }
+
+  get outputCount(): number {
+    return this.segments.output.length;
+  }
+
+  focusTarget(): HTMLElement | null {
+    return this.renderRoot.querySelector('.text');
   }
 
   protected override willUpdate(changed: PropertyValues<this>) {
@@ -195,126 +194,43 @@ export class SaliencePane extends LitElement {
     } else if (changed.has('settings') && old && (old.method !== s.method || old.foil !== s.foil)) {
       this.updateScores();  // cached for the gradient methods; asks for a costly or contrastive one
     }
-    if (changed.has('settings') && old && old.foil !== s.foil && !s.foil) this.foilDraft = '';
     if (changed.has('requestedSelection') && this.requestedSelection) this.applyRequestedSelection();
   }
 
   /** The output changed: start from nothing and load what is cached or asked for. */
   private reload() {
-    const id = ++this.loadId;
     this.output = undefined;
     this.tokenized = undefined;
     this.scores = undefined;
     this.alternatives = undefined;
     this.alternativesFor = '';
     this.anchor = this.focusIndex = -1;
-    this.stopWork();
-    this.error = '';
-    this.status = '';
+    this.work.reset();
     if (!this.example || !this.source) return;
     if (this.mode === 'target' && this.example.target) {
-      this.setOutput(this.example.target, id);
+      this.setOutput(this.example.target);
     } else if (this.mode === 'generation' && this.source.hasGeneration(this.promptInput)) {
       this.generate();
     } else {
-      this.setOutput(undefined, id);  // the prompt alone, until there is an output
+      this.setOutput(undefined);  // the prompt alone, until there is an output
     }
-  }
-
-  override disconnectedCallback() {
-    super.disconnectedCallback();
-    this.stopWork();
   }
 
   /** Asks the model for its continuation (a loading state, or progress and Cancel, meanwhile). */
-  async generate() {
-    if (!this.source || !this.example) return;
-    const id = this.loadId;
-    this.status = 'Generating…';
-    this.error = '';
-    const work = this.startWork();
-    try {
-      const text = await this.source.generate(this.promptInput, this.handlers(work, () => id === this.loadId));
-      if (id !== this.loadId) return;
-      this.endWork(work);
-      if (!text) {
-        this.status = '';
-        this.error = 'The model generated nothing for this prompt.';
-        return;
-      }
-      this.setOutput(text, id);
-    } catch (e) {
-      if (id !== this.loadId) return;
-      this.endWork(work);
-      if (e instanceof CancelledError && e.byUser) {
-        this.cancelled('Generation cancelled.', () => this.generate());
-      } else {
-        this.fail(e);
-      }
-    }
+  generate() {
+    const source = this.source;
+    if (!source || !this.example) return;
+    this.work.run((handlers) => source.generate(this.promptInput, handlers), {
+      status: 'Generating…', progress: source.usesJobs,
+      cancelled: {notice: 'Generation cancelled.', restart: () => this.generate()},
+      done: (text) => text ? this.setOutput(text) : this.work.fail('The model generated nothing for this prompt.'),
+    });
   }
 
-  /** Starts waiting for a job: the previous one is left (and cancelled if nobody else waits). */
-  private startWork(): AbortController {
-    this.stopWork();
-    this.notice = '';
-    const work = this.work = new AbortController();
-    this.working = !!this.source?.usesJobs;
-    return work;
-  }
-
-  private handlers(work: AbortController, current: () => boolean) {
-    return {
-      signal: work.signal,
-      onProgress: (status: JobStatus) => {
-        if (current() && this.work === work) this.progress = status;
-      },
-    };
-  }
-
-  private endWork(work: AbortController) {
-    if (this.work !== work) return;
-    this.work = undefined;
-    this.working = false;
-    this.progress = undefined;
-  }
-
-  private stopWork() {
-    const work = this.work;
-    this.work = undefined;
-    this.working = false;
-    this.progress = undefined;
-    this.notice = '';
-    work?.abort();
-  }
-
-  /** The Cancel button: stop waiting and cancel the job on the server. */
-  cancelWork() {
-    this.work?.abort();  // the waiting code shows that it was cancelled
-  }
-
-  private cancelled(notice: string, restart: () => void) {
-    this.status = '';
-    this.notice = notice;
-    this.restart = restart;
-  }
-
-  private async setOutput(text: string | undefined, id: number) {
+  private setOutput(text: string | undefined) {
     this.output = text;
-    this.status = 'Tokenizing…';
-    try {
-      const tokenized = await this.source!.tokenize(this.promptInput, text ?? '');
-      if (id !== this.loadId) return;
-      this.tokenized = tokenized;
-      this.status = '';
-    } catch (e) {
-      if (id === this.loadId) this.fail(e);
-    }
-  }
-
-  private fail(e: unknown) {
-    this.status = '';
-    this.error = errorMessage(e);
+    this.work.run(() => this.source!.tokenize(this.promptInput, text ?? ''), {
+      status: 'Tokenizing…', done: (tokenized) => this.tokenized = tokenized});
   }
 
   private resegment() {
@@ -347,7 +263,7 @@ export class SaliencePane extends LitElement {
     const n = this.segments.output.length;
     if (!n) return;
     this.selection = clampSelection(anchor, focus, n);
-    if (!this.dragging) this.updateScores();
+    if (!this.chipSelection.dragging) this.updateScores();
     if (announce) {
       const detail: SelectionRequest = {text: this.selectedText(), index: Math.min(this.anchor, this.focusIndex)};
       this.dispatchEvent(new CustomEvent('selection-change', {detail, bubbles: true, composed: true}));
@@ -363,74 +279,60 @@ export class SaliencePane extends LitElement {
     this.scores = undefined;
     this.alternatives = undefined;
     this.alternativesFor = '';
-    ++this.scoreId;  // what was on its way is for a selection no longer there
-    this.stopWork();
-    this.status = '';
+    this.work.stop();  // what was on its way is for a selection no longer there
   }
 
-  /**
-   * Reads the selection's scores, or fetches them with those of every output
-   * segment (in chunks, the selection's first) for the next clicks.
-   */
-  private async updateScores() {
+  /** What the selection's scores depend on; undefined without a selection, tokens or an output. */
+  private scoreQuery(): ScoreQuery | undefined {
     const range = this.selectedRange();
     const t = this.tokenized;
-    if (!range || !t || !this.source || this.output === undefined) return;
-    const id = ++this.scoreId;
-    this.stopWork();  // a costly method for the previous selection or method
-    const {ranges, wanted} = batchRanges(t.tokens, this.segments.output, range, this.template);
-    const {method, foil} = this.settings;
-    if (this.onRequest.includes(method)) {
-      this.loadAlternatives(wanted);
-      return this.updateCostlyScores(id, wanted);
-    }
-    if (foil) return this.updateContrastiveScores(id, wanted, foil);
-    const cached = this.source.cached(this.promptInput, this.output, wanted);
-    if (!cached) this.status = `Computing salience for ${ranges.length} output segments…`;
-    this.error = '';
-    try {
-      const fetched = this.source.prefetch(this.promptInput, this.output, t.tokens.length, ranges, wanted);
-      this.loadAlternatives(wanted);  // they come with the selection's scores
-      const scores = await fetched;
-      if (id !== this.scoreId) return;
-      this.scores = scores;
-      this.status = '';
-    } catch (e) {
-      if (id === this.scoreId) {
-        this.scores = undefined;
-        this.fail(e);
-      }
-    }
+    if (!range || !t || this.output === undefined) return undefined;
+    const {method, granularity, foil} = this.settings;
+    return {prompt: this.promptInput, output: this.output, tokenized: t, segments: this.segments, range,
+            template: this.template, method: methodNamed(this.methods, method), granularity, foil};
   }
 
   /**
-   * Contrastive gradient scores for the selection alone (one input, against
-   * `foil`): why its tokens rather than the foil's.
+   * Reads the selection's scores, or fetches them as score_loader plans:
+   * with those of every output segment (for the next clicks), against the
+   * foil, or a costly method for the selection alone (with progress and
+   * Cancel where the server runs jobs).
    */
-  private async updateContrastiveScores(id: number, wanted: TokenRange, foil: string) {
-    const t = this.tokenized!;
-    this.status = `Computing contrastive salience: why ${quote(this.selectedText())} instead of ${quote(foil)}…`;
-    this.error = '';
-    try {
-      const fetched = this.source!.contrastiveScores(this.promptInput, this.output!, t.tokens.length, wanted, foil);
-      this.loadAlternatives(wanted);  // they come with the contrastive scores, unless known already
-      const scores = await fetched;
-      if (id !== this.scoreId) return;
-      this.scores = scores;
-      this.status = '';
-    } catch (e) {
-      if (id === this.scoreId) {
-        this.scores = undefined;
-        this.fail(e);
-      }
+  private updateScores() {
+    const source = this.source;
+    const query = this.scoreQuery();
+    if (!source || !query) return;
+    const plan = planScores(source, query);
+    const costly = plan.kind === 'costly' || plan.kind === 'unavailable';
+    if (costly) {
+      this.scores = undefined;
+      // Ahead of the costly method's long request (they come with the gradient scores).
+      this.loadAlternatives(plan.wanted);
     }
+    if (plan.kind === 'unavailable') {
+      this.work.stop();
+      this.work.fail(plan.error);
+      return;
+    }
+    this.work.run((handlers) => loadScores(source, query, plan, handlers), {
+      status: plan.status, progress: costly && source.usesJobs,
+      cancelled: plan.kind === 'costly' ? {
+        notice: `Cancelled: ${plan.method.replace(/_/g, ' ')} for this selection. Press Restart, pick the method ` +
+                'again or click the selection to start over.',
+        restart: () => this.updateScores(),
+      } : undefined,
+      done: (scores) => this.scores = scores,
+      failed: () => this.scores = undefined,
+    });
+    // They come with the gradient or contrastive scores just asked for, unless known already.
+    if (!costly) this.loadAlternatives(plan.wanted);
   }
 
   /** The model's alternatives at the first token of `wanted` (for "instead of"); quietly none on failure. */
   private async loadAlternatives(wanted: TokenRange) {
     const t = this.tokenized;
     if (!t || !this.source || this.output === undefined || !this.contrastive) return;
-    const key = `${wanted.start}:${wanted.end}`;
+    const key = rangeKey(wanted);
     if (key === this.alternativesFor && this.alternatives) return;
     this.alternativesFor = key;
     this.alternatives = undefined;
@@ -446,51 +348,13 @@ export class SaliencePane extends LitElement {
     }
   }
 
-  /**
-   * Integrated gradients or occlusion for the selection alone, with progress
-   * text (and, with jobs, a progress bar and Cancel); contrastive with a foil.
-   */
-  private async updateCostlyScores(id: number, wanted: TokenRange) {
-    const t = this.tokenized!;
-    const {method, granularity, foil} = this.settings;
-    this.scores = undefined;
-    const {status, error} = costlyStatus(method, granularity, this.segments, wanted);
-    this.status = foil && status ? `${status} (contrastive, instead of ${quote(foil)})` : status;
-    this.error = error;
-    if (error) return;
-    const work = this.startWork();
-    try {
-      const values = await this.source!.methodScores(
-          this.promptInput, this.output!, t.tokens.length, wanted, method, granularity,
-          this.handlers(work, () => id === this.scoreId), foil);
-      if (id !== this.scoreId) return;
-      this.endWork(work);
-      this.scores = {[method]: values};
-      this.status = '';
-    } catch (e) {
-      if (id !== this.scoreId) return;
-      this.endWork(work);
-      if (e instanceof CancelledError && e.byUser) {
-        this.cancelled(`Cancelled: ${method.replace(/_/g, ' ')} for this selection. Press Restart, pick the method ` +
-                       'again or click the selection to start over.', () => this.updateScores());
-      } else {
-        this.fail(e);
-      }
-    }
-  }
-
   /** What is shown: segments, their values and the colour scale. */
   private shown(): PaneView {
     const {method, foil, showInSelection} = this.settings;
     // A contrastive view of a signed method uses the diverging scale whatever the signs.
-    const signed = foil && this.scores ? !isUnsignedMethod(method) : undefined;
+    const signed = foil && this.scores ? methodNamed(this.methods, method)?.signed : undefined;
     return paneView(this.segments, this.scores?.[method], this.selection, showInSelection,
                     {template: this.template, signed});
-  }
-
-  /** Sets (or, with '', clears) the foil: the module owns it, shared with a compared pane. */
-  private setFoil(foil: string) {
-    this.dispatchEvent(new CustomEvent('foil-change', {detail: normalizeFoil(foil), bubbles: true, composed: true}));
   }
 
   protected override render() {
@@ -519,27 +383,29 @@ export class SaliencePane extends LitElement {
     return html`
       ${this.label ? html`<div class="label"><b>${this.label}</b></div>` : nothing}
       <div class="status" role="status">${this.status}</div>
-      ${this.working ? this.renderProgress() : nothing}
+      ${this.work.working ? this.renderProgress() : nothing}
       ${this.notice ? html`<div class="notice" role="status">${this.notice}
-        <button class="restart" data-testid="restart" @click=${() => this.restart?.()}>Restart</button></div>` : nothing}
+        <button class="restart" data-testid="restart" @click=${() => this.work.restart()}>Restart</button></div>` : nothing}
       ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
       ${this.renderOutputPrompt()}
+      ${this.contrastive ? html`<seqsal-foil-bar ?hidden=${!this.tokenized || this.output === undefined} .foil=${s.foil}
+          .alternatives=${this.alternatives} .selected=${view.lo >= 0}></seqsal-foil-bar>` : nothing}
       ${this.tokenized ? html`
-        ${this.renderFoilBar(view)}
         ${hasScores ? this.renderViewKind() : nothing}
         ${hasScores ? this.renderLegend(view) : this.output === undefined || this.status || this.notice ? nothing : html`<div class="hint">Click part of the output (in italics) to see which parts of the prompt drove it. Shift-click or drag to extend; arrow keys move, Shift+arrows extend.</div>`}
         <div class=${textClass} tabindex="0" aria-label="Prompt and output"
-            @mousedown=${this.onMouseDown} @mouseover=${this.onMouseOver} @keydown=${this.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
+            @mousedown=${this.chipSelection.onMouseDown} @mouseover=${this.chipSelection.onMouseOver}
+            @keydown=${this.chipSelection.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
     `;
   }
 
   /** The job's progress bar (indeterminate until the server knows), its text and Cancel. */
   private renderProgress() {
-    const fraction = progressFraction(this.progress);
+    const fraction = progressFraction(this.work.progress);
     return html`<div class="progress" data-testid="progress">
       <progress max="1" value=${fraction ?? nothing} aria-label=${this.status || 'Progress'}></progress>
-      <span class="progress-text">${formatProgress(this.progress)}</span>
-      <button class="cancel" data-testid="cancel" @click=${() => this.cancelWork()}>Cancel</button>
+      <span class="progress-text">${formatProgress(this.work.progress)}</span>
+      <button class="cancel" data-testid="cancel" @click=${() => this.work.cancel()}>Cancel</button>
     </div>`;
   }
 
@@ -572,94 +438,6 @@ export class SaliencePane extends LitElement {
     const {kind, text} = viewKind(this.selectedText(), this.settings.foil);
     return html`<div class="view-kind ${kind}" data-testid="view-kind" data-kind=${kind}>
       <span class="badge">${kind === 'contrastive' ? 'Contrastive' : 'Plain'}</span> ${text.replace(/^\w+: /, '')}</div>`;
-  }
-
-  /**
-   * "Instead of": the model's alternatives at the selection's first token
-   * (click one) and a field for any text; the current foil and Clear.
-   */
-  private renderFoilBar(view: PaneView) {
-    if (!this.contrastive || this.output === undefined) return nothing;
-    const foil = this.settings.foil;
-    if (view.lo < 0) {
-      // Kept in place (no layout shift under the pointer when a selection appears).
-      return html`<div class="foil-bar" data-testid="foil-bar"><span class="instead">instead of</span>
-        <span class="muted">select part of the output, then pick one of the model's alternatives or type any text${
-          foil ? html` (the foil now: ${quote(foil)})` : nothing}</span>
-        ${foil ? html`<button data-testid="foil-clear" title="Back to the plain view"
-            @click=${() => this.setFoil('')}>Clear ${quote(foil, 20)}</button>` : nothing}</div>`;
-    }
-    const alternatives = this.alternatives;
-    const use = () => {
-      if (normalizeFoil(this.foilDraft)) this.setFoil(this.foilDraft);
-    };
-    return html`<div class="foil-bar" data-testid="foil-bar" role="group" aria-label="Instead of">
-      <span class="instead">instead of</span>
-      ${alternatives === undefined ? html`<span class="muted">the model's alternatives…</span>` :
-        alternatives.length ? alternatives.map((a) => html`<button class="alternative${a.text === foil ? ' current' : ''}"
-            data-testid="alternative" data-foil=${a.text} aria-pressed=${a.text === foil ? 'true' : 'false'}
-            ?disabled=${!a.usable || a.actual}
-            title=${a.actual ? `${a.label}: the output's own first token (${formatProbability(a.probability)})` :
-                    !a.usable ? (isSpecialToken(a.token) ? `${a.token}: a special token, no text to compare with` :
-                                 `${a.label}: whitespace alone; a foil needs some text (type one)`) :
-                    `Why the output instead of ${quote(a.text)}? The model gives it ${formatProbability(a.probability)}.`}
-            @click=${() => this.setFoil(a.text)}>${a.label}<span class="p">${formatProbability(a.probability)}</span>${
-              a.actual ? html`<span class="p">(output)</span>` : nothing}</button>`) :
-        html`<span class="muted">no alternatives from the server</span>`}
-      <input data-testid="foil-input" placeholder="or type any text" size="16" .value=${this.foilDraft}
-          aria-label="Foil: any text to compare the output with"
-          @input=${(e: Event) => this.foilDraft = (e.target as HTMLInputElement).value}
-          @keydown=${(e: KeyboardEvent) => {
-            if (e.key === 'Enter') use();
-          }}>
-      <button data-testid="foil-use" ?disabled=${!normalizeFoil(this.foilDraft)} @click=${use}>Use</button>
-      ${foil ? html`<button data-testid="foil-clear" title="Back to the plain view"
-          @click=${() => this.setFoil('')}>Clear ${quote(foil, 20)}</button>` : nothing}
-    </div>`;
-  }
-
-  private outputIndex(e: Event): number {
-    const target = e.target as HTMLElement;
-    if (target?.dataset?.['role'] !== 'output') return -1;
-    return Number(target.dataset['i']);
-  }
-
-  private onMouseDown(e: MouseEvent) {
-    const i = this.outputIndex(e);
-    if (i < 0 || e.button !== 0) return;
-    e.preventDefault();  // no text selection while dragging
-    // Keyboard selection starts from here; no scrolling under the pointer mid-click.
-    (this.renderRoot.querySelector('.text') as HTMLElement | null)?.focus({preventScroll: true});
-    if (e.shiftKey && this.anchor >= 0) {
-      this.select(this.anchor, i);
-      return;
-    }
-    this.dragging = true;
-    this.dragFrom = {x: e.clientX, y: e.clientY};
-    this.anchor = this.focusIndex = i;
-    const up = () => {
-      window.removeEventListener('mouseup', up);
-      this.dragging = false;
-      this.select(this.anchor, this.focusIndex);
-    };
-    window.addEventListener('mouseup', up);
-  }
-
-  private onMouseOver(e: MouseEvent) {
-    if (!this.dragging) return;
-    if (Math.abs(e.clientX - this.dragFrom.x) < 3 && Math.abs(e.clientY - this.dragFrom.y) < 3) return;
-    const i = this.outputIndex(e);
-    if (i >= 0) this.focusIndex = i;
-  }
-
-  private onKeyDown(e: KeyboardEvent) {
-    const next = keyMove(this.selection, e.key, e.shiftKey, this.segments.output.length);
-    if (next === 'clear') {
-      this.clearSelection();
-    } else if (next) {
-      e.preventDefault();  // the arrows and Home/End would scroll the page
-      this.select(next.anchor, next.focus);
-    }
   }
 
   /** The current view for export, or undefined when nothing is explained yet. */

@@ -19,10 +19,6 @@ export interface TokenRange {
   end: number;
 }
 
-export function sameRange(a: TokenRange, b: TokenRange): boolean {
-  return a.start === b.start && a.end === b.end;
-}
-
 /** A run of tokens [start, end) and the text it shows. */
 export interface Segment extends TokenRange {
   text: string;

@@ -1,5 +1,6 @@
 /** How the salience view looks and what it explains; shared by compared panes. */
 
+import {FALLBACK_DEFAULT_METHOD} from './methods.js';
 import type {Granularity} from './segments.js';
 
 export type OutputMode = 'target' | 'generation';
@@ -25,7 +26,8 @@ export interface ViewSettings {
 
 export const DEFAULT_SETTINGS: ViewSettings = {
   granularity: 'words',
-  method: 'grad_l2',
+  // The server says which (methods.groupMethods); this until it has.
+  method: FALLBACK_DEFAULT_METHOD,
   intensity: 0.5,
   density: 'spacious',
   spacing: 'loose',

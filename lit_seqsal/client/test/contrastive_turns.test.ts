@@ -5,17 +5,20 @@ import {LitApi, exampleInputFields, supportsFoil} from '../src/api.js';
 import type {Fetch, ServerInfo} from '../src/api.js';
 import {colorFor, textColorFor} from '../src/colors.js';
 import {
-  alternativeText, applyFoil, formatProbability, isSpecialToken, legendText, normalizeFoil, parseAlternatives, quote,
-  viewKind,
+  alternativeText, alternativeTitle, applyFoil, formatProbability, isSpecialToken, legendText, normalizeFoil,
+  parseAlternatives, quote, viewKind,
 } from '../src/contrastive.js';
 import {viewToHtml, viewToJson} from '../src/export.js';
-import {NO_COLOR, batchRanges, chips, exportedSegments, exportedView, paneSegments, paneView} from '../src/pane_view.js';
-import {SalienceSource, explainedRange, promptFields, promptKey, scoresOf} from '../src/salience_data.js';
+import type {MethodInfo} from '../src/methods.js';
+import {NO_COLOR, chips, exportedSegments, exportedView, paneSegments, paneView} from '../src/pane_view.js';
+import {batchRanges, explainedRange} from '../src/ranges.js';
+import {SalienceSource, promptFields, promptKey, scoresOf} from '../src/salience_data.js';
 import type {Segment} from '../src/segments.js';
 import {DEFAULT_SETTINGS} from '../src/settings.js';
 import {
   isTemplateSegment, parseTokenTurns, parseTurnTag, templateTokens, turnLabel, turnSegments, withoutTemplate,
 } from '../src/turns.js';
+import {SERVER_METHOD, SERVER_METHODS} from './server_methods.js';
 
 const texts = (segments: readonly Segment[]) => segments.map((s) => s.text);
 
@@ -43,6 +46,14 @@ test('alternatives: token strings to text and labels, most probable first, the o
   assert.deepEqual(parseAlternatives('▁a'), []);
 });
 
+test('an alternative\'s tooltip says why it can or cannot be the foil', () => {
+  const [avoid, you, newline, eos] = parseAlternatives([['▁You', 0.2], ['▁Avoid', 0.5], ['\n', 0.1], ['<eos>', 0.05]], '▁You');
+  assert.equal(alternativeTitle(avoid), 'Why the output instead of “Avoid”? The model gives it 50%.');
+  assert.equal(alternativeTitle(you), 'You: the output\'s own first token (20%)');
+  assert.equal(alternativeTitle(newline), '↵: whitespace alone; a foil needs some text (type one)');
+  assert.equal(alternativeTitle(eos), '<eos>: a special token, no text to compare with');
+});
+
 test('probabilities read as short percentages', () => {
   assert.deepEqual([0.5, 0.314, 0.025, 0.0012, 0.00001, 0].map(formatProbability), ['50%', '31%', '2.5%', '0.1%', '<0.1%', '0%']);
 });
@@ -57,7 +68,7 @@ test('a foil as typed: whitespace alone is none; trailing newlines go; the rest 
 
 // --- Method, legend and indicator --------------------------------------------
 
-const METHODS = ['grad_l2', 'grad_dot_input', 'integrated_gradients', 'occlusion'];
+const METHODS = SERVER_METHODS;
 
 test('a foil switches an unsigned method to grad_dot_input and says so; clearing it switches back', () => {
   const set = applyFoil({method: 'grad_l2', foil: ''}, ' Avoid', METHODS);
@@ -80,7 +91,27 @@ test('a foil switches an unsigned method to grad_dot_input and says so; clearing
   // The user chose grad_l2 with a foil (no switch recorded): kept, and kept on clearing.
   assert.equal(applyFoil({method: 'grad_l2', foil: 'x'}, '', METHODS).method, 'grad_l2');
   // No signed gradient method on this server: nothing to switch to.
-  assert.deepEqual(applyFoil({method: 'grad_l2', foil: ''}, 'x', ['grad_l2']).method, 'grad_l2');
+  assert.deepEqual(applyFoil({method: 'grad_l2', foil: ''}, 'x', [SERVER_METHOD('grad_l2')]).method, 'grad_l2');
+});
+
+test('what a foil switches to comes from the methods\' properties, not their names', () => {
+  const method = (name: string, o: Partial<MethodInfo> = {}): MethodInfo => ({
+    name, label: name.toUpperCase(), description: '', signed: true, on_request: false, contrastive: true, settings: [],
+    work_note: null, ...o});
+  const methods = [method('norm', {signed: false}), method('costly', {on_request: true}),
+                   method('plain_only', {contrastive: false}), method('dot'), method('other')];
+  const set = applyFoil({method: 'norm', foil: ''}, 'x', methods);
+  assert.deepEqual([set.method, set.switchedFrom], ['dot', 'norm'], 'the first signed, light, contrastive method');
+  assert.match(set.notice, /switched from norm \(unsigned: .*\) to dot/);
+  assert.equal(applyFoil(set, '', methods).method, 'norm');
+  // A method without a contrastive form switches too, saying why.
+  const plain = applyFoil({method: 'plain_only', foil: ''}, 'x', methods);
+  assert.deepEqual([plain.method, plain.switchedFrom], ['dot', 'plain_only']);
+  assert.match(plain.notice, /switched from plain_only \(it has no contrastive form\) to dot/);
+  // Signed ones stay; a method the menu does not list is left alone.
+  for (const name of ['costly', 'other', 'unknown']) assert.equal(applyFoil({method: name, foil: ''}, 'x', methods).method, name);
+  // No method to switch to: nothing changes.
+  assert.equal(applyFoil({method: 'norm', foil: ''}, 'x', [methods[0], methods[1]]).method, 'norm');
 });
 
 test('the legend says what the colours mean, plain or contrastive', () => {
@@ -336,14 +367,14 @@ test('costly methods with a foil: the foil in the input, cached apart from the p
   const {calls, api} = fakeServer();
   const source = new SalienceSource(api, 'm');
   const range = {start: 20, end: 22};
-  const plain = await source.methodScores('p', 'o', 23, range, 'occlusion', 'words');
-  const contrastive = await source.methodScores('p', 'o', 23, range, 'occlusion', 'words', {}, ' Avoid');
+  const plain = await source.methodScores('p', 'o', 23, range, 'occlusion', {occlusion_granularity: 'words'});
+  const contrastive = await source.methodScores('p', 'o', 23, range, 'occlusion', {occlusion_granularity: 'words'}, {}, ' Avoid');
   assert.equal(calls.length, 2);
   assert.equal(calls[0].body.inputs[0].data['foil'], undefined);
   assert.equal(calls[1].body.inputs[0].data['foil'], ' Avoid');
   assert.deepEqual(calls[1].body.inputs[0].data['salience_methods'], ['occlusion']);
   assert.deepEqual([plain[20], contrastive[20]], [3, -3]);
-  await source.methodScores('p', 'o', 23, range, 'occlusion', 'words', {}, ' Avoid');
+  await source.methodScores('p', 'o', 23, range, 'occlusion', {occlusion_granularity: 'words'}, {}, ' Avoid');
   assert.equal(calls.length, 2, 'cached per foil');
 });
 
@@ -357,8 +388,9 @@ test('"instead of" is offered where the salience model takes a foil', () => {
 });
 
 test('an example\'s conversation and stop sequences go with every input, and key the caches', async () => {
-  const info = {models: {m: {spec: {input: {prompt: {}, target: {}, foil: {}, temperature: {}}, output: {}}, datasets: []}},
-                datasets: {}, layouts: {}} as unknown as ServerInfo;
+  const input = {prompt: {}, target: {}, foil: {}, temperature: {}};
+  const models = {m: {spec: {input, output: {}}, datasets: []}};
+  const info = {models, datasets: {}, layouts: {}} as unknown as ServerInfo;
   // The server reads messages and stop from any input; other declared fields go too; the foil is the view's.
   assert.deepEqual(exampleInputFields(info, 'm'), ['messages', 'stop', 'temperature']);
   assert.deepEqual(exampleInputFields(info, 'other'), ['messages', 'stop']);
@@ -376,7 +408,7 @@ test('an example\'s conversation and stop sequences go with every input, and key
   const range = {start: 20, end: 22};
   await source.prefetch(chat, ' Hello!', 23, [range], range);
   await source.contrastiveScores(chat, ' Hello!', 23, range, 'Bye');
-  await source.methodScores(chat, ' Hello!', 23, range, 'occlusion', 'turns');
+  await source.methodScores(chat, ' Hello!', 23, range, 'occlusion', {occlusion_granularity: 'turns'});
   assert.equal(calls.length, 4);
   for (const call of calls) assert.ok(call.body.inputs.every((ex) => ex.data['messages'] === messages), call.url);
   // The same prompt text without the conversation is another input.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
 import {
-  LitApi, ServerError, onRequestMethods, salienceGroups, salienceMethods, salienceModelName, serverErrorMessage,
+  LitApi, ServerError, salienceGroups, salienceMethods, salienceModelName, serverErrorMessage,
   tokenizerModelName,
 } from '../src/api.js';
 import type {Fetch, ServerInfo} from '../src/api.js';
@@ -10,14 +10,16 @@ import {textColorFor} from '../src/colors.js';
 import {escapeHtml, viewToHtml} from '../src/export.js';
 import type {ExportedView} from '../src/export.js';
 import {arrangementFor} from '../src/layout.js';
-import {SalienceSource, explainedRange, maskFor} from '../src/salience_data.js';
+import {legacyMethods} from '../src/methods.js';
+import {explainedRange, maskFor} from '../src/ranges.js';
+import {SalienceSource} from '../src/salience_data.js';
 import {parseUrlParams} from '../src/url_params.js';
 
 /** A fake LIT server: records requests, answers salience with the mask as scores. */
 function fakeServer(failSalience = false) {
   const calls: Array<{url: string, body: {inputs: Array<{data: Record<string, unknown>}>}}> = [];
   const fetcher: Fetch = async (url, init) => {
-    const body = JSON.parse(init.body ?? "{}");
+    const body = JSON.parse(init.body ?? '{}');
     calls.push({url, body});
     const model = new URL(url, 'http://x/').searchParams.get('model');
     let result: unknown;
@@ -164,25 +166,27 @@ test('costly methods: listed from the spec, asked for one range at a time, cache
     input: {}, output: {tokens: {__name__: 'Tokens'}, grad_l2: field(), grad_dot_input: field(true),
       integrated_gradients: field(false), occlusion: field(false)}}}}, datasets: {}, layouts: {}} as ServerInfo;
   assert.deepEqual(salienceMethods(info, 'm'), ['grad_l2', 'grad_dot_input', 'integrated_gradients', 'occlusion']);
-  assert.deepEqual(onRequestMethods(info, 'm'), ['integrated_gradients', 'occlusion']);
+  // From a server without /seqsal/info methods: not `required` is computed on request (methods.test.ts has the rest).
+  assert.deepEqual(legacyMethods(info, 'm').filter((m) => m.on_request).map((m) => m.name),
+                   ['integrated_gradients', 'occlusion']);
 
   const {calls, api} = fakeServer();
   const source = new SalienceSource(api, 'm');
   const range = {start: 2, end: 4};
-  const occ = await source.methodScores('Hi', ' there you', 4, range, 'occlusion', 'sentences');
+  const occ = await source.methodScores('Hi', ' there you', 4, range, 'occlusion', {occlusion_granularity: 'sentences'});
   assert.deepEqual(occ, [0, 0, 2, 2]);
   assert.equal(calls.length, 1);
   const sent = calls[0].body.inputs[0].data;
   assert.deepEqual(sent['salience_methods'], ['occlusion']);
   assert.equal(sent['occlusion_granularity'], 'sentences');
   assert.match(calls[0].url, /requested_fields=occlusion/);
-  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', 'sentences');
+  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', {occlusion_granularity: 'sentences'});
   assert.equal(calls.length, 1);
-  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', 'words');
+  await source.methodScores('Hi', ' there you', 4, range, 'occlusion', {occlusion_granularity: 'words'});
   assert.equal(calls.length, 2);
-  // Integrated gradients do not depend on the granularity shown.
-  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', 'words');
-  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', 'lines');
+  // Integrated gradients have no setting that follows the view (score_loader.test.ts: whatever the granularity).
+  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', {});
+  await source.methodScores('Hi', ' there you', 4, range, 'integrated_gradients', {});
   assert.equal(calls.length, 3);
   assert.equal(calls[2].body.inputs[0].data['occlusion_granularity'], undefined);
 });

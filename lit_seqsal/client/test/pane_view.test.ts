@@ -3,11 +3,12 @@ import {test} from 'node:test';
 
 import {colorFor, textColorFor} from '../src/colors.js';
 import {
-  NO_COLOR, NO_SELECTION, batchRanges, chipStyle, chips, clampSelection, costlyStatus, exportedSegments,
+  NO_COLOR, NO_SELECTION, chipStyle, chips, clampSelection, exportedSegments,
   exportedView, isColoured, keyMove, paneSegments, paneView, requestedIndex, selectedRange, selectedText,
   selectionCovering,
 } from '../src/pane_view.js';
 import type {Selection} from '../src/pane_view.js';
+import {batchRanges} from '../src/ranges.js';
 import type {Segment} from '../src/segments.js';
 import {DEFAULT_SETTINGS} from '../src/settings.js';
 
@@ -214,17 +215,4 @@ test('one batch: what each output segment explains, plus a selection spanning se
   const both = batchRanges(tokens, lines, selectedRange(lines, sel(1, 0))!);
   assert.deepEqual(both.wanted, {start: 3, end: 10});
   assert.deepEqual(both.ranges, [{start: 3, end: 6}, {start: 7, end: 10}, {start: 3, end: 10}]);
-});
-
-test('costly methods: progress text counts the units before the selection; no occlusion of custom units', () => {
-  const wanted = {start: 7, end: 10};  // " Three four."
-  const occlusion = costlyStatus('occlusion', 'words', WORDS, wanted);
-  assert.equal(occlusion.error, '');
-  assert.match(occlusion.status, /once without each of the 4 words before the selection/);
-  assert.match(costlyStatus('integrated_gradients', 'words', WORDS, wanted).status,
-               /^Computing integrated gradients for the selection/);
-  assert.match(costlyStatus('occlusion', 'turns', WORDS, wanted).error, /pick one of those granularities/);
-  const custom = costlyStatus('occlusion', 'custom', WORDS, wanted);
-  assert.equal(custom.status, '');
-  assert.match(custom.error, /pick one of those granularities/);
 });

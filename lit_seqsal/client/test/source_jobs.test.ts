@@ -5,7 +5,8 @@ import {LitApi} from '../src/api.js';
 import type {Fetch} from '../src/api.js';
 import {CancelledError, ServerError} from '../src/errors.js';
 import type {JobStatus} from '../src/jobs.js';
-import {SalienceSource, chunkRanges} from '../src/salience_data.js';
+import {chunkRanges} from '../src/ranges.js';
+import {SalienceSource} from '../src/salience_data.js';
 import type {TokenRange} from '../src/segments.js';
 
 const r = (start: number, end = start + 1): TokenRange => ({start, end});
@@ -116,7 +117,7 @@ test('costly methods as jobs: progress, the result, cached afterwards', async ()
   const {calls, api} = fakeServer({steps: 3});
   const source = new SalienceSource(api, 'm', {jobs: true});
   const seen: number[] = [];
-  const scores = await source.methodScores('Hi', ' there you', 4, r(2, 4), 'integrated_gradients', 'words',
+  const scores = await source.methodScores('Hi', ' there you', 4, r(2, 4), 'integrated_gradients', {},
                                            {onProgress: (s) => seen.push(s.done)});
   assert.deepEqual(scores, [0, 0, 2, 2]);
   assert.deepEqual(seen, [0, 1, 2]);
@@ -125,7 +126,7 @@ test('costly methods as jobs: progress, the result, cached afterwards', async ()
   assert.deepEqual(start.body!.inputs[0].data['salience_methods'], ['integrated_gradients']);
   assert.equal(requests(calls, 'get_preds').length, 0, 'never one long /get_preds');
   const before = calls.length;
-  await source.methodScores('Hi', ' there you', 4, r(2, 4), 'integrated_gradients', 'lines');
+  await source.methodScores('Hi', ' there you', 4, r(2, 4), 'integrated_gradients', {});
   assert.equal(calls.length, before, 'cached');
 });
 
@@ -134,7 +135,7 @@ test('costly methods as jobs: cancel stops polling and cancels on the server; as
   const source = new SalienceSource(api, 'm', {jobs: true});
   const controller = new AbortController();
   let progressCalls = 0;
-  const pending = source.methodScores('Hi', ' x', 4, r(2, 4), 'occlusion', 'words', {
+  const pending = source.methodScores('Hi', ' x', 4, r(2, 4), 'occlusion', {occlusion_granularity: 'words'}, {
     signal: controller.signal,
     onProgress: () => {
       if (++progressCalls === 2) controller.abort();
@@ -149,7 +150,7 @@ test('costly methods as jobs: cancel stops polling and cancels on the server; as
   await new Promise((res) => setTimeout(res, 900));
   assert.equal(requests(calls, 'jobs/job0').length, polls, 'polling stopped');
   // Asking again starts a new job (the cancelled one is not cached).
-  const again = source.methodScores('Hi', ' x', 4, r(2, 4), 'occlusion', 'words', {signal: new AbortController().signal});
+  const again = source.methodScores('Hi', ' x', 4, r(2, 4), 'occlusion', {occlusion_granularity: 'words'}, {signal: new AbortController().signal});
   for (let i = 0; i < 50 && !jobs.has('job1'); i++) await new Promise((res) => setTimeout(res, 20));
   assert.ok(jobs.has('job1'));
   jobs.get('job1')!.status.total = 1;
@@ -160,8 +161,8 @@ test('two callers of one job: one leaving does not cancel it for the other', asy
   const {calls, api} = fakeServer({steps: 2});
   const source = new SalienceSource(api, 'm', {jobs: true});
   const a = new AbortController();
-  const first = source.methodScores('Hi', ' x', 4, r(2, 4), 'integrated_gradients', 'words', {signal: a.signal});
-  const second = source.methodScores('Hi', ' x', 4, r(2, 4), 'integrated_gradients', 'words', {signal: new AbortController().signal});
+  const first = source.methodScores('Hi', ' x', 4, r(2, 4), 'integrated_gradients', {}, {signal: a.signal});
+  const second = source.methodScores('Hi', ' x', 4, r(2, 4), 'integrated_gradients', {}, {signal: new AbortController().signal});
   a.abort();
   await assert.rejects(first, CancelledError);
   assert.deepEqual(await second, [0, 0, 2, 2]);
@@ -179,7 +180,7 @@ test('generation as a job; without jobs, one /get_preds as before', async () => 
   const plain = fakeServer();
   const old = new SalienceSource(plain.api, 'm');
   const controller = new AbortController();
-  const scores = old.methodScores('Hi', ' x', 4, r(2, 4), 'occlusion', 'words', {signal: controller.signal});
+  const scores = old.methodScores('Hi', ' x', 4, r(2, 4), 'occlusion', {occlusion_granularity: 'words'}, {signal: controller.signal});
   controller.abort();  // without jobs a request cannot be stopped: it finishes and is cached
   assert.deepEqual(await scores, [0, 0, 2, 2]);
   assert.equal(requests(plain.calls, 'seqsal').length, 0);
