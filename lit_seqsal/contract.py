@@ -53,6 +53,15 @@ class FieldNames(types.SimpleNamespace):
   EDIT = "edit"
 
 
+# LIT has no type for an output that is a JSON object of our own (the deletion
+# check's record, an edit's record). Its base `LitType` in a salience model's
+# output spec stops LIT's own Sequence Salience module from asking for salience
+# (tests/test_browser_lit_client.py found it); `SalienceTargetInfo`, whose values
+# are JSON objects in LIT's own use (interpreter configs), leaves its client
+# working, and no LIT module shows it among a model's outputs.
+JsonRecord = lit_types.SalienceTargetInfo
+
+
 def salience_model_name(name: str) -> str:
   return f"_{name}_salience"
 
@@ -73,8 +82,8 @@ GENERATION_INPUT_SPEC: lit_types.Spec = INPUT_SPEC | {
   # Texts that end this example's generation (beside --stop_sequences).
   FieldNames.STOP: lit_types.SparseMultilabel(required=False),
   # Drop it and regenerate: ranges of the prompt's tokens to remove or replace
-  # (a list of {"start", "end", "text"}, or its JSON text; docs/reference.md).
-  FieldNames.EDITS: lit_types.LitType(required=False),
+  # (its JSON text, like `messages`, or the list itself; docs/reference.md).
+  FieldNames.EDITS: lit_types.TextSegment(required=False),
 }
 
 GENERATION_OUTPUT_SPEC: lit_types.Spec = {
@@ -84,7 +93,7 @@ GENERATION_OUTPUT_SPEC: lit_types.Spec = {
   # With `edits`: the prompt the generation ran on, and what was changed (a
   # JSON object, docs/reference.md) for the edited example to keep.
   FieldNames.EDITED_PROMPT: lit_types.TextSegment(required=False),
-  FieldNames.EDIT: lit_types.LitType(required=False),
+  FieldNames.EDIT: JsonRecord(required=False),
 }
 
 TOKENIZER_OUTPUT_SPEC: lit_types.Spec = {
@@ -132,8 +141,7 @@ def salience_output_spec(methods: Iterable[Any]) -> lit_types.Spec:
       # probabilities, at the first token of the explained span.
       FieldNames.ALTERNATIVES: lit_types.TopTokens(required=False),
       # With a `check` input: the deletion check's record, a JSON object
-      # (docs/reference.md). LIT's base type: no LIT module shows it, and
-      # LIT's client reads the spec as usual.
-      FieldNames.CHECK: lit_types.LitType(required=False),
+      # (docs/reference.md; its type: JsonRecord above).
+      FieldNames.CHECK: JsonRecord(required=False),
     }
   )

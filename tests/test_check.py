@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 import torch
 import transformers
-from lit_nlp.api import types as lit_types
 from lit_nlp.lib import serialize
 
-from lit_seqsal import errors, inputs, work
+from lit_seqsal import contract, errors, inputs, work
 from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.models import lit_models, transformers_engine
 from lit_seqsal.salience import check, methods, segmentation
@@ -273,14 +272,15 @@ def test_check_over_the_http_api_and_as_a_job(tiny_group):
   try:
     info = post(served.url, "/get_info")
     spec = info["models"]["_tiny_salience"]["spec"]
-    assert spec["output"]["check"]["__name__"] == "LitType"
+    assert spec["output"]["check"]["__name__"] == "SalienceTargetInfo"  # contract.JsonRecord
     assert spec["input"]["check"]["__name__"] == "CategoryLabel"
     assert spec["input"]["check"]["vocab"] == list(methods.REGISTRY)
     assert spec["input"]["check_granularity"]["default"] == "sentences"
     parsed = serialize.from_json(json.dumps(spec))
-    assert type(parsed["output"]["check"]) is lit_types.LitType
+    assert type(parsed["output"]["check"]) is contract.JsonRecord
     gen_spec = info["models"]["tiny"]["spec"]
-    assert gen_spec["input"]["edits"]["__name__"] == "LitType"
+    assert gen_spec["input"]["edits"]["__name__"] == "TextSegment"
+    assert gen_spec["output"]["edit"]["__name__"] == "SalienceTargetInfo"
     assert gen_spec["output"]["edited_prompt"]["__name__"] == "TextSegment"
 
     ex = lit_example(PROMPT, TARGET, check="grad_l2", check_granularity="words")

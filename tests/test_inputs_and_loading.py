@@ -6,9 +6,8 @@ import tarfile
 
 import numpy as np
 import pytest
-from lit_nlp.api import types as lit_types
 
-from lit_seqsal import inputs, models, options
+from lit_seqsal import contract, inputs, models, options
 from lit_seqsal.salience import methods
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
@@ -33,8 +32,8 @@ def test_group_names_and_specs(tiny_group):
   assert not any(sal.input_spec()[k].required for k in set(sal.input_spec()) - {"prompt"})
   assert sal.input_spec()["check"].vocab == list(methods.REGISTRY)
   out = sal.output_spec()
-  # The check's record: LIT's base type (a JSON object no LIT module shows).
-  assert type(out["check"]) is lit_types.LitType and not out["check"].required
+  # The check's record: a JSON object in a type LIT's client leaves alone.
+  assert type(out["check"]) is contract.JsonRecord and not out["check"].required
   gen = tiny_group["tiny"]
   assert {"edits"} <= set(gen.input_spec()) and not gen.input_spec()["edits"].required
   assert {"edited_prompt", "edit"} <= set(gen.output_spec())
