@@ -12,6 +12,7 @@ from lit_nlp.api import dataset as lit_dataset
 from lit_nlp.api import types as lit_types
 
 from lit_seqsal import chat
+from lit_seqsal.errors import SetupError
 
 SAMPLE_PROMPTS = "sample_prompts"
 DEFAULT_DATASETS = (SAMPLE_PROMPTS,)
@@ -24,7 +25,7 @@ _FIELDS = ("source", "prompt", "target")
 _OPTIONAL = ("foil", "stop", "messages", "edit")
 
 
-class DatasetFileError(ValueError):
+class DatasetFileError(SetupError):
   """A dataset file that cannot be read; the message names the file and line."""
 
 
@@ -157,7 +158,7 @@ def parse_dataset_spec(entry: str) -> tuple[str, str]:
     return SAMPLE_PROMPTS, sample_prompts_path()
   name, sep, path = entry.partition(":")
   if not sep or not name.strip() or not path.strip():
-    raise ValueError(
+    raise DatasetFileError(
       f"Bad dataset entry {entry!r}: expected 'sample_prompts' or NAME:PATH with a"
       " .jsonl or .txt file."
     )

@@ -1,11 +1,25 @@
-"""What can go wrong serving a request, and whose fault it is.
+"""What can go wrong, and whose fault it is.
 
-Every error the server reports is one of these classes; the HTTP status says
-whose fault it is (lit_seqsal/serving/responses.py turns them into JSON with a request
-id, and logs the traceback of anything else as a 500).
+Starting up: a `SetupError` is a mistake the person starting lit-seqsal can fix
+(a bad model name or path, a missing extra, a bad option); the server and the
+batch command print its message and exit non-zero, without a traceback, which
+stays for real faults.
+
+Serving a request: every error the server reports is one of the `ServingError`
+classes; the HTTP status says whose fault it is (lit_seqsal/serving/responses.py
+turns them into JSON with a request id, and logs the traceback of anything else
+as a 500).
 """
 
 from __future__ import annotations
+
+
+class SetupError(ValueError):
+  """A start-up mistake the user can fix; the message says what to do."""
+
+
+class MissingPath(SetupError, FileNotFoundError):
+  """A model, dataset or results path that does not exist."""
 
 
 class ServingError(Exception):

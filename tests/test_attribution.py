@@ -70,6 +70,7 @@ def test_integrated_gradients_completeness_at_defaults(arch, tiny_gpt2_dir, tiny
   assert np.count_nonzero(result.scores[0, 1:first]) == first - 1
 
 
+@pytest.mark.slow
 def test_integrated_gradients_match_a_riemann_sum_of_reference_gradients(tiny_gpt2_dir):
   """Our Gauss-Legendre IG vs. a fine midpoint rule over plain autograd gradients."""
   engine = _engine(tiny_gpt2_dir, precision="float64", batch_size=4)

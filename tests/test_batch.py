@@ -214,6 +214,7 @@ def test_other_settings_on_the_same_file_are_refused(groups, tiny_model_dir, dat
   assert "tokens" not in redone.records[0]  # the run's summary records are light
 
 
+@pytest.mark.slow
 def test_command_killed_mid_run_resumes(tiny_model_dir, tmp_path):
   """The real command, SIGKILLed while it writes; the rerun completes the same file."""
   data = write_jsonl(tmp_path / "many.jsonl", template_examples(9) * 4)
@@ -319,7 +320,7 @@ def test_bad_input_is_recorded_per_example_and_summarised(groups, tiny_model_dir
     "bad/4": ("InputError", "over this model's maximum of 256 tokens"),
     "bad/5": ("SpanError", "matches no line of the output"),
     "missing/*": ("DatasetFileError", "does not exist"),
-    "justaname/*": ("ValueError", "Bad dataset entry"),
+    "justaname/*": ("DatasetFileError", "Bad dataset entry"),
     "csv/*": ("DatasetFileError", "unsupported format"),
   }
   for example_id, (kind, message) in expected.items():

@@ -150,7 +150,9 @@ def test_alternatives_are_the_top_of_a_full_softmax(tiny_model_dir):
     logits = engine.model(input_ids=torch.tensor([list(encoded.ids)]), use_cache=False).logits[0]
   probs = torch.softmax(logits[first - 1].double(), -1)
   top = torch.topk(probs, 5)
-  assert [t for t, _ in out["alternatives"]] == engine.token_strings(top.indices.tolist())
+  assert [t for t, _ in out["alternatives"]] == [
+    engine.token_strings([i])[0] for i in top.indices.tolist()
+  ]
   np.testing.assert_allclose([p for _, p in out["alternatives"]], top.values.numpy(), rtol=1e-4)
   # The same with a foil: alternatives at the span's first token.
   (con,) = sal.predict([{"prompt": PROMPT, "target": TARGET, "foil": FOIL}])

@@ -254,7 +254,11 @@ def test_security_headers_and_probes(hosted):
   # LIT's client gets the script that shows our JSON errors as messages.
   status, page, headers = hosted.call("/lit/", method="GET")
   assert status == 200 and '<script src="lit_client_errors.js">' in page
-  assert "Content-Security-Policy" in headers
+  # ... and its fonts from this server, not Google's (the policy allows no other origin).
+  assert "https://" not in page and 'href="lit-fonts/lit-fonts.css"' in page
+  assert "https://" not in headers["Content-Security-Policy"]
+  status, css, _ = hosted.call("/lit/lit-fonts/lit-fonts.css", method="GET")
+  assert status == 200 and "font-family: 'Material Icons'" in css
   status, script, _ = hosted.call("/lit/lit_client_errors.js", method="GET")
   assert status == 200 and "request_id" in script
   # Traversal out of either client's directory.

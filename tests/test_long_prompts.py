@@ -4,9 +4,12 @@ the same scores as the plain path."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import transformers
 
 from lit_seqsal.models import lit_models, transformers_engine
+
+pytestmark = [pytest.mark.slow]
 
 
 def test_4096_tokens_same_scores_with_and_without_recomputing(tiny_model_dir):

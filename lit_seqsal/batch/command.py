@@ -22,13 +22,14 @@ from collections.abc import Sequence
 
 from absl import app, flags, logging
 
-from lit_seqsal import cli, options
+from lit_seqsal import cli, datasets, options
 from lit_seqsal.batch import config as config_lib
 from lit_seqsal.batch import regions as regions_lib
 from lit_seqsal.batch import report as report_lib
 from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
 from lit_seqsal.batch import spans
+from lit_seqsal.errors import InputError, SetupError
 from lit_seqsal.salience import methods as methods_lib
 from lit_seqsal.salience import segmentation
 
@@ -230,7 +231,17 @@ def main(argv: Sequence[str]) -> int:
       summary = write_reports(
         config, result.records, seconds=result.seconds, computed=result.computed
       )
-  except (config_lib.BatchError, regions_lib.RegionSpecError, ValueError, OSError) as e:
+  except (
+    config_lib.BatchError,
+    regions_lib.RegionSpecError,
+    results_lib.ResultsFileError,
+    datasets.DatasetFileError,
+    InputError,
+    SetupError,
+    OSError,
+  ) as e:
+    # A mistake in the command or its files: the message says what to do. Other
+    # exceptions are faults, and keep their traceback.
     logging.error("%s", e)
     sys.stderr.write(f"error: {e}\n")
     return 1

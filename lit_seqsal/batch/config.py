@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from lit_seqsal import inputs
+from lit_seqsal import inputs, models
 from lit_seqsal.batch import regions as regions_lib
 from lit_seqsal.batch import spans as spans_lib
 from lit_seqsal.contract import FieldNames
@@ -78,7 +78,12 @@ class BatchConfig:
     for method in self.checked_methods():
       for setting in method.settings:
         setting.check(dict(self.settings).get(setting.name, setting.default))
-    return dataclasses.replace(self, options=self.options.checked())
+    options = self.options.checked()
+    for entry in self.models:
+      # Each model's framework and what it needs installed, before any file is written.
+      name, path = models.parse_model_spec(entry)
+      models.options_for(path, options, name, say=False)
+    return dataclasses.replace(self, options=options)
 
   @property
   def size(self) -> int:

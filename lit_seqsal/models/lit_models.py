@@ -256,8 +256,15 @@ class SalienceModel(_GroupMember):
       )
       for row in results:
         top_ids, top_logprobs = row.pop(gradients.ALTERNATIVES)
+        # Each alternative is one token on its own (a token holding part of a
+        # character shows U+FFFD).
         row[FieldNames.ALTERNATIVES] = [
-          list(zip(self.engine.token_strings(ids), np.exp(lps).astype(float).tolist()))
+          list(
+            zip(
+              [self.engine.token_strings([int(i)])[0] for i in ids],
+              np.exp(lps).astype(float).tolist(),
+            )
+          )
           for ids, lps in zip(top_ids, top_logprobs)
         ]
       settings = ()

@@ -77,16 +77,36 @@ class TransformersEngine(LMEngine):
       raise ValueError("The tokenizer has neither a pad token nor an end-of-sequence token.")
     self.pad_id = pad_id
     self.bos_id = _token_id(tokenizer.bos_token_id, "beginning-of-sequence")
-    # GPT-2 style byte-level BPE spells a leading space as "Ġ"; SentencePiece
-    # tokenizers (Gemma, Llama) already use "▁", like our contract.
-    # Probe behaviour: a vocabulary scan misfires on Gemma, whose
-    # multilingual vocabulary has tokens that happen to start with "Ġ".
+    # GPT-2 style byte-level BPE (Llama 3, Qwen, GPT-NeoX, OLMo) spells bytes as
+    # printable stand-ins ("Ġ" a space); SentencePiece-style tokenizers (Gemma,
+    # Llama 2, Mistral) spell text with "▁", like our contract, and bytes with
+    # byte fallback ("<0xE7>"). Probe behaviour: a vocabulary scan misfires on
+    # Gemma, whose multilingual vocabulary has tokens that start with "Ġ".
     self.byte_level = any(t.startswith("Ġ") for t in tokenizer.tokenize("a b c"))
+    self.token_kind = token_display.BYTE_LEVEL if self.byte_level else token_display.SENTENCEPIECE
+    # Whether the tokenizer writes a space before a text's first word that is not
+    # in the text (SentencePiece's dummy prefix: Llama 2, Mistral).
+    first = tokenizer.tokenize("a")
+    self.dummy_prefix = bool(first) and token_display.token_text(
+      token_display.display_tokens(first[:1], self.token_kind)[0]
+    ).startswith(" ")
     eos_ids = [*_as_list(model.generation_config.eos_token_id), tokenizer.eos_token_id]
     self.stop_ids = frozenset(
       i for i in (_token_id(e, "end-of-sequence") for e in eos_ids) if i is not None
     )
     self._embedding = self.model.get_input_embeddings()
+    # Gemma 4's per-layer embeddings are looked up from the token ids; given only
+    # input embeddings the model would look the ids up by exact match, which
+    # integrated gradients' scaled embeddings never are. They are passed from
+    # the ids instead (and, like the weights, never differentiated).
+    self._per_layer = next(
+      (
+        m
+        for m in self.model.modules()
+        if getattr(m, "hidden_size_per_layer_input", 0) and hasattr(m, "get_per_layer_inputs")
+      ),
+      None,
+    )
     self._turn_opener = ""
     self.checkpoint_above = CHECKPOINT_ABOVE_TOKENS
     self.uses_chat_template = chat_template == "auto" and bool(
@@ -97,8 +117,12 @@ class TransformersEngine(LMEngine):
       # prompt that holds one is already in the template's format.
       probe = "lit-seqsal-probe"
       sample = _chat_text(tokenizer, [{"role": "user", "content": probe}])
+      # (Whitespace kept as special tokens, as some SentencePiece conversions
+      # do with "\n", marks nothing.)
       self.chat_markers = tuple(
-        t for t in tokenizer.all_special_tokens if t in sample and t != tokenizer.bos_token
+        t
+        for t in tokenizer.all_special_tokens
+        if t in sample and t != tokenizer.bos_token and t.strip()
       )
       # Generation ends with the model's turn: at the marker the template puts
       # right after a turn's content (Gemma's <end_of_turn>, ChatML's <|im_end|>).
@@ -123,10 +147,15 @@ class TransformersEngine(LMEngine):
     return ids
 
   def token_strings(self, ids: Sequence[int]) -> list[str]:
-    pieces = self.tokenizer.convert_ids_to_tokens(list(ids))
-    if self.byte_level:
-      return token_display.display_byte_level(pieces, self.tokenizer.all_special_tokens)
-    return [token_display.display_piece(t) for t in pieces]
+    ids = list(ids)
+    pieces = self.tokenizer.convert_ids_to_tokens(ids)
+    return token_display.display_tokens(
+      pieces,
+      self.token_kind,
+      self.tokenizer.all_special_tokens,
+      # A whole encoded text (it starts with BOS) starts with the dummy prefix.
+      dummy_prefix=self.dummy_prefix and bool(ids) and ids[0] == self.bos_id is not None,
+    )
 
   def decode(self, ids: Sequence[int]) -> str:
     text = self.tokenizer.decode(list(ids), skip_special_tokens=True)
@@ -174,15 +203,28 @@ class TransformersEngine(LMEngine):
 
   # -- salience -------------------------------------------------------------
 
-  def target_logprobs(self, embs, attention, labels, positions, top_k: int = 0):
+  def _per_token_inputs(self, ids) -> dict:
+    """What a model looks up from the token ids besides the embeddings (Gemma 4)."""
+    if self._per_layer is None:
+      return {}
+    lookup = getattr(self._per_layer, "get_per_layer_inputs")  # noqa: B009 (a Module attribute)
+    with torch.no_grad():
+      return {"per_layer_inputs": lookup(ids)}
+
+  def target_logprobs(self, embs, ids, attention, labels, positions, top_k: int = 0):
     """Log-probabilities of `labels` at token `positions`, <float32>[B, K]; with
     `top_k`, also the top_k next tokens there (log-probabilities and ids).
 
     Logits (and the LM head) are computed only at positions - 1, which predict
-    the tokens at `positions`; embs may stop right before max(positions).
+    the tokens at `positions`; embs (and `ids`, the tokens they stand for) may
+    stop right before max(positions).
     """
     out = self.model(
-      inputs_embeds=embs, attention_mask=attention, logits_to_keep=positions - 1, use_cache=False
+      inputs_embeds=embs,
+      attention_mask=attention,
+      logits_to_keep=positions - 1,
+      use_cache=False,
+      **self._per_token_inputs(ids),
     )
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
     token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
@@ -191,7 +233,9 @@ class TransformersEngine(LMEngine):
     top = torch.topk(logprobs, top_k, dim=-1)
     return token_lp, top.values, top.indices
 
-  def shared_prefix_logprobs(self, embs, prefix: int, attention, labels, positions, top_k: int = 0):
+  def shared_prefix_logprobs(
+    self, embs, prefix: int, ids, attention, labels, positions, top_k: int = 0
+  ):
     """target_logprobs for rows that share their first `prefix` tokens: the
     prefix runs once (row 0's embeddings) and the rest of every row continues
     from its key/value cache, so a contrastive pair costs about one pass."""
@@ -201,6 +245,7 @@ class TransformersEngine(LMEngine):
       inputs_embeds=embs[:1, :prefix],
       attention_mask=attention[:1, :prefix],
       use_cache=True,
+      **self._per_token_inputs(ids[:1, :prefix]),
       logits_to_keep=(positions - 1)[before]
       if before.any()
       else torch.tensor([prefix - 1], device=embs.device),
@@ -215,6 +260,7 @@ class TransformersEngine(LMEngine):
         cache=cache,
         use_cache=True,
         logits_to_keep=(positions - 1)[~before] - prefix,
+        **self._per_token_inputs(ids[:, prefix:]),
       )
       logits.append(tail.logits)
     logprobs = torch.log_softmax(torch.cat(logits, dim=1).float(), dim=-1)  # [B, K, V]
@@ -337,6 +383,7 @@ class TransformersEngine(LMEngine):
       return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     attention = tensor(batch.attention[:, : embs.shape[1]])
+    ids = tensor(batch.ids[:, : embs.shape[1]])
     positions, labels = tensor(batch.positions), tensor(batch.labels)
     # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
     embs = tensor(embs).to(self.model.dtype)
@@ -344,13 +391,16 @@ class TransformersEngine(LMEngine):
     if 0 < batch.shared_prefix < embs.shape[1] and not recompute:
       forward = autodiff.with_aux(
         lambda e, *a: self.shared_prefix_logprobs(e, batch.shared_prefix, *a),
+        ids,
         attention,
         labels,
         positions,
         alternatives,
       )
     else:
-      forward = autodiff.with_aux(self.target_logprobs, attention, labels, positions, alternatives)
+      forward = autodiff.with_aux(
+        self.target_logprobs, ids, attention, labels, positions, alternatives
+      )
     with self._recomputing_layers() if recompute else contextlib.nullcontext():
       return autodiff.objectives_and_gradients(
         self.backend,

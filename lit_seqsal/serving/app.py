@@ -156,7 +156,7 @@ class SalienceApp(lit_app.LitApp):
     def start_with_headers(status, headers, exc_info=None):
       status_holder["status"] = status
       headers = [(k, v) for k, v in headers if k.lower() not in responses.SECURITY_HEADER_NAMES]
-      headers += responses.security_headers(path, headers, hosted=self.hosted)
+      headers += responses.security_headers(headers, hosted=self.hosted)
       headers.append(("X-Request-Id", request_id))
       return start_response(status, headers, exc_info)
 
@@ -203,7 +203,7 @@ class SalienceApp(lit_app.LitApp):
     if method not in ("GET", "HEAD"):
       raise errors.BadRequest(f"{path} is a page or file: use GET, not {method}.")
     if prefix:
-      return static_files.lit_client_file(self._lit_client_root, path)
+      return static_files.lit_client_file(self._lit_client_root, path, self._seqsal_client_dir)
     return static_files.client_file(self._seqsal_client_dir, path)
 
   def _limit_body(self, environ) -> None:

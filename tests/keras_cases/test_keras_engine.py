@@ -25,6 +25,7 @@ def _objective(engine, ids, mask):
   def f(embs: np.ndarray) -> float:
     lp = engine.target_logprobs(
       ops.convert_to_tensor(embs[None, :used].astype(np.float32)),
+      ops.convert_to_tensor(np.asarray(ids[:used], np.int32)[None]),
       ops.convert_to_tensor(np.ones((1, used), bool)),
       ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
       ops.convert_to_tensor(positions.astype(np.int32)),
@@ -78,6 +79,7 @@ def test_target_logprobs_match_keras_hub_forward(engine):
   positions = np.arange(n - 12, n)
   ours = engine.target_logprobs(
     ops.convert_to_tensor(_embeddings(engine, ids)[None].astype(np.float32)),
+    ops.convert_to_tensor(np.asarray([ids], np.int32)),
     ops.convert_to_tensor(np.ones((1, n), bool)),
     ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
     ops.convert_to_tensor(positions.astype(np.int32)),
