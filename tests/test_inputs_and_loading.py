@@ -8,8 +8,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from lit_seqsal import errors, inputs, models, options
+from lit_seqsal import contract, errors, inputs, models, options
 from lit_seqsal.models import keras_backend, loading
+from lit_seqsal.salience import methods
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions.\nRecommendation: Avoid."
@@ -27,9 +28,17 @@ def test_group_names_and_specs(tiny_group):
     "ig_steps",
     "foil",
     "messages",
+    "check",
+    "check_granularity",
   }
   assert not any(sal.input_spec()[k].required for k in set(sal.input_spec()) - {"prompt"})
+  assert sal.input_spec()["check"].vocab == list(methods.REGISTRY)
   out = sal.output_spec()
+  # The check's record: a JSON object in a type LIT's client leaves alone.
+  assert type(out["check"]) is contract.JsonRecord and not out["check"].required
+  gen = tiny_group["tiny"]
+  assert {"edits"} <= set(gen.input_spec()) and not gen.input_spec()["edits"].required
+  assert {"edited_prompt", "edit"} <= set(gen.output_spec())
   for method in ("grad_l2", "grad_dot_input", "integrated_gradients", "occlusion"):
     assert out[method].align == "tokens"
   # Required: always returned; not required: computed when asked for.

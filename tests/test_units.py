@@ -14,7 +14,7 @@ import pytest
 
 from lit_seqsal import errors
 from lit_seqsal.engine.encoding import encode_example
-from lit_seqsal.salience import attribution, gradients, methods
+from lit_seqsal.salience import attribution, check, gradients, methods, occlusion
 from lit_seqsal.work import units
 from tests.salience_checks import PROMPT, TARGET
 
@@ -191,6 +191,36 @@ def test_costs_counted_before_running_are_the_units_that_run(tiny_group):
     counted = attribution.occlusion_cost(engine, rows, "words")
     attribution.occlusion(engine, rows, "words")
   assert counted == calls.cost()
+
+
+def test_all_spans_occlusion_and_the_check_are_counted_before_they_run(tiny_group):
+  """All-spans occlusion and the deletion check run through run_prefix and
+  token_logprobs, whose units the engine times: their estimates count the same
+  calls (the check's from the number of segments alone, so its work is bounded
+  above by the estimate's calls) before anything runs."""
+  engine = next(iter(tiny_group.values())).engine
+  rows = _rows(engine)
+  observed = []
+  real_observe = engine.throughput.observe
+
+  def observe(kind, row_tokens, masks, seconds):
+    observed.append((kind, row_tokens))
+    real_observe(kind, row_tokens, masks, seconds)
+
+  engine.throughput.observe = observe
+  try:
+    counted = occlusion.all_spans_cost(engine, rows, "words")
+    occlusion.all_spans(engine, rows, "words")
+    assert counted.forward_units == len(observed) > 2
+    assert {kind for kind, _ in observed} == {units.FORWARD}
+    observed.clear()
+    row = (rows[1][0], rows[1][1])
+    scores = np.arange(len(row[0]), dtype=np.float32)
+    counted = check.deletion_check_cost(engine, row, "words")
+    check.deletion_check(engine, row, scores, "words", method="m", signed=True)
+    assert 2 < len(observed) <= counted.forward_units
+  finally:
+    del engine.throughput.observe
 
 
 # -- measured speed --------------------------------------------------------------

@@ -107,6 +107,13 @@ _FOIL = flags.DEFINE_string(
   "Contrastive salience: explain each span against this text instead of it"
   " (an example's own 'foil' field wins); see docs/user-guide.md, 'Why this and not that'.",
 )
+_CHECK = flags.DEFINE_string(
+  "check",
+  "",
+  "The deletion check of this method's explanation of every example (any of"
+  f" {', '.join(methods_lib.REGISTRY)}), at --granularity: each record gets its 'check'"
+  " record, the summary and the report its aggregate. Empty: no check.",
+)
 _RAY = flags.DEFINE_bool("ray", False, "Run on Ray: a local cluster, or --ray_address.")
 _RAY_ADDRESS = flags.DEFINE_string(
   "ray_address",
@@ -167,6 +174,7 @@ def config_from_flags() -> config_lib.BatchConfig:
     overwrite=_OVERWRITE.value,
     chunk_size=_CHUNK_SIZE.value,
     foil=_FOIL.value,
+    check=_CHECK.value.strip(),
   )
 
 

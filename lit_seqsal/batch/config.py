@@ -45,6 +45,9 @@ class BatchConfig:
   overwrite: bool = False
   chunk_size: int = 0  # examples per salience call; 0: options.batch_size
   foil: str = ""  # contrast every explained span with this text (an example's own foil wins)
+  # The deletion check of this method's explanation of every example, at
+  # `granularity` (lit_seqsal/salience/check.py); "": none.
+  check: str = ""
 
   def checked(self) -> BatchConfig:
     """Errors for settings no example can run with, before any loading."""
@@ -67,7 +70,12 @@ class BatchConfig:
           f"Unknown method(s) {', '.join(unknown)} in --methods; allowed"
           f" values: {', '.join(methods_lib.REGISTRY)}."
         )
-    for method in self.known_methods():
+    if self.check and self.check not in methods_lib.REGISTRY:
+      raise BatchError(
+        f"Unknown method {self.check!r} in --check; allowed values:"
+        f" {', '.join(methods_lib.REGISTRY)}."
+      )
+    for method in self.checked_methods():
       for setting in method.settings:
         setting.check(dict(self.settings).get(setting.name, setting.default))
     options = self.options.checked()
@@ -91,7 +99,14 @@ class BatchConfig:
   def unknown_methods(self) -> tuple[str, ...]:
     return tuple(n for n in dict.fromkeys(self.methods) if n not in methods_lib.REGISTRY)
 
+  def checked_methods(self) -> tuple[methods_lib.Method, ...]:
+    """The known methods and the one --check names (its settings count too)."""
+    extra = (methods_lib.REGISTRY[self.check],) if self.check in methods_lib.REGISTRY else ()
+    return tuple(dict.fromkeys(self.known_methods() + extra))
+
   def method_settings(self) -> dict:
-    """The settings the known methods read, with their defaults filled in."""
+    """The settings the known methods (and --check's) read, with their defaults filled in."""
     given = dict(self.settings)
-    return {s.name: given.get(s.name, s.default) for m in self.known_methods() for s in m.settings}
+    return {
+      s.name: given.get(s.name, s.default) for m in self.checked_methods() for s in m.settings
+    }

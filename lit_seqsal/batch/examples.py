@@ -138,6 +138,8 @@ def task_key(config: BatchConfig, model_entry: str, ex: Example) -> str:
     "extra": list(ex.extra),
     "foil": config.foil,
   }
+  if config.check:  # absent otherwise, so files written before --check keep their keys
+    payload["check"] = config.check
   if config.explain == "generation":
     payload["max_new_tokens"] = opts.max_new_tokens
   data = json.dumps(payload, sort_keys=True, default=str).encode("utf-8")

@@ -24,7 +24,7 @@ from lit_seqsal import inputs as input_checks
 from lit_seqsal import tokens as token_display
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.models import lit_models
-from lit_seqsal.salience import attribution, methods
+from lit_seqsal.salience import attribution, methods, occlusion
 from lit_seqsal.work import units
 from lit_seqsal.work.progress import ProgressCallback
 
@@ -252,7 +252,8 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
 class OcclusionInterpreter(_GroupInterpreter):
   """Segment occlusion: how much the target's log-likelihood drops when each
   word / sentence / line / paragraph before it is deleted. One forward pass
-  per segment (batched); run it on request, it is the costliest method.
+  per segment (batched; all-spans occlusion, lit_seqsal/salience/occlusion.py,
+  sharing its deletion tables with the salience model's `occlusion` field).
 
   Returns token scores (each segment's score spread evenly over its tokens, so
   summing a segment's tokens gives its score) and the segments themselves.
@@ -269,7 +270,7 @@ class OcclusionInterpreter(_GroupInterpreter):
   def _cost(self, engine, explained, config):
     setting = methods.OCCLUSION_GRANULARITY
     granularity = str(setting.value_in(config, setting.config_key))
-    return attribution.occlusion_cost(
+    return occlusion.all_spans_cost(
       engine, [(ids, mask[None]) for ids, mask in explained], granularity
     )
 
@@ -280,10 +281,11 @@ class OcclusionInterpreter(_GroupInterpreter):
     granularity = setting.choice_in(config, setting.config_key)
     group = _group(model)
     explained = _explained(inputs, model_outputs, config, group)
-    results = attribution.occlusion(
+    results = occlusion.all_spans(
       group.engine,
       [(ids, mask[None]) for ids, mask in explained],
       granularity,
+      cache=group.salience.cache,
       progress=self._progress,
     )
     outputs = []

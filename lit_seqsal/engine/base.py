@@ -11,6 +11,13 @@ written on (docs/architecture.md, "The engine and its primitives"):
   optionally its gradient with respect to `embs` (one forward pass for all
   masks, one backward pass per mask).
 
+and, for methods that only run the model forward on edited token sequences
+(occlusion, the deletion check), `run_prefix` and `token_logprobs`: the
+log-probability of chosen tokens of each row, teacher-forced, where rows that
+begin like a sequence already run may continue from its key/value cache (the
+Transformers engine does; the base class recomputes every row through
+`objectives`).
+
 The base class holds what every framework shares: the engine's lock and
 generation (batching prompts, cutting at stops: lit_seqsal/engine/generation.py).
 Packing rows is lit_seqsal/engine/batching.py; examples to token ids,
@@ -26,12 +33,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from lit_seqsal import work
+from lit_seqsal.engine import batching
 from lit_seqsal.engine import generation as generation_lib
 from lit_seqsal.engine.batching import SalienceBatch, pack
 from lit_seqsal.engine.generation import Generation
 from lit_seqsal.work import units
 from lit_seqsal.work.model_lock import ModelLock
 from lit_seqsal.work.progress import Progress
+
+
+@dataclass
+class Prefix:
+  """A sequence an engine has run once (`LMEngine.run_prefix`): its log-probabilities
+  at some positions, and the engine's state after it (its key/value cache), from
+  which rows that begin with the same tokens may continue (`token_logprobs`)."""
+
+  ids: tuple[int, ...]
+  positions: np.ndarray  # <int64>[K]: where log-probabilities were taken
+  logprobs: np.ndarray  # <float32>[K]: log P(ids[t] | ids[:t]) at each of `positions`
+  state: object = None  # engine-specific; None: nothing to continue from (recompute)
+  cached: int = 0  # how many leading tokens `state` holds
+
+  def shared_length(self, row: Sequence[int]) -> int:
+    """How many leading tokens `row` shares with this prefix that `state` holds."""
+    n = min(len(row), self.cached)
+    if n == 0:
+      return 0
+    differ = np.nonzero(np.asarray(row[:n]) != np.asarray(self.ids[:n]))[0]
+    return int(differ[0]) if differ.size else n
 
 
 @dataclass
@@ -145,6 +174,30 @@ class LMEngine(abc.ABC):
   ) -> Objectives:
     """See objectives()."""
 
+  # Whether `token_logprobs` continues rows from a prefix's key/value cache (only
+  # what follows the shared tokens runs) or recomputes them whole.
+  continues_prefixes: bool = False
+
+  def _run_prefix(self, ids: list[int], positions: np.ndarray) -> Prefix:
+    """See run_prefix(). Default: no state to continue from."""
+    (logprobs,) = self._token_logprobs([ids], [positions], None)
+    return Prefix(tuple(ids), positions, logprobs)
+
+  def _token_logprobs(
+    self, rows: list[list[int]], positions: list[np.ndarray], prefix: Prefix | None
+  ) -> list[np.ndarray]:
+    """See token_logprobs(). Default: every row from scratch, one forward pass
+    through `_objectives` with one single-token mask per requested position."""
+    del prefix  # nothing to continue from: every row is recomputed
+    packed = []
+    for row, pos in zip(rows, positions):
+      masks = np.zeros((len(pos), len(row)), dtype=np.float32)
+      masks[np.arange(len(pos)), pos] = 1.0
+      packed.append((row, masks))
+    batch = batching.pack(packed, self.pad_id)
+    values = self._objectives(self._embed(batch.ids[:, : batch.used]), batch, False, 0).values
+    return [values[b, : len(p)].astype(np.float32) for b, p in enumerate(positions)]
+
   # -- shared ------------------------------------------------------------------
 
   def unit_rows(self, tokens: int, kind: str, masks: int = 1) -> int:
@@ -206,6 +259,34 @@ class LMEngine(abc.ABC):
         self.objectives(embs, batch, gradients=True)
     self.throughput.keep_as_anchors()
 
+  def run_prefix(self, ids: Sequence[int], positions: Sequence[int] | np.ndarray) -> Prefix:
+    """Runs the model once on `ids` and returns the log-probability of the tokens
+    at `positions` (each >= 1), teacher-forced, and what rows that begin with
+    the same tokens may continue from in `token_logprobs`. One model call."""
+    checked = _checked_positions(len(ids), positions)
+    with self.lock, units.Timer(self.throughput, units.FORWARD, len(ids), 1):
+      return self._run_prefix(list(ids), checked)
+
+  def token_logprobs(
+    self,
+    rows: Sequence[Sequence[int]],
+    positions: Sequence[Sequence[int] | np.ndarray],
+    *,
+    prefix: Prefix | None = None,
+  ) -> list[np.ndarray]:
+    """log P(row[t] | row[:t]) for each t of positions[b] (each >= 1), per row:
+    <float32>[len(positions[b])], teacher-forced. Rows that begin with tokens of
+    `prefix` may continue from its state instead of running those tokens again
+    (the same values to float rounding); without a state every row runs whole.
+    One model call: the engine's lock is held for this batch only.
+    """
+    as_lists = [list(r) for r in rows]
+    checked = [_checked_positions(len(r), p) for r, p in zip(as_lists, positions, strict=True)]
+    # What the model runs: each row less the tokens it continues from `prefix`.
+    computed = sum(len(r) - (prefix.shared_length(r) if prefix else 0) for r in as_lists)
+    with self.lock, units.Timer(self.throughput, units.FORWARD, max(computed, 1), 1):
+      return self._token_logprobs(as_lists, checked, prefix)
+
   def generate(
     self, prompt_ids: Sequence[Sequence[int]], stops: Sequence[Sequence[str]] | None = None
   ) -> list[Generation]:
@@ -240,3 +321,28 @@ class LMEngine(abc.ABC):
 
   def mean_embedding(self, ids: Sequence[int]) -> np.ndarray:
     return self.embed(np.asarray([list(ids)]))[0].mean(0)
+
+
+# Log-probabilities one call of `LMEngine.token_logprobs` computes at most
+# (rows x positions): each is a row of logits over the vocabulary (262,144
+# floats, 1 MiB, for Gemma 3), so this bounds the call's memory.
+MAX_POSITIONS_PER_CALL = 512
+
+
+def rows_per_call(engine: LMEngine, num_tokens: int, positions_per_row: int = 1) -> int:
+  """Rows of `num_tokens` tokens per `token_logprobs` call for heavy work that
+  loops over small calls (occlusion, the deletion check): the unit policy's
+  forward unit (lit_seqsal/work/units.py: the model lock changes hands between
+  calls), less where the rows' log-probabilities would pass
+  MAX_POSITIONS_PER_CALL."""
+  by_logits = MAX_POSITIONS_PER_CALL // max(positions_per_row, 1)
+  return max(1, min(engine.unit_rows(num_tokens, units.FORWARD), by_logits))
+
+
+def _checked_positions(length: int, positions: Sequence[int] | np.ndarray) -> np.ndarray:
+  out = np.asarray(positions, dtype=np.int64).reshape(-1)
+  if out.size == 0 or out.min() < 1 or out.max() >= length:
+    raise ValueError(
+      f"Positions must lie in [1, {length}) (position 0 is never predicted); got {out.tolist()}."
+    )
+  return out

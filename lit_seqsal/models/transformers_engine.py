@@ -14,7 +14,7 @@ from torch.utils import checkpoint as torch_checkpoint
 
 from lit_seqsal import chat, options, work
 from lit_seqsal import tokens as token_display
-from lit_seqsal.engine.base import LMEngine
+from lit_seqsal.engine.base import LMEngine, Prefix
 from lit_seqsal.engine.batching import SalienceBatch
 from lit_seqsal.models import autodiff, loading
 from lit_seqsal.work import units
@@ -273,6 +273,111 @@ class TransformersEngine(LMEngine):
     top = torch.topk(logprobs, top_k, dim=-1)
     return token_lp, top.values, top.indices
 
+  # -- forward passes over edited sequences (occlusion, the deletion check) -----
+
+  def _tensor(self, array) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+  continues_prefixes = True
+
+  @torch.no_grad()
+  def _run_prefix(self, ids: list[int], positions: np.ndarray) -> Prefix:
+    """One forward pass over ids[:max(positions)] that keeps its key/value cache.
+
+    The cache is a plain `DynamicCache` (no sliding-window trimming), so rows
+    may continue from any of its lengths; sliding-window layers still see only
+    their window: the attention masks are built from absolute positions.
+    """
+    used = int(positions.max())
+    cache = transformers.DynamicCache()
+    out = self.model(
+      input_ids=self._tensor([ids[:used]]),
+      cache=cache,
+      use_cache=True,
+      logits_to_keep=self._tensor(positions - 1),
+    )
+    values = _label_logprobs(out.logits[0], self._tensor(np.asarray(ids)[positions]))
+    return Prefix(tuple(ids), positions, values, state=out.cache, cached=used)
+
+  @torch.no_grad()
+  def _token_logprobs(
+    self, rows: list[list[int]], positions: list[np.ndarray], prefix: Prefix | None
+  ) -> list[np.ndarray]:
+    """Rows continue from the prefix's cache at the longest length they all
+    share (and before the first position any of them needs), so only the
+    tokens after it run: a deletion at token p recomputes only what follows p.
+    The LM head runs only at each row's own positions (`_head_at`)."""
+    shared = 0
+    state = None if prefix is None else cast(transformers.DynamicCache | None, prefix.state)
+    if prefix is not None and state is not None:
+      shared = min(
+        min(prefix.shared_length(row) for row in rows), min(int(p.min()) for p in positions) - 1
+      )
+    tails = [row[shared : int(p.max())] for row, p in zip(rows, positions)]
+    width = max(len(t) for t in tails)
+    input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+    attention = np.zeros((len(rows), shared + width), dtype=np.int64)
+    attention[:, :shared] = 1
+    for b, tail in enumerate(tails):
+      input_ids[b, : len(tail)] = tail
+      attention[b, shared : shared + len(tail)] = 1
+    cache = None
+    if shared and state is not None:
+      # The prefix's keys and values up to `shared`, once per row (a layer
+      # without its own, e.g. one that shares another's, stays empty).
+      kept = []
+      for layer in state.layers:
+        keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+        if keys is None or values is None or not keys.numel():
+          kept.append((None, None))
+        else:
+          kept.append(
+            (
+              keys[:, :, :shared].expand(len(rows), -1, -1, -1),
+              values[:, :, :shared].expand(len(rows), -1, -1, -1),
+            )
+          )
+      cache = transformers.DynamicCache(ddp_cache_data=kept)
+    which_row = np.concatenate([np.full(len(p), b) for b, p in enumerate(positions)])
+    which_token = np.concatenate([p - 1 - shared for p in positions])
+    with self._head_at(self._tensor(which_row), self._tensor(which_token)):
+      out = self.model(
+        input_ids=self._tensor(input_ids),
+        attention_mask=self._tensor(attention),
+        cache=cache,
+        use_cache=cache is not None,
+      )
+    logits = out.logits
+    if tuple(logits.shape[:2]) != (1, len(which_row)):
+      raise RuntimeError(
+        f"{type(self.model).__name__} reshapes its logits after the LM head; token"
+        " log-probabilities of edited rows are not supported for it."
+      )
+    labels = self._tensor(np.concatenate([np.asarray(r)[p] for r, p in zip(rows, positions)]))
+    values = _label_logprobs(logits[0], labels)
+    return list(np.split(values, np.cumsum([len(p) for p in positions])[:-1]))
+
+  @contextlib.contextmanager
+  def _head_at(self, rows: torch.Tensor, tokens: torch.Tensor):
+    """For one forward pass, the LM head sees only the hidden states at (rows,
+    tokens): [1, N, hidden] instead of [B, T, hidden]. The model's own code
+    after the head (Gemma's final soft-capping) still applies, and logits are
+    computed only where some row needs them, not at the union of all rows'
+    positions times every row."""
+    head = self.model.get_output_embeddings()
+    if head is None:
+      raise RuntimeError(f"{type(self.model).__name__} has no output embeddings (LM head).")
+
+    def gather(module, args):
+      del module
+      return (args[0][rows, tokens][None], *args[1:])
+
+    handle = head.register_forward_pre_hook(gather)
+    try:
+      yield
+    finally:
+      handle.remove()
+
   def _embed(self, ids: np.ndarray) -> np.ndarray:
     with torch.no_grad():
       embs = self._embedding(torch.as_tensor(ids, device=self.device))
@@ -361,6 +466,20 @@ class _StopSequences(transformers.StoppingCriteria):
       for row in input_ids
     ]
     return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+# Rows of logits turned into log-probabilities at a time: the log-softmax's
+# float32 copy then stays small beside the logits themselves.
+_SOFTMAX_ROWS = 128
+
+
+def _label_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+  """log-softmax(logits[k])[labels[k]] for each row k of logits [N, V], as float32."""
+  out = []
+  for start in range(0, logits.shape[0], _SOFTMAX_ROWS):
+    chunk = torch.log_softmax(logits[start : start + _SOFTMAX_ROWS].float(), dim=-1)
+    out.append(chunk.gather(-1, labels[start : start + _SOFTMAX_ROWS, None])[:, 0])
+  return torch.cat(out).cpu().numpy()
 
 
 def _as_list(value) -> list:

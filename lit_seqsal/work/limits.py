@@ -39,6 +39,9 @@ class Limits:
   max_occlusion_units: int = _limit(
     256, 0, "Most segments occlusion may delete (one forward pass each) per request."
   )
+  max_checks_per_request: int = _limit(
+    4, 0, "Most inputs asking for a deletion check (`check`) in one request to a salience model."
+  )
   max_map_outputs: int = _limit(
     128, 0, "Most output tokens of one salience map (one backward pass each)."
   )
@@ -85,6 +88,7 @@ _ADVICE = {
   "max_occlusion_units": "Use a coarser granularity (sentences, lines or paragraphs)"
   " or a shorter prompt.",
   "max_map_outputs": "Explain a shorter output, or select a span instead.",
+  "max_checks_per_request": "Ask for the check of fewer spans at once.",
   "max_body_bytes": "Send a smaller request.",
 }
 
