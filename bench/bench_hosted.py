@@ -1,15 +1,28 @@
-"""Load test of the hosted demo: gunicorn on the bundled model, simulated visitors.
+"""Load test of the hosted demo: light requests while heavy work runs, then simulated visitors.
 
-  .venv/bin/python bench/bench_hosted.py [--visitors 32] [--seconds 120]
+  .venv/bin/python bench/bench_hosted.py [--server both] [--seconds 120] [--visitors 32]
 
-Starts gunicorn with demos/deploy/gunicorn_config.py (hosted mode, the bundled Gemma 3
-270M) and runs C simulated visitors for T seconds with a realistic mix:
-gradient salience of short prompts (most requests), generation, a few costly
-jobs (integrated gradients, polled to the end, some cancelled), and some bad
-requests. Prints requests/s, p50/p95/p99 latency per kind, responses by status
-(goal: no 5xx), the light requests' p95 while a heavy job runs against an idle
-server's (goal: within 2x), and the worker's resident memory at start and end
-(goal: bounded). gunicorn's log goes to bench/results/bench_hosted.gunicorn.log.
+For each server (`demo`: `python -m lit_seqsal.demos.lm_salience --hosted`;
+`gunicorn`: demos/deploy/gunicorn_config.py; `both` runs one after the other),
+on the bundled Gemma 3 270M:
+
+1. Fairness. Light requests (gradient salience of a short prompt), one at a
+   time, first on the idle server, then while one heavy integrated-gradients
+   request and one integrated-gradients job run on a long prompt (until they
+   end, or --seconds; each at half the steps while the server's estimate
+   refuses it on this machine). Prints light p50/p95 idle and busy, and the unit time
+   (the longest and median unit of model work the server measured, from
+   /seqsal/info). Goal: busy p95 within 2x idle p95, or, where one unit is
+   itself longer than an idle light request, idle p95 plus one unit.
+2. Judged before it runs: a request the server's estimate puts over its time
+   limit (--request_time_limit_s) is refused with 413 at once (goal: < 1 s).
+3. Visitors (--visitors for --seconds): a mix of short-prompt salience,
+   generation, integrated-gradients jobs (some cancelled) and bad requests.
+   Prints requests/s, p50/p95/p99 per kind, responses by status (goal: no
+   5xx) and the server's resident memory at start and end.
+
+Server logs go to bench/results/bench_hosted.<server>.log. A short check:
+`--seconds 20 --visitors 4 --light 5`.
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ def request(url, path, body=None, method="POST", params="", timeout=300):
   data = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
   req = urllib.request.Request(
     f"{url}{path}{'?' + params if params else ''}",
-    data=data,
+    data=None if method == "GET" else data,
     method=method,
     headers={"Content-Type": "application/json"},
   )
@@ -65,7 +78,7 @@ def example(prompt, target="", **extra):
 def short_prompt(rng):
   dish = " ".join(rng.sample(WORDS, 2))
   return (
-    f"Taste-likes: {rng.choice(WORDS)}\nSuggestion: {dish}\nAnalysis:",
+    f"Taste-likes: {rng.choice(WORDS)} {rng.randrange(10**6)}\nSuggestion: {dish}\nAnalysis:",
     " it has onions.\nRecommendation: Avoid.",
   )
 
@@ -75,6 +88,10 @@ def long_prompt():
 
   ex = {e["source"]: e for e in datasets.read_examples(datasets.sample_prompts_path())}
   return ex["fewshot-mistake"]["prompt"], ex["fewshot-mistake"]["target"]
+
+
+def ig(prompt, target, steps):
+  return example(prompt, target, salience_methods=["integrated_gradients"], ig_steps=steps)
 
 
 class Stats:
@@ -92,16 +109,17 @@ class Stats:
 
 
 def light(url, rng):
+  """A light request no cache has seen (a fresh number in the prompt)."""
   prompt, target = short_prompt(rng)
   return request(
     url, "/get_preds", {"inputs": [example(prompt, target)]}, params=f"model=_{MODEL}_salience"
   )
 
 
-def run_job(url, prompt, target, steps, cancel_after=None):
-  """Starts an IG job and polls it to the end; (final state, seconds)."""
+def run_job(url, ex, cancel_after=None, stop: threading.Event | None = None):
+  """Starts a job and polls it to the end (cancelled after `cancel_after` s or
+  when `stop` is set); (final state, seconds)."""
   start = time.perf_counter()
-  ex = example(prompt, target, salience_methods=["integrated_gradients"], ig_steps=steps)
   status, body, _ = request(
     url, "/seqsal/jobs", {"inputs": [ex]}, params=f"model=_{MODEL}_salience"
   )
@@ -110,28 +128,21 @@ def run_job(url, prompt, target, steps, cancel_after=None):
   job_id = body["job"]["id"]
   while True:
     time.sleep(0.5)
-    if cancel_after is not None and time.perf_counter() - start > cancel_after:
+    if (cancel_after is not None and time.perf_counter() - start > cancel_after) or (
+      stop is not None and stop.is_set()
+    ):
       request(url, f"/seqsal/jobs/{job_id}/cancel")
-      cancel_after = None
-    status, body, _ = request(url, f"/seqsal/jobs/{job_id}", method="GET", body=b"")
+      cancel_after, stop = None, None
+    status, body, _ = request(url, f"/seqsal/jobs/{job_id}", method="GET")
     if status != 200 or body["job"]["state"] in ("done", "failed", "cancelled"):
       return (body or {}).get("job", {}).get("state", f"poll {status}"), time.perf_counter() - start
 
 
 BAD = [
-  (b"{not json", "model=_gemma_salience"),
+  (b"{not json", f"model=_{MODEL}_salience"),
   (json.dumps({"inputs": [example("Hi", " there")]}).encode(), "model=no_such_model"),
-  (json.dumps({"inputs": [example("word " * 2000, " x")]}).encode(), "model=_gemma_salience"),
-  (
-    json.dumps(
-      {
-        "inputs": [
-          example("Hi", " there", salience_methods=["integrated_gradients"], ig_steps=4096)
-        ]
-      }
-    ).encode(),
-    "model=_gemma_salience",
-  ),
+  (json.dumps({"inputs": [example("word " * 2000, " x")]}).encode(), f"model=_{MODEL}_salience"),
+  (json.dumps({"inputs": [ig("Hi", " there", 4096)]}).encode(), f"model=_{MODEL}_salience"),
 ]
 
 
@@ -149,9 +160,7 @@ def visitor(url, stats, stop_at, seed, long_ex):
       )
       stats.add("generation", status, s)
     elif roll < 0.80:
-      state, s = run_job(
-        url, long_ex[0], long_ex[1], steps=16, cancel_after=3 if rng.random() < 0.3 else None
-      )
+      state, s = run_job(url, ig(*long_ex, 16), cancel_after=3 if rng.random() < 0.3 else None)
       if state.startswith("refused "):  # admission control answered the start
         status = int(state.split()[1])
       else:
@@ -169,103 +178,193 @@ def percentile(values, q):
   return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def worker_rss_mib(master: psutil.Process) -> float:
-  procs = master.children(recursive=True) or [master]
-  return sum(p.memory_info().rss for p in procs) / 2**20
+def server_rss_mib(proc: psutil.Process) -> float:
+  procs = [proc, *proc.children(recursive=True)]
+  return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--visitors", type=int, default=32)
-  parser.add_argument("--seconds", type=float, default=120)
-  parser.add_argument("--port", type=int, default=18765)
-  args = parser.parse_args()
-
-  url = f"http://127.0.0.1:{args.port}"
-  env = dict(
-    os.environ,
-    PORT=str(args.port),
-    LIT_SEQSAL_ARGS=f"--models={MODEL}:bundled",
-    PYTHONUNBUFFERED="1",
-  )
-  gunicorn = Path(sys.executable).with_name("gunicorn")
-  log_path = REPO / "bench" / "results" / "bench_hosted.gunicorn.log"  # ignored by git
-  log_path.parent.mkdir(parents=True, exist_ok=True)
+def start_server(kind: str, port: int, log_path: Path) -> subprocess.Popen:
+  env = dict(os.environ, PYTHONUNBUFFERED="1")
+  if kind == "gunicorn":
+    env.update(PORT=str(port), HOST="127.0.0.1", LIT_SEQSAL_ARGS=f"--models={MODEL}:bundled")
+    cmd = [str(Path(sys.executable).with_name("gunicorn")), "-c", "demos/deploy/gunicorn_config.py"]
+  else:
+    cmd = [
+      sys.executable,
+      "-m",
+      "lit_seqsal.demos.lm_salience",
+      "--hosted",
+      f"--port={port}",
+      f"--models={MODEL}:bundled",
+    ]
   with open(log_path, "w") as log:  # the server keeps its own copy of the file
-    proc = subprocess.Popen(
-      [str(gunicorn), "-c", "demos/deploy/gunicorn_config.py"],
-      cwd=REPO,
-      env=env,
-      stdout=log,
-      stderr=subprocess.STDOUT,
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def heavy_request(url, long_ex, steps) -> tuple:
+  """An IG request on the long prompt; at half the steps while the server's
+  estimate refuses it (413: over --request_time_limit_s on this machine).
+  (status, seconds, steps)."""
+  while True:
+    status, _, seconds = request(
+      url, "/get_preds", {"inputs": [ig(*long_ex, steps)]}, params=f"model=_{MODEL}_salience"
     )
+    if status != 413 or steps == 1:
+      return status, seconds, steps
+    steps //= 2
+
+
+def heavy_job(url, long_ex, steps, stop) -> tuple:
+  """An IG job on the long prompt, halved while refused; (state, seconds, steps)."""
+  while True:
+    state, seconds = run_job(url, ig(*long_ex, steps), stop=stop)
+    if state != "refused 413" or steps == 1:
+      return state, seconds, steps
+    steps //= 2
+
+
+def fairness(url, rng, long_ex, args) -> dict:
+  """Light requests idle, then while a heavy IG request and an IG job run."""
+  idle = [light(url, rng)[2] for _ in range(args.light)]
+  heavy, stop = {}, threading.Event()
+  request_thread = threading.Thread(
+    target=lambda: heavy.update(request=heavy_request(url, long_ex, args.heavy_steps))
+  )
+  job_thread = threading.Thread(
+    target=lambda: heavy.update(job=heavy_job(url, long_ex, args.job_steps, stop))
+  )
+  request_thread.start()
+  job_thread.start()
+  time.sleep(5)  # both have been judged and started their first units
+  busy, deadline = [], time.time() + args.seconds
+  while (request_thread.is_alive() or job_thread.is_alive()) and time.time() < deadline:
+    status, _, seconds = light(url, rng)
+    if status == 200:
+      busy.append(seconds)
+  stop.set()
+  request_thread.join()
+  job_thread.join()
+  status, info, _ = request(url, "/seqsal/info", method="GET")
+  speed = (info or {}).get("speed", {}).get(MODEL, {})
+  # Judged before it runs: the same IG at the most steps a request may ask for,
+  # on a prompt three times as long, is over the compute limit on a CPU.
+  limit = (info or {}).get("limits", {})
+  refused = request(
+    url,
+    "/get_preds",
+    {"inputs": [ig(long_ex[0] * 3, long_ex[1], limit.get("max_ig_steps", 64))]},
+    params=f"model=_{MODEL}_salience",
+  )
+  return dict(idle=idle, busy=busy, heavy=heavy, speed=speed, refused=refused, limits=limit)
+
+
+def report_fairness(kind: str, f: dict) -> None:
+  idle_p50, idle_p95 = percentile(f["idle"], 0.5), percentile(f["idle"], 0.95)
+  busy_p50, busy_p95 = percentile(f["busy"], 0.5), percentile(f["busy"], 0.95)
+  unit_max, unit_median = f["speed"].get("unit_s_max"), f["speed"].get("unit_s_median")
+  print(f"[{kind}] light salience, {len(f['idle'])} idle and {len(f['busy'])} busy requests:")
+  print(f"  idle p50 {idle_p50:.2f} s, p95 {idle_p95:.2f} s")
+  print(
+    f"  busy p50 {busy_p50:.2f} s, p95 {busy_p95:.2f} s ({busy_p95 / idle_p95:.2f}x idle p95)"
+    f" while an IG request and an IG job ran"
+  )
+  for name, (outcome, seconds, steps) in sorted(f["heavy"].items()):
+    print(f"  heavy {name}: {steps} IG steps, {outcome} in {seconds:.1f} s")
+  if unit_max is not None:
+    goal = max(2 * idle_p95, idle_p95 + unit_max)
+    print(
+      f"  unit of model work (server-measured, last {f['speed'].get('units_measured')} units):"
+      f" median {unit_median:.2f} s, max {unit_max:.2f} s;"
+      f" speed {f['speed'].get('forward_s_per_row_token', 0) * 1e3:.2f} ms/row-token forward,"
+      f" {f['speed'].get('gradient_s_per_row_token', 0) * 1e3:.2f} ms forward+backward"
+    )
+    print(
+      f"  goal: busy p95 <= max(2 x idle p95, idle p95 + one unit) = {goal:.2f} s:"
+      f" {'met' if busy_p95 <= goal else 'NOT met'}"
+    )
+  status, body, seconds = f["refused"]
+  details = ((body or {}).get("error") or {}).get("details", {})
+  print(
+    f"  over-budget request: {status} in {seconds:.2f} s"
+    f" (estimate {details.get('estimate_s', '?')} s, budget {details.get('budget_s', '?')} s)"
+  )
+
+
+def visitors(url, long_ex, args) -> tuple[Stats, float]:
+  stats = Stats()
+  stop_at = time.time() + args.seconds
+  start = time.perf_counter()
+  threads = [
+    threading.Thread(target=visitor, args=(url, stats, stop_at, seed, long_ex))
+    for seed in range(args.visitors)
+  ]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  return stats, time.perf_counter() - start
+
+
+def report_visitors(kind: str, stats: Stats, wall: float, rss: tuple[float, float]) -> None:
+  total = sum(len(v) for v in stats.latency.values())
+  print(f"[{kind}] visitors: {total} requests in {wall:.0f} s: {total / wall:.2f} requests/s")
+  print(f"  {'kind':32} {'n':>5} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}  statuses")
+  for name in sorted(stats.latency):
+    values = stats.latency[name]
+    codes = ", ".join(f"{k}: {v}" for k, v in sorted(stats.by_kind_status[name].items()))
+    print(
+      f"  {name:32} {len(values):5d} {percentile(values, 0.5):7.2f}"
+      f" {percentile(values, 0.95):7.2f} {percentile(values, 0.99):7.2f}  {codes}"
+    )
+  fivexx = sum(v for k, v in stats.status.items() if k >= 500 or k == 0)
+  print("  responses by status:", dict(sorted(stats.status.items())), f"(5xx or none: {fivexx})")
+  print(f"  server RSS: {rss[0]:.0f} MiB at start, {rss[1]:.0f} MiB at the end")
+
+
+def bench(kind: str, args) -> None:
+  url = f"http://127.0.0.1:{args.port}"
+  log_path = REPO / "bench" / "results" / f"bench_hosted.{kind}.log"  # ignored by git
+  log_path.parent.mkdir(parents=True, exist_ok=True)
+  proc = start_server(kind, args.port, log_path)
   try:
-    deadline = time.time() + 600
+    deadline = time.time() + 900
     while request(url, "/get_info", timeout=5)[0] != 200:
       if proc.poll() is not None or time.time() > deadline:
-        raise SystemExit(f"gunicorn did not start; see {log_path}")
+        raise SystemExit(f"{kind} did not start; see {log_path}")
       time.sleep(2)
-    master = psutil.Process(proc.pid)
+    server = psutil.Process(proc.pid)
     rng = random.Random(0)
     long_ex = long_prompt()
     for _ in range(3):  # warm-up: first calls allocate
       light(url, rng)
-    rss_start = worker_rss_mib(master)
-
-    # Light requests on an idle server, then while a heavy job runs.
-    idle = [light(url, rng)[2] for _ in range(15)]
-    busy, job_result = [], {}
-    job = threading.Thread(
-      target=lambda: job_result.update(state=run_job(url, long_ex[0], long_ex[1], steps=64))
-    )
-    job.start()
-    time.sleep(2)
-    while job.is_alive() and len(busy) < 15:
-      busy.append(light(url, rng)[2])
-    job.join()
-
-    stats = Stats()
-    stop_at = time.time() + args.seconds
-    start = time.perf_counter()
-    threads = [
-      threading.Thread(target=visitor, args=(url, stats, stop_at, seed, long_ex))
-      for seed in range(args.visitors)
-    ]
-    for t in threads:
-      t.start()
-    for t in threads:
-      t.join()
-    wall = time.perf_counter() - start
-    rss_end = worker_rss_mib(master)
+    rss_start = server_rss_mib(server)
+    report_fairness(kind, fairness(url, rng, long_ex, args))
+    if args.visitors:
+      stats, wall = visitors(url, long_ex, args)
+      report_visitors(kind, stats, wall, (rss_start, server_rss_mib(server)))
   finally:
     proc.terminate()
-    proc.wait(timeout=60)
+    proc.wait(timeout=120)
 
-  total = sum(len(v) for v in stats.latency.values())
-  print(
-    f"gunicorn (demos/deploy/gunicorn_config.py), bundled Gemma 3 270M, {args.visitors} visitors,"
-    f" {args.seconds:g} s, 2-core CPU"
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--server", choices=("demo", "gunicorn", "both"), default="both")
+  parser.add_argument(
+    "--seconds", type=float, default=120, help="visitor phase; busy phase at most"
   )
-  print(f"{total} requests in {wall:.0f} s: {total / wall:.2f} requests/s")
-  print(f"{'kind':32} {'n':>5} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}  statuses")
-  for kind in sorted(stats.latency):
-    values = stats.latency[kind]
-    codes = ", ".join(f"{k}: {v}" for k, v in sorted(stats.by_kind_status[kind].items()))
-    print(
-      f"{kind:32} {len(values):5d} {percentile(values, 0.5):7.2f} {percentile(values, 0.95):7.2f}"
-      f" {percentile(values, 0.99):7.2f}  {codes}"
-    )
-  fivexx = sum(v for k, v in stats.status.items() if k >= 500 or k == 0)
-  print("responses by status:", dict(sorted(stats.status.items())), f"(5xx or no answer: {fivexx})")
-  p95_idle, p95_busy = percentile(idle, 0.95), percentile(busy, 0.95)
+  parser.add_argument("--visitors", type=int, default=32, help="0: no visitor phase")
+  parser.add_argument("--light", type=int, default=15, help="idle light requests")
+  parser.add_argument("--heavy_steps", type=int, default=16, help="the heavy request's IG steps")
+  parser.add_argument("--job_steps", type=int, default=64, help="the heavy job's IG steps")
+  parser.add_argument("--port", type=int, default=18765)
+  args = parser.parse_args()
   print(
-    f"light salience p95: idle {p95_idle:.2f} s, while an IG job runs {p95_busy:.2f} s"
-    f" ({p95_busy / p95_idle:.2f}x; job {job_result.get('state')}; {len(busy)} requests)"
+    f"bench_hosted: bundled Gemma 3 270M, hosted mode, {os.cpu_count()} CPUs;"
+    f" --seconds {args.seconds:g} --visitors {args.visitors} --light {args.light}"
   )
-  print(
-    f"worker RSS: {rss_start:.0f} MiB at start, {rss_end:.0f} MiB at the end"
-    f" ({rss_end / rss_start:.2f}x)"
-  )
+  for kind in ("demo", "gunicorn") if args.server == "both" else (args.server,):
+    bench(kind, args)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,18 @@ Prints, for the same inputs measured in the same process:
      bare forward + backward of the model body, at 80 / 400 / 1,024 / 4,096
      tokens (4,096: the activation-checkpointing path), with peak memory;
   5. with CUDA present, section 4 again on the GPU;
+  6. occlusion of every output sentence of fewshot-mistake with its generation
+     (the model's own, greedy), at sentence granularity: all-spans occlusion
+     (one set of deletions, rows continuing from the sequence's key/value
+     cache) against (a) per-span occlusion (each span's deletions run whole,
+     summed over the spans), (b) the gradient prefetch of the same spans (one
+     forward pass, one backward pass per span) and (c) all-spans occlusion with
+     every row recomputed (the engine base class's path, which the Keras
+     engine takes); and the deletion check's cost for the Recommendation line;
   and the peak resident memory of each variant.
 
 usage: .venv/bin/python bench/bench_salience.py [--repeats 3] [--threads N]
-           [--lengths 80,400,1024,4096] [--sections 1,2,3,4,5]
+           [--lengths 80,400,1024,4096] [--sections 1,2,3,4,5,6] [--spans N]
 """
 
 from __future__ import annotations
@@ -35,7 +43,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
 
 from lit_seqsal import datasets, models
-from lit_seqsal.salience import methods
+from lit_seqsal.engine.base import LMEngine
+from lit_seqsal.engine.encoding import encode_example, encode_prompt
+from lit_seqsal.salience import attribution, check, methods, occlusion, segmentation
 
 TARGET_TOKENS = 20
 
@@ -250,7 +260,10 @@ def main():
   parser.add_argument(
     "--lengths", default="80,400,1024,4096", help="input lengths of section 4, comma-separated"
   )
-  parser.add_argument("--sections", default="1,2,3,4,5", help="sections to run, comma-separated")
+  parser.add_argument("--sections", default="1,2,3,4,5,6", help="sections to run, comma-separated")
+  parser.add_argument(
+    "--spans", type=int, default=0, help="section 6: the first N output sentences only (0: all)"
+  )
   args = parser.parse_args()
   if args.threads:
     torch.set_num_threads(args.threads)
@@ -285,6 +298,8 @@ def main():
     section_per_call(gpu, text, args.repeats, lengths, torch.cuda.get_device_name())
   elif 5 in sections:
     print("\n5. GPU: no CUDA GPU visible here; skipped.")
+  if 6 in sections:
+    section_all_spans(engine, args.repeats, args.spans)
 
 
 def section_target_only(engine, text, repeats):
@@ -385,6 +400,97 @@ def section_per_call(engine, text, repeats, lengths, device):
       )
   finally:
     served.close()
+
+
+def fewshot_mistake_with_its_generation(engine):
+  """The fewshot-mistake prompt and the model's own greedy continuation of it."""
+  (row,) = [
+    e
+    for e in datasets.read_examples(datasets.sample_prompts_path())
+    if e["source"] == "fewshot-mistake"
+  ]
+  ids, _ = encode_prompt(engine, row)
+  (generation,) = engine.generate([ids], [row.get("stop") or ()])
+  return {"prompt": row["prompt"], "target": generation.text}
+
+
+def section_all_spans(engine, repeats, limit):
+  from lit_seqsal.batch.spans import explained_range
+
+  example = fewshot_mistake_with_its_generation(engine)
+  encoded = encode_example(engine, example)
+  ids, num_prompt = list(encoded.ids), encoded.num_prompt_tokens
+  tokens = engine.token_strings(ids)
+  spans = [
+    explained_range(tokens, a, b)
+    for a, b in segmentation.segment_tokens(tokens, "sentences", num_prompt, len(ids))
+    if "".join(tokens[a:b]).replace("▁", " ").strip()
+  ]
+  spans = spans[:limit] if limit else spans
+  masks = np.zeros((len(spans), len(ids)), np.float32)
+  for m, (a, b) in enumerate(spans):
+    masks[m, a:b] = 1
+  segments = len(occlusion.canonical_deletions(tokens, "sentences"))
+  print(
+    f"\n6. Occlusion of every output sentence: fewshot-mistake with its generation,"
+    f" {len(ids)} tokens ({len(ids) - num_prompt} generated), {len(spans)} output"
+    f" sentences{' (--spans)' if limit else ''}, {segments} sentences deleted;"
+    f" batch_size={engine.batch_size}"
+  )
+
+  def per_span():
+    return [attribution.occlusion(engine, [(ids, m[None])], "sentences")[0][0] for m in masks]
+
+  def all_spans():
+    return occlusion.all_spans(engine, [(ids, masks)], "sentences", outputs_from=[num_prompt])[0]
+
+  def recomputed():  # the base class's path: every row from scratch
+    engine._run_prefix = functools.partial(LMEngine._run_prefix, engine)
+    engine._token_logprobs = functools.partial(LMEngine._token_logprobs, engine)
+    try:
+      return all_spans()
+    finally:
+      del engine._run_prefix, engine._token_logprobs
+
+  def gradients():
+    return methods.gradient_methods_run(engine, [(ids, masks)], methods.REGISTRY.values())
+
+  t_grad, grads = timed(gradients, repeats)
+  t_all, ours = timed(all_spans, repeats)
+  t_recomputed, again = timed(recomputed, repeats)
+  t_per_span, reference = timed(per_span, repeats)
+  diff = max(float(np.abs(a.scores - b.scores).max()) for a, b in zip(ours, reference))
+  diff_recomputed = max(float(np.abs(a.scores - b.scores).max()) for a, b in zip(ours, again))
+  print(f"{'variant':<46} {'seconds':>8} {'vs gradients':>13}")
+  for name, t in (
+    ("gradient prefetch (grad_l2, grad_dot_input)", t_grad),
+    ("all-spans occlusion", t_all),
+    ("all-spans occlusion, rows recomputed (Keras)", t_recomputed),
+    ("per-span occlusion, summed over the spans", t_per_span),
+  ):
+    print(f"{name:<46} {t:>8.2f} {t / t_grad:>12.2f}x")
+  print(
+    f"all-spans vs per-span: {t_per_span / t_all:.1f}x faster; cache reuse vs recompute:"
+    f" {t_recomputed / t_all:.2f}x; max |score difference| {diff:.1e} (per-span),"
+    f" {diff_recomputed:.1e} (recomputed). Goal: all-spans within 3x the gradient prefetch:"
+    f" {'met' if t_all <= 3 * t_grad else 'NOT met'} ({t_all / t_grad:.2f}x)."
+  )
+  recommendation = next(
+    (k for k, (a, b) in enumerate(spans) if "Recommendation" in "".join(tokens[a:b])),
+    len(spans) - 1,
+  )
+  row = (ids, masks[recommendation][None])
+  scores = grads[0]["grad_l2"][recommendation]
+  t_check, record = timed(
+    lambda: check.deletion_check(engine, row, scores, "sentences", method="grad_l2", signed=False),
+    repeats,
+  )
+  a, b = spans[recommendation]
+  print(
+    f"deletion check of grad_l2 for {''.join(tokens[a:b]).replace('▁', ' ').strip()!r}:"
+    f" {t_check:.2f} s ({t_check / t_grad:.2f}x the gradient prefetch; k = 1-3, top,"
+    f" lowest and {check.DRAWS} random draws each), verdict {record['verdict']!r}"
+  )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Chat templates: prompts as conversations for instruction-tuned models.
 
 With `--chat_template=auto` (the default), a model whose tokenizer carries a
-chat template (Hugging Face `tokenizer.chat_template`; keras-hub Gemma
-instruction-tuned presets: Gemma's turn format) gets each prompt as a user turn
+chat template (Hugging Face `tokenizer.chat_template`; keras-hub
+instruction-tuned presets: their family's turn format, a `TurnFormat` here)
+gets each prompt as a user turn
 and its target or generation as the model's turn. An example may instead give
 the whole conversation (`messages`: role/content pairs, e.g. a system
 instruction and two user turns); a prompt that already contains the template's
@@ -13,15 +14,17 @@ Every token of a templated input is tagged "<turn>:<role>" (the contract's
 delimiters) get the role "template", so clients can grey them out, leave them
 out of colour scaling, and segment by turn. A prompt written in a chat format
 whose turn markers are tokens of the model's vocabulary (Gemma's
-`<start_of_turn>user` ... `<end_of_turn>`, ChatML's `<|im_start|>` ...
-`<|im_end|>`) is tagged from its markers (`tag_marked_turns`), with or
+`<start_of_turn>user` ... `<end_of_turn>`, Gemma 4's, ChatML's `<|im_start|>`
+... `<|im_end|>`) is tagged from its markers (`tag_marked_turns`), with or
 without a chat template: a base Gemma gets Turns for such a prompt too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.inputs import InputError
@@ -32,8 +35,6 @@ TEMPLATE_ROLE = "template"
 # role, so a system message opens the first user turn, as Gemma's own template does.
 GEMMA_START, GEMMA_END = "<start_of_turn>", "<end_of_turn>"
 GEMMA_ROLES = {"user": "user", "model": "model", "assistant": "model"}
-# Chat formats whose turns read START role "\n" content END: Gemma's and ChatML's.
-TURN_MARKER_PAIRS = ((GEMMA_START, GEMMA_END), ("<|im_start|>", "<|im_end|>"))
 
 
 def parse_messages(value, where: str = "Field 'messages'") -> list[dict[str, str]]:
@@ -119,25 +120,129 @@ def tag_by_offsets(
   return tags
 
 
-def gemma_pieces(messages: Sequence[dict[str, str]]) -> list[tuple[str, str, int]]:
-  """Gemma's turn format as (kind, text, turn) pieces: kind "marker" (a special
-  token), "template" (template text) or "content"; ends with the model's turn."""
+Piece = tuple[str, str]  # (kind, text): "marker" (a special token) or "template" text
+
+
+@dataclass(frozen=True)
+class TurnFormat:
+  """A chat format written as pieces around each turn's content (keras-hub
+  presets carry no chat template; each family's turn format is one of these).
+
+  `open` and `close` map a role as the format writes it (after `roles`) to the
+  pieces before and after its content ("*": any other role); "{role}" in a
+  piece's text is that role. `system_in_first_user`: the format has no system
+  role, so a system message opens the first user turn's content, followed by a
+  blank line (Gemma, Mistral). `end` is the marker that ends the model's turn
+  (generation stops there).
+  """
+
+  name: str
+  open: Mapping[str, tuple[Piece, ...]]
+  close: Mapping[str, tuple[Piece, ...]]
+  end: str
+  roles: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  system_in_first_user: bool = False
+
+  def role(self, role: str) -> str:
+    return self.roles.get(role, role)
+
+  def pieces(self, side: str, role: str) -> list[Piece]:
+    table = self.open if side == "open" else self.close
+    written = self.role(role)
+    return [
+      (kind, text.replace("{role}", written)) for kind, text in table.get(written, table["*"])
+    ]
+
+  def markers(self) -> tuple[str, ...]:
+    """The special tokens the format writes (a prompt holding one is templated)."""
+    found = [
+      text.replace("{role}", self.role(role))
+      for table in (self.open, self.close)
+      for pieces in table.values()
+      for kind, text in pieces
+      for role in ("system", "user", "assistant")
+      if kind == "marker"
+    ]
+    return tuple(dict.fromkeys([*found, self.end]))
+
+
+def turn_pieces(fmt: TurnFormat, messages: Sequence[dict[str, str]]) -> list[tuple[str, str, int]]:
+  """A conversation in `fmt` as (kind, text, turn) pieces: kind "marker" (a
+  special token), "template" (template text) or "content"; ends with the opening
+  of the model's turn."""
   pieces: list[tuple[str, str, int]] = []
   system: list[tuple[str, str, int]] = []  # waiting for the first user turn
   turn = 0
   for i, m in enumerate(messages):
-    if m["role"] == "system":
+    if m["role"] == "system" and fmt.system_in_first_user:
       system += [("content", m["content"], i), ("template", "\n\n", i)]
       continue
-    role = GEMMA_ROLES.get(m["role"], m["role"])
-    pieces += [("marker", GEMMA_START, i), ("template", f"{role}\n", i)]
-    if role == "user":
+    pieces += [(kind, text, i) for kind, text in fmt.pieces("open", m["role"])]
+    if fmt.role(m["role"]) == fmt.role("user"):
       pieces += system
       system = []
-    pieces += [("content", m["content"], i), ("marker", GEMMA_END, i), ("template", "\n", i)]
+    pieces.append(("content", m["content"], i))
+    pieces += [(kind, text, i) for kind, text in fmt.pieces("close", m["role"])]
     turn = i + 1
-  pieces += [("marker", GEMMA_START, turn), ("template", "model\n", turn)]
+  pieces += [(kind, text, turn) for kind, text in fmt.pieces("open", "assistant")]
   return pieces
+
+
+def _format(name, start, end, roles=None, system_in_first_user=False, header="{role}\n"):
+  return TurnFormat(
+    name,
+    open={"*": (("marker", start), ("template", header))},
+    close={"*": (("marker", end), ("template", "\n"))},
+    end=end,
+    roles=roles or {},
+    system_in_first_user=system_in_first_user,
+  )
+
+
+# Gemma 1-3: no system role (a system message opens the first user turn, as
+# Gemma's own template does), the assistant is "model".
+GEMMA = _format("gemma", GEMMA_START, GEMMA_END, GEMMA_ROLES, system_in_first_user=True)
+# Gemma 4: its own turn markers, and a system role.
+GEMMA4 = _format("gemma4", "<|turn>", "<turn|>", GEMMA_ROLES)
+# ChatML (Qwen 2, 2.5 and 3).
+CHATML = _format("chatml", "<|im_start|>", "<|im_end|>")
+LLAMA3 = TurnFormat(
+  "llama3",
+  open={
+    "*": (
+      ("marker", "<|start_header_id|>"),
+      ("template", "{role}"),
+      ("marker", "<|end_header_id|>"),
+      ("template", "\n\n"),
+    )
+  },
+  close={"*": (("marker", "<|eot_id|>"),)},
+  end="<|eot_id|>",
+)
+PHI3 = TurnFormat(
+  "phi3",
+  open={"*": (("marker", "<|{role}|>"), ("template", "\n"))},
+  close={"*": (("marker", "<|end|>"), ("template", "\n"))},
+  end="<|end|>",
+)
+# Mistral's instruction format: [INST] user [/INST]model</s>.
+MISTRAL = TurnFormat(
+  "mistral",
+  open={"user": (("marker", "[INST]"), ("template", " ")), "*": ()},
+  close={"user": (("template", " "), ("marker", "[/INST]")), "*": (("marker", "</s>"),)},
+  end="</s>",
+  system_in_first_user=True,
+)
+
+
+def gemma_pieces(messages: Sequence[dict[str, str]]) -> list[tuple[str, str, int]]:
+  """Gemma's turn format as (kind, text, turn) pieces (turn_pieces with GEMMA)."""
+  return turn_pieces(GEMMA, messages)
+
+
+# Formats whose turns read START role "\n" content END (Gemma's, Gemma 4's,
+# ChatML's): a prompt written in one is tagged from its markers.
+TURN_MARKER_PAIRS = tuple((fmt.open["*"][0][1], fmt.end) for fmt in (GEMMA, GEMMA4, CHATML))
 
 
 def tag_marked_turns(tokens: Sequence[str], markers: tuple[str, str]) -> list[str] | None:

@@ -44,6 +44,24 @@ class FieldNames(types.SimpleNamespace):
   SALIENCE_METHODS = "salience_methods"
   OCCLUSION_GRANULARITY = "occlusion_granularity"
   IG_STEPS = "ig_steps"
+  # The deletion check of an explanation: input (a method name) and output (its
+  # record) of `_NAME_salience`, and the granularity it ranks segments at.
+  CHECK = "check"
+  CHECK_GRANULARITY = "check_granularity"
+  # Drop it and regenerate: the generation model's input `edits` (token ranges of
+  # the prompt to remove or replace) and outputs `edited_prompt` and `edit`.
+  EDITS = "edits"
+  EDITED_PROMPT = "edited_prompt"
+  EDIT = "edit"
+
+
+# LIT has no type for an output that is a JSON object of our own (the deletion
+# check's record, an edit's record). Its base `LitType` in a salience model's
+# output spec stops LIT's own Sequence Salience module from asking for salience
+# (tests/test_browser_lit_client.py found it); `SalienceTargetInfo`, whose values
+# are JSON objects in LIT's own use (interpreter configs), leaves its client
+# working, and no LIT module shows it among a model's outputs.
+JsonRecord = lit_types.SalienceTargetInfo
 
 
 def salience_model_name(name: str) -> str:
@@ -67,12 +85,19 @@ GENERATION_INPUT_SPEC: lit_types.Spec = INPUT_SPEC | {
   FieldNames.STOP: lit_types.SparseMultilabel(required=False),
   # At most this many generated tokens (at most the server's --max_new_tokens).
   FieldNames.MAX_NEW_TOKENS: lit_types.Integer(required=False, min_val=1, max_val=4096, default=0),
+  # Drop it and regenerate: ranges of the prompt's tokens to remove or replace
+  # (its JSON text, like `messages`, or the list itself; docs/reference.md).
+  FieldNames.EDITS: lit_types.TextSegment(required=False),
 }
 
 GENERATION_OUTPUT_SPEC: lit_types.Spec = {
   FieldNames.RESPONSE: lit_types.GeneratedText(parent=FieldNames.TARGET),
   FieldNames.PROMPT_EMBEDDINGS: lit_types.Embeddings(required=False),
   FieldNames.RESPONSE_EMBEDDINGS: lit_types.Embeddings(required=False),
+  # With `edits`: the prompt the generation ran on, and what was changed (a
+  # JSON object, docs/reference.md) for the edited example to keep.
+  FieldNames.EDITED_PROMPT: lit_types.TextSegment(required=False),
+  FieldNames.EDIT: JsonRecord(required=False),
 }
 
 TOKENIZER_OUTPUT_SPEC: lit_types.Spec = {
@@ -83,8 +108,11 @@ TOKENIZER_OUTPUT_SPEC: lit_types.Spec = {
 }
 
 
-def salience_input_spec(methods: Iterable[Any]) -> lit_types.Spec:
-  """Prompt and target, the mask of tokens to explain, which methods and their settings."""
+def salience_input_spec(
+  methods: Iterable[Any], check_settings: Iterable[Any] = ()
+) -> lit_types.Spec:
+  """Prompt and target, the mask of tokens to explain, which methods and their
+  settings, and the deletion check (a method's name and `check_settings`)."""
   methods = list(methods)
   spec = INPUT_SPEC | {
     FieldNames.TARGET_MASK: lit_types.TokenScores(align="", required=False),
@@ -97,6 +125,9 @@ def salience_input_spec(methods: Iterable[Any]) -> lit_types.Spec:
   for method in methods:
     for setting in method.settings:
       spec[setting.name] = setting.lit_type()
+  spec[FieldNames.CHECK] = lit_types.CategoryLabel(vocab=[m.name for m in methods], required=False)
+  for setting in check_settings:
+    spec[setting.name] = setting.lit_type()
   return spec
 
 
@@ -112,6 +143,9 @@ def salience_output_spec(methods: Iterable[Any]) -> lit_types.Spec:
     | {
       # With the gradient methods: the model's top next tokens, with their
       # probabilities, at the first token of the explained span.
-      FieldNames.ALTERNATIVES: lit_types.TopTokens(required=False)
+      FieldNames.ALTERNATIVES: lit_types.TopTokens(required=False),
+      # With a `check` input: the deletion check's record, a JSON object
+      # (docs/reference.md; its type: JsonRecord above).
+      FieldNames.CHECK: JsonRecord(required=False),
     }
   )

@@ -12,17 +12,20 @@ from lit_nlp.api import dataset as lit_dataset
 from lit_nlp.api import types as lit_types
 
 from lit_seqsal import chat
+from lit_seqsal.errors import SetupError
 
 SAMPLE_PROMPTS = "sample_prompts"
 DEFAULT_DATASETS = (SAMPLE_PROMPTS,)
 DEFAULT_MAX_EXAMPLES = 1000
 _FIELDS = ("source", "prompt", "target")
 # Optional fields: a foil for contrastive salience, stop sequences that end the
-# generation, a whole conversation (role/content pairs) for chat templates.
-_OPTIONAL = ("foil", "stop", "messages")
+# generation, a whole conversation (role/content pairs) for chat templates, and
+# for an edited example the record of what was changed (the generation model's
+# `edit`, lit_seqsal/edits.py), kept as it is.
+_OPTIONAL = ("foil", "stop", "messages", "edit")
 
 
-class DatasetFileError(ValueError):
+class DatasetFileError(SetupError):
   """A dataset file that cannot be read; the message names the file and line."""
 
 
@@ -82,6 +85,8 @@ def _checked_example(record: dict, where: str) -> dict:
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
       raise DatasetFileError(f"{where}: field 'stop' must be a text or a list of texts.")
     record["stop"] = stop
+  if "edit" in record and not isinstance(record["edit"], dict):
+    raise DatasetFileError(f"{where}: field 'edit' must be an object (what an edit changed).")
   extra = sorted(set(record) - set(_FIELDS) - set(_OPTIONAL))
   if extra:
     logging.warning("%s: ignoring fields %s (known: %s)", where, extra, list(_FIELDS + _OPTIONAL))
@@ -153,7 +158,7 @@ def parse_dataset_spec(entry: str) -> tuple[str, str]:
     return SAMPLE_PROMPTS, sample_prompts_path()
   name, sep, path = entry.partition(":")
   if not sep or not name.strip() or not path.strip():
-    raise ValueError(
+    raise DatasetFileError(
       f"Bad dataset entry {entry!r}: expected 'sample_prompts' or NAME:PATH with a"
       " .jsonl or .txt file."
     )

@@ -1,11 +1,25 @@
-"""What can go wrong serving a request, and whose fault it is.
+"""What can go wrong, and whose fault it is.
 
-Every error the server reports is one of these classes; the HTTP status says
-whose fault it is (lit_seqsal/serving/responses.py turns them into JSON with a request
-id, and logs the traceback of anything else as a 500).
+Starting up: a `SetupError` is a mistake the person starting lit-seqsal can fix
+(a bad model name or path, a missing extra, a bad option); the server and the
+batch command print its message and exit non-zero, without a traceback, which
+stays for real faults.
+
+Serving a request: every error the server reports is one of the `ServingError`
+classes; the HTTP status says whose fault it is (lit_seqsal/serving/responses.py
+turns them into JSON with a request id, and logs the traceback of anything else
+as a 500).
 """
 
 from __future__ import annotations
+
+
+class SetupError(ValueError):
+  """A start-up mistake the user can fix; the message says what to do."""
+
+
+class MissingPath(SetupError, FileNotFoundError):
+  """A model, dataset or results path that does not exist."""
 
 
 class ServingError(Exception):
@@ -13,6 +27,11 @@ class ServingError(Exception):
 
   status = 500
   kind = "internal"
+
+  def __init__(self, *args, details: dict | None = None):
+    super().__init__(*args)
+    # Machine-readable facts for the client (a TooLarge estimate and budget).
+    self.details = dict(details or {})
 
   def headers(self) -> dict[str, str]:
     return {}
@@ -63,8 +82,8 @@ class Busy(ServingError):
   status = 429
   kind = "busy"
 
-  def __init__(self, message: str, retry_after_s: int = 5):
-    super().__init__(message)
+  def __init__(self, message: str, retry_after_s: int = 5, *, details: dict | None = None):
+    super().__init__(message, details=details)
     self.retry_after_s = retry_after_s
 
   def headers(self) -> dict[str, str]:
@@ -89,12 +108,14 @@ class Stopped(ServingError):
 
 
 def describe(error: ServingError, request_id: str) -> dict:
-  """The JSON body of an error response."""
-  return {
-    "error": {
-      "status": error.status,
-      "kind": error.kind,
-      "message": str(error),
-      "request_id": request_id,
-    }
+  """The JSON body of an error response (with the error's details, if any)."""
+  body = {
+    "status": error.status,
+    "kind": error.kind,
+    "message": str(error),
+    "request_id": request_id,
   }
+  details = getattr(error, "details", None)
+  if details:
+    body["details"] = details
+  return {"error": body}

@@ -108,9 +108,11 @@ def make_notebook_widget(
       (Keras preset or Hugging Face format), a .tar.gz of one, or a preset name
       such as "gemma2_instruct_2b_en" (Kaggle access needed) for keras-hub.
     batch_size: examples per model call.
-    dl_framework: "kerasnlp" (or "kerashub") or "transformers"; default
-      kerasnlp, as LIT's helper, or transformers (said) when Keras is not
-      installed (pip install 'lit-seqsal[keras]').
+    dl_framework: "kerasnlp" (or "kerashub"), "transformers" or "auto" (as the
+      server: Keras for keras-hub presets, else transformers); default
+      kerasnlp, as LIT's helper, or auto (said) when Keras is not installed
+      (pip install 'lit-seqsal[keras]'), where a keras-hub preset name fails
+      at once saying what to install.
     dl_runtime: "tensorflow", "torch" or "jax" for Keras (default tensorflow),
       "torch" for transformers. Keras fixes its runtime when first imported:
       to switch, restart the kernel.
@@ -128,7 +130,8 @@ def make_notebook_widget(
     max_new_tokens: longest generation in tokens.
     sampler: keras-hub sampler for generation ("greedy" by default).
     **kwargs: passed to LIT's LitWidget and LitApp (height, render, proxy_url,
-      warm_start, ...).
+      warm_start, ...), and `threads`: requests the widget's server handles at
+      once (default 16; lit_seqsal/serving/http_servers.py).
 
   Returns:
     A SalienceWidget; call `widget.render(data=[{"prompt": ...}])` to show it.
@@ -136,7 +139,8 @@ def make_notebook_widget(
   if dl_framework is None:
     dl_framework = options.NOTEBOOK_DL_FRAMEWORK
     if keras_backend.missing_packages(dl_runtime):
-      dl_framework = "transformers"
+      # The server's rule: keras-hub presets need Keras (and say how to get it).
+      dl_framework = options.AUTO_FRAMEWORK
       console.say(
         "Keras is not installed here, so the widget loads the models with"
         f" transformers (for Keras: {keras_backend.INSTALL_KERAS})."

@@ -14,10 +14,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lit_seqsal import cli
+from lit_seqsal.errors import SetupError
 
 # "kerasnlp" is the name LIT and the walkthrough use; keras-hub is its new name.
 KERAS_FRAMEWORKS = ("kerasnlp", "kerashub")
 DL_FRAMEWORKS = ("transformers", *KERAS_FRAMEWORKS)
+# Not a framework: the one each model's path calls for (models.choose_framework):
+# Keras for a keras-hub preset, transformers for anything else.
+AUTO_FRAMEWORK = "auto"
+FRAMEWORK_CHOICES = (AUTO_FRAMEWORK, *DL_FRAMEWORKS)
 # Runtimes each framework runs on (transformers 5 has no TensorFlow models); the
 # first is the framework's default (as in LIT's own helper and the walkthrough).
 RUNTIMES_BY_FRAMEWORK = {
@@ -48,11 +53,14 @@ class ModelOptions:
   """Options of one loaded model. Field metadata: the command-line flag, its help."""
 
   dl_framework: str = dataclasses.field(
-    default="transformers",
+    default=AUTO_FRAMEWORK,
     metadata={
-      **_choice(DL_FRAMEWORKS),
+      **_choice(FRAMEWORK_CHOICES),
       "help": "Library that loads and runs the models: transformers (PyTorch) or"
-      " kerasnlp/kerashub (keras-hub on TensorFlow, PyTorch or JAX).",
+      " kerasnlp/kerashub (keras-hub on TensorFlow, PyTorch or JAX); auto: kerasnlp for"
+      " a keras-hub preset name (such as gemma2_instruct_2b_en), a kaggle://, hf://,"
+      " gs:// or modelscope:// handle or a Keras preset directory, transformers for"
+      " anything else (said at load).",
     },
   )
   dl_runtime: str | None = dataclasses.field(
@@ -137,6 +145,8 @@ class ModelOptions:
     """The runtime to use: the one asked for, else the framework's default."""
     if self.dl_runtime:
       return self.dl_runtime
+    if self.is_auto:
+      raise ValueError("dl_framework=auto has no runtime before a model picks its framework.")
     _check_choice(self.dl_framework, DL_FRAMEWORKS, "dl_framework")
     return RUNTIMES_BY_FRAMEWORK[self.dl_framework][0]
 
@@ -144,37 +154,56 @@ class ModelOptions:
   def is_keras(self) -> bool:
     return self.dl_framework in KERAS_FRAMEWORKS
 
+  @property
+  def is_auto(self) -> bool:
+    """The framework is each model's own (models.choose_framework)."""
+    return self.dl_framework == AUTO_FRAMEWORK
+
+  def for_framework(self, framework: str) -> ModelOptions:
+    """These options for a model that runs on `framework`, checked."""
+    return dataclasses.replace(self, dl_framework=framework).checked()
+
   def checked(self) -> ModelOptions:
     """These options with the runtime filled in; clear errors for values or
-    combinations we cannot run, before any loading."""
-    _check_choice(self.dl_framework, DL_FRAMEWORKS, "dl_framework")
+    combinations we cannot run, before any loading. With dl_framework=auto, what
+    depends on the framework is checked when a model picks it (for_framework)."""
+    _check_choice(self.dl_framework, FRAMEWORK_CHOICES, "dl_framework")
+    if self.is_auto:
+      if self.dl_runtime is not None:
+        _check_choice(self.dl_runtime, DL_RUNTIMES, "dl_runtime")
+      self._check_framework_free()
+      return self
     runtime = self.runtime
     _check_choice(
       runtime,
       RUNTIMES_BY_FRAMEWORK[self.dl_framework],
       f"dl_runtime for dl_framework={self.dl_framework}",
     )
-    _check_choice(self.precision, PRECISION_CHOICES, "precision")
-    check_device(self.device)
-    _check_choice(self.device_map, DEVICE_MAPS, "device_map")
+    self._check_framework_free()
     if self.is_keras and (self.device != "auto" or self.device_map != "none"):
-      raise ValueError(
+      raise SetupError(
         "--device and --device_map apply to dl_framework=transformers; a Keras model runs"
         " where its runtime puts it (pick a GPU with CUDA_VISIBLE_DEVICES; see"
         " docs/user-guide.md)."
       )
-    _check_choice(self.sampler, SAMPLERS, "sampler")
     if not self.is_keras and self.sampler != "greedy":
-      raise ValueError(
+      raise SetupError(
         f"sampler={self.sampler!r} is only available with the Keras frameworks;"
         " dl_framework=transformers generates greedily."
       )
+    return dataclasses.replace(self, dl_runtime=runtime)
+
+  def _check_framework_free(self) -> None:
+    """The checks that do not depend on the framework."""
+    _check_choice(self.precision, PRECISION_CHOICES, "precision")
+    check_device(self.device)
+    _check_choice(self.device_map, DEVICE_MAPS, "device_map")
+    _check_choice(self.sampler, SAMPLERS, "sampler")
     for field in dataclasses.fields(self):
       low, high = field.metadata.get("min"), field.metadata.get("max")
       value = getattr(self, field.name)
       if low is not None and value is not None and not low <= value <= high:
-        raise ValueError(f"{field.name} must be between {low} and {high}, got {value!r}.")
-    return dataclasses.replace(self, dl_runtime=runtime)
+        raise SetupError(f"{field.name} must be between {low} and {high}, got {value!r}.")
 
   def replace(self, **changes) -> ModelOptions:
     return dataclasses.replace(self, **changes)
@@ -203,13 +232,13 @@ def flag_name(field: dataclasses.Field) -> str:
 def check_device(device: str) -> str:
   """A `--device` value we know (whether it is present is models/devices.py's check)."""
   if not isinstance(device, str) or not _DEVICE.fullmatch(device):
-    raise ValueError(f"Unknown device {device!r}; allowed values: {DEVICES_HELP}.")
+    raise SetupError(f"Unknown device {device!r}; allowed values: {DEVICES_HELP}.")
   return device
 
 
 def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
   if value not in allowed:
-    raise ValueError(f"Unknown {what} {value!r}; allowed values: {', '.join(allowed)}.")
+    raise SetupError(f"Unknown {what} {value!r}; allowed values: {', '.join(allowed)}.")
 
 
 def define_flags() -> None:
@@ -237,10 +266,10 @@ def define_source_flags(max_examples_default: int, max_examples_help: str):
   models = flags.DEFINE_list(
     "models",
     list(DEFAULT_MODELS),
-    "Models to load, as NAME:PATH. PATH is a local Hugging Face directory (or,"
-    " with --dl_framework=kerasnlp, a Keras preset directory), a .tar.gz archive"
-    " of one, a preset name (Hugging Face Hub for transformers, Kaggle/keras-hub"
-    " such as gemma2_instruct_2b_en for kerasnlp), or 'bundled' (Gemma 3 270M"
+    "Models to load, as NAME:PATH. PATH is a local Hugging Face directory or Keras"
+    " preset directory, a .tar.gz archive of one, a preset name (a keras-hub"
+    " preset such as gemma2_instruct_2b_en, which loads with Keras, or a Hugging"
+    " Face Hub name such as google/gemma-3-270m), or 'bundled' (Gemma 3 270M"
     " shipped with lit-seqsal).",
   )
   data = flags.DEFINE_list(

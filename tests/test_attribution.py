@@ -70,6 +70,7 @@ def test_integrated_gradients_completeness_at_defaults(arch, tiny_gpt2_dir, tiny
   assert np.count_nonzero(result.scores[0, 1:first]) == first - 1
 
 
+@pytest.mark.slow
 def test_integrated_gradients_match_a_riemann_sum_of_reference_gradients(tiny_gpt2_dir):
   """Our Gauss-Legendre IG vs. a fine midpoint rule over plain autograd gradients."""
   engine = _engine(tiny_gpt2_dir, precision="float64", batch_size=4)
@@ -228,7 +229,12 @@ def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_d
   (ig,) = attribution.integrated_gradients(engine, [(list(ids), mask[None])], steps=4)
   ((occ,),) = attribution.occlusion(engine, [(list(ids), mask[None])], "words")
   np.testing.assert_allclose(out["integrated_gradients"], ig.scores[0], rtol=1e-5, atol=1e-7)
-  np.testing.assert_allclose(out["occlusion"], occ.scores, rtol=1e-5, atol=1e-7)
+  # The field is all-spans occlusion (salience/occlusion.py): the same deletions
+  # computed another way (cached prefixes), so equal to float32 rounding of
+  # log-likelihood sums (|LL| x 1e-7 x a few).
+  np.testing.assert_allclose(
+    out["occlusion"], occ.scores, atol=1e-6 * max(1.0, abs(occ.log_likelihood))
+  )
   calls.clear()
   sal.predict([asked])  # cached per method and setting
   assert calls == []

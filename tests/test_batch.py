@@ -214,6 +214,7 @@ def test_other_settings_on_the_same_file_are_refused(groups, tiny_model_dir, dat
   assert "tokens" not in redone.records[0]  # the run's summary records are light
 
 
+@pytest.mark.slow
 def test_command_killed_mid_run_resumes(tiny_model_dir, tmp_path):
   """The real command, SIGKILLed while it writes; the rerun completes the same file."""
   data = write_jsonl(tmp_path / "many.jsonl", template_examples(9) * 4)
@@ -319,7 +320,7 @@ def test_bad_input_is_recorded_per_example_and_summarised(groups, tiny_model_dir
     "bad/4": ("InputError", "over this model's maximum of 256 tokens"),
     "bad/5": ("SpanError", "matches no line of the output"),
     "missing/*": ("DatasetFileError", "does not exist"),
-    "justaname/*": ("ValueError", "Bad dataset entry"),
+    "justaname/*": ("DatasetFileError", "Bad dataset entry"),
     "csv/*": ("DatasetFileError", "unsupported format"),
   }
   for example_id, (kind, message) in expected.items():
@@ -621,3 +622,76 @@ def test_ray_missing_says_how_to_install(monkeypatch, tmp_path):
     -2000:
   ]
   assert not out.exists()
+
+
+# -- the deletion check ------------------------------------------------------------------
+
+
+def test_check_per_example_and_its_aggregate(groups, tiny_model_dir, dataset, tmp_path):
+  """--check writes the salience model's check record in every record (the
+  example asked alone, a fresh model), and the summary, the table and the HTML
+  report aggregate them."""
+  config = make_config(
+    tiny_model_dir,
+    dataset,
+    tmp_path / "c.jsonl",
+    span="^Recommendation:",
+    check="grad_l2",
+    granularity="lines",
+  )
+  result = run_lib.run(config, groups=groups, stream=io.StringIO())
+  assert result.computed == 9 and not result.errors
+  records = results_lib.read_records(config.out)
+  by_id = {r["id"]: r for r in records}
+  fresh = lit_models.SalienceModel(groups["tiny"].engine)
+  for i, ex in enumerate(template_examples()):
+    record = by_id[f"menu/{i}"]
+    span = record["span"]
+    mask = [1 if span["start"] <= k < span["end"] else 0 for k in range(len(record["tokens"]))]
+    (alone,) = fresh.predict(
+      [dict(ex, target_mask=mask, check="grad_l2", check_granularity="lines")]
+    )
+    got, want = record["check"], alone["check"]
+    assert got["verdict"] == want["verdict"] and got["granularity"] == "lines"
+    assert got["log_prob"] == pytest.approx(want["log_prob"], abs=1e-4)
+    assert [e["top"]["segments"] for e in got["by_k"]] == [
+      e["top"]["segments"] for e in want["by_k"]
+    ]
+  summary = report_lib.summary(result.records)
+  (entry,) = summary["checks"]["tiny"]
+  assert entry["method"] == "grad_l2" and entry["examples"] == 9
+  verdicts = [r["check"]["verdict"] for r in records]
+  assert entry["verdicts"] == {
+    "supported": verdicts.count("supported"),
+    "weak": verdicts.count("weak"),
+    "not supported": verdicts.count("not supported"),
+    "too few segments": verdicts.count(None),
+  }
+  k1 = [next(e for e in r["check"]["by_k"] if e["k"] == 1) for r in records]
+  assert entry["by_k"][0]["k"] == 1
+  assert entry["by_k"][0]["top_drop"] == pytest.approx(np.mean([e["top"]["drop"] for e in k1]))
+  assert entry["by_k"][0]["random_drop"] == pytest.approx(
+    np.mean([e["random"]["drop_mean"] for e in k1])
+  )
+  # The light records the reports read keep the numbers, not every draw.
+  assert "draws" not in result.records[0]["check"]["by_k"][0]["random"]
+  text = report_lib.table(summary)
+  assert "tiny · check of grad_l2 at lines, 9 examples" in text
+  html = report_lib.html_report(result.records, summary)
+  assert "deletion check of grad_l2" in html and "beats random" in html
+  # Another --check is another setting: the file is refused.
+  with pytest.raises(config_lib.BatchError, match="other inputs or settings"):
+    run_lib.run(
+      make_config(
+        tiny_model_dir,
+        dataset,
+        tmp_path / "c.jsonl",
+        span="^Recommendation:",
+        check="grad_dot_input",
+        granularity="lines",
+      ),
+      groups=groups,
+      stream=io.StringIO(),
+    )
+  with pytest.raises(config_lib.BatchError, match="Unknown method 'lime' in --check"):
+    make_config(tiny_model_dir, dataset, tmp_path / "x.jsonl", check="lime").checked()

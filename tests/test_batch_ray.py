@@ -20,6 +20,8 @@ from lit_seqsal.models import lit_models
 from tests.batch_data import OPTIONS, template_examples, write_jsonl
 from tests.helpers import REPO
 
+pytestmark = [pytest.mark.slow]
+
 RAY_OPTIONS = {"num_workers": 2, "cpus_per_worker": 1}
 # Integrated gradients makes each chunk slow enough for a worker to die mid-chunk.
 SETTINGS = dict(

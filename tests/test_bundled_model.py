@@ -9,7 +9,7 @@ import torch
 from lit_seqsal import datasets
 from lit_seqsal.components import interpreters
 
-pytestmark = pytest.mark.bundled
+pytestmark = [pytest.mark.bundled, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

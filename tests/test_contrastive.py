@@ -150,7 +150,9 @@ def test_alternatives_are_the_top_of_a_full_softmax(tiny_model_dir):
     logits = engine.model(input_ids=torch.tensor([list(encoded.ids)]), use_cache=False).logits[0]
   probs = torch.softmax(logits[first - 1].double(), -1)
   top = torch.topk(probs, 5)
-  assert [t for t, _ in out["alternatives"]] == engine.token_strings(top.indices.tolist())
+  assert [t for t, _ in out["alternatives"]] == [
+    engine.token_strings([i])[0] for i in top.indices.tolist()
+  ]
   np.testing.assert_allclose([p for _, p in out["alternatives"]], top.values.numpy(), rtol=1e-4)
   # The same with a foil: alternatives at the span's first token.
   (con,) = sal.predict([{"prompt": PROMPT, "target": TARGET, "foil": FOIL}])
@@ -206,5 +208,8 @@ def test_every_method_runs_contrastive_through_the_salience_model(tiny_model_dir
   (ig,) = attribution.integrated_gradients(engine, [encoded.row], steps=16)
   ((occ,),) = attribution.occlusion(engine, [encoded.row], "lines")
   np.testing.assert_allclose(out["integrated_gradients"], ig.scores[0], rtol=1e-5, atol=1e-7)
-  np.testing.assert_allclose(out["occlusion"], occ.scores, rtol=1e-5, atol=1e-7)
+  # The field is all-spans occlusion (salience/occlusion.py): the same deletions
+  # computed another way (cached prefixes), so equal to float32 rounding of the
+  # two rows' log-likelihood sums (each about 100 nats here, x 1e-7 x a few).
+  np.testing.assert_allclose(out["occlusion"], occ.scores, atol=1e-4)
   assert out["occlusion"][:start].any() and not out["occlusion"][start:].any()

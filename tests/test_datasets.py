@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 
 import pytest
 
@@ -53,6 +54,14 @@ def test_jsonl_and_txt_files(tmp_path):
   assert len(datasets.get_datasets([f"a:{jl}"], max_examples=1)["a"]) == 1
 
 
+def test_an_edited_example_keeps_what_was_changed(tmp_path):
+  edit = {"original_prompt": "A B", "edited_prompt": "A", "changes": [{"start": 1, "end": 3}]}
+  jl = tmp_path / "edited.jsonl"
+  jl.write_text(json.dumps({"prompt": "A", "edit": edit}) + "\n")
+  (example,) = datasets.get_datasets([f"e:{jl}"])["e"].examples
+  assert example["edit"] == edit
+
+
 @pytest.mark.parametrize(
   ("content", "message"),
   [
@@ -62,6 +71,7 @@ def test_jsonl_and_txt_files(tmp_path):
     ('{"prompt": 42}\n', r"line 1: field 'prompt' must be a string, got int"),
     ('{"prompt": "x", "target": ["y"]}\n', r"line 1: field 'target' must be a string"),
     ('{"prompt": "  "}\n', r"line 1: field 'prompt' is empty"),
+    ('{"prompt": "x", "edit": "removed"}\n', r"line 1: field 'edit' must be an object"),
   ],
 )
 def test_malformed_jsonl_names_file_and_line(tmp_path, content, message):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import tarfile
 
 import numpy as np
 import pytest
 
-from lit_seqsal import inputs, models, options
+from lit_seqsal import contract, errors, inputs, models, options
+from lit_seqsal.models import keras_backend, loading
+from lit_seqsal.salience import methods
 
 PROMPT = "Suggestion: Onion soup\nAnalysis:"
 TARGET = " it has onions.\nRecommendation: Avoid."
@@ -25,9 +28,17 @@ def test_group_names_and_specs(tiny_group):
     "ig_steps",
     "foil",
     "messages",
+    "check",
+    "check_granularity",
   }
   assert not any(sal.input_spec()[k].required for k in set(sal.input_spec()) - {"prompt"})
+  assert sal.input_spec()["check"].vocab == list(methods.REGISTRY)
   out = sal.output_spec()
+  # The check's record: a JSON object in a type LIT's client leaves alone.
+  assert type(out["check"]) is contract.JsonRecord and not out["check"].required
+  gen = tiny_group["tiny"]
+  assert {"edits"} <= set(gen.input_spec()) and not gen.input_spec()["edits"].required
+  assert {"edited_prompt", "edit"} <= set(gen.output_spec())
   for method in ("grad_l2", "grad_dot_input", "integrated_gradients", "occlusion"):
     assert out[method].align == "tokens"
   # Required: always returned; not required: computed when asked for.
@@ -49,14 +60,14 @@ def test_tokens_contract(tiny_group):
 
 def test_byte_level_tokens_are_cleaned(tiny_group):
   engine = tiny_group["tiny"].engine
-  saved = engine.byte_level
+  saved = engine.token_kind
   try:
-    engine.byte_level = True
+    engine.token_kind = "byte_level"
     # GPT-2 byte-level spellings: "Ġ" is a space, "Ċ" a newline.
     engine.tokenizer.convert_ids_to_tokens = lambda ids: ["ĠHello", "Ċ", "world"]
     assert engine.token_strings([0, 1, 2]) == ["▁Hello", "\n", "world"]
   finally:
-    engine.byte_level = saved
+    engine.token_kind = saved
     del engine.tokenizer.convert_ids_to_tokens
 
 
@@ -106,7 +117,7 @@ def test_too_long_inputs_are_refused_with_limits(tiny_model_dir):
 
 
 def test_config_errors():
-  with pytest.raises(ValueError, match=r"dl_framework.*allowed values: transformers"):
+  with pytest.raises(ValueError, match=r"dl_framework.*allowed values: auto, transformers"):
     models.load_model_group("x", "bundled", dl_framework="tensorflowhub")
   with pytest.raises(ValueError, match=r"precision.*float32, bfloat16"):
     models.load_model_group("x", "bundled", precision="float16")
@@ -150,3 +161,53 @@ def test_tar_gz_archive_loads_same_model(tiny_model_dir, tiny_group, tmp_path, m
   # Extracted once into the cache; loading again reuses that directory.
   models.load_model_group("again", str(archive))
   assert len(list((tmp_path / "cache" / "archives").iterdir())) == 1
+
+
+# -- which framework a model runs on -------------------------------------------
+
+
+def test_keras_hub_preset_names_pick_keras():
+  """Without --dl_framework, what only keras-hub loads goes to Keras; the rest to
+  transformers; an explicit framework always wins. The preset names are keras-hub's
+  own (read offline from its package, or the snapshot of them we ship)."""
+  auto = options.ModelOptions()
+  assert auto.is_auto and auto.checked().is_auto
+  for keras_path in (
+    "gemma2_instruct_2b_en",  # the walkthrough's preset
+    "gemma3_instruct_1b",
+    "llama3_8b_en",
+    "kaggle://keras/gemma2/keras/gemma2_instruct_2b_en/1",
+    "hf://keras/gemma-2-2b",
+  ):
+    assert models.choose_framework(keras_path, auto) == "kerasnlp", keras_path
+  for hf_path in ("google/gemma-2-2b-it", "bundled", "gpt2", "./some/dir"):
+    assert models.choose_framework(hf_path, auto) == "transformers", hf_path
+  given = options.ModelOptions(dl_framework="kerashub")
+  assert models.choose_framework("google/gemma-2-2b-it", given) == "kerashub"
+  assert loading.snapshot_keras_presets() <= loading.keras_preset_names()
+  # A keras-hub name never goes to the Hugging Face Hub (which cannot know it).
+  with pytest.raises(errors.SetupError, match=r"keras-hub preset name, which transformers cannot"):
+    models.get_models(["g:gemma2_instruct_2b_en"], dl_framework="transformers")
+
+
+def test_keras_preset_directory_picks_keras(tmp_path, tiny_model_dir):
+  preset = tmp_path / "preset"
+  preset.mkdir()
+  # What keras-hub's save_to_preset writes beside the weights.
+  (preset / "metadata.json").write_text(json.dumps({"keras_version": "3.15.1"}))
+  assert models.choose_framework(str(preset), options.ModelOptions()) == "kerasnlp"
+  assert models.choose_framework(tiny_model_dir, options.ModelOptions()) == "transformers"
+
+
+def test_preset_without_the_keras_extra_fails_at_once(monkeypatch):
+  monkeypatch.setattr(keras_backend, "missing_packages", lambda runtime=None: ["keras_hub"])
+  with pytest.raises(errors.SetupError) as err:
+    models.get_models(["g:/no/such/dir", "gemma2_2b_it:gemma2_instruct_2b_en"])
+  message = str(err.value)
+  assert "pip install 'lit-seqsal[keras]'" in message and "--dl_framework" in message
+  assert "'gemma2_instruct_2b_en' is a keras-hub preset name" in message
+  # The notebook widget follows the same rule (its default without Keras is auto).
+  from lit_seqsal import notebook
+
+  with pytest.raises(errors.SetupError, match=r"lit-seqsal\[keras\]"):
+    notebook.make_notebook_widget(["sample_prompts"], ["gemma2_2b_it:gemma2_instruct_2b_en"])

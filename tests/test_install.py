@@ -18,6 +18,8 @@ import pytest
 
 from tests.helpers import REPO, free_port
 
+pytestmark = [pytest.mark.install, pytest.mark.slow]
+
 
 def _run(cmd, **kw):
   proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500, **kw)

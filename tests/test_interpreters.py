@@ -196,3 +196,9 @@ def test_lit_legacy_module_draws_the_map(served):
   # The tiny model's 256-token limit makes LIT's metrics over the whole
   # dataset fail for the long few-shot prompts; nothing else may.
   assert [e for e in seen["pageErrors"] if "over this model's maximum" not in e] == []
+  # LIT's page loads its fonts from our server, not Google's: nothing leaves the
+  # server, and its icons are drawn as icons (one glyph), not as their names.
+  assert seen["offOrigin"] == []
+  icons = seen["icons"]
+  assert icons["loaded"] and icons["count"] >= 3, icons
+  assert icons["widest"]["width"] <= 1.5 * icons["widest"]["fontSize"], icons

@@ -17,14 +17,19 @@ from lit_seqsal.models import keras_backend
 from tests.helpers import REPO
 
 
+@pytest.mark.keras
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", keras_backend.KERAS_RUNTIMES)
-def test_keras_cases_on_runtime(runtime):
+def test_keras_cases_on_runtime(runtime, request):
   if runtime == "jax" and importlib.util.find_spec("jax") is None:
     pytest.skip("JAX is not installed (pip install 'lit-seqsal[jax]').")
   env = dict(os.environ, LIT_SEQSAL_TEST_KERAS_RUNTIME=runtime)
   env.pop("KERAS_BACKEND", None)
+  # A run that leaves slow tests out leaves out the slow Keras cases too (every
+  # family on every runtime: tests/keras_cases/test_families.py).
+  tier = ["-m", "not slow"] if "not slow" in (request.config.getoption("markexpr") or "") else []
   proc = subprocess.run(
-    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/keras_cases"],
+    [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tier, "tests/keras_cases"],
     cwd=REPO,
     env=env,
     capture_output=True,

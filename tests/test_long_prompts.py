@@ -14,6 +14,8 @@ from lit_seqsal import inputs, models
 from lit_seqsal.engine import lengths
 from lit_seqsal.models import lit_models, transformers_engine
 
+pytestmark = [pytest.mark.slow]
+
 
 def test_4096_tokens_same_scores_with_and_without_recomputing(tiny_model_dir):
   tok = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)

@@ -21,7 +21,7 @@ from nbclient import NotebookClient
 from lit_seqsal import datasets
 from tests.helpers import BROWSER_DIR, REPO, post, require_browser_tools
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 NOTEBOOK = REPO / "demos" / "notebooks" / "lm_salience_walkthrough.ipynb"
 
 

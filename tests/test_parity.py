@@ -19,7 +19,7 @@ from lit_seqsal.salience import methods
 from tests import parity_probe
 from tests.helpers import REPO
 
-pytestmark = pytest.mark.bundled
+pytestmark = [pytest.mark.bundled, pytest.mark.keras, pytest.mark.slow]
 KERAS_RUNTIMES = ("tensorflow", "torch")
 
 

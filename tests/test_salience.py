@@ -26,6 +26,7 @@ def _target_loglik(model, embs: torch.Tensor, ids: list[int], mask: np.ndarray) 
   return (token_lp * torch.tensor(mask[1:], dtype=token_lp.dtype)).sum()
 
 
+@pytest.mark.slow
 def test_matches_finite_differences(tiny_gpt2_dir):
   engine = _engine(tiny_gpt2_dir, precision="float64")
   sal = lit_models.SalienceModel(engine)

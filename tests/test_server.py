@@ -10,11 +10,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from lit_seqsal import models
 from tests.helpers import free_port, get, greedy_reference, post, post_error, serve_lit
 from tests.helpers import lit_example as _example
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,7 @@ def test_get_info_lists_group_layouts_and_loaders(served):
   assert "sample_prompts" in info["datasets"]
   sal_out = info["models"]["_tiny_salience"]["spec"]["output"]
   assert sal_out["grad_l2"]["__name__"] == "TokenScores"
-  assert "Transformers LM" in info["initSpecs"]["models"]
+  assert models.AUTO_LOADER in info["initSpecs"]["models"]
   assert "prompt_file" in info["initSpecs"]["datasets"]
 
 
@@ -190,7 +194,7 @@ def test_configure_menu_loads_dataset_and_model(served, tmp_path, tiny_model_dir
     served.url,
     "/create_model",
     {"config": {"new_name": "tiny2", "model_name_or_path": tiny_model_dir}},
-    model_name="Transformers LM",
+    model_name=models.AUTO_LOADER,
   )
   assert {"tiny2", "_tiny2_salience", "_tiny2_tokenizer"} <= set(info["models"])
 
@@ -319,6 +323,70 @@ def test_demo_module_rejects_bad_flags(tiny_model_dir):
   )
   assert result.returncode != 0
   assert "does not exist" in result.stderr
+  assert "Traceback" not in result.stderr  # a user error: the message, no traceback
+
+
+# Runs an entry point (server or batch command) as if Keras were not installed.
+_WITHOUT_KERAS = """
+import sys
+for name in ("keras", "keras_hub", "tensorflow", "tensorflow_text"):
+  sys.modules[name] = None  # import fails, importlib.util.find_spec finds nothing
+from absl import app
+if sys.argv[1] == "server":
+  from lit_seqsal.demos.lm_salience import main
+else:
+  from lit_seqsal.attribute import main
+sys.argv = ["entry", *sys.argv[2:]]
+app.run(main)
+"""
+
+
+@pytest.mark.parametrize("entry", ["server", "batch"])
+def test_keras_preset_without_the_keras_extra_fails_at_once(entry, tmp_path):
+  """The walkthrough's command without the keras extra: a message naming the
+  extra and the flag, before anything is loaded or written, no traceback."""
+  out = tmp_path / "out.jsonl"
+  args = [entry, "--models=gemma2_2b_it:gemma2_instruct_2b_en"]
+  if entry == "batch":
+    args.append(f"--out={out}")
+  result = subprocess.run(
+    [sys.executable, "-c", _WITHOUT_KERAS, *args],
+    capture_output=True,
+    text=True,
+    timeout=120,
+    cwd=REPO,
+    env=os.environ | {"PYTHONPATH": str(REPO)},
+  )
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert "'gemma2_instruct_2b_en' is a keras-hub preset name" in result.stderr
+  assert "pip install 'lit-seqsal[keras]'" in result.stderr
+  assert "--dl_framework" in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_walkthrough_command_picks_keras(tmp_path):
+  """`--models=gemma2_2b_it:gemma2_instruct_2b_en` as the walkthrough writes it:
+  Keras, said at load; offline (a dead proxy keeps it so) a clear message about
+  Kaggle, exit 1, no traceback."""
+  dead_proxy = "http://127.0.0.1:9"
+  result = subprocess.run(
+    [sys.executable, "-m", "lit_seqsal.demos.lm_salience", "--models=g:gemma2_instruct_2b_en"],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    cwd=REPO,
+    env=os.environ
+    | {"HTTPS_PROXY": dead_proxy, "HTTP_PROXY": dead_proxy, "KERAS_HOME": str(tmp_path)},
+  )
+  output = result.stdout + result.stderr
+  assert result.returncode == 1, output[-3000:]
+  assert "is a keras-hub preset name: loading 'g' with Keras" in output
+  assert "Could not load the keras-hub preset 'gemma2_instruct_2b_en'" in result.stderr
+  assert "Kaggle" in result.stderr
+  assert "Traceback" not in output
 
 
 def test_wsgi_app_for_gunicorn(tiny_model_dir):

@@ -93,6 +93,7 @@ LAYERS = (
       "lit_seqsal.errors",
       "lit_seqsal.tokens",
       "lit_seqsal.inputs",
+      "lit_seqsal.edits",
       "lit_seqsal.options",
       "lit_seqsal.chat",
       "lit_seqsal.datasets",

@@ -23,9 +23,14 @@ Sizing (measured on the bundled Gemma 3 270M, float32, a 2-core CPU):
   in the worker that started them, so with several workers a load balancer
   must send a job's polls to the same worker (sticky sessions), or run
   several replicas with one worker each behind it.
-- Threads: requests waiting for the model hold a thread, so keep more threads
-  than --queue_per_model (8 when hosted) plus a few for static files, polls
-  and jobs.
+- Threads: each worker handles THREADS requests at once (default: the
+  --server_threads limit, 16; a --server_threads=N in LIT_SEQSAL_ARGS sets it
+  too), so a light request reaches the app while heavy work runs, and the
+  model lock hands the model to it between units of heavy work (a few
+  integration points or occlusion rows, one row of a long prompt; docs/
+  hosting.md gives a unit's time). Requests waiting for the model hold
+  a thread, so keep more threads than --queue_per_model (8 when hosted) plus a
+  few for static files, polls and jobs.
 - Timeouts: a request's compute is bounded by --request_time_limit_s (60 s
   when hosted) and a job's by --job_time_limit_s (600 s), so no request
   outlives `timeout`; long work runs as jobs, which HTTP timeouts never cut.
@@ -35,13 +40,18 @@ Sizing (measured on the bundled Gemma 3 270M, float32, a 2-core CPU):
 """
 
 import os
+import re
 import shlex
 import sys
+
+from lit_seqsal.work.limits import HOSTED
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 worker_class = "gthread"
-threads = int(os.environ.get("THREADS", "16"))
+_args = shlex.split(os.environ.get("LIT_SEQSAL_ARGS", ""))
+_threads_flag = [m.group(1) for a in _args if (m := re.fullmatch(r"--server_threads=(\d+)", a))]
+threads = int(os.environ.get("THREADS") or (_threads_flag or [HOSTED.server_threads])[-1])
 # A worker that stops answering gunicorn's heartbeat for this long is restarted;
 # the first start may convert the bundled model (about a minute).
 timeout = 180
@@ -55,5 +65,5 @@ limit_request_fields = 100
 # gunicorn 27's runtime control socket is one per user by default, so two
 # servers on one machine would clash; the demo needs none.
 control_socket_disable = True
-sys.argv = ["gunicorn", *shlex.split(os.environ.get("LIT_SEQSAL_ARGS", ""))]
+sys.argv = ["gunicorn", *_args]
 wsgi_app = "lit_seqsal.demos.lm_salience:get_wsgi_app()"

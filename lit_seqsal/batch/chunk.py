@@ -221,6 +221,8 @@ def _salience_inputs(state: _Chunk, outputs: dict[int, str]) -> dict[int, _Prepa
       FieldNames.SALIENCE_METHODS: [m.name for m in state.known],
       **settings,
     }
+    if config.check:  # the deletion check of that method's explanation, at --granularity
+      example |= {FieldNames.CHECK: config.check, FieldNames.CHECK_GRANULARITY: config.granularity}
     prepared[i] = _Prepared(example, tokens, encoded.num_prompt_tokens, span, output)
   return prepared
 
@@ -282,6 +284,8 @@ def _records_from_salience(state: _Chunk, prepared: dict[int, _Prepared]) -> Non
         }
         for n in state.unknown
       ]
+    if config.check:
+      record["check"] = answer[FieldNames.CHECK]
     if specs:
       record["regions"] = regions_lib.example_regions(record, specs)
     state.records[i] = record

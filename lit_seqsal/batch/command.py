@@ -22,13 +22,14 @@ from collections.abc import Sequence
 
 from absl import app, flags, logging
 
-from lit_seqsal import cli, options
+from lit_seqsal import cli, datasets, options
 from lit_seqsal.batch import config as config_lib
 from lit_seqsal.batch import regions as regions_lib
 from lit_seqsal.batch import report as report_lib
 from lit_seqsal.batch import results as results_lib
 from lit_seqsal.batch import run as run_lib
 from lit_seqsal.batch import spans
+from lit_seqsal.errors import InputError, SetupError
 from lit_seqsal.salience import methods as methods_lib
 from lit_seqsal.salience import segmentation
 
@@ -106,6 +107,13 @@ _FOIL = flags.DEFINE_string(
   "Contrastive salience: explain each span against this text instead of it"
   " (an example's own 'foil' field wins); see docs/user-guide.md, 'Why this and not that'.",
 )
+_CHECK = flags.DEFINE_string(
+  "check",
+  "",
+  "The deletion check of this method's explanation of every example (any of"
+  f" {', '.join(methods_lib.REGISTRY)}), at --granularity: each record gets its 'check'"
+  " record, the summary and the report its aggregate. Empty: no check.",
+)
 _RAY = flags.DEFINE_bool("ray", False, "Run on Ray: a local cluster, or --ray_address.")
 _RAY_ADDRESS = flags.DEFINE_string(
   "ray_address",
@@ -166,6 +174,7 @@ def config_from_flags() -> config_lib.BatchConfig:
     overwrite=_OVERWRITE.value,
     chunk_size=_CHUNK_SIZE.value,
     foil=_FOIL.value,
+    check=_CHECK.value.strip(),
   )
 
 
@@ -222,7 +231,17 @@ def main(argv: Sequence[str]) -> int:
       summary = write_reports(
         config, result.records, seconds=result.seconds, computed=result.computed
       )
-  except (config_lib.BatchError, regions_lib.RegionSpecError, ValueError, OSError) as e:
+  except (
+    config_lib.BatchError,
+    regions_lib.RegionSpecError,
+    results_lib.ResultsFileError,
+    datasets.DatasetFileError,
+    InputError,
+    SetupError,
+    OSError,
+  ) as e:
+    # A mistake in the command or its files: the message says what to do. Other
+    # exceptions are faults, and keep their traceback.
     logging.error("%s", e)
     sys.stderr.write(f"error: {e}\n")
     return 1

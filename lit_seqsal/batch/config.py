@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from lit_seqsal import inputs
+from lit_seqsal import inputs, models
 from lit_seqsal.batch import regions as regions_lib
 from lit_seqsal.batch import spans as spans_lib
 from lit_seqsal.contract import FieldNames
@@ -45,6 +45,9 @@ class BatchConfig:
   overwrite: bool = False
   chunk_size: int = 0  # examples per salience call; 0: options.batch_size
   foil: str = ""  # contrast every explained span with this text (an example's own foil wins)
+  # The deletion check of this method's explanation of every example, at
+  # `granularity` (lit_seqsal/salience/check.py); "": none.
+  check: str = ""
 
   def checked(self) -> BatchConfig:
     """Errors for settings no example can run with, before any loading."""
@@ -67,10 +70,20 @@ class BatchConfig:
           f"Unknown method(s) {', '.join(unknown)} in --methods; allowed"
           f" values: {', '.join(methods_lib.REGISTRY)}."
         )
-    for method in self.known_methods():
+    if self.check and self.check not in methods_lib.REGISTRY:
+      raise BatchError(
+        f"Unknown method {self.check!r} in --check; allowed values:"
+        f" {', '.join(methods_lib.REGISTRY)}."
+      )
+    for method in self.checked_methods():
       for setting in method.settings:
         setting.check(dict(self.settings).get(setting.name, setting.default))
-    return dataclasses.replace(self, options=self.options.checked())
+    options = self.options.checked()
+    for entry in self.models:
+      # Each model's framework and what it needs installed, before any file is written.
+      name, path = models.parse_model_spec(entry)
+      models.options_for(path, options, name, say=False)
+    return dataclasses.replace(self, options=options)
 
   @property
   def size(self) -> int:
@@ -86,7 +99,14 @@ class BatchConfig:
   def unknown_methods(self) -> tuple[str, ...]:
     return tuple(n for n in dict.fromkeys(self.methods) if n not in methods_lib.REGISTRY)
 
+  def checked_methods(self) -> tuple[methods_lib.Method, ...]:
+    """The known methods and the one --check names (its settings count too)."""
+    extra = (methods_lib.REGISTRY[self.check],) if self.check in methods_lib.REGISTRY else ()
+    return tuple(dict.fromkeys(self.known_methods() + extra))
+
   def method_settings(self) -> dict:
-    """The settings the known methods read, with their defaults filled in."""
+    """The settings the known methods (and --check's) read, with their defaults filled in."""
     given = dict(self.settings)
-    return {s.name: given.get(s.name, s.default) for m in self.known_methods() for s in m.settings}
+    return {
+      s.name: given.get(s.name, s.default) for m in self.checked_methods() for s in m.settings
+    }

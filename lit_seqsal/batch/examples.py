@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from absl import logging
 
 from lit_seqsal import datasets as datasets_lib
-from lit_seqsal import models
+from lit_seqsal import models, options
 from lit_seqsal.batch.config import PASS_THROUGH_FIELDS, BatchConfig, BatchError
 
 
@@ -121,10 +121,11 @@ def model_names(config: BatchConfig) -> list[str]:
 def task_key(config: BatchConfig, model_entry: str, ex: Example) -> str:
   """What an example's record depends on: its inputs, the model and the settings."""
   opts = config.options
+  framework = models.choose_framework(models.parse_model_spec(model_entry)[1], opts)
   payload = {
     "model": model_entry,
-    "framework": opts.dl_framework,
-    "runtime": opts.runtime,
+    "framework": framework,
+    "runtime": opts.dl_runtime or options.RUNTIMES_BY_FRAMEWORK[framework][0],
     "precision": opts.precision,
     "explain": config.explain,
     "span": config.span,
@@ -137,6 +138,8 @@ def task_key(config: BatchConfig, model_entry: str, ex: Example) -> str:
     "extra": list(ex.extra),
     "foil": config.foil,
   }
+  if config.check:  # absent otherwise, so files written before --check keep their keys
+    payload["check"] = config.check
   if config.explain == "generation":
     payload["max_new_tokens"] = opts.max_new_tokens
   data = json.dumps(payload, sort_keys=True, default=str).encode("utf-8")

@@ -1,5 +1,9 @@
 """What a batch run reports: the region table (printed), its JSON, and an HTML report.
 
+With --check, also the deletion checks' aggregate (`check_aggregate`): per
+model and checked method, how many explanations were supported, weak or not
+supported, and the mean drops behind them.
+
 The HTML report is one standalone file (no script, no network): per model and
 method a bar chart of each region's mean share of salience (with its
 interquartile range) and how often it is the top region, a table with the
@@ -154,6 +158,7 @@ def summary(
     for e in r.get("errors", ()):
       method_errors[e.get("method", "?")] = method_errors.get(e.get("method", "?"), 0) + 1
   aggregate = regions_lib.aggregate(ok)
+  checks = check_aggregate(ok)
   out = {
     "examples": len(ok),
     "errors": len(errors),
@@ -168,6 +173,8 @@ def summary(
       for model, methods in aggregate.items()
     },
   }
+  if checks:
+    out["checks"] = checks
   if seconds is not None:
     out["seconds"] = seconds
   if computed is not None:
@@ -175,9 +182,84 @@ def summary(
   return out
 
 
-def table(summary_json: dict) -> str:
-  """The region table, one block per model and method, for the terminal."""
+VERDICTS = ("supported", "weak", "not supported", None)
+
+
+def _verdict_name(verdict) -> str:
+  return "too few segments" if verdict is None else verdict
+
+
+def check_aggregate(records: Sequence[dict]) -> dict:
+  """The deletion checks of the records, per model and checked method (and
+  granularity): verdict counts, and per k the mean drop in the span's
+  log-probability (nats) from deleting the top, random and lowest-ranked
+  segments, the mean excess over random and how often top beat random."""
+  groups: dict[tuple, list[dict]] = {}
+  for r in records:
+    c = r.get("check")
+    if isinstance(c, dict):
+      groups.setdefault((r.get("model", ""), c["method"], c["granularity"]), []).append(c)
+  out: dict[str, list[dict]] = {}
+  for (model, method, granularity), checks in groups.items():
+    counts = {_verdict_name(v): sum(1 for c in checks if c["verdict"] == v) for v in VERDICTS}
+    by_k = []
+    for k in sorted({e["k"] for c in checks for e in c["by_k"]}):
+      entries = [e for c in checks for e in c["by_k"] if e["k"] == k]
+
+      def mean(values) -> float:
+        values = list(values)
+        return sum(values) / len(values)
+
+      by_k.append(
+        {
+          "k": k,
+          "examples": len(entries),
+          "top_drop": mean(e["top"]["drop"] for e in entries),
+          "random_drop": mean(e["random"]["drop_mean"] for e in entries),
+          "lowest_drop": mean(e["lowest"]["drop"] for e in entries),
+          "excess": mean(e["excess"] for e in entries),
+          "beats_random": mean(1.0 if e["beats_random"] else 0.0 for e in entries),
+        }
+      )
+    out.setdefault(model, []).append(
+      {
+        "method": method,
+        "granularity": granularity,
+        "examples": len(checks),
+        "verdicts": counts,
+        "by_k": by_k,
+      }
+    )
+  return out
+
+
+def _check_lines(checks: dict) -> list[str]:
   lines = []
+  for model, entries in checks.items():
+    for entry in entries:
+      n = entry["examples"]
+      counts = ", ".join(
+        f"{name} {count} ({100 * count / n:.0f}%)" for name, count in entry["verdicts"].items()
+      )
+      lines.append(
+        f"{model} · check of {entry['method']} at {entry['granularity']}, {n} examples: {counts}"
+      )
+      lines.append(
+        "  k   top drop  random drop  lowest drop   excess  beats random   (drops: nats)"
+      )
+      for e in entry["by_k"]:
+        lines.append(
+          f"  {e['k']}  {e['top_drop']:9.3f}  {e['random_drop']:11.3f}  {e['lowest_drop']:11.3f}"
+          f"  {e['excess']:7.3f}  {100 * e['beats_random']:11.0f}%"
+        )
+      lines.append("")
+  return lines
+
+
+def table(summary_json: dict) -> str:
+  """The region table, one block per model and method, and the checks'
+  aggregate, for the terminal."""
+  lines = _check_lines(summary_json.get("checks") or {})
   for model, methods in summary_json["regions"].items():
     for method, entry in methods.items():
       lines.append(
@@ -196,7 +278,7 @@ def table(summary_json: dict) -> str:
           f"  {s['examples']:5d}"
         )
       lines.append("")
-  if not lines:
+  if not summary_json["regions"]:
     lines.append("No regions (--regions) to report.")
   errors = summary_json["errors"]
   lines.append(f"{summary_json['examples']} examples explained, {errors} errors.")
@@ -385,6 +467,39 @@ def html_report(
         "<th class=num>top</th><th>highest share</th><th>lowest share</th></tr>"
         + "".join(rows)
         + "</table>"
+      )
+  for model, entries in (summary_json.get("checks") or {}).items():
+    for entry in entries:
+      n = entry["examples"]
+      body.append(
+        f"<h2>{_esc(model)} · deletion check of {_esc(entry['method'])}"
+        f" <span class=muted>({_esc(entry['granularity'])}, {n} examples)</span></h2>"
+      )
+      body.append(
+        "<p class=muted>Per example: delete the explanation's top k segments, k random"
+        " ones (the mean of several draws) and the k lowest-ranked, and measure the drop"
+        " in the explained span's log-probability (nats). Supported: deleting the top k"
+        " hurts clearly more than random deletions for every k.</p>"
+      )
+      body.append(
+        "<table><tr>"
+        + "".join(f"<th class=num>{_esc(name)}</th>" for name in entry["verdicts"])
+        + "</tr><tr>"
+        + "".join(
+          f"<td class=num>{count} ({_pct(count / n)})</td>" for count in entry["verdicts"].values()
+        )
+        + "</tr></table>"
+      )
+      rows = "".join(
+        f"<tr><td class=num>{e['k']}</td><td class=num>{e['top_drop']:.3f}</td>"
+        f"<td class=num>{e['random_drop']:.3f}</td><td class=num>{e['lowest_drop']:.3f}</td>"
+        f"<td class=num>{e['excess']:.3f}</td><td class=num>{_pct(e['beats_random'])}</td></tr>"
+        for e in entry["by_k"]
+      )
+      body.append(
+        "<table><tr><th class=num>k</th><th class=num>top drop</th><th class=num>random"
+        " drop</th><th class=num>lowest drop</th><th class=num>excess</th><th class=num>beats"
+        f" random</th></tr>{rows}</table>"
       )
   if summary_json["errors_by_kind"]:
     body.append("<h2>Errors</h2><ul>")

@@ -193,6 +193,14 @@ def light_record(record: dict) -> dict:
   light = {k: v for k, v in record.items() if k not in _HEAVY}
   if "span" in light:
     light["span"] = {k: v for k, v in light["span"].items() if k in ("text", "selector")}
+  if isinstance(light.get("check"), dict):  # the numbers without each random draw
+    light["check"] = dict(
+      light["check"],
+      by_k=[
+        dict(e, random={k: v for k, v in e["random"].items() if k != "draws"})
+        for e in light["check"].get("by_k", [])
+      ],
+    )
   return light
 
 

@@ -24,7 +24,8 @@ from lit_seqsal import inputs as input_checks
 from lit_seqsal import tokens as token_display
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.models import lit_models
-from lit_seqsal.salience import attribution, methods
+from lit_seqsal.salience import attribution, methods, occlusion
+from lit_seqsal.work import units
 from lit_seqsal.work.progress import ProgressCallback
 
 JsonDict = lit_types.JsonDict
@@ -102,6 +103,14 @@ def _explained(
   return out
 
 
+def _known_without_generating(inputs: Sequence[dict], config: dict) -> bool:
+  """Whether every input's output to explain is known before any generation."""
+  return bool(config.get("target_text")) or all(
+    not input_checks.is_empty(ex.get(FieldNames.TARGET_MASK)) or ex.get(FieldNames.TARGET)
+    for ex in inputs
+  )
+
+
 class _GroupInterpreter(lit_components.Interpreter):
   """Compatible with every model of one of our groups."""
 
@@ -111,6 +120,19 @@ class _GroupInterpreter(lit_components.Interpreter):
   def is_compatible(self, model: lit_model.Model, dataset: lit_dataset.Dataset) -> bool:
     del dataset  # salience comes from the model alone
     return lit_models.group_of(model) is not None
+
+  def estimate(self, inputs: Sequence[dict], model: lit_model.Model, config: dict | None = None):
+    """The model work run() would do, before it runs (lit_seqsal/work/units.py);
+    None when it is not known (the output to explain must be generated first)."""
+    config = config or {}
+    if not _known_without_generating(inputs, config):
+      return None
+    group = _group(model)
+    return self._cost(group.engine, _explained(inputs, None, config, group), config)
+
+  def _cost(self, engine, explained, config: dict) -> units.Cost | None:
+    del engine, explained, config
+    return None
 
 
 class SalienceMapInterpreter(_GroupInterpreter):
@@ -135,6 +157,17 @@ class SalienceMapInterpreter(_GroupInterpreter):
       m.name: lit_types.SequenceSalience(autorun=True, signed=m.signed)
       for m in methods.gradient_methods()
     }
+
+  def estimate(self, inputs, model, config=None):
+    unmasked = [{k: v for k, v in ex.items() if k != FieldNames.TARGET_MASK} for ex in inputs]
+    return super().estimate(unmasked, model, config)
+
+  def _cost(self, engine, explained, config):
+    chunk = config.get("chunk_size", attribution.DEFAULT_MAP_CHUNK)
+    cost = units.Cost()
+    for ids, mask in explained:
+      cost += attribution.salience_map_cost(engine, ids, int(mask.nonzero()[0][0]), chunk)
+    return cost
 
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
     del dataset
@@ -187,6 +220,11 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
       "log_likelihood_change": lit_types.Scalar(),
     }
 
+  def _cost(self, engine, explained, config):
+    steps = int(methods.IG_STEPS.value_in(config, methods.IG_STEPS.config_key))
+    rows = [(ids, mask[None]) for ids, mask in explained]
+    return attribution.integrated_gradients_cost(engine, rows, steps)
+
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
     del dataset
     config = config or {}
@@ -214,7 +252,8 @@ class IntegratedGradientsInterpreter(_GroupInterpreter):
 class OcclusionInterpreter(_GroupInterpreter):
   """Segment occlusion: how much the target's log-likelihood drops when each
   word / sentence / line / paragraph before it is deleted. One forward pass
-  per segment (batched); run it on request, it is the costliest method.
+  per segment (batched; all-spans occlusion, lit_seqsal/salience/occlusion.py,
+  sharing its deletion tables with the salience model's `occlusion` field).
 
   Returns token scores (each segment's score spread evenly over its tokens, so
   summing a segment's tokens gives its score) and the segments themselves.
@@ -228,6 +267,13 @@ class OcclusionInterpreter(_GroupInterpreter):
     # Outputs also carry "segments": [{start, end, text, score}], which has no LIT type.
     return {FieldNames.OCCLUSION: lit_types.TokenSalience(autorun=False, signed=True)}
 
+  def _cost(self, engine, explained, config):
+    setting = methods.OCCLUSION_GRANULARITY
+    granularity = str(setting.value_in(config, setting.config_key))
+    return occlusion.all_spans_cost(
+      engine, [(ids, mask[None]) for ids, mask in explained], granularity
+    )
+
   def run(self, inputs, model, dataset, model_outputs=None, config=None):
     del dataset
     config = config or {}
@@ -235,10 +281,11 @@ class OcclusionInterpreter(_GroupInterpreter):
     granularity = setting.choice_in(config, setting.config_key)
     group = _group(model)
     explained = _explained(inputs, model_outputs, config, group)
-    results = attribution.occlusion(
+    results = occlusion.all_spans(
       group.engine,
       [(ids, mask[None]) for ids, mask in explained],
       granularity,
+      cache=group.salience.cache,
       progress=self._progress,
     )
     outputs = []

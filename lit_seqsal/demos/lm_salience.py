@@ -28,6 +28,7 @@ from lit_nlp import server_flags
 
 from lit_seqsal import datasets as seqsal_datasets
 from lit_seqsal import options
+from lit_seqsal.errors import SetupError
 from lit_seqsal.serving import layouts
 from lit_seqsal.serving import lit_server as server
 from lit_seqsal.work import limits
@@ -95,7 +96,15 @@ def get_wsgi_app():
 def main(argv: Sequence[str]):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  return build_server().serve()
+  try:
+    server = build_server()
+  except SetupError as e:
+    # A mistake in the command (model name or path, missing extra, dataset file):
+    # its message says what to do; a traceback stays for real faults.
+    logging.error("%s", e)
+    sys.stderr.write(f"error: {e}\n")
+    return 1
+  return server.serve()
 
 
 if __name__ == "__main__":

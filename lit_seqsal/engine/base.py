@@ -11,6 +11,13 @@ written on (docs/architecture.md, "The engine and its primitives"):
   optionally its gradient with respect to `embs` (one forward pass for all
   masks, one backward pass per mask).
 
+and, for methods that only run the model forward on edited token sequences
+(occlusion, the deletion check), `run_prefix` and `token_logprobs`: the
+log-probability of chosen tokens of each row, teacher-forced, where rows that
+begin like a sequence already run may continue from its key/value cache (the
+Transformers engine does; the base class recomputes every row through
+`objectives`).
+
 The base class holds what every framework shares: the engine's lock and
 generation (batching prompts, cutting at stops: lit_seqsal/engine/generation.py).
 Packing rows is lit_seqsal/engine/batching.py; examples to token ids,
@@ -26,10 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from lit_seqsal import options, work
+from lit_seqsal.engine import batching, lengths
 from lit_seqsal.engine import generation as generation_lib
-from lit_seqsal.engine import lengths
-from lit_seqsal.engine.batching import SalienceBatch
+from lit_seqsal.engine.batching import SalienceBatch, pack
 from lit_seqsal.engine.generation import Generation
+from lit_seqsal.work import units
 from lit_seqsal.work.model_lock import ModelLock
 from lit_seqsal.work.progress import Progress
 
@@ -37,6 +45,27 @@ from lit_seqsal.work.progress import Progress
 LENGTH_WITHOUT_SHAPE = 1024
 # The largest max_length an option may ask for (ModelOptions).
 MAX_LENGTH_CEILING = options.MAX_SEQUENCE_LENGTH
+
+
+@dataclass
+class Prefix:
+  """A sequence an engine has run once (`LMEngine.run_prefix`): its log-probabilities
+  at some positions, and the engine's state after it (its key/value cache), from
+  which rows that begin with the same tokens may continue (`token_logprobs`)."""
+
+  ids: tuple[int, ...]
+  positions: np.ndarray  # <int64>[K]: where log-probabilities were taken
+  logprobs: np.ndarray  # <float32>[K]: log P(ids[t] | ids[:t]) at each of `positions`
+  state: object = None  # engine-specific; None: nothing to continue from (recompute)
+  cached: int = 0  # how many leading tokens `state` holds
+
+  def shared_length(self, row: Sequence[int]) -> int:
+    """How many leading tokens `row` shares with this prefix that `state` holds."""
+    n = min(len(row), self.cached)
+    if n == 0:
+      return 0
+    differ = np.nonzero(np.asarray(row[:n]) != np.asarray(self.ids[:n]))[0]
+    return int(differ[0]) if differ.size else n
 
 
 @dataclass
@@ -109,6 +138,12 @@ class LMEngine(abc.ABC):
     # cancelled or overdue work (lit_seqsal/work/model_lock.py). Reentrant, so primitives
     # may call each other.
     self.lock = ModelLock()
+    # How much work one unit (one model call, the lock held once) may hold, in
+    # forward-equivalent row-tokens (lit_seqsal/work/units.py); a framework
+    # raises it on an accelerator.
+    self.unit_tokens = units.CPU_UNIT_TOKENS
+    # Measured speed of this model, for cost estimates (units.Throughput).
+    self.throughput = units.Throughput()
 
   @property
   def max_length(self) -> int:
@@ -182,7 +217,47 @@ class LMEngine(abc.ABC):
   ) -> Objectives:
     """See objectives()."""
 
+  # Whether `token_logprobs` continues rows from a prefix's key/value cache (only
+  # what follows the shared tokens runs) or recomputes them whole.
+  continues_prefixes: bool = False
+
+  def _run_prefix(self, ids: list[int], positions: np.ndarray) -> Prefix:
+    """See run_prefix(). Default: no state to continue from."""
+    (logprobs,) = self._token_logprobs([ids], [positions], None)
+    return Prefix(tuple(ids), positions, logprobs)
+
+  def _token_logprobs(
+    self, rows: list[list[int]], positions: list[np.ndarray], prefix: Prefix | None
+  ) -> list[np.ndarray]:
+    """See token_logprobs(). Default: every row from scratch, one forward pass
+    through `_objectives` with one single-token mask per requested position."""
+    del prefix  # nothing to continue from: every row is recomputed
+    packed = []
+    for row, pos in zip(rows, positions):
+      masks = np.zeros((len(pos), len(row)), dtype=np.float32)
+      masks[np.arange(len(pos)), pos] = 1.0
+      packed.append((row, masks))
+    batch = batching.pack(packed, self.pad_id)
+    values = self._objectives(self._embed(batch.ids[:, : batch.used]), batch, False, 0).values
+    return [values[b, : len(p)].astype(np.float32) for b, p in enumerate(positions)]
+
   # -- shared ------------------------------------------------------------------
+
+  def unit_rows(self, tokens: int, kind: str, masks: int = 1) -> int:
+    """Rows of `tokens` tokens in one unit of a pass of `kind` (units.FORWARD or
+    units.GRADIENT, with `masks` backward passes): the policy of
+    lit_seqsal/work/units.py, within this engine's batch_size and unit_tokens."""
+    return units.rows_per_unit(
+      tokens, kind, masks=masks, max_rows=self.batch_size, budget=self.unit_tokens
+    )
+
+  def cut_units(self, rows: Sequence[tuple[int, int]], kind: str) -> list[list[int]]:
+    """Rows given as (tokens, masks) cut in order into units (lists of indices)."""
+    return units.split(rows, kind, max_rows=self.batch_size, budget=self.unit_tokens)
+
+  def masks_per_unit(self, tokens: int) -> int:
+    """Masks (backward passes) of one row of `tokens` tokens per gradient unit."""
+    return units.masks_per_unit(tokens, budget=self.unit_tokens)
 
   def embed(self, ids: np.ndarray) -> np.ndarray:
     """Input embeddings of ids <int>[B, T] as the decoder sees them: <float32>[B, T, H]."""
@@ -201,8 +276,59 @@ class LMEngine(abc.ABC):
     The one framework-specific primitive every salience method is built on
     (lit_seqsal/salience/); one forward pass serves all masks.
     """
-    with self.lock:
+    kind = units.GRADIENT if gradients else units.FORWARD
+    row_tokens = int(embs.shape[0]) * int(embs.shape[1])
+    with self.lock, units.Timer(self.throughput, kind, row_tokens, batch.num_masks):
       return self._objectives(embs, batch, gradients, alternatives)
+
+  def measure_speed(self, sizes: Sequence[int] = (64, 256), rounds: int = 2) -> None:
+    """Times a forward unit and a gradient unit of each size (tokens: a short
+    and a long row, for the per-unit overhead and the per-token cost) on a
+    made-up row, `rounds` times after one round that is forgotten (the first
+    calls of a model or a shape pay one-time costs), and keeps them as the
+    anchors of the model's speed (units.Throughput), so that a server can
+    estimate the cost of work from its first request on."""
+    ids = self.encode("The quick brown fox jumps over the lazy dog. " * 64)
+    for round_ in range(rounds + 1):
+      if round_ == 1:
+        self.throughput.clear()
+      for size in sizes:
+        n = max(2, min(size, self.max_length, len(ids)))
+        mask = np.zeros((1, n), dtype=np.float32)
+        mask[0, n - 1] = 1.0
+        batch = pack([(ids[:n], mask)], self.pad_id)
+        embs = self.embed(batch.ids[:, : batch.used])
+        self.objectives(embs, batch, gradients=False)
+        self.objectives(embs, batch, gradients=True)
+    self.throughput.keep_as_anchors()
+
+  def run_prefix(self, ids: Sequence[int], positions: Sequence[int] | np.ndarray) -> Prefix:
+    """Runs the model once on `ids` and returns the log-probability of the tokens
+    at `positions` (each >= 1), teacher-forced, and what rows that begin with
+    the same tokens may continue from in `token_logprobs`. One model call."""
+    checked = _checked_positions(len(ids), positions)
+    with self.lock, units.Timer(self.throughput, units.FORWARD, len(ids), 1):
+      return self._run_prefix(list(ids), checked)
+
+  def token_logprobs(
+    self,
+    rows: Sequence[Sequence[int]],
+    positions: Sequence[Sequence[int] | np.ndarray],
+    *,
+    prefix: Prefix | None = None,
+  ) -> list[np.ndarray]:
+    """log P(row[t] | row[:t]) for each t of positions[b] (each >= 1), per row:
+    <float32>[len(positions[b])], teacher-forced. Rows that begin with tokens of
+    `prefix` may continue from its state instead of running those tokens again
+    (the same values to float rounding); without a state every row runs whole.
+    One model call: the engine's lock is held for this batch only.
+    """
+    as_lists = [list(r) for r in rows]
+    checked = [_checked_positions(len(r), p) for r, p in zip(as_lists, positions, strict=True)]
+    # What the model runs: each row less the tokens it continues from `prefix`.
+    computed = sum(len(r) - (prefix.shared_length(r) if prefix else 0) for r in as_lists)
+    with self.lock, units.Timer(self.throughput, units.FORWARD, max(computed, 1), 1):
+      return self._token_logprobs(as_lists, checked, prefix)
 
   def generate(
     self,
@@ -214,7 +340,8 @@ class LMEngine(abc.ABC):
     ending at the first of the engine's stop sequences and its own `stops`, after
     at most its own `max_new_tokens` (default and bound: self.max_new_tokens).
     One batch of prompts at a time holds the model (heavy work: light requests
-    waiting for it go between batches)."""
+    waiting for it go between batches, and, on the Transformers engine, between
+    generated tokens: ModelLock.yield_to_lighter)."""
     encoded = [list(ids) for ids in prompt_ids]
     stops = [
       tuple(dict.fromkeys(self.stop_sequences + tuple(s or ())))
@@ -247,3 +374,28 @@ class LMEngine(abc.ABC):
 
   def mean_embedding(self, ids: Sequence[int]) -> np.ndarray:
     return self.embed(np.asarray([list(ids)]))[0].mean(0)
+
+
+# Log-probabilities one call of `LMEngine.token_logprobs` computes at most
+# (rows x positions): each is a row of logits over the vocabulary (262,144
+# floats, 1 MiB, for Gemma 3), so this bounds the call's memory.
+MAX_POSITIONS_PER_CALL = 512
+
+
+def rows_per_call(engine: LMEngine, num_tokens: int, positions_per_row: int = 1) -> int:
+  """Rows of `num_tokens` tokens per `token_logprobs` call for heavy work that
+  loops over small calls (occlusion, the deletion check): the unit policy's
+  forward unit (lit_seqsal/work/units.py: the model lock changes hands between
+  calls), less where the rows' log-probabilities would pass
+  MAX_POSITIONS_PER_CALL."""
+  by_logits = MAX_POSITIONS_PER_CALL // max(positions_per_row, 1)
+  return max(1, min(engine.unit_rows(num_tokens, units.FORWARD), by_logits))
+
+
+def _checked_positions(length: int, positions: Sequence[int] | np.ndarray) -> np.ndarray:
+  out = np.asarray(positions, dtype=np.int64).reshape(-1)
+  if out.size == 0 or out.min() < 1 or out.max() >= length:
+    raise ValueError(
+      f"Positions must lie in [1, {length}) (position 0 is never predicted); got {out.tolist()}."
+    )
+  return out

@@ -15,13 +15,14 @@ import sys
 from absl import logging
 
 from lit_seqsal import options
+from lit_seqsal.errors import SetupError
 
 # Runtimes we run Keras models on. JAX needs jax/jaxlib in the environment (an
 # extra of this package); select() says how to install it.
 KERAS_RUNTIMES = options.RUNTIMES_BY_FRAMEWORK[options.KERAS_FRAMEWORKS[0]]
 
 
-class RuntimeMismatchError(RuntimeError):
+class RuntimeMismatchError(SetupError, RuntimeError):
   """Keras is already running on another backend in this process."""
 
 
@@ -67,20 +68,20 @@ def select(runtime: str):
   RuntimeMismatchError when Keras was already imported with another backend.
   """
   if runtime not in KERAS_RUNTIMES:
-    raise ValueError(
+    raise SetupError(
       f"Unknown dl_runtime {runtime!r} for Keras; allowed values: {', '.join(KERAS_RUNTIMES)}."
     )
   loaded = _loaded_backend()
   if loaded is None:
     missing = missing_packages(runtime)
     if runtime == "jax" and missing == ["jax"]:
-      raise ValueError(
+      raise SetupError(
         "dl_runtime='jax' needs JAX, which is not installed. Install it with"
         " `pip install 'lit-seqsal[jax]'` (CPU build), or use"
         " dl_runtime='tensorflow' or 'torch'."
       )
     if missing:
-      raise ValueError(
+      raise SetupError(
         f"dl_framework=kerasnlp needs Keras and keras-hub (missing here:"
         f" {', '.join(missing)}). Install them with `{INSTALL_KERAS}`"
         f"{' (or [jax] for JAX)' if runtime == 'jax' else ''}, or load the model's Hugging"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -27,12 +26,9 @@ from lit_seqsal import tokens as token_display
 from lit_seqsal.engine import lengths
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import SalienceBatch
-from lit_seqsal.models import autodiff, loading
+from lit_seqsal.errors import SetupError
+from lit_seqsal.models import autodiff, keras_families, loading
 
-# Backbones whose forward pass we can run from input embeddings: token embedding
-# scaled by sqrt(hidden_dim), decoder blocks taking `padding_mask`, final norm,
-# tied reverse embedding (with the optional final logit soft-cap inside it).
-GEMMA_FAMILY = ("GemmaBackbone", "Gemma3Backbone")
 # keras-hub samples every row of a batch from the shortest prompt's end on:
 # prompts whose lengths differ by this much or more run in separate calls.
 GENERATE_GROUP_SPREAD = 32
@@ -71,7 +67,8 @@ def _to_list(tensor) -> list[int]:
 
 
 class KerasEngine(LMEngine):
-  """A keras-hub Gemma-family CausalLM, with salience from embedding gradients."""
+  """A keras-hub causal LM of a family in keras_families.FAMILIES, with salience
+  from embedding gradients."""
 
   def __init__(
     self,
@@ -87,44 +84,51 @@ class KerasEngine(LMEngine):
     super().__init__(**(options.DEFAULTS.engine_kwargs() | engine_kwargs))
     backbone = causal_lm.backbone
     if backbone is None:
-      raise ValueError(f"The Keras {type(causal_lm).__name__} has no backbone attached.")
-    backbone_name = type(backbone).__name__
-    if backbone_name not in GEMMA_FAMILY:
-      raise ValueError(
-        f"{type(causal_lm).__name__} with a {backbone_name} is not supported by"
-        f" the Keras engine yet; supported backbones: {', '.join(GEMMA_FAMILY)}."
-        " Load the model's Hugging Face checkpoint with"
-        " --dl_framework=transformers instead."
-      )
+      raise SetupError(f"The Keras {type(causal_lm).__name__} has no backbone attached.")
     preprocessor = causal_lm.preprocessor
     if preprocessor is None:
-      raise ValueError("The Keras CausalLM has no preprocessor (tokenizer) attached.")
+      raise SetupError("The Keras CausalLM has no preprocessor (tokenizer) attached.")
+    self.family = keras_families.family_of(causal_lm)
     self.lm = causal_lm
     # Gradients are only ever taken with respect to input embeddings.
     self.lm.trainable = False
     self.backbone = backbone
-    self.tokenizer = preprocessor.tokenizer
+    self.tokenizer = tokenizer = preprocessor.tokenizer
     self.backend = keras.backend.backend()
     self.precision = keras.backend.standardize_dtype(self.backbone.compute_dtype)
-    self.pad_id = int(self.tokenizer.pad_token_id)
-    self.bos_id = int(self.tokenizer.start_token_id)
-    stop_ids = [int(self.tokenizer.end_token_id)]
-    if "<end_of_turn>" in self.tokenizer.get_vocabulary():
-      stop_ids.append(int(self.tokenizer.token_to_id("<end_of_turn>")))
-    self.stop_ids = frozenset(stop_ids)
-    # Gemma's turn format, for instruction-tuned Gemma presets (base models
-    # have the same special tokens in their vocabulary but are not chat models).
-    vocabulary = set(self.tokenizer.get_vocabulary())
-    self.uses_chat_template = (
-      chat_template == "auto"
-      and instruction_tuned
-      and {chat.GEMMA_START, chat.GEMMA_END} <= vocabulary
+    self.bos_id = _token_id(tokenizer, "start_token_id")
+    end_id = _token_id(tokenizer, "end_token_id")
+    pad_id = _token_id(tokenizer, "pad_token_id")
+    self.pad_id = pad_id if pad_id is not None else (end_id if end_id is not None else 0)
+    vocabulary = set(tokenizer.get_vocabulary())
+    self.special_tokens = tuple(getattr(tokenizer, "special_tokens", None) or ())
+    self.token_kind = (
+      token_display.BYTE_LEVEL
+      if isinstance(tokenizer, keras_hub.tokenizers.BytePairTokenizer)
+      else token_display.SENTENCEPIECE
     )
-    self.chat_markers = (chat.GEMMA_START, chat.GEMMA_END) if self.uses_chat_template else ()
-    # Gemma's vocabulary has its turn markers (base models too): prompts written
-    # in Gemma's chat format get their turns tagged (chat.tag_marked_turns).
-    if {chat.GEMMA_START, chat.GEMMA_END} <= vocabulary:
-      self.turn_markers = (chat.GEMMA_START, chat.GEMMA_END)
+    first = [tokenizer.id_to_token(i) for i in _to_list(tokenizer.tokenize("a"))[:1]]
+    self.dummy_prefix = bool(first) and token_display.token_text(
+      token_display.display_tokens(first, self.token_kind)[0]
+    ).startswith(" ")
+    fmt = self.family.chat_format
+    # The family's turn format, for its instruction-tuned presets (base models
+    # have the same special tokens in their vocabulary but are not chat models).
+    self.uses_chat_template = (
+      chat_template == "auto" and instruction_tuned and fmt is not None and fmt.end in vocabulary
+    )
+    self.chat_format = fmt if self.uses_chat_template else None
+    self.chat_markers = self.chat_format.markers() if self.chat_format is not None else ()
+    stop_ids = {end_id} if end_id is not None else set()
+    if fmt is not None and fmt.end in vocabulary:
+      stop_ids.add(int(tokenizer.token_to_id(fmt.end)))
+    self.stop_ids = frozenset(stop_ids)
+    # A prompt written in the family's chat format gets its turns tagged
+    # (chat.tag_marked_turns), base models too (their vocabulary has the markers).
+    opening = fmt.open.get("*") if fmt is not None else None
+    pair = (opening[0][1], fmt.end) if fmt is not None and opening else None
+    if pair in chat.TURN_MARKER_PAIRS and set(pair) <= vocabulary:
+      self.turn_markers = pair
     self.set_sampler(sampler)
     self._compiled = None
     if self.backend in autodiff.COMPILABLE:
@@ -156,14 +160,27 @@ class KerasEngine(LMEngine):
   # -- tokens ---------------------------------------------------------------
 
   def encode(self, text: str) -> list[int]:
-    ids = _to_list(self.tokenizer.tokenize(text))
+    ids = _to_list(self.tokenizer.tokenize(text)) if text else []
     return ids if self.bos_id is None else [self.bos_id, *ids]
 
+  def encode_continuation(self, text: str) -> list[int]:
+    ids = _to_list(self.tokenizer.tokenize(text)) if text else []
+    if self.dummy_prefix and ids and self.tokenizer.id_to_token(ids[0]) == token_display.WORD_START:
+      ids = ids[1:]  # the prefix SentencePiece puts before a text, as a token of its own
+    return ids
+
   def token_strings(self, ids: Sequence[int]) -> list[str]:
-    return [token_display.display_piece(self.tokenizer.id_to_token(int(i))) for i in ids]
+    ids = [int(i) for i in ids]
+    return token_display.display_tokens(
+      [self.tokenizer.id_to_token(i) for i in ids],
+      self.token_kind,
+      self.special_tokens,
+      # A whole encoded text (it starts with BOS) starts with the dummy prefix.
+      dummy_prefix=self.dummy_prefix and self.bos_id is not None and ids[:1] == [self.bos_id],
+    )
 
   def model_shape(self) -> lengths.ModelShape | None:
-    """From the backbone (keras-hub's Gemma backbones do not say their context window)."""
+    """From the backbone (keras-hub's backbones do not say their context window)."""
     b = self.backbone
     try:
       return lengths.ModelShape(
@@ -178,16 +195,53 @@ class KerasEngine(LMEngine):
       return None
 
   def encode_chat(self, messages):
-    ids, tags = [self.bos_id], ["0:template"]
-    for kind, text, turn in chat.gemma_pieces(messages):
-      piece = (
-        [int(self.tokenizer.token_to_id(text))]
-        if kind == "marker"
-        else _to_list(self.tokenizer.tokenize(text))
+    """The conversation in the family's turn format. Its markers that are special
+    tokens go in as those; the text between them (template text and contents) is
+    tokenized a run at a time, as a whole conversation's text would be, and each
+    token is tagged by where its characters fall (chat.tag_by_offsets)."""
+    fmt = self.chat_format
+    if fmt is None:
+      raise NotImplementedError(f"{type(self.lm).__name__} has no chat format here.")
+    vocabulary = set(self.tokenizer.get_vocabulary())
+    ids, offsets = [], []
+    rendered, run = "", ""
+
+    def flush():
+      nonlocal rendered, run
+      if not run:
+        return
+      run_ids = _to_list(self.tokenizer.tokenize(run))
+      pieces = [self.tokenizer.id_to_token(i) for i in run_ids]
+      # The prefix SentencePiece puts before a text: a token of its own is left
+      # out; merged into the first token, it is left out of its string.
+      dummy = self.dummy_prefix
+      if dummy and pieces[:1] == [token_display.WORD_START]:
+        run_ids, pieces, dummy = run_ids[1:], pieces[1:], False
+      strings = token_display.display_tokens(
+        pieces, self.token_kind, self.special_tokens, dummy_prefix=dummy
       )
-      role = messages[turn]["role"] if kind == "content" else chat.TEMPLATE_ROLE
-      ids += piece
-      tags += [f"{turn}:{role}"] * len(piece)
+      position = len(rendered)
+      for i, string in zip(run_ids, strings):
+        end = position + len(token_display.token_text(string))
+        ids.append(i)
+        offsets.append((position, end))
+        position = end
+      rendered += run
+      run = ""
+
+    for kind, text, _ in chat.turn_pieces(fmt, messages):
+      if kind == "marker" and text in vocabulary:
+        flush()
+        ids.append(int(self.tokenizer.token_to_id(text)))
+        offsets.append((len(rendered), len(rendered) + len(text)))
+        rendered += text
+      else:
+        run += text
+    flush()
+    opener = next((t for k, t in fmt.pieces("open", "user") if k == "marker"), "")
+    tags = chat.tag_by_offsets(rendered, messages, offsets, opener)
+    if self.bos_id is not None:
+      ids, tags = [self.bos_id, *ids], ["0:template", *tags]
     return ids, tags
 
   def decode(self, ids: Sequence[int]) -> str:
@@ -198,9 +252,8 @@ class KerasEngine(LMEngine):
     return text
 
   def _embedding_tensor(self, ids):
-    """Input embeddings as the decoder blocks see them (Gemma scales them)."""
-    embs = self.backbone.token_embedding(ids)
-    return embs * ops.cast(ops.sqrt(self.backbone.hidden_dim), embs.dtype)
+    """Input embeddings as the decoder blocks see them (keras_families: Gemma scales them)."""
+    return self.family.embed(self.backbone, ids)
 
   # -- generation -----------------------------------------------------------
 
@@ -244,8 +297,12 @@ class KerasEngine(LMEngine):
   ) -> list[list[int]]:
     longest = max(len(e) for e in encoded)
     width = min(self._bucket(longest) + max_new_tokens, self.max_length)
+    # keras-hub's sampling loop ends once every row holds a stop token after its
+    # prompt: the positions still to generate must not be filled with one (a
+    # tokenizer whose padding is its end token).
+    fill = min(set(range(len(stop_ids) + 1)) - stop_ids) if self.pad_id in stop_ids else self.pad_id
     # One row where the loop is compiled (_generate_ids).
-    token_ids = np.full((len(encoded), width), self.pad_id, dtype=np.int32)
+    token_ids = np.full((len(encoded), width), fill, dtype=np.int32)
     padding_mask = np.zeros((len(encoded), width), dtype=bool)
     for b, ids in enumerate(encoded):
       # keras-hub generates into the padded positions after each prompt.
@@ -263,26 +320,23 @@ class KerasEngine(LMEngine):
     )
     out_ids = np.asarray(ops.convert_to_numpy(out["token_ids"]))
     return [
-      out_ids[b, len(ids) : len(ids) + self.max_new_tokens].tolist()
-      for b, ids in enumerate(encoded)
+      out_ids[b, len(ids) : len(ids) + max_new_tokens].tolist() for b, ids in enumerate(encoded)
     ]
 
   # -- salience -------------------------------------------------------------
 
-  def target_logprobs(self, embs, padding_mask, labels, positions, top_k: int = 0):
+  def target_logprobs(self, embs, ids, padding_mask, labels, positions, top_k: int = 0):
     """Log-probabilities of `labels` at token `positions`, <float32>[B, K]; with
     `top_k`, also the top_k next tokens there (log-probabilities and ids).
 
-    The decoder runs on `embs`; the final norm and the LM head (reverse
-    embedding over the whole vocabulary) only at positions - 1, which predict
-    the tokens at `positions`.
+    The decoder runs on `embs` (`ids`, the tokens they stand for, feed what a
+    family looks up per token besides, such as Gemma 4's per-layer embeddings);
+    the LM head (final norm, reverse embedding over the whole vocabulary) only at
+    positions - 1, which predict the tokens at `positions`.
     """
-    x = embs
-    for layer in self.backbone.transformer_layers:
-      x = layer(x, padding_mask=padding_mask)
+    x = self.family.decode(self.backbone, embs, ids, padding_mask)
     x = ops.take(x, positions - 1, axis=1)  # [B, K, H]
-    x = self.backbone.layer_norm(x)
-    logits = self.backbone.token_embedding(x, reverse=True)
+    logits = self.family.lm_head(self.lm, x)
     logprobs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     token_lp = ops.squeeze(ops.take_along_axis(logprobs, labels[..., None], axis=-1), -1)
     if not top_k:
@@ -319,6 +373,7 @@ class KerasEngine(LMEngine):
     if self.compiled:
       return self._compiled_objectives(embs, batch, gradients, alternatives)
     used = embs.shape[1]
+    ids = ops.convert_to_tensor(batch.ids[:, :used].astype(np.int32))
     padding_mask = ops.convert_to_tensor(batch.attention[:, :used].astype(bool))
     positions = ops.convert_to_tensor(batch.positions.astype(np.int32))
     labels = ops.convert_to_tensor(batch.labels.astype(np.int32))
@@ -326,7 +381,7 @@ class KerasEngine(LMEngine):
     embs = ops.convert_to_tensor(embs, dtype=self.backbone.compute_dtype)
     return autodiff.objectives_and_gradients(
       self.backend,
-      autodiff.with_aux(self.target_logprobs, padding_mask, labels, positions, alternatives),
+      autodiff.with_aux(self.target_logprobs, ids, padding_mask, labels, positions, alternatives),
       embs,
       ops.convert_to_tensor(batch.weights),
       gradients=gradients,
@@ -353,6 +408,8 @@ class KerasEngine(LMEngine):
     padded[:, :used] = embs[take]
     padding_mask = np.zeros((b, w), bool)
     padding_mask[:, :used] = batch.attention[take, :used]
+    ids = np.full((b, w), self.pad_id, np.int32)
+    ids[:, :used] = batch.ids[take, :used]
     positions = np.full(k, batch.positions[-1], np.int32)
     positions[:num_positions] = batch.positions
     labels = batch.labels[take][:, np.minimum(np.arange(k), num_positions - 1)].astype(np.int32)
@@ -366,7 +423,7 @@ class KerasEngine(LMEngine):
       ops.convert_to_tensor(padded, dtype=self.backbone.compute_dtype),
       ops.convert_to_tensor(weights),
       num_masks,
-      [ops.convert_to_tensor(a) for a in (padding_mask, labels, positions)],
+      [ops.convert_to_tensor(a) for a in (ids, padding_mask, labels, positions)],
       gradients=gradients,
       top_k=alternatives,
     )
@@ -380,10 +437,32 @@ class KerasEngine(LMEngine):
     return out
 
 
+def task_class(path: str):
+  """The keras-hub task to load `path` with: the one its task.json names (a
+  saved task, or a Kaggle preset), else the plain causal LM of its backbone's
+  family (keras_families), else CausalLM (which says what it found). CausalLM's
+  own choice can be wrong: two tasks share Gemma4Backbone, and it picks the
+  assistant (a drafter that needs other arguments)."""
+  from keras_hub.src.utils import preset_utils
+
+  if preset_utils.check_file_exists(path, preset_utils.TASK_CONFIG_FILE):
+    name = preset_utils.load_json(path, preset_utils.TASK_CONFIG_FILE).get("registered_name")
+    cls = keras.saving.get_registered_object(name) if name else None
+    if isinstance(cls, type) and issubclass(cls, keras_hub.models.CausalLM):
+      return cls
+    return keras_hub.models.CausalLM
+  family = keras_families.family_of_class(
+    preset_utils.get_preset_loader(path).check_backbone_class()
+  )
+  if family is not None:
+    return getattr(keras_hub.models, family.causal_lm)
+  return keras_hub.models.CausalLM
+
+
 def load_causal_lm(path: str, precision: str, source: str):
   """keras-hub CausalLM from a preset name, Keras preset dir or HF directory."""
   if precision not in options.PRECISIONS:
-    raise ValueError(
+    raise SetupError(
       f"Unknown precision {precision!r}; allowed values: {', '.join(options.PRECISIONS)}."
     )
   # keras-hub raises many types; all mean "cannot load".
@@ -391,23 +470,19 @@ def load_causal_lm(path: str, precision: str, source: str):
     path,
     source,
     "a Keras causal LM",
-    hint=". Expected a keras-hub CausalLM preset"
-    " directory (a Gemma-family task saved with save_to_preset) or a Hugging Face"
-    " model directory that keras-hub can convert.",
+    hint=". Expected a keras-hub CausalLM preset directory (a task saved with"
+    " save_to_preset) or a Hugging Face model directory that keras-hub can convert.",
   ):
-    return keras_hub.models.CausalLM.from_preset(path, dtype=precision)
+    return task_class(path).from_preset(path, dtype=precision)
 
 
-def is_instruction_tuned(model_name_or_path: str, path: str) -> bool:
-  """Gemma's naming of instruction-tuned presets (gemma2_instruct_2b_en,
-  gemma-3-1b-it), or a Hugging Face directory whose tokenizer has a chat template."""
-  name = os.path.basename(model_name_or_path.rstrip("/")).lower()
-  if "instruct" in name or re.search(r"(^|[_-])it($|[_-])", name):
-    return True
+def has_chat_template(path: str) -> bool:
+  """A Hugging Face directory whose tokenizer has a chat template."""
   config = os.path.join(path, "tokenizer_config.json")
   if os.path.isfile(config):
     with open(config, encoding="utf-8") as f:
-      return bool(json.load(f).get("chat_template"))
+      if json.load(f).get("chat_template"):
+        return True
   return os.path.isfile(os.path.join(path, "chat_template.jinja"))
 
 
@@ -417,6 +492,15 @@ def load_engine(
   """Loads a keras-hub CausalLM from a preset, directory, archive or 'bundled'."""
   path = loading.resolve_model_path(model_name_or_path)
   causal_lm = load_causal_lm(path, precision, model_name_or_path)
+  family = keras_families.family_of(causal_lm)
+  name = os.path.basename(model_name_or_path.rstrip("/")).lower()
   return KerasEngine(
-    causal_lm, instruction_tuned=is_instruction_tuned(model_name_or_path, path), **engine_kwargs
+    causal_lm,
+    instruction_tuned=family.instruction_tuned(name) or has_chat_template(path),
+    **engine_kwargs,
   )
+
+
+def _token_id(tokenizer, attribute: str) -> int | None:
+  value = getattr(tokenizer, attribute, None)
+  return None if value is None else int(value)

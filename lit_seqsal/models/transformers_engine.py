@@ -15,9 +15,10 @@ from torch.utils import checkpoint as torch_checkpoint
 from lit_seqsal import chat, options, work
 from lit_seqsal import tokens as token_display
 from lit_seqsal.engine import lengths
-from lit_seqsal.engine.base import LMEngine
+from lit_seqsal.engine.base import LMEngine, Prefix
 from lit_seqsal.engine.batching import SalienceBatch
 from lit_seqsal.models import autodiff, loading
+from lit_seqsal.work import units
 
 # Above this many tokens, a gradient call keeps only each decoder layer's input
 # and recomputes the layer in the backward pass (activation checkpointing), so
@@ -70,6 +71,8 @@ class TransformersEngine(LMEngine):
     if not isinstance(weight, torch.Tensor):
       raise TypeError(f"{type(model).__name__}'s input embeddings have no weight tensor.")
     self.device = weight.device
+    if self.device.type != "cpu":
+      self.unit_tokens = units.ACCELERATOR_UNIT_TOKENS
     self.tokenizer = tokenizer
     if tokenizer.pad_token_id is None:
       tokenizer.pad_token = tokenizer.eos_token
@@ -78,11 +81,19 @@ class TransformersEngine(LMEngine):
       raise ValueError("The tokenizer has neither a pad token nor an end-of-sequence token.")
     self.pad_id = pad_id
     self.bos_id = _token_id(tokenizer.bos_token_id, "beginning-of-sequence")
-    # GPT-2 style byte-level BPE spells a leading space as "Ġ"; SentencePiece
-    # tokenizers (Gemma, Llama) already use "▁", like our contract.
-    # Probe behaviour: a vocabulary scan misfires on Gemma, whose
-    # multilingual vocabulary has tokens that happen to start with "Ġ".
+    # GPT-2 style byte-level BPE (Llama 3, Qwen, GPT-NeoX, OLMo) spells bytes as
+    # printable stand-ins ("Ġ" a space); SentencePiece-style tokenizers (Gemma,
+    # Llama 2, Mistral) spell text with "▁", like our contract, and bytes with
+    # byte fallback ("<0xE7>"). Probe behaviour: a vocabulary scan misfires on
+    # Gemma, whose multilingual vocabulary has tokens that start with "Ġ".
     self.byte_level = any(t.startswith("Ġ") for t in tokenizer.tokenize("a b c"))
+    self.token_kind = token_display.BYTE_LEVEL if self.byte_level else token_display.SENTENCEPIECE
+    # Whether the tokenizer writes a space before a text's first word that is not
+    # in the text (SentencePiece's dummy prefix: Llama 2, Mistral).
+    first = tokenizer.tokenize("a")
+    self.dummy_prefix = bool(first) and token_display.token_text(
+      token_display.display_tokens(first[:1], self.token_kind)[0]
+    ).startswith(" ")
     eos_ids = [*_as_list(model.generation_config.eos_token_id), tokenizer.eos_token_id]
     self.stop_ids = frozenset(
       i for i in (_token_id(e, "end-of-sequence") for e in eos_ids) if i is not None
@@ -93,6 +104,18 @@ class TransformersEngine(LMEngine):
     if turn_end is not None:
       # A prompt in the chat format ends its turns there: so does the model's.
       self.stop_ids |= {turn_end}
+    # Gemma 4's per-layer embeddings are looked up from the token ids; given only
+    # input embeddings the model would look the ids up by exact match, which
+    # integrated gradients' scaled embeddings never are. They are passed from
+    # the ids instead (and, like the weights, never differentiated).
+    self._per_layer = next(
+      (
+        m
+        for m in self.model.modules()
+        if getattr(m, "hidden_size_per_layer_input", 0) and hasattr(m, "get_per_layer_inputs")
+      ),
+      None,
+    )
     self._turn_opener = ""
     self.checkpoint_above = CHECKPOINT_ABOVE_TOKENS
     self.uses_chat_template = chat_template == "auto" and bool(
@@ -103,8 +126,12 @@ class TransformersEngine(LMEngine):
       # prompt that holds one is already in the template's format.
       probe = "lit-seqsal-probe"
       sample = _chat_text(tokenizer, [{"role": "user", "content": probe}])
+      # (Whitespace kept as special tokens, as some SentencePiece conversions
+      # do with "\n", marks nothing.)
       self.chat_markers = tuple(
-        t for t in tokenizer.all_special_tokens if t in sample and t != tokenizer.bos_token
+        t
+        for t in tokenizer.all_special_tokens
+        if t in sample and t != tokenizer.bos_token and t.strip()
       )
       # Generation ends with the model's turn: at the marker the template puts
       # right after a turn's content (Gemma's <end_of_turn>, ChatML's <|im_end|>).
@@ -176,10 +203,15 @@ class TransformersEngine(LMEngine):
     return ids
 
   def token_strings(self, ids: Sequence[int]) -> list[str]:
-    pieces = self.tokenizer.convert_ids_to_tokens(list(ids))
-    if self.byte_level:
-      return token_display.display_byte_level(pieces, self.tokenizer.all_special_tokens)
-    return [token_display.display_piece(t) for t in pieces]
+    ids = list(ids)
+    pieces = self.tokenizer.convert_ids_to_tokens(ids)
+    return token_display.display_tokens(
+      pieces,
+      self.token_kind,
+      self.tokenizer.all_special_tokens,
+      # A whole encoded text (it starts with BOS) starts with the dummy prefix.
+      dummy_prefix=self.dummy_prefix and bool(ids) and ids[0] == self.bos_id is not None,
+    )
 
   def decode(self, ids: Sequence[int]) -> str:
     text = self.tokenizer.decode(list(ids), skip_special_tokens=True)
@@ -220,22 +252,35 @@ class TransformersEngine(LMEngine):
       top_k=None,
       pad_token_id=self.pad_id,
       stopping_criteria=transformers.StoppingCriteriaList(
-        [_WorkCheckpoint(), _StopSequences(self, width, stop_sequences)]
+        [_WorkCheckpoint(self), _StopSequences(self, width, stop_sequences)]
       ),
     )
     return out[:, width:].tolist()
 
   # -- salience -------------------------------------------------------------
 
-  def target_logprobs(self, embs, attention, labels, positions, top_k: int = 0):
+  def _per_token_inputs(self, ids) -> dict:
+    """What a model looks up from the token ids besides the embeddings (Gemma 4)."""
+    if self._per_layer is None:
+      return {}
+    lookup = getattr(self._per_layer, "get_per_layer_inputs")  # noqa: B009 (a Module attribute)
+    with torch.no_grad():
+      return {"per_layer_inputs": lookup(ids)}
+
+  def target_logprobs(self, embs, ids, attention, labels, positions, top_k: int = 0):
     """Log-probabilities of `labels` at token `positions`, <float32>[B, K]; with
     `top_k`, also the top_k next tokens there (log-probabilities and ids).
 
     Logits (and the LM head) are computed only at positions - 1, which predict
-    the tokens at `positions`; embs may stop right before max(positions).
+    the tokens at `positions`; embs (and `ids`, the tokens they stand for) may
+    stop right before max(positions).
     """
     out = self.model(
-      inputs_embeds=embs, attention_mask=attention, logits_to_keep=positions - 1, use_cache=False
+      inputs_embeds=embs,
+      attention_mask=attention,
+      logits_to_keep=positions - 1,
+      use_cache=False,
+      **self._per_token_inputs(ids),
     )
     logprobs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
     token_lp = logprobs.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
@@ -244,7 +289,9 @@ class TransformersEngine(LMEngine):
     top = torch.topk(logprobs, top_k, dim=-1)
     return token_lp, top.values, top.indices
 
-  def shared_prefix_logprobs(self, embs, prefix: int, attention, labels, positions, top_k: int = 0):
+  def shared_prefix_logprobs(
+    self, embs, prefix: int, ids, attention, labels, positions, top_k: int = 0
+  ):
     """target_logprobs for rows that share their first `prefix` tokens: the
     prefix runs once (row 0's embeddings) and the rest of every row continues
     from its key/value cache, so a contrastive pair costs about one pass."""
@@ -254,6 +301,7 @@ class TransformersEngine(LMEngine):
       inputs_embeds=embs[:1, :prefix],
       attention_mask=attention[:1, :prefix],
       use_cache=True,
+      **self._per_token_inputs(ids[:1, :prefix]),
       logits_to_keep=(positions - 1)[before]
       if before.any()
       else torch.tensor([prefix - 1], device=embs.device),
@@ -268,6 +316,7 @@ class TransformersEngine(LMEngine):
         cache=cache,
         use_cache=True,
         logits_to_keep=(positions - 1)[~before] - prefix,
+        **self._per_token_inputs(ids[:, prefix:]),
       )
       logits.append(tail.logits)
     logprobs = torch.log_softmax(torch.cat(logits, dim=1).float(), dim=-1)  # [B, K, V]
@@ -276,6 +325,111 @@ class TransformersEngine(LMEngine):
       return token_lp
     top = torch.topk(logprobs, top_k, dim=-1)
     return token_lp, top.values, top.indices
+
+  # -- forward passes over edited sequences (occlusion, the deletion check) -----
+
+  def _tensor(self, array) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+  continues_prefixes = True
+
+  @torch.no_grad()
+  def _run_prefix(self, ids: list[int], positions: np.ndarray) -> Prefix:
+    """One forward pass over ids[:max(positions)] that keeps its key/value cache.
+
+    The cache is a plain `DynamicCache` (no sliding-window trimming), so rows
+    may continue from any of its lengths; sliding-window layers still see only
+    their window: the attention masks are built from absolute positions.
+    """
+    used = int(positions.max())
+    cache = transformers.DynamicCache()
+    out = self.model(
+      input_ids=self._tensor([ids[:used]]),
+      cache=cache,
+      use_cache=True,
+      logits_to_keep=self._tensor(positions - 1),
+    )
+    values = _label_logprobs(out.logits[0], self._tensor(np.asarray(ids)[positions]))
+    return Prefix(tuple(ids), positions, values, state=out.cache, cached=used)
+
+  @torch.no_grad()
+  def _token_logprobs(
+    self, rows: list[list[int]], positions: list[np.ndarray], prefix: Prefix | None
+  ) -> list[np.ndarray]:
+    """Rows continue from the prefix's cache at the longest length they all
+    share (and before the first position any of them needs), so only the
+    tokens after it run: a deletion at token p recomputes only what follows p.
+    The LM head runs only at each row's own positions (`_head_at`)."""
+    shared = 0
+    state = None if prefix is None else cast(transformers.DynamicCache | None, prefix.state)
+    if prefix is not None and state is not None:
+      shared = min(
+        min(prefix.shared_length(row) for row in rows), min(int(p.min()) for p in positions) - 1
+      )
+    tails = [row[shared : int(p.max())] for row, p in zip(rows, positions)]
+    width = max(len(t) for t in tails)
+    input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+    attention = np.zeros((len(rows), shared + width), dtype=np.int64)
+    attention[:, :shared] = 1
+    for b, tail in enumerate(tails):
+      input_ids[b, : len(tail)] = tail
+      attention[b, shared : shared + len(tail)] = 1
+    cache = None
+    if shared and state is not None:
+      # The prefix's keys and values up to `shared`, once per row (a layer
+      # without its own, e.g. one that shares another's, stays empty).
+      kept = []
+      for layer in state.layers:
+        keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+        if keys is None or values is None or not keys.numel():
+          kept.append((None, None))
+        else:
+          kept.append(
+            (
+              keys[:, :, :shared].expand(len(rows), -1, -1, -1),
+              values[:, :, :shared].expand(len(rows), -1, -1, -1),
+            )
+          )
+      cache = transformers.DynamicCache(ddp_cache_data=kept)
+    which_row = np.concatenate([np.full(len(p), b) for b, p in enumerate(positions)])
+    which_token = np.concatenate([p - 1 - shared for p in positions])
+    with self._head_at(self._tensor(which_row), self._tensor(which_token)):
+      out = self.model(
+        input_ids=self._tensor(input_ids),
+        attention_mask=self._tensor(attention),
+        cache=cache,
+        use_cache=cache is not None,
+      )
+    logits = out.logits
+    if tuple(logits.shape[:2]) != (1, len(which_row)):
+      raise RuntimeError(
+        f"{type(self.model).__name__} reshapes its logits after the LM head; token"
+        " log-probabilities of edited rows are not supported for it."
+      )
+    labels = self._tensor(np.concatenate([np.asarray(r)[p] for r, p in zip(rows, positions)]))
+    values = _label_logprobs(logits[0], labels)
+    return list(np.split(values, np.cumsum([len(p) for p in positions])[:-1]))
+
+  @contextlib.contextmanager
+  def _head_at(self, rows: torch.Tensor, tokens: torch.Tensor):
+    """For one forward pass, the LM head sees only the hidden states at (rows,
+    tokens): [1, N, hidden] instead of [B, T, hidden]. The model's own code
+    after the head (Gemma's final soft-capping) still applies, and logits are
+    computed only where some row needs them, not at the union of all rows'
+    positions times every row."""
+    head = self.model.get_output_embeddings()
+    if head is None:
+      raise RuntimeError(f"{type(self.model).__name__} has no output embeddings (LM head).")
+
+    def gather(module, args):
+      del module
+      return (args[0][rows, tokens][None], *args[1:])
+
+    handle = head.register_forward_pre_hook(gather)
+    try:
+      yield
+    finally:
+      handle.remove()
 
   def _embed(self, ids: np.ndarray) -> np.ndarray:
     with torch.no_grad():
@@ -287,6 +441,7 @@ class TransformersEngine(LMEngine):
       return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     attention = tensor(batch.attention[:, : embs.shape[1]])
+    ids = tensor(batch.ids[:, : embs.shape[1]])
     positions, labels = tensor(batch.positions), tensor(batch.labels)
     # float32 numpy holds bfloat16 values exactly, so this round trip is lossless.
     embs = tensor(embs).to(self.model.dtype)
@@ -294,13 +449,16 @@ class TransformersEngine(LMEngine):
     if 0 < batch.shared_prefix < embs.shape[1] and not recompute:
       forward = autodiff.with_aux(
         lambda e, *a: self.shared_prefix_logprobs(e, batch.shared_prefix, *a),
+        ids,
         attention,
         labels,
         positions,
         alternatives,
       )
     else:
-      forward = autodiff.with_aux(self.target_logprobs, attention, labels, positions, alternatives)
+      forward = autodiff.with_aux(
+        self.target_logprobs, ids, attention, labels, positions, alternatives
+      )
     with self._recomputing_layers() if recompute else contextlib.nullcontext():
       return autodiff.objectives_and_gradients(
         self.backend,
@@ -335,9 +493,15 @@ class TransformersEngine(LMEngine):
 
 
 class _WorkCheckpoint(transformers.StoppingCriteria):
-  """Stops a cancelled or overdue generation at the next token (lit_seqsal/work/context.py)."""
+  """After each generated token: lets waiting light work have the model first
+  (a generation batch is one unit that cannot be cut), and stops a cancelled or
+  overdue generation (lit_seqsal/work/context.py)."""
+
+  def __init__(self, engine: TransformersEngine):
+    self.engine = engine
 
   def __call__(self, input_ids, scores, **unused_kw):
+    self.engine.lock.yield_to_lighter()
     work.current().checkpoint()
     return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
@@ -355,6 +519,20 @@ class _StopSequences(transformers.StoppingCriteria):
       for row in input_ids
     ]
     return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+# Rows of logits turned into log-probabilities at a time: the log-softmax's
+# float32 copy then stays small beside the logits themselves.
+_SOFTMAX_ROWS = 128
+
+
+def _label_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+  """log-softmax(logits[k])[labels[k]] for each row k of logits [N, V], as float32."""
+  out = []
+  for start in range(0, logits.shape[0], _SOFTMAX_ROWS):
+    chunk = torch.log_softmax(logits[start : start + _SOFTMAX_ROWS].float(), dim=-1)
+    out.append(chunk.gather(-1, labels[start : start + _SOFTMAX_ROWS, None])[:, 0])
+  return torch.cat(out).cpu().numpy()
 
 
 def _as_list(value) -> list:

@@ -28,6 +28,7 @@ from lit_seqsal.engine import batching
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import Row
 from lit_seqsal.salience import contrastive, gradients, segmentation
+from lit_seqsal.work import units
 from lit_seqsal.work.progress import Progress, ProgressCallback
 
 # The integrated-gradients baseline scales the context's input embeddings by
@@ -69,7 +70,7 @@ def check_chunk(chunk_size) -> int:
 # -- salience map ------------------------------------------------------------
 
 
-@work.heavy()  # light requests get the model between its batches
+@work.heavy()  # light requests get the model between its units
 def salience_map(
   engine: LMEngine,
   ids: Sequence[int],
@@ -111,6 +112,24 @@ def salience_map(
   return {method: np.concatenate(chunks) for method, chunks in parts.items()}
 
 
+def salience_map_cost(
+  engine: LMEngine, ids: Sequence[int], first_output: int, chunk_size: int = DEFAULT_MAP_CHUNK
+) -> units.Cost:
+  """The model work of salience_map(engine, ids, first_output, chunk_size=...)
+  (its budget of output tokens first, as it checks it)."""
+  chunk_size = check_chunk(chunk_size)
+  n = len(ids)
+  outputs = max(n - max(first_output, 1), 0)
+  work.current().limits.check(
+    "max_map_outputs", outputs, "The salience map's number of output tokens"
+  )
+  cost = units.Cost()
+  for start in range(0, outputs, chunk_size):
+    masks = np.zeros((min(chunk_size, outputs - start), n), dtype=np.float32)
+    cost += gradients.gradient_cost(engine, [(list(ids), masks)])
+  return cost
+
+
 # -- integrated gradients ----------------------------------------------------
 
 
@@ -131,7 +150,7 @@ def _gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
   return (nodes + 1.0) / 2.0, weights / 2.0  # from [-1, 1] to [0, 1]
 
 
-@work.heavy()  # light requests get the model between its batches
+@work.heavy()  # light requests get the model between its units
 def integrated_gradients(
   engine: LMEngine,
   rows: Rows,
@@ -173,8 +192,9 @@ def integrated_gradients(
     f"Integrated gradients ({steps} steps x {len(paths)} targets)", len(points), progress
   )
   path_integral = np.zeros(inputs.shape, dtype=np.float32)
-  for start in range(0, len(points), engine.batch_size):
-    chunk = points[start : start + engine.batch_size]
+  per_unit = engine.unit_rows(batch.used, units.GRADIENT)  # rows of one model call
+  for start in range(0, len(points), per_unit):
+    chunk = points[start : start + per_unit]
     which = [p for p, _ in chunk]
     alpha = alphas[[s for _, s in chunk]].astype(np.float32)[:, None, None]
     embs = baseline[which] + alpha * delta[which]
@@ -210,14 +230,28 @@ def integrated_gradients(
 
 
 def _forward(engine: LMEngine, batch, embs: np.ndarray, which: list[int]) -> np.ndarray:
-  """Objectives [len(which), M] of rows `which` of `batch` run on `embs`, in chunks."""
+  """Objectives [len(which), M] of rows `which` of `batch` run on `embs`, in units."""
   out = []
-  for start in range(0, len(which), engine.batch_size):
-    sub = batching.take_rows(batch, which[start : start + engine.batch_size])
-    out.append(
-      engine.objectives(embs[start : start + engine.batch_size], sub, gradients=False).values
-    )
+  per_unit = engine.unit_rows(batch.used, units.FORWARD)
+  for start in range(0, len(which), per_unit):
+    sub = batching.take_rows(batch, which[start : start + per_unit])
+    out.append(engine.objectives(embs[start : start + per_unit], sub, gradients=False).values)
   return np.concatenate(out)
+
+
+def integrated_gradients_cost(engine: LMEngine, rows: Rows, steps: int) -> units.Cost:
+  """The model work of integrated_gradients(engine, rows, steps=steps), unit by
+  unit, before it runs (the request's budgets first, as it checks them)."""
+  work.current().limits.check("max_ig_steps", steps, "ig_steps")
+  plain, _ = contrastive.expand(rows)
+  lasts = [int(np.nonzero(mask)[0].max()) for row in plain for mask in row[1]]
+  used = max(lasts, default=1)  # every path is padded to the batch's width
+  paths = len(lasts)
+  return units.Cost.of_rows(
+    steps * paths, used, units.GRADIENT, per_unit=engine.unit_rows(used, units.GRADIENT)
+  ) + units.Cost.of_rows(
+    2 * paths, used, units.FORWARD, per_unit=engine.unit_rows(used, units.FORWARD)
+  )
 
 
 # -- occlusion ---------------------------------------------------------------
@@ -228,14 +262,15 @@ def log_likelihoods(
 ) -> np.ndarray:
   """Target log-likelihood of each (ids, mask <float>[1, num_tokens]) row (for a
   contrastive row, that of the span minus that of the foil), forward passes
-  only, in batches of rows of similar length (less padding)."""
+  only, in units of rows of similar length (less padding)."""
   plain, plan = contrastive.expand(rows)
   values = np.zeros(len(plain), dtype=np.float64)
   order = sorted(range(len(plain)), key=lambda i: len(plain[i][0]))
-  for start in range(0, len(order), engine.batch_size):
-    which = order[start : start + engine.batch_size]
+  for unit in engine.cut_units([(len(plain[i][0]), 1) for i in order], units.FORWARD):
+    which = [order[k] for k in unit]
     batch = batching.pack([plain[i] for i in which], engine.pad_id)
-    lls = engine.objectives(engine.embed(batch.ids[:, : batch.used]), batch, gradients=False)
+    with engine.lock:  # one unit
+      lls = engine.objectives(engine.embed(batch.ids[:, : batch.used]), batch, gradients=False)
     values[which] = lls.values[:, 0]
     if progress is not None:
       progress.advance(len(which))
@@ -268,7 +303,40 @@ def occlusion_segments(
   return out
 
 
-@work.heavy()  # light requests get the model between its batches
+def occlusion_cost(engine: LMEngine, rows: Rows, granularity: str) -> units.Cost:
+  """The model work of occlusion(engine, rows, granularity), unit by unit, before
+  it runs: one forward row per mask and per deletion (two for a contrastive row).
+  The request's budget of deletions first, as occlusion checks it."""
+  segmentation.check_granularity(granularity)
+  shapes = []  # (tokens, tokens the model sees) of each row log_likelihoods will run
+  num_deleted = 0
+  for row in rows:
+    ids = list(row[0])
+    foil = list(row[2]) if contrastive.is_contrastive(row) else None
+    tokens = engine.token_strings(ids)
+    for mask in row[1]:
+      targets = np.nonzero(mask)[0]
+      segments = occlusion_segments(tokens, mask, granularity)
+      num_deleted += len(segments)
+      for deleted in [[], *segments]:
+        shapes.append((len(ids) - len(deleted), int(targets[-1]) - len(deleted)))
+        if foil is not None:  # context (less the deletion) + foil, the foil explained
+          foil_end = int(targets[0]) - len(deleted) + len(foil)
+          shapes.append((foil_end, foil_end - 1))
+  work.current().limits.check(
+    "max_occlusion_units",
+    num_deleted,
+    f"Occlusion at {granularity} granularity: the number of deletions",
+  )
+  shapes.sort(key=lambda shape: shape[0])  # stable, as log_likelihoods orders its rows
+  cost = units.Cost()
+  for unit in engine.cut_units([(n, 1) for n, _ in shapes], units.FORWARD):
+    used = max(shapes[i][1] for i in unit)
+    cost += units.Cost.of_unit(len(unit) * used, units.FORWARD)
+  return cost
+
+
+@work.heavy()  # light requests get the model between its units
 def occlusion(
   engine: LMEngine, rows: Rows, granularity: str, *, progress: ProgressCallback | None = None
 ) -> list[list[Occlusion]]:

@@ -28,11 +28,27 @@ from lit_seqsal import cli, inputs
 from lit_seqsal.contract import FieldNames
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.batching import Row
-from lit_seqsal.salience import attribution, gradients, segmentation
+from lit_seqsal.salience import attribution, check, gradients, occlusion, segmentation
+from lit_seqsal.work import units
+from lit_seqsal.work.cache import ByteLRU
 from lit_seqsal.work.progress import ProgressCallback
 
-# (engine, rows, *setting values, progress=) -> per row <float32>[num_masks, num_tokens].
+# (engine, rows, *setting values, progress=, context=) -> per row
+# <float32>[num_masks, num_tokens].
 Compute = Callable[..., list[np.ndarray]]
+# (engine, rows, *setting values, context=) -> the model work `compute` will do (units.Cost).
+Estimate = Callable[..., units.Cost]
+
+
+@dataclass(frozen=True)
+class RunContext:
+  """What a compute function may use beside the rows and settings (all optional)."""
+
+  # Kept by the caller per model (the salience model's byte-bounded cache): for
+  # intermediate results that later requests reuse (occlusion's deletion tables).
+  cache: ByteLRU | None = None
+  # Per row, where its output starts (the first token after the prompt).
+  outputs_from: Sequence[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +150,9 @@ class Method:
   contrastive: bool = True
   from_gradients: gradients.Reduction | None = None
   compute: Compute | None = None
+  # The model work of `compute`, known before it runs (a hosted server refuses
+  # work over its time limit at once); None: not judged before it runs.
+  estimate: Estimate | None = None
 
   def __post_init__(self):
     if (self.from_gradients is None) == (self.compute is None):
@@ -169,26 +188,64 @@ class Method:
     settings: tuple = (),
     *,
     progress: ProgressCallback | None = None,
+    context: RunContext | None = None,
   ) -> list[np.ndarray]:
     """Scores per row, <float32>[num_masks, num_tokens] (rows may be contrastive)."""
     if self.from_gradients is not None:
       return [r[self.name] for r in gradient_methods_run(engine, rows, [self])]
     if self.compute is None:  # __post_init__ rules this out
       raise ValueError(f"Method {self.name!r} has neither from_gradients nor compute.")
-    return self.compute(engine, rows, *settings, progress=progress)
+    return self.compute(engine, rows, *settings, progress=progress, context=context or RunContext())
+
+  def model_work(
+    self,
+    engine: LMEngine,
+    rows: Sequence[Row],
+    settings: tuple = (),
+    *,
+    context: RunContext | None = None,
+  ) -> units.Cost | None:
+    """The model work of run(engine, rows, settings, context=context), before it
+    runs (None: unknown)."""
+    if self.from_gradients is not None:
+      return gradients.gradient_cost(engine, rows)
+    if self.estimate is None:
+      return None
+    return self.estimate(engine, rows, *settings, context=context or RunContext())
 
 
-def _integrated_gradients(engine, rows, steps, *, progress=None):
+def _integrated_gradients(engine, rows, steps, *, progress=None, context=None):
+  del context  # nothing to reuse between calls
   return [
     r.scores for r in attribution.integrated_gradients(engine, rows, steps=steps, progress=progress)
   ]
 
 
-def _occlusion(engine, rows, granularity, *, progress=None):
-  return [
-    np.stack([o.scores for o in per_mask])
-    for per_mask in attribution.occlusion(engine, rows, granularity, progress=progress)
-  ]
+def _integrated_gradients_cost(engine, rows, steps, *, context):
+  del context  # nothing to reuse between calls
+  return attribution.integrated_gradients_cost(engine, rows, steps)
+
+
+def _occlusion_cost(engine, rows, granularity, *, context):
+  return occlusion.all_spans_cost(
+    engine, rows, granularity, outputs_from=context.outputs_from, cache=context.cache
+  )
+
+
+def _occlusion(engine, rows, granularity, *, progress=None, context=None):
+  """All-spans occlusion (lit_seqsal/salience/occlusion.py): the same scores as
+  deleting each segment for each span on its own, from one set of deletions
+  per input, cached in the context's cache."""
+  context = context or RunContext()
+  results = occlusion.all_spans(
+    engine,
+    rows,
+    granularity,
+    outputs_from=context.outputs_from,
+    cache=context.cache,
+    progress=progress,
+  )
+  return [np.stack([o.scores for o in per_mask]) for per_mask in results]
 
 
 IG_STEPS = Setting(
@@ -245,6 +302,7 @@ REGISTRY: dict[str, Method] = {
       cost="`ig_steps` forward + backward passes, batched",
       settings=(IG_STEPS,),
       compute=_integrated_gradients,
+      estimate=_integrated_gradients_cost,
       work_note="the model runs forward and backward at each integration step",
     ),
     Method(
@@ -255,9 +313,11 @@ REGISTRY: dict[str, Method] = {
       signed=True,
       on_request=True,
       measures="log-likelihood of the target minus that with the segment deleted; signed",
-      cost="one forward pass per segment before the span, batched",
+      cost="one forward pass per segment of the input, shared by all spans of an output"
+      " (each runs only the tokens after its segment), batched",
       settings=(OCCLUSION_GRANULARITY,),
       compute=_occlusion,
+      estimate=_occlusion_cost,
       work_note="the model runs once without each of the {units} {granularity}"
       " before the selection",
     ),
@@ -265,6 +325,47 @@ REGISTRY: dict[str, Method] = {
 }
 # The method a client shows first (the walkthrough's and LIT's default).
 DEFAULT_METHOD = FieldNames.GRAD_L2
+
+# The deletion check of an explanation (lit_seqsal/salience/check.py): input
+# field `check` names the method, `check_granularity` the segments it ranks.
+CHECK_GRANULARITY = Setting(
+  FieldNames.CHECK_GRANULARITY,
+  "sentences",
+  "the segments the deletion check ranks and deletes",
+  choices=segmentation.GRANULARITIES,
+  note=" (custom patterns are client-side only)",
+  follows="granularity",
+)
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+  """An input's request for the deletion check of its explanation."""
+
+  method: Method
+  settings: tuple  # the method's settings in the input
+  granularity: str
+
+  @property
+  def key(self) -> tuple:
+    return ("check", self.method.name, self.settings, self.granularity, check.DRAWS, check.SEED)
+
+
+def check_requested(example: dict) -> CheckRequest | None:
+  """The deletion check an input asks for (field `check`: a method name), or None."""
+  name = example.get(FieldNames.CHECK)
+  if inputs.is_empty(name) or name == "":
+    return None
+  if not isinstance(name, str) or name not in REGISTRY:
+    raise inputs.InputError(
+      f"Field {FieldNames.CHECK!r} names the method whose explanation to check;"
+      f" got {name!r}, allowed values: {', '.join(REGISTRY)}."
+    )
+  method = REGISTRY[name]
+  if example.get(FieldNames.FOIL) is not None and not method.contrastive:
+    raise inputs.InputError(f"Method {name} has no contrastive form to check with a 'foil'.")
+  granularity = CHECK_GRANULARITY.choice_in(example)
+  return CheckRequest(method, method.settings_of(example), granularity)
 
 
 def register(method: Method) -> Method:
@@ -347,8 +448,17 @@ def gradient_methods_run(
 
 
 def describe_all() -> dict:
-  """Every registered method as a client sees it, and the one to show first."""
-  return {"methods": [m.describe() for m in REGISTRY.values()], "default_method": DEFAULT_METHOD}
+  """Every registered method as a client sees it, the one to show first, and
+  the deletion check (its request fields and thresholds)."""
+  return {
+    "methods": [m.describe() for m in REGISTRY.values()],
+    "default_method": DEFAULT_METHOD,
+    "check": {
+      "field": FieldNames.CHECK,
+      "settings": [CHECK_GRANULARITY.describe()],
+      **check.describe(),
+    },
+  }
 
 
 def markdown_table() -> str:

@@ -12,15 +12,22 @@ part has its own home in this package:
 - jobs and the server's description (/seqsal/jobs, /seqsal/info): jobs_api.py;
 - the batch command's results file (/seqsal/results): results_api.py;
 - what reaches into LIT's private internals: lit_patches.py;
-- what a hosted demo offers of LIT's components: hosted.py.
+- what a hosted demo offers of LIT's components: hosted.py;
+- what a request will cost, judged before it runs: estimates.py.
 
 Each model request runs inside a `Work` (lit_seqsal/work/) with the server's
-budgets and time limit, behind its model's admission gate (429 when full).
+budgets and time limit, behind its model's admission gate (429 when full),
+after its estimated cost was judged against its time limit (413). Requests
+arrive on several threads (lit_seqsal/serving/http_servers.py, gunicorn's
+gthread workers): what they share is thread-safe (the model lock, the gates,
+the byte-bounded caches, the jobs table, LIT's prediction cache as
+lit_patches.py leaves it).
 """
 
 from __future__ import annotations
 
 import io
+import threading
 import time
 import uuid
 
@@ -30,7 +37,7 @@ from werkzeug import wrappers
 
 from lit_seqsal import contract, errors, work
 from lit_seqsal.models import lit_models
-from lit_seqsal.serving import endpoints, jobs, lit_patches, responses, static_files
+from lit_seqsal.serving import endpoints, estimates, jobs, lit_patches, responses, static_files
 from lit_seqsal.serving.endpoints import API_PATHS, INFO_PATH, JOBS_PATH, LIT_PREFIX, RESULTS_PATH
 from lit_seqsal.serving.hosted import hosted_components
 from lit_seqsal.serving.jobs_api import JobsApi
@@ -67,6 +74,7 @@ class SalienceApp(lit_app.LitApp):
     self._seqsal_client_dir = seqsal_client_dir
     self.jobs = jobs.JobManager(self.limits)
     self._gates: dict[str, Gate] = {}
+    self._gates_lock = threading.Lock()
     super().__init__(*args, **kwargs)
     self.components = lit_patches.components(self)
     self.checks = RequestChecks(
@@ -84,9 +92,13 @@ class SalienceApp(lit_app.LitApp):
       self.checks.check,
       lambda path, body, params: lit_patches.run_endpoint(self, path, body, params),
       self._gate,
+      lambda path, params, body: estimates.judge_job(self, self.limits, path, params, body),
+      self._speeds,
       self._describe_groups,
     )
     lit_patches.bound_caches(self, self.limits)
+    if self.limits.request_time_limit_s or self.limits.job_time_limit_s:
+      self._measure_speeds()
     if not static_files.client_is_built(seqsal_client_dir):
       logging.warning(
         "The lit-seqsal client is not built (%s): `/` shows how to build it"
@@ -109,11 +121,12 @@ class SalienceApp(lit_app.LitApp):
         if path == "/get_info" and params.pop("response_simple_json", None) is not None:
           # LIT cannot encode its own metadata the other way (an enum in it).
           request = wrappers.Request(dict(environ, QUERY_STRING=""))
-        self.checks.check(path, endpoint, params, request.get_data())
+        body = self.checks.check(path, endpoint, params, request.get_data())
         if not endpoint.model_work:
           return self._run_lit(path, lit_handler, app, request, environ)
         request_work = work.Work(self.limits, time_limit_s=self.limits.request_time_limit_s)
         with self._gate(params["model"]).admit(), work.running(request_work):
+          estimates.judge_request(self, self.limits, path, params, body)
           return self._run_lit(path, lit_handler, app, request, environ)
       except errors.ServingError as e:
         return responses.error_response(e, request_id)
@@ -137,18 +150,36 @@ class SalienceApp(lit_app.LitApp):
     """The admission gate of the model group `model` belongs to (one per loaded LM)."""
     group = lit_models.group_of(self.components.models[model])
     key = group.name if group is not None else model
-    if key not in self._gates:
-      self._gates[key] = Gate(key, self.limits.queue_per_model)
-    return self._gates[key]
+    with self._gates_lock:  # two first requests on two threads: one gate
+      if key not in self._gates:
+        self._gates[key] = Gate(key, self.limits.queue_per_model)
+      return self._gates[key]
+
+  def _groups(self) -> dict[str, lit_models.ModelGroup]:
+    groups = (lit_models.group_of(m) for m in self.components.models.values())
+    return {g.name: g for g in groups if g is not None}
+
+  def _measure_speeds(self) -> None:
+    """A first measurement of each model's speed, for the cost estimates of
+    requests and jobs (lit_seqsal/serving/estimates.py)."""
+    for name, group in self._groups().items():
+      if group.engine.throughput.speeds() is None:
+        start = time.monotonic()
+        group.engine.measure_speed()
+        logging.info(
+          "Measured the speed of %s in %.1f s: %s",
+          name,
+          time.monotonic() - start,
+          group.engine.throughput.describe(),
+        )
+
+  def _speeds(self) -> dict[str, dict]:
+    """/seqsal/info's measured speed of each model (units.Throughput.describe)."""
+    return {name: g.engine.throughput.describe() for name, g in self._groups().items()}
 
   def _describe_groups(self) -> dict:
     """Each model group by name, as GET /seqsal/info describes it."""
-    groups = {}
-    for name, model in self.components.models.items():
-      group = lit_models.group_of(model)
-      if group is not None and name == group.name:
-        groups[name] = group.describe()
-    return groups
+    return {name: group.describe() for name, group in self._groups().items()}
 
   def _is_salience_model(self, model: str) -> bool:
     group = lit_models.group_of(self.components.models[model])
@@ -166,7 +197,7 @@ class SalienceApp(lit_app.LitApp):
     def start_with_headers(status, headers, exc_info=None):
       status_holder["status"] = status
       headers = [(k, v) for k, v in headers if k.lower() not in responses.SECURITY_HEADER_NAMES]
-      headers += responses.security_headers(path, headers, hosted=self.hosted)
+      headers += responses.security_headers(headers, hosted=self.hosted)
       headers.append(("X-Request-Id", request_id))
       return start_response(status, headers, exc_info)
 
@@ -213,7 +244,7 @@ class SalienceApp(lit_app.LitApp):
     if method not in ("GET", "HEAD"):
       raise errors.BadRequest(f"{path} is a page or file: use GET, not {method}.")
     if prefix:
-      return static_files.lit_client_file(self._lit_client_root, path)
+      return static_files.lit_client_file(self._lit_client_root, path, self._seqsal_client_dir)
     return static_files.client_file(self._seqsal_client_dir, path)
 
   def _limit_body(self, environ) -> None:

@@ -42,11 +42,13 @@ class Job:
     self.finished: float | None = None
     self.result: object = None  # what the job's compute() returned
     self.error: dict | None = None
+    self.ended = threading.Event()  # set once the job is done, failed or cancelled
 
   def status(self, with_result: bool = False) -> dict:
     now = time.monotonic()
     done, total = self.work.done, self.work.total
-    fraction = (done / total) if total else (1.0 if self.state == DONE else 0.0)
+    # done and total are two fields another thread sets: keep the fraction in [0, 1].
+    fraction = min(done / total, 1.0) if total else (1.0 if self.state == DONE else 0.0)
     elapsed = ((self.finished or now) - self.started) if self.started else 0.0
     remaining = None
     if self.state == RUNNING and 0 < fraction < 1:
@@ -132,6 +134,7 @@ class JobManager:
     finally:
       job.finished = time.monotonic()
       gate.leave()
+      job.ended.set()
       logging.info(
         "job %s (request %s): %s in %.1f s",
         job.id,

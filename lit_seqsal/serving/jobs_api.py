@@ -43,6 +43,10 @@ class JobsApi:
   # (path, body, params) -> LIT's answer (lit_patches.run_endpoint on the app)
   run: Callable
   gate: Callable[[str], Gate]  # model name -> its admission gate
+  # (path, params, body) -> None, or TooLarge when the job's estimate is over
+  # --job_time_limit_s (estimates.judge_job)
+  judge: Callable
+  speeds: Callable[[], dict]  # each model group's measured speed
   groups: Callable[[], dict] = dict  # group name -> its description (ModelGroup.describe)
 
   def handle(self, environ, path: str, method: str, request_id: str):
@@ -53,6 +57,7 @@ class JobsApi:
           "jobs": True,
           "limits": dataclasses.asdict(self.limits),
           "results": bool(self.results_path),
+          "speed": self.speeds(),
           "models": self.groups(),
           **methods_lib.describe_all(),
         }
@@ -80,6 +85,7 @@ class JobsApi:
     path = "/get_interpretations" if "interpreter" in params else "/get_preds"
     body = self.check(path, ENDPOINTS[path], params, request.get_data())
     kwargs = {k: v for k, v in params.items() if k not in COMMON_PARAMS}
+    self.judge(path, params, body)
 
     def compute():  # plain JSON values, as /get_preds would answer
       return json.loads(serialize.to_json(self.run(path, body, kwargs), simple=True))

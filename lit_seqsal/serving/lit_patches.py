@@ -2,15 +2,20 @@
 
 LIT 1.3's `LitApp` keeps its components in private attributes and its caching
 wrapper keys predictions by example id. We read the components (`components`),
-run LIT's own endpoint functions for jobs (`run_endpoint`), and change LIT's
-prediction cache in two ways (`bound_caches`): bounded in bytes, and keyed by
-content for examples without an `_id`. When LIT changes, this is the file to
-look at (tests/test_server.py and tests/test_work.py cover each of them).
+run LIT's own endpoint functions for jobs (`run_endpoint`), read a request's
+examples as LIT's handlers will (`model_inputs`), and change LIT's prediction
+cache in three ways (`bound_caches`): bounded in bytes, keyed by content for
+examples without an `_id`, and safe for requests on several threads (its
+table of per-example prediction locks). When LIT changes, this is the file to
+look at (tests/test_server.py, tests/test_work.py and tests/test_concurrency.py
+cover each of them).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import threading
 from collections.abc import Callable, Mapping
 
 from lit_nlp import app as lit_app
@@ -60,10 +65,20 @@ def run_endpoint(app: lit_app.LitApp, path: str, body: dict, params: dict):
   return run(body, **params)
 
 
+def model_inputs(app: lit_app.LitApp, body: dict, params: dict) -> list:
+  """The examples LIT's /get_preds or /get_interpretations hands the model: each
+  input's `data`, example ids looked up in the named dataset."""
+  inputs = body.get("inputs") or []
+  if params.get("dataset_name"):
+    inputs = app._reconstitute_inputs(inputs, params["dataset_name"])
+  return [ex["data"] for ex in inputs]
+
+
 def bound_caches(app: lit_app.LitApp, limits: Limits) -> None:
   """Byte limits for our salience caches and LIT's per-model prediction caches,
-  and content keys in LIT's for examples without `_id`. Idempotent: called again
-  after a model is loaded at run time."""
+  content keys in LIT's for examples without `_id`, and thread-safe prediction
+  locks (thread_safe_pred_locks). Idempotent: called again after a model is
+  loaded at run time."""
   for wrapper in app._models.values():
     group = lit_models.group_of(wrapper)
     if group is not None and not getattr(group.salience.cache, "bound_by_server", False):
@@ -73,6 +88,29 @@ def bound_caches(app: lit_app.LitApp, limits: Limits) -> None:
     if preds_cache is not None and not isinstance(getattr(preds_cache, "_d", None), LruDict):
       preds_cache._d = LruDict(ByteLRU(limits.lit_cache_mb << 20))
       wrapper.key_fn = content_key_fn(wrapper)
+      thread_safe_pred_locks(preds_cache)
+
+
+def thread_safe_pred_locks(preds_cache) -> None:
+  """LIT's PredsCache keeps a table of prediction locks (one per set of examples
+  being predicted) that its wrapper reads and changes from every request's
+  thread without a lock: `pred_lock_key` iterates over the table while another
+  thread adds to it ("dictionary changed size during iteration") and two
+  threads may delete the same entry (KeyError), both a 500. Each of the three
+  methods that touch the table runs under one lock here."""
+  if getattr(preds_cache, "_seqsal_locked", False):
+    return
+  table_lock = threading.RLock()
+  for name in ("pred_lock_key", "get_pred_lock", "delete_pred_lock"):
+    method = getattr(preds_cache, name)
+
+    @functools.wraps(method)
+    def locked(*args, _method=method, **kwargs):
+      with table_lock:
+        return _method(*args, **kwargs)
+
+    setattr(preds_cache, name, locked)
+  preds_cache._seqsal_locked = True
 
 
 def content_key_fn(wrapper) -> Callable[..., caching.CacheKey]:

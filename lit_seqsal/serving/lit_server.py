@@ -13,7 +13,8 @@ from lit_seqsal import models as seqsal_models
 from lit_seqsal.components import interpreters as seqsal_interpreters
 from lit_seqsal.options import ModelOptions
 from lit_seqsal.serving import app as web_app
-from lit_seqsal.serving import layouts, static_files
+from lit_seqsal.serving import http_servers, layouts, static_files
+from lit_seqsal.work import limits as limits_lib
 
 LIT_CLIENT_ROOT = static_files.LIT_CLIENT_ROOT
 
@@ -80,21 +81,44 @@ def quiet_access_log() -> None:
     werkzeug_log.addFilter(_ACCESS_FILTER)
 
 
+# Our threaded servers for LIT's server types (lit_seqsal/serving/http_servers.py);
+# other types fall back to LIT's own (dev_server.WSGI_SERVERS).
+HTTP_SERVERS = {
+  "default": http_servers.DemoServer,
+  "basic": http_servers.DemoServer,
+  "notebook": http_servers.NotebookServer,
+}
+
+
 class Server(dev_server.Server):
   """LIT's development server around our SalienceApp (our client at `/`).
 
   LIT's Server builds a plain LitApp inside serve(); this one builds the
   subclass and otherwise serves the same way (server types default, notebook,
-  external for gunicorn, prebake). `hosted` and `limits` are SalienceApp's
-  (lit_seqsal/serving/app.py).
+  external for gunicorn, prebake), except that the demo server and the
+  notebook's handle `threads` requests at once (default: the limits'
+  server_threads; lit_seqsal/serving/http_servers.py). `hosted` and `limits`
+  are SalienceApp's (lit_seqsal/serving/app.py).
   """
 
-  def __init__(self, *args, hosted: bool = False, limits=None, results_path: str = "", **kw):
+  def __init__(
+    self,
+    *args,
+    hosted: bool = False,
+    limits=None,
+    results_path: str = "",
+    threads=None,  # int; None: the limits' server_threads
+    **kw,
+  ):
     super().__init__(*args, **kw)
     self._hosted, self._limits, self._results_path = hosted, limits, results_path
+    chosen = limits or (limits_lib.HOSTED if hosted else limits_lib.LOCAL)
+    self.threads = threads or chosen.server_threads
+    self.app: web_app.SalienceApp | None = None
+    self.http_server = None  # the server serve() started (DemoServer, NotebookServer)
 
   def serve(self):
-    app = web_app.SalienceApp(
+    app = self.app = web_app.SalienceApp(
       *self._app_args,
       **self._app_kw,
       hosted=self._hosted,
@@ -106,8 +130,12 @@ class Server(dev_server.Server):
     if self._server_type == "prebake":
       app.save_cache()
       return None
-    server = dev_server.WSGI_SERVERS[self._server_type](app, **self._server_kw)
     quiet_access_log()
+    if self._server_type in HTTP_SERVERS:
+      server = HTTP_SERVERS[self._server_type](app, threads=self.threads, **self._server_kw)
+    else:
+      server = dev_server.WSGI_SERVERS[self._server_type](app, **self._server_kw)
+    self.http_server = server
     server.serve()
     if self._server_type == "notebook":
       return server

@@ -14,7 +14,6 @@ from absl import logging
 from werkzeug import wrappers
 
 from lit_seqsal import errors
-from lit_seqsal.serving.endpoints import LIT_PREFIX
 
 SECURITY_HEADER_NAMES = frozenset(
   {"x-content-type-options", "referrer-policy", "x-frame-options", "content-security-policy"}
@@ -44,8 +43,9 @@ def internal_error_response(request_id: str):
   return json_response(errors.describe(error, request_id), 500)
 
 
-def security_headers(path: str, headers, *, hosted: bool) -> list[tuple[str, str]]:
-  """Headers every answer gets, and for pages a Content-Security-Policy."""
+def security_headers(headers, *, hosted: bool) -> list[tuple[str, str]]:
+  """Headers every answer gets, and for pages a Content-Security-Policy that allows
+  nothing from other origins (LIT's page included: its fonts are served here)."""
   out = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
   # The notebook widget shows the page in an iframe of the notebook's origin;
   # a public demo may only be framed by itself.
@@ -54,14 +54,11 @@ def security_headers(path: str, headers, *, hosted: bool) -> list[tuple[str, str
     out.append(("X-Frame-Options", "SAMEORIGIN"))
   content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
   if content_type.startswith("text/html"):
-    lit_page = path.startswith(LIT_PREFIX)
-    fonts = " https://fonts.googleapis.com" if lit_page else ""
     out.append(
       (
         "Content-Security-Policy",
         "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none';"
-        f" style-src 'self' 'unsafe-inline'{fonts}; font-src 'self' data:"
-        f"{' https://fonts.gstatic.com' if lit_page else ''};"
+        " style-src 'self' 'unsafe-inline'; font-src 'self' data:;"
         " img-src 'self' data: blob:; connect-src 'self';"
         f" frame-ancestors {ancestors}; form-action 'self'",
       )

@@ -2,7 +2,9 @@
 
 Files come from their directories only (never outside them). LIT's page gets
 lit_seqsal/serving/static/lit_client_errors.js, which shows our JSON errors in
-LIT's status bar.
+LIT's status bar, and its fonts from our build (`lit-fonts/`, built with the
+client from npm font packages) instead of Google's font servers, so that it
+makes no request to another origin.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import posixpath
+import re
 
 import lit_nlp
 from werkzeug import wrappers
@@ -23,6 +26,9 @@ CLIENT_BUILD_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "cli
 STATIC_DIR = os.path.join(os.path.dirname(__file__), "static")
 # Loaded before LIT's client: shows our JSON errors in LIT's status bar.
 LIT_ERRORS_SCRIPT = "lit_client_errors.js"
+# LIT's fonts, under our client's build and served beside LIT's page (/lit/lit-fonts/).
+LIT_FONTS_DIR = "lit-fonts"
+_GOOGLE_FONT_LINK = re.compile(r'[ \t]*<link href="https://fonts\.googleapis\.com/[^"]*"[^>]*>\n?')
 
 MISSING_CLIENT_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>lit-seqsal: client not built</title></head>
@@ -52,12 +58,18 @@ def client_file(client_dir: str, path: str):
   return static_file(client_dir, path, "index.html")
 
 
-def lit_client_file(lit_root: str, path: str):
-  """A file of LIT's client; its page with our error script added."""
-  if path.strip("/") == LIT_ERRORS_SCRIPT:
+def lit_client_file(lit_root: str, path: str, client_dir: str = CLIENT_BUILD_DIR):
+  """A file of LIT's client; its page with our error script and local fonts."""
+  rel = path.strip("/")
+  if rel == LIT_ERRORS_SCRIPT:
     return static_file(STATIC_DIR, LIT_ERRORS_SCRIPT, LIT_ERRORS_SCRIPT)
-  if path.strip("/") in ("", "index.html"):
+  if rel.startswith(LIT_FONTS_DIR + "/"):
+    return static_file(os.path.join(client_dir, LIT_FONTS_DIR), rel[len(LIT_FONTS_DIR) :], "")
+  if rel in ("", "index.html"):
     page = _read(os.path.join(lit_root, "static", "index.html")).decode("utf-8")
+    page = _GOOGLE_FONT_LINK.sub("", page).replace(
+      "</head>", f'  <link href="{LIT_FONTS_DIR}/lit-fonts.css" rel="stylesheet">\n</head>', 1
+    )
     page = page.replace(
       '<script src="main.js">',
       f'<script src="{LIT_ERRORS_SCRIPT}"></script>\n  <script src="main.js">',

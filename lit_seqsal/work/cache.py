@@ -41,11 +41,17 @@ class ByteLRU:
     return len(self._items)
 
   def __contains__(self, key: Hashable) -> bool:
-    return key in self._items
+    with self._lock:
+      return key in self._items
 
   @property
   def bytes(self) -> int:
     return self._bytes
+
+  def stats(self) -> tuple[int, int]:
+    """(bytes, entries), read together (another thread may be between the two)."""
+    with self._lock:
+      return self._bytes, len(self._items)
 
   def get(self, key: Hashable, default=None):
     with self._lock:

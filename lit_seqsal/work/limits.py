@@ -39,6 +39,9 @@ class Limits:
   max_occlusion_units: int = _limit(
     256, 0, "Most segments occlusion may delete (one forward pass each) per request."
   )
+  max_checks_per_request: int = _limit(
+    4, 0, "Most inputs asking for a deletion check (`check`) in one request to a salience model."
+  )
   max_map_outputs: int = _limit(
     128, 0, "Most output tokens of one salience map (one backward pass each)."
   )
@@ -50,6 +53,13 @@ class Limits:
     8, 64, "Requests and jobs waiting for or using one model; more get 429 Busy."
   )
   max_jobs: int = _limit(4, 16, "Jobs queued or running at once, over all models.")
+  server_threads: int = _limit(
+    16,
+    16,
+    "Requests the demo server or the notebook widget handles at once, one thread each"
+    " (gunicorn: its THREADS). At least --queue_per_model plus a few, for static files"
+    " and job polls.",
+  )
   job_ttl_s: float = _limit(
     30, 120, "A running job nobody polled for this long is cancelled (its client went away)."
   )
@@ -78,6 +88,7 @@ _ADVICE = {
   "max_occlusion_units": "Use a coarser granularity (sentences, lines or paragraphs)"
   " or a shorter prompt.",
   "max_map_outputs": "Explain a shorter output, or select a span instead.",
+  "max_checks_per_request": "Ask for the check of fewer spans at once.",
   "max_body_bytes": "Send a smaller request.",
 }
 

@@ -43,10 +43,19 @@ def test_gemma_turn_format_with_turns_tagged(instruct_group, keras_group):
     text = "".join(t for t, g in zip(tokens, encoded.turns) if g == f"{turn}:{message['role']}")
     assert text.replace("▁", " ") == message["content"]
   assert "".join(t for t, g in zip(tokens, encoded.turns) if g == "4:model") == "▁A▁salad."
-  # A prompt already in Gemma's format is taken as it is.
+  # A prompt already in Gemma's format is taken as it is; its turns come from its
+  # markers (Gemma's format puts the system instruction in the first user turn).
   raw = encode_example(engine, {"prompt": prompt_text.removeprefix("<bos>"), "target": " A"})
-  assert raw.turns is None
   assert list(raw.ids[: raw.num_prompt_tokens]) == list(encoded.ids[: encoded.num_prompt_tokens])
+  raw_tokens = engine.token_strings(raw.ids)
+
+  def raw_text(tag: str) -> str:
+    return "".join(t for t, g in zip(raw_tokens, raw.turns) if g == tag).replace("▁", " ")
+
+  assert raw_text("0:user") == "Answer in one sentence.\n\nIs a cake fine?"
+  assert raw_text("1:model") == "No, it has eggs."
+  assert raw_text("2:user") == "What instead?"
+  assert raw_text("3:model") == " A"
   # Salience and tokens carry the turns.
   (out,) = instruct_group["_ti_salience"].predict([{"prompt": "Is a cake fine?", "target": " No."}])
   assert len(out["token_turns"]) == len(out["tokens"]) == len(out["grad_l2"])

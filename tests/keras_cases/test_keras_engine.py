@@ -25,6 +25,7 @@ def _objective(engine, ids, mask):
   def f(embs: np.ndarray) -> float:
     lp = engine.target_logprobs(
       ops.convert_to_tensor(embs[None, :used].astype(np.float32)),
+      ops.convert_to_tensor(np.asarray(ids[:used], np.int32)[None]),
       ops.convert_to_tensor(np.ones((1, used), bool)),
       ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
       ops.convert_to_tensor(positions.astype(np.int32)),
@@ -78,6 +79,7 @@ def test_target_logprobs_match_keras_hub_forward(engine):
   positions = np.arange(n - 12, n)
   ours = engine.target_logprobs(
     ops.convert_to_tensor(_embeddings(engine, ids)[None].astype(np.float32)),
+    ops.convert_to_tensor(np.asarray([ids], np.int32)),
     ops.convert_to_tensor(np.ones((1, n), bool)),
     ops.convert_to_tensor(np.asarray(ids, np.int32)[None, positions]),
     ops.convert_to_tensor(positions.astype(np.int32)),
@@ -292,3 +294,34 @@ def test_salience_map_rows_equal_single_masks(keras_group, engine):
       np.testing.assert_allclose(
         smap[method][i], single[method], rtol=1e-4, atol=1e-5 * np.abs(smap[method]).max()
       )
+
+
+def test_all_spans_occlusion_recomputes_rows_and_equals_per_span(keras_group, engine):
+  """The Keras engine has no prefix to continue from (the base class's path:
+  every edited row runs whole through `objectives`): token log-probabilities
+  equal the engine's own forward pass, and all-spans occlusion equals per-span
+  occlusion of each output line."""
+  from lit_seqsal.salience import occlusion, segmentation
+
+  ids, mask = _prepared(keras_group)
+  first = int(mask.nonzero()[0][0])
+  prefix = engine.run_prefix(ids, np.arange(first, len(ids)))
+  assert prefix.state is None
+  row = ids[:3] + ids[5:]
+  positions = np.arange(first - 2, len(row))
+  (got,) = engine.token_logprobs([row], [positions], prefix=prefix)
+  for t, value in zip(positions, got):
+    one = np.zeros(len(row))
+    one[t] = 1
+    assert value == pytest.approx(_objective(engine, row, one)(_embeddings(engine, row)), abs=1e-4)
+  tokens = engine.token_strings(ids)
+  masks = []
+  for a, b in segmentation.segment_tokens(tokens, "lines", first, len(ids)):
+    m = np.zeros(len(ids), np.float32)
+    m[a:b] = 1
+    masks.append(m)
+  (together,) = occlusion.all_spans(engine, [(ids, np.stack(masks))], "words", outputs_from=[first])
+  for m, result in zip(masks, together):
+    ((want,),) = attribution.occlusion(engine, [(ids, m[None])], "words")
+    assert result.segments == want.segments
+    np.testing.assert_allclose(result.segment_scores, want.segment_scores, atol=1e-3)

@@ -111,3 +111,36 @@ def build_tiny_gpt2(out_dir: Path) -> Path:
   )
   keras_hub.models.GPT2CausalLM(backbone, preprocessor=preprocessor).save_to_preset(str(out_dir))
   return out_dir
+
+
+def build_tiny_phi3(out_dir: Path, seed: int = 0) -> Path:
+  """A tiny Phi-3 built in Keras (keras-hub converts no Phi-3 checkpoint), under
+  an instruction-tuned name, with the SentencePiece model of tests/families.py
+  (Phi-3's turn markers as pieces) kept beside it for the Hugging Face tokenizer."""
+  from tests import families
+
+  keras.utils.set_random_seed(seed)
+  turns = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>", "<|endoftext|>"]
+  proto = families.train_sentencepiece(specials=turns, layout="llama", dummy_prefix=True)
+  tokenizer = keras_hub.models.Phi3Tokenizer(proto=proto)
+  preprocessor = keras_hub.models.Phi3CausalLMPreprocessor(tokenizer, sequence_length=128)
+  backbone = keras_hub.models.Phi3Backbone(
+    vocabulary_size=tokenizer.vocabulary_size(),
+    num_layers=2,
+    hidden_dim=32,
+    intermediate_dim=64,
+    num_query_heads=2,
+    num_key_value_heads=1,
+    dtype="float32",
+  )
+  # Weights as large as the Hugging Face tiny models' (initializer_range=0.3), so
+  # that salience is not flat.
+  for i, var in enumerate(backbone.weights):
+    if "embeddings" in var.path or "kernel" in var.path:
+      var.assign(keras.random.normal(var.shape, stddev=0.3, seed=seed + i))
+  out_dir = Path(out_dir) / "phi3_instruct_tiny"
+  keras_hub.models.Phi3CausalLM(backbone=backbone, preprocessor=preprocessor).save_to_preset(
+    str(out_dir)
+  )
+  (out_dir / "tokenizer.model").write_bytes(proto)
+  return out_dir

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import {test} from 'node:test';
 
-import {parsePattern, segmentTokens, tokenText} from '../src/segments.js';
+import {parsePattern, segmentTokens, spacelessWordStarts, tokenText} from '../src/segments.js';
 
 // "Taste-likes: Cheese\nAnalysis: it has eggs. Avoid!\n\nRecommendation: No."
 const TOKENS = ['<bos>', 'Taste', '-', 'likes', ':', '▁Cheese', '\n', 'Analysis', ':', '▁it',
@@ -78,4 +78,40 @@ test('invalid patterns give a message instead of throwing', () => {
   assert.equal(pattern, undefined);
   assert.match(error!, /Invalid regular expression/);
   assert.match(parsePattern('').error!, /Enter a regular expression/);
+});
+
+// -- tokens that split characters, scripts without spaces ----------------------
+
+const join = (segs: {text: string}[]) => segs.map((s) => s.text);
+
+test('a token showing no character joins the token after it, at every granularity', () => {
+  // "café 😀": byte-level tokens, the emoji's four bytes over three tokens.
+  const tokens = ['<bos>', 'caf', 'é', '▁', '', '', '😀'];
+  assert.deepEqual(join(segmentTokens(tokens, 'tokens', undefined, 1)), ['caf', 'é', ' ', '😀']);
+  assert.deepEqual(join(segmentTokens(tokens, 'words', undefined, 1)), ['café', ' 😀']);
+  const segs = segmentTokens(tokens, 'tokens', undefined, 1);
+  assert.deepEqual(segs.at(-1), {start: 4, end: 7, text: '😀'});
+  for (const g of ['tokens', 'words', 'sentences', 'lines', 'paragraphs'] as const) {
+    assert.ok(segmentTokens(tokens, g, undefined, 1).every((s) => s.text !== ''), g);
+  }
+});
+
+test('Chinese: two sentences at 。 and ！ inside tokens, words from ICU', () => {
+  // "我喜欢吃苹果。今天天气很好！" in tokens that straddle the sentence end.
+  const tokens = ['<bos>', '我喜', '欢吃', '苹果。今', '天天', '气很好', '！'];
+  assert.deepEqual(join(segmentTokens(tokens, 'sentences', undefined, 1)),
+      ['我喜欢吃苹果。今', '天天气很好！']);
+  const words = join(segmentTokens(tokens, 'words', undefined, 1));
+  assert.ok(words.length > 2, words.join('|'));
+  assert.equal(words.join(''), '我喜欢吃苹果。今天天气很好！');
+  // Word starts come from the browser's ICU: 我|喜欢|吃|苹果。|今天|天气|很好！
+  assert.deepEqual(spacelessWordStarts('我喜欢吃苹果。今天天气很好！'), [1, 3, 4, 7, 9, 11]);
+});
+
+test('Japanese and mixed scripts: a word starts at a change to or from a spaceless script', () => {
+  assert.deepEqual(spacelessWordStarts('今日は良い天気です'), [2, 3, 5, 7]);
+  assert.deepEqual(spacelessWordStarts('GPT模型 is good'), [3]);
+  assert.deepEqual(spacelessWordStarts('a plain English line.'), []);
+  const tokens = ['今日', 'は', '良い', '天気', 'です', '。'];
+  assert.deepEqual(join(segmentTokens(tokens, 'words')), ['今日', 'は', '良い', '天気', 'です。']);
 });

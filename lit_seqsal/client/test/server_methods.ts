@@ -51,7 +51,9 @@ export const SERVER_METHODS: MethodInfo[] = [
     on_request: true,
     contrastive: true,
     measures: 'log-likelihood of the target minus that with the segment deleted; signed',
-    cost: 'one forward pass per segment before the span, batched',
+    cost:
+      'one forward pass per segment of the input, shared by all spans of an output'
+      + ' (each runs only the tokens after its segment), batched',
     settings: [{name: 'occlusion_granularity', default: 'sentences', help: 'the units deleted one at a time', follows: 'granularity', choices: ['tokens', 'words', 'sentences', 'lines', 'paragraphs']}],
     work_note: 'the model runs once without each of the {units} {granularity} before the selection',
   },
