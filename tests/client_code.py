@@ -44,3 +44,23 @@ def run_client_script(script: str, data) -> object:
     check=True,
   )
   return json.loads(run.stdout)
+
+
+def assert_client_segments_alike(token_lists) -> None:
+  """The client's segmentation (segments.ts) of each token list equals the
+  server's (lit_seqsal/salience/segmentation.py) at every granularity."""
+  from lit_seqsal.salience import segmentation
+
+  script = (
+    "import {segmentTokens} from './src/segments.ts';\n"
+    "import {readFileSync} from 'node:fs';\n"
+    "const lists = JSON.parse(readFileSync(0, 'utf8'));\n"
+    f"const g = {json.dumps(list(segmentation.GRANULARITIES))};\n"
+    "console.log(JSON.stringify(lists.map((t) => Object.fromEntries(g.map((k) =>"
+    " [k, segmentTokens(t, k).map((s) => [s.start, s.end])])))));\n"
+  )
+  client = run_client_script(script, token_lists)
+  for tokens, theirs in zip(token_lists, client, strict=True):
+    for granularity in segmentation.GRANULARITIES:
+      ours = [list(s) for s in segmentation.segment_tokens(tokens, granularity)]
+      assert ours == theirs[granularity], (granularity, tokens)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import transformers
 
 from lit_seqsal.engine.base import LMEngine
 from lit_seqsal.engine.encoding import encode_example
-from lit_seqsal.models import lit_models, transformers_engine
+from lit_seqsal.models import lit_models
 from lit_seqsal.salience import attribution, occlusion, segmentation
+from tests.tiny_models import transformers_engine_of
 
 PROMPT = (
   "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n\n"
@@ -24,12 +24,6 @@ PROMPT = (
 )
 TARGET = " it has onions. You will not like it.\nRecommendation: Avoid it."
 FOIL = " Try it."
-
-
-def _engine(model_dir, **kw):
-  tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-  model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
-  return transformers_engine.TransformersEngine(model, tok, **kw)
 
 
 def _reference_logprobs(model, ids, positions) -> np.ndarray:
@@ -64,7 +58,9 @@ def test_token_logprobs_from_a_cached_prefix_equal_a_full_recompute(
   really runs only the tokens after the shared prefix (the tiny Gemma's
   sliding window of 8 is shorter than the rows, so windowed layers continuing
   from the cache are exercised)."""
-  engine = _engine(tiny_model_dir if arch == "gemma3" else tiny_gpt2_dir, batch_size=3)
+  engine = transformers_engine_of(
+    tiny_model_dir if arch == "gemma3" else tiny_gpt2_dir, batch_size=3
+  )
   encoded = encode_example(engine, {"prompt": PROMPT, "target": TARGET})
   ids, n = list(encoded.ids), len(encoded.ids)
   scored = np.arange(encoded.num_prompt_tokens, n)
@@ -121,7 +117,7 @@ def _masks_of_output(tokens, num_prompt, granularity):
 
 @pytest.mark.parametrize("granularity", ["tokens", "words", "sentences", "lines"])
 def test_all_spans_equal_per_span_occlusion_of_every_span(tiny_model_dir, granularity):
-  engine = _engine(tiny_model_dir, batch_size=4)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=4)
   encoded = encode_example(engine, {"prompt": PROMPT, "target": TARGET})
   ids, num_prompt = list(encoded.ids), encoded.num_prompt_tokens
   masks = _masks_of_output(engine.token_strings(ids), num_prompt, granularity)
@@ -139,7 +135,7 @@ def test_a_deleted_output_segment_changes_only_later_spans(tiny_model_dir):
   """The last output sentence's score for deleting the first output sentence,
   against the model run by hand on the sequence without it; earlier spans
   never list a deletion after their start."""
-  engine = _engine(tiny_model_dir, batch_size=4)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=4)
   encoded = encode_example(engine, {"prompt": PROMPT, "target": TARGET})
   ids, num_prompt = list(encoded.ids), encoded.num_prompt_tokens
   tokens = engine.token_strings(ids)
@@ -167,7 +163,7 @@ def test_a_deleted_output_segment_changes_only_later_spans(tiny_model_dir):
 
 
 def test_contrastive_all_spans_equal_per_span_occlusion(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=3)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=3)
   encoded = encode_example(engine, {"prompt": PROMPT, "target": TARGET, "foil": FOIL})
   ((got,),) = occlusion.all_spans(engine, [encoded.row], "words")
   ((want,),) = attribution.occlusion(engine, [encoded.row], "words")
@@ -182,7 +178,7 @@ def test_inputs_sharing_an_output_share_one_set_of_deletions(tiny_model_dir):
   canonical deletions once; each input's scores equal that input asked alone
   (a fresh model each time), to the last bit; a later request for another
   span of the same input does no model work."""
-  engine = _engine(tiny_model_dir, batch_size=4)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=4)
   encoded = encode_example(engine, {"prompt": PROMPT, "target": TARGET})
   ids, num_prompt = list(encoded.ids), encoded.num_prompt_tokens
   tokens = engine.token_strings(ids)

@@ -9,22 +9,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import transformers
 
 from lit_seqsal import datasets, inputs
 from lit_seqsal.engine.encoding import encode_example
-from lit_seqsal.models import lit_models, transformers_engine
+from lit_seqsal.models import lit_models
 from lit_seqsal.salience import attribution, methods, segmentation
-from tests.client_code import run_client_script
+from tests.client_code import assert_client_segments_alike
 from tests.salience_checks import PROMPT, TARGET
+from tests.tiny_models import transformers_engine_of
 
 REDUCTIONS = methods.gradient_reductions()
-
-
-def _engine(model_dir, precision="float32", **kw):
-  tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-  model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
-  return transformers_engine.TransformersEngine(model, tok, precision=precision, **kw)
 
 
 def _example(engine, prompt=PROMPT, target=TARGET):
@@ -50,7 +44,7 @@ def _loglik(model, ids, mask, embs=None) -> float:
 
 @pytest.mark.parametrize("arch", ["gpt2", "gemma3"])
 def test_integrated_gradients_completeness_at_defaults(arch, tiny_gpt2_dir, tiny_model_dir):
-  engine = _engine(tiny_gpt2_dir if arch == "gpt2" else tiny_model_dir, batch_size=5)
+  engine = transformers_engine_of(tiny_gpt2_dir if arch == "gpt2" else tiny_model_dir, batch_size=5)
   ids, mask = _example(engine)
   (result,) = attribution.integrated_gradients(engine, [(ids, mask[None])])
   # Independent endpoints: the input's log-likelihood and the baseline's.
@@ -73,7 +67,7 @@ def test_integrated_gradients_completeness_at_defaults(arch, tiny_gpt2_dir, tiny
 @pytest.mark.slow
 def test_integrated_gradients_match_a_riemann_sum_of_reference_gradients(tiny_gpt2_dir):
   """Our Gauss-Legendre IG vs. a fine midpoint rule over plain autograd gradients."""
-  engine = _engine(tiny_gpt2_dir, precision="float64", batch_size=4)
+  engine = transformers_engine_of(tiny_gpt2_dir, precision="float64", batch_size=4)
   ids, mask = _example(engine)
   (ours,) = attribution.integrated_gradients(engine, [(ids, mask[None])], steps=64)
   model = engine.model
@@ -98,7 +92,7 @@ def test_integrated_gradients_match_a_riemann_sum_of_reference_gradients(tiny_gp
 
 
 def test_integrated_gradients_rows_and_masks_are_independent(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=3)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=3)
   ids_a, mask_a = _example(engine)
   ids_b, mask_b = _example(engine, prompt="Suggestion: Fish tacos\nAnalysis:", target=" no onions.")
   half = mask_a.copy()
@@ -117,7 +111,7 @@ def test_integrated_gradients_rows_and_masks_are_independent(tiny_model_dir):
 
 @pytest.mark.parametrize("granularity", ["words", "sentences", "lines", "paragraphs"])
 def test_occlusion_matches_a_direct_loop(tiny_model_dir, granularity):
-  engine = _engine(tiny_model_dir, batch_size=3)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=3)
   prompt = (
     "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n\n"
     "Suggestion: Onion soup. It is hot.\nAnalysis:"
@@ -141,7 +135,7 @@ def test_occlusion_matches_a_direct_loop(tiny_model_dir, granularity):
 
 
 def test_occlusion_never_deletes_targets_or_bos(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=4)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=4)
   ids, _ = _example(engine)
   mask = np.zeros(len(ids), dtype=np.float32)
   mask[[3, 6]] = 1.0  # targets inside the prompt, with context between them
@@ -155,7 +149,7 @@ def test_occlusion_never_deletes_targets_or_bos(tiny_model_dir):
 
 
 def test_salience_map_chunked_equals_unchunked_and_single_masks(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=2)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=2)
   ids, mask = _example(engine)
   first = int(mask.nonzero()[0][0])
   seen = []
@@ -188,7 +182,7 @@ def test_salience_map_chunked_equals_unchunked_and_single_masks(tiny_model_dir):
 
 
 def test_bad_settings_are_clear_errors(tiny_model_dir):
-  engine = _engine(tiny_model_dir)
+  engine = transformers_engine_of(tiny_model_dir)
   ids, mask = _example(engine)
   with pytest.raises(
     inputs.InputError, match="granularity 'clauses'; allowed values: tokens, words"
@@ -206,7 +200,7 @@ def test_bad_settings_are_clear_errors(tiny_model_dir):
 
 
 def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=4)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=4)
   sal = lit_models.SalienceModel(engine)
   ex = {"prompt": PROMPT, "target": TARGET}
   (default,) = sal.predict([ex])
@@ -257,21 +251,9 @@ def test_salience_model_computes_on_request_methods_only_when_asked(tiny_model_d
 
 
 def test_segmentation_matches_the_client(tiny_model_dir):
-  engine = _engine(tiny_model_dir)
+  engine = transformers_engine_of(tiny_model_dir)
   token_lists = [
     engine.token_strings(engine.encode(ex["prompt"] + ex["target"]))
     for ex in datasets.read_examples(datasets.sample_prompts_path())
   ]
-  script = (
-    "import {segmentTokens} from './src/segments.ts';\n"
-    "import {readFileSync} from 'node:fs';\n"
-    "const lists = JSON.parse(readFileSync(0, 'utf8'));\n"
-    "const g = ['tokens', 'words', 'sentences', 'lines', 'paragraphs'];\n"
-    "console.log(JSON.stringify(lists.map((t) => Object.fromEntries(g.map((k) =>"
-    " [k, segmentTokens(t, k).map((s) => [s.start, s.end])])))));\n"
-  )
-  client = run_client_script(script, token_lists)
-  for tokens, theirs in zip(token_lists, client):
-    for granularity in segmentation.GRANULARITIES:
-      ours = [list(s) for s in segmentation.segment_tokens(tokens, granularity)]
-      assert ours == theirs[granularity], granularity
+  assert_client_segments_alike(token_lists)

@@ -16,16 +16,16 @@ import time
 import numpy as np
 import pytest
 import torch
-import transformers
 from lit_nlp.lib import serialize
 
 from lit_seqsal import contract, errors, inputs, work
 from lit_seqsal.engine.encoding import encode_example
-from lit_seqsal.models import lit_models, transformers_engine
+from lit_seqsal.models import lit_models
 from lit_seqsal.salience import check, methods, segmentation
 from lit_seqsal.tokens import token_text
 from lit_seqsal.work.limits import LOCAL
 from tests.helpers import get, lit_example, post, serve_lit
+from tests.tiny_models import transformers_engine_of
 
 PROMPT = (
   "Taste-likes: cheese, tomato.\nTaste-dislikes: onions.\n\n"
@@ -33,12 +33,6 @@ PROMPT = (
 )
 TARGET = " it has onions.\nRecommendation: Avoid it."
 FOIL = " Try it."
-
-
-def _engine(model_dir, **kw):
-  tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-  model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
-  return transformers_engine.TransformersEngine(model, tok, **kw)
 
 
 def _span_logprob(model, ids, start, end) -> float:
@@ -87,7 +81,7 @@ def test_verdict_thresholds_on_constructed_numbers():
 
 
 def test_check_numbers_match_deleting_the_segments_by_hand(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=4)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=4)
   sal = lit_models.SalienceModel(engine)
   ex = {"prompt": PROMPT, "target": TARGET, "check": "grad_l2", "check_granularity": "words"}
   (out,) = sal.predict([ex])
@@ -140,7 +134,7 @@ def test_check_numbers_match_deleting_the_segments_by_hand(tiny_model_dir):
 
 
 def test_check_is_reproducible_and_seeded(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=4)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=4)
   ex = {"prompt": PROMPT, "target": TARGET, "check": "grad_dot_input"}
   (a,) = lit_models.SalienceModel(engine).predict([ex])
   (b,) = lit_models.SalienceModel(engine).predict([ex])
@@ -162,7 +156,7 @@ def test_check_is_reproducible_and_seeded(tiny_model_dir):
 
 
 def test_contrastive_check_explains_the_difference(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=4)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=4)
   ex = {"prompt": PROMPT, "target": TARGET, "foil": FOIL, "check": "occlusion"}
   ex["occlusion_granularity"] = "words"
   (out,) = lit_models.SalienceModel(engine).predict([ex])
@@ -187,7 +181,7 @@ def test_contrastive_check_explains_the_difference(tiny_model_dir):
 
 
 def test_check_errors_and_budget(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=4)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=4)
   sal = lit_models.SalienceModel(engine)
   ex = {"prompt": PROMPT, "target": TARGET}
   with pytest.raises(inputs.InputError, match=r"'check'.*'lime'.*allowed values: grad_l2"):

@@ -21,7 +21,7 @@ from lit_seqsal.engine import batching
 from lit_seqsal.engine.encoding import encode_example
 from lit_seqsal.salience import segmentation
 from tests import families
-from tests.client_code import run_client_script
+from tests.client_code import assert_client_segments_alike
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = ("llama",)
@@ -173,19 +173,7 @@ def test_client_and_server_segment_alike(family_group):
     engine = family_group(key)[key].engine
     texts = [*families.SPELLING_PROMPTS, *families.MULTILINGUAL, PROMPT + TARGET]
     token_lists += [engine.token_strings(engine.encode(t)) for t in texts]
-  script = (
-    "import {segmentTokens} from './src/segments.ts';\n"
-    "import {readFileSync} from 'node:fs';\n"
-    "const lists = JSON.parse(readFileSync(0, 'utf8'));\n"
-    "const g = ['tokens', 'words', 'sentences', 'lines', 'paragraphs'];\n"
-    "console.log(JSON.stringify(lists.map((t) => Object.fromEntries(g.map((k) =>"
-    " [k, segmentTokens(t, k).map((s) => [s.start, s.end])])))));\n"
-  )
-  client = run_client_script(script, token_lists)
-  for tokens, theirs in zip(token_lists, client):
-    for granularity in segmentation.GRANULARITIES:
-      ours = [list(s) for s in segmentation.segment_tokens(tokens, granularity)]
-      assert ours == theirs[granularity], (granularity, tokens)
+  assert_client_segments_alike(token_lists)
 
 
 @pytest.mark.parametrize("key", SPELLING_KEYS)

@@ -5,17 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import transformers
 
-from lit_seqsal.models import lit_models, transformers_engine
+from lit_seqsal.models import lit_models
 from tests import salience_checks
 from tests.salience_checks import PROMPT, TARGET
-
-
-def _engine(model_dir, precision="float32", **kw):
-  tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-  model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
-  return transformers_engine.TransformersEngine(model, tok, precision=precision, **kw)
+from tests.tiny_models import transformers_engine_of
 
 
 def _target_loglik(model, embs: torch.Tensor, ids: list[int], mask: np.ndarray) -> torch.Tensor:
@@ -28,7 +22,7 @@ def _target_loglik(model, embs: torch.Tensor, ids: list[int], mask: np.ndarray) 
 
 @pytest.mark.slow
 def test_matches_finite_differences(tiny_gpt2_dir):
-  engine = _engine(tiny_gpt2_dir, precision="float64")
+  engine = transformers_engine_of(tiny_gpt2_dir, precision="float64")
   sal = lit_models.SalienceModel(engine)
   ex = {"prompt": PROMPT, "target": TARGET}
   out = sal.predict([ex])[0]
@@ -56,7 +50,7 @@ def test_matches_finite_differences(tiny_gpt2_dir):
 
 @pytest.mark.parametrize("where", ["target", "middle"])
 def test_matches_full_logits_reference(tiny_model_dir, where):
-  engine = _engine(tiny_model_dir)
+  engine = transformers_engine_of(tiny_model_dir)
   sal = lit_models.SalienceModel(engine)
   ex = {"prompt": PROMPT, "target": TARGET}
   ids, mask = salience_checks.default_mask(sal, ex)
@@ -80,13 +74,13 @@ def test_target_mask_semantics(tiny_group):
 
 
 def test_padding_invariance(tiny_model_dir):
-  engine = _engine(tiny_model_dir, batch_size=3)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=3)
   salience_checks.check_padding_invariance(lambda: lit_models.SalienceModel(engine))
 
 
 @pytest.mark.parametrize("backward_mode", ["loop", "vmap"])
 def test_batched_masks_equal_one_at_a_time(tiny_model_dir, backward_mode):
-  engine = _engine(tiny_model_dir, batch_size=2, backward_mode=backward_mode)
+  engine = transformers_engine_of(tiny_model_dir, batch_size=2, backward_mode=backward_mode)
   salience_checks.check_batched_masks(lambda: lit_models.SalienceModel(engine))
 
 
@@ -96,8 +90,10 @@ def test_cache_returns_same_scores(tiny_group):
 
 def test_bfloat16_close_to_float32(tiny_model_dir):
   ex = {"prompt": PROMPT, "target": TARGET}
-  f32 = lit_models.SalienceModel(_engine(tiny_model_dir)).predict([ex])[0]
-  bf16 = lit_models.SalienceModel(_engine(tiny_model_dir, precision="bfloat16")).predict([ex])[0]
+  f32 = lit_models.SalienceModel(transformers_engine_of(tiny_model_dir)).predict([ex])[0]
+  bf16 = lit_models.SalienceModel(
+    transformers_engine_of(tiny_model_dir, precision="bfloat16")
+  ).predict([ex])[0]
   assert bf16["grad_l2"].dtype == np.float32
   scale = f32["grad_l2"].max()
   assert np.abs(bf16["grad_l2"] - f32["grad_l2"]).max() < 0.1 * scale

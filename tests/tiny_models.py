@@ -124,3 +124,12 @@ def build_tiny_chat_model(model_dir, out_dir: Path) -> Path:
   model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
   model.resize_token_embeddings(len(tok))
   return _save(model, tok, out_dir)
+
+
+def transformers_engine_of(model_dir, precision: str = "float32", **kw):
+  """A TransformersEngine on a saved model directory, built directly (no model group)."""
+  from lit_seqsal.models import transformers_engine
+
+  tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+  model = transformers.AutoModelForCausalLM.from_pretrained(model_dir)
+  return transformers_engine.TransformersEngine(model, tok, precision=precision, **kw)
