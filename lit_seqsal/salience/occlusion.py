@@ -131,7 +131,7 @@ def fill(
   if table is None:
     table = DeletionTable(ids, positions, prefix.logprobs.astype(np.float32), {})
   for call in _call_plan(engine, len(ids), positions, todo):
-    if call[0].row_positions is None:  # nothing scored after it: the deletion changes nothing
+    if call[0].changes_nothing:
       for job in call:
         values = table.base.copy()
         values[np.isin(positions, job.deletion)] = np.nan
@@ -158,7 +158,12 @@ class _Job:
 
   deletion: Deletion
   after: np.ndarray  # <bool>[K]: the scored positions after the deletion (not deleted)
-  row_positions: np.ndarray | None  # where they are in the shortened row; None: none
+  row_positions: np.ndarray  # where they are in the shortened row (empty: none)
+
+  @property
+  def changes_nothing(self) -> bool:
+    """Nothing scored follows the deletion, so no model run is needed."""
+    return len(self.row_positions) == 0
 
 
 def _call_plan(
@@ -175,7 +180,7 @@ def _call_plan(
       gone = np.isin(positions, d)
       after = (positions > d[0]) & ~gone
       if not after.any():
-        idle.append(_Job(d, after, None))
+        idle.append(_Job(d, after, np.zeros(0, np.int64)))
         continue
       # Each scored token moves left by the number of deleted tokens before it.
       shifted = positions[after] - np.searchsorted(np.asarray(d), positions[after])
@@ -197,7 +202,7 @@ def deletions_cost(
   cannot continue prefixes), as the engine counts it."""
   cost = units.Cost.of_unit(length, units.FORWARD)
   for call in _call_plan(engine, length, positions, groups):
-    if call[0].row_positions is None:
+    if call[0].changes_nothing:
       continue
     kept = [0 if not engine.continues_prefixes else j.deletion[0] for j in call]
     work_tokens = sum(length - len(j.deletion) - k for j, k in zip(call, kept))
