@@ -34,7 +34,7 @@ export interface CheckTask {
   foil: string;
 }
 
-const CHART = {width: 260, height: 118, left: 34, right: 6, top: 8, bottom: 22};
+const CHART = {width: 260, height: 118, right: 6, top: 8, bottom: 22};
 
 export class CheckPanel extends LitElement {
   static properties = {
@@ -158,7 +158,9 @@ export class CheckPanel extends LitElement {
   }
 
   private renderChart(chart: CheckChart) {
-    const {width, height, left, right, top, bottom} = CHART;
+    const {width, height, right, top, bottom} = CHART;
+    // Room on the left for the longer of the axis' two labels.
+    const left = 8 + 5.6 * Math.max(formatNumber(chart.max).length, formatNumber(chart.min).length);
     const plotW = width - left - right, plotH = height - top - bottom;
     const y = (f: number) => top + plotH * (1 - f);
     const groupW = plotW / Math.max(1, chart.groups.length);

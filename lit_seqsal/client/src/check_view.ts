@@ -191,8 +191,8 @@ export interface CheckChart {
 /**
  * The chart: per k, the value after removing the k top, k random (mean, with
  * the spread) and k lowest segments, against the value with nothing removed.
- * Probabilities on [0, 1] or up to the largest shown; with a foil, the
- * objective's range (0 included).
+ * Probabilities from 0 to the largest shown; with a foil, the objective's
+ * range (0 included).
  */
 export function checkChart(record: CheckRecord, foil = ''): CheckChart {
   const probability = !record.contrastive && record.prob !== null;
@@ -204,9 +204,9 @@ export function checkChart(record: CheckRecord, foil = ''): CheckChart {
   let max = Math.max(0, ...values);
   if (probability) {
     min = 0;
-    max = Math.min(1, Math.max(max, 1e-9));
+    max = max > 0 ? Math.min(1, max) : 1;
   }
-  if (max - min < 1e-9) max = min + 1;
+  if (!(max > min)) max = min + 1;
   const y = (value: number) => Math.max(0, Math.min(1, (value - min) / (max - min)));
   const zeroY = y(0);
   const bar = (kind: ChartBar['kind'], value: number, spread?: number): ChartBar => {

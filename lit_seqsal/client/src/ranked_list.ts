@@ -50,7 +50,7 @@ export class RankedList extends LitElement {
     ol { list-style: none; margin: 0; padding: 0; display: grid; gap: 2px; }
     li { display: grid; grid-template-columns: auto minmax(0, 1fr); gap: 4px; align-items: center; }
     li.output button.reveal .text { font-style: italic; }
-    button.reveal { display: grid; grid-template-columns: 2.2em minmax(0, 1fr) 5.2em; gap: 2px 6px; align-items: center;
+    button.reveal { display: grid; grid-template-columns: 2.2em minmax(0, 1fr) auto; gap: 2px 6px; align-items: center;
                     width: 100%; text-align: left; font: inherit; background: #fff; border: 1px solid transparent;
                     border-radius: 4px; padding: 2px 4px; cursor: pointer; color: #1a1a1a; }
     button.reveal:hover { border-color: #b0bec5; }

@@ -118,6 +118,8 @@ export interface SourceOptions {
   maxMasks: number;
   /** The deletion check, as the server describes it (GET /seqsal/info `check`); absent: no check. */
   check?: CheckInfo;
+  /** Milliseconds between polls of a job (default: jobs.runJob's). */
+  pollMs?: number;
 }
 
 /** What "drop it and regenerate" answers: the generation from the edited prompt, and what changed. */
@@ -547,7 +549,7 @@ export class SalienceSource {
       },
       poll: (id) => this.api.pollJob<T[]>(id),
       cancel: (id) => this.api.cancelJob<T[]>(id),
-    }, {signal, onProgress}));
+    }, {signal, onProgress, intervalMs: this.options.pollMs}));
   }
 
   /**
