@@ -53,7 +53,9 @@ def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
     meta = info["interpreters"][interpreters.SALIENCE_MAP]["metaSpec"]
     assert meta["grad_max"]["signed"] is False
     # Our client's menu: name, words and properties from the registry.
-    described = {m["name"]: m for m in get(served.url, "/seqsal/info")["methods"]}
+    served_info = get(served.url, "/seqsal/info")
+    assert served_info["default_method_by_granularity"] == methods.default_method_by_granularity()
+    described = {m["name"]: m for m in served_info["methods"]}
     assert list(described) == [*methods.REGISTRY]
     assert described["grad_max"] | {"settings": None} == {
       "name": "grad_max",
@@ -62,6 +64,7 @@ def test_one_entry_is_served_end_to_end(with_grad_max, tiny_model_dir):
       "signed": False,
       "on_request": False,
       "contrastive": True,
+      "shares_spans": False,
       "measures": "largest gradient component (unsigned)",
       "cost": "as grad_l2",
       "settings": None,
@@ -117,6 +120,8 @@ def test_registry_lookups_and_errors():
   described = methods.describe_all()
   assert described["default_method"] == "grad_l2"
   occlusion = next(m for m in described["methods"] if m["name"] == "occlusion")
+  # Occlusion's spans share one deletion table (a client prefetches them); IG's do not.
+  assert [m["name"] for m in described["methods"] if m["shares_spans"]] == ["occlusion"]
   assert (
     occlusion["signed"]
     and occlusion["on_request"]
@@ -133,11 +138,41 @@ def test_registry_lookups_and_errors():
   )
 
 
+def test_default_method_per_granularity(monkeypatch):
+  """/seqsal/info says which method a client shows first at each granularity:
+  grad_l2 at every one until the faithfulness benchmark decides otherwise."""
+  assert methods.describe_all()["default_method_by_granularity"] == {
+    "tokens": "grad_l2",
+    "words": "grad_l2",
+    "sentences": "grad_l2",
+    "lines": "grad_l2",
+    "paragraphs": "grad_l2",
+  }
+  monkeypatch.setattr(methods, "DEFAULT_METHOD_BY_GRANULARITY", {"sentences": "occlusion"})
+  by_granularity = methods.describe_all()["default_method_by_granularity"]
+  assert by_granularity["sentences"] == "occlusion"
+  assert {g: m for g, m in by_granularity.items() if g != "sentences"} == dict.fromkeys(
+    ("tokens", "words", "lines", "paragraphs"), "grad_l2"
+  )
+  assert methods.describe_all()["default_method"] == "grad_l2"
+  monkeypatch.setattr(methods, "DEFAULT_METHOD_BY_GRANULARITY", {"sentences": "lime"})
+  with pytest.raises(ValueError, match=r"'lime', which is not registered"):
+    methods.describe_all()
+  monkeypatch.setattr(methods, "DEFAULT_METHOD_BY_GRANULARITY", {"custom": "grad_l2"})
+  with pytest.raises(ValueError, match=r"names 'custom'; granularities: tokens, words"):
+    methods.describe_all()
+
+
 def test_the_client_tests_fixture_is_the_registry():
   """The client's unit tests read the methods from a fixture written like
   /seqsal/info; it must stay what the registry serves."""
   script = (
-    "import {SERVER_METHODS} from './test/server_methods.ts';"
-    "console.log(JSON.stringify(SERVER_METHODS));"
+    "import {SERVER_DEFAULT_BY_GRANULARITY, SERVER_DEFAULT_METHOD, SERVER_METHODS}"
+    " from './test/server_methods.ts';"
+    "console.log(JSON.stringify({methods: SERVER_METHODS, default_method: SERVER_DEFAULT_METHOD,"
+    " default_method_by_granularity: SERVER_DEFAULT_BY_GRANULARITY}));"
   )
-  assert run_client_script(script, None) == methods.describe_all()["methods"]
+  described = methods.describe_all()
+  assert run_client_script(script, None) == {
+    k: described[k] for k in ("methods", "default_method", "default_method_by_granularity")
+  }

@@ -148,6 +148,11 @@ class Method:
   settings: tuple[Setting, ...] = ()
   # Whether it explains a contrastive row (span vs foil, salience/contrastive.py).
   contrastive: bool = True
+  # Whether the spans of one output share its work: one request for all of
+  # them costs about what one span costs, and after one span the others cost
+  # little (occlusion's deletion table). A client prefetches every span of an
+  # output for such a method, as it does for the gradient methods.
+  shares_spans: bool = False
   from_gradients: gradients.Reduction | None = None
   compute: Compute | None = None
   # The model work of `compute`, known before it runs (a hosted server refuses
@@ -171,6 +176,7 @@ class Method:
       "signed": self.signed,
       "on_request": self.on_request,
       "contrastive": self.contrastive,
+      "shares_spans": self.shares_spans,
       "measures": self.measures,
       "cost": self.cost,
       "settings": [s.describe() for s in self.settings],
@@ -316,6 +322,7 @@ REGISTRY: dict[str, Method] = {
       cost="one forward pass per segment of the input, shared by all spans of an output"
       " (each runs only the tokens after its segment), batched",
       settings=(OCCLUSION_GRANULARITY,),
+      shares_spans=True,
       compute=_occlusion,
       estimate=_occlusion_cost,
       work_note="the model runs once without each of the {units} {granularity}"
@@ -325,6 +332,11 @@ REGISTRY: dict[str, Method] = {
 }
 # The method a client shows first (the walkthrough's and LIT's default).
 DEFAULT_METHOD = FieldNames.GRAD_L2
+# The method a client shows first at a granularity, where it is not
+# DEFAULT_METHOD: the most faithful method that is cheap enough there
+# (bench/bench_faithfulness.py; docs/methods.md, "Which method to trust").
+# Empty for now: grad_l2 everywhere until the benchmark's full run decides.
+DEFAULT_METHOD_BY_GRANULARITY: dict[str, str] = {}
 
 # The deletion check of an explanation (lit_seqsal/salience/check.py): input
 # field `check` names the method, `check_granularity` the segments it ranks.
@@ -447,12 +459,30 @@ def gradient_methods_run(
   )
 
 
+def default_method_by_granularity() -> dict[str, str]:
+  """The method a client shows first at each granularity the server segments
+  by (DEFAULT_METHOD where DEFAULT_METHOD_BY_GRANULARITY says nothing)."""
+  for granularity, name in DEFAULT_METHOD_BY_GRANULARITY.items():
+    if granularity not in segmentation.GRANULARITIES:
+      raise ValueError(
+        f"DEFAULT_METHOD_BY_GRANULARITY names {granularity!r}; granularities:"
+        f" {', '.join(segmentation.GRANULARITIES)}."
+      )
+    if name not in REGISTRY:
+      raise ValueError(f"The default method at {granularity} is {name!r}, which is not registered.")
+  return {
+    g: DEFAULT_METHOD_BY_GRANULARITY.get(g, DEFAULT_METHOD) for g in segmentation.GRANULARITIES
+  }
+
+
 def describe_all() -> dict:
-  """Every registered method as a client sees it, the one to show first, and
-  the deletion check (its request fields and thresholds)."""
+  """Every registered method as a client sees it, the one to show first (and
+  at each granularity), and the deletion check (its request fields and
+  thresholds)."""
   return {
     "methods": [m.describe() for m in REGISTRY.values()],
     "default_method": DEFAULT_METHOD,
+    "default_method_by_granularity": default_method_by_granularity(),
     "check": {
       "field": FieldNames.CHECK,
       "settings": [CHECK_GRANULARITY.describe()],

@@ -5,6 +5,7 @@
 
 import {ServerError, parseServerError} from './errors.js';
 import type {HeaderSource} from './errors.js';
+import type {CheckInfo} from './check_view.js';
 import type {JobStatus} from './jobs.js';
 import type {MethodInfo} from './methods.js';
 
@@ -71,6 +72,10 @@ export interface SeqsalInfo {
   models?: Record<string, GroupInfo>;
   /** The method a client shows first. */
   default_method?: string;
+  /** The method a client shows first at each granularity the server segments by. */
+  default_method_by_granularity?: Record<string, string>;
+  /** The deletion check of an explanation (the salience model's `check` field); absent from older servers. */
+  check?: CheckInfo;
 }
 
 /** A model group as GET /seqsal/info describes it (ModelGroup.describe on the server). */
@@ -221,7 +226,15 @@ export function supportsFoil(info: ServerInfo, group: string): boolean {
 }
 
 /** Input fields the client sets itself, never copied from an example. */
-const OWN_INPUT_FIELDS = ['prompt', 'target', 'foil', 'target_mask', 'salience_methods'];
+const OWN_INPUT_FIELDS = ['prompt', 'target', 'foil', 'target_mask', 'salience_methods', 'edits'];
+
+/**
+ * Whether the generation model regenerates from an edited prompt ("drop it
+ * and regenerate"): its input spec has the optional `edits` field.
+ */
+export function supportsEdits(info: ServerInfo, group: string): boolean {
+  return 'edits' in (info.models[group]?.spec.input ?? {});
+}
 
 /**
  * Example fields only the generation model reads (sent with a generation,

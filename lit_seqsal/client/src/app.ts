@@ -11,12 +11,14 @@
 
 import {LitElement, css, html, nothing} from 'lit';
 
-import {LitApi, exampleInputFields, maskChunkSize, salienceGroups, salienceModelName, supportsFoil} from './api.js';
+import {
+  LitApi, exampleInputFields, maskChunkSize, salienceGroups, salienceModelName, supportsEdits, supportsFoil,
+} from './api.js';
 import type {Example, ExampleData, SeqsalInfo, ServerInfo} from './api.js';
 import './dataset_view.js';
 import './editor.js';
 import './example_list.js';
-import {applyDraft, exampleNames, withDraft} from './examples.js';
+import {applyDraft, editedCopy, exampleNames, withDraft} from './examples.js';
 import type {Draft} from './examples.js';
 import {errorMessage} from './errors.js';
 import {APP_LAYOUTS, arrangementNamed, chooseLayout} from './layout.js';
@@ -121,7 +123,7 @@ export class SeqsalApp extends LitElement {
       // A server without /seqsal/info (plain LIT) gets one request per computation, as before.
       const [info, seqsal] = await Promise.all([
         this.api.getInfo(), this.api.getServerInfo().catch(() => undefined)]);
-      this.sourceOptions = {jobs: !!seqsal?.jobs, maxMasks: maskChunkSize(seqsal)};
+      this.sourceOptions = {jobs: !!seqsal?.jobs, maxMasks: maskChunkSize(seqsal), check: seqsal?.check};
       this.seqsal = seqsal;
       this.info = info;
     } catch (e) {
@@ -219,6 +221,13 @@ export class SeqsalApp extends LitElement {
     this.select(example.id);
   }
 
+  /** "Drop it and regenerate" opened an edited prompt: a new example, edited from the one it came from. */
+  private onOpenEdited(detail: {from: Example, data: ExampleData}) {
+    const example = editedCopy(detail.from, detail.data, `edited-${++addedCount}`);
+    this.added = [example, ...this.added];
+    this.select(example.id);
+  }
+
   private onRevert() {
     const from = this.selected?.meta.editedFrom;
     if (from) this.select(from);
@@ -278,7 +287,10 @@ export class SeqsalApp extends LitElement {
       <h2 ?hidden=${this.layout === 'explain'}>LM Salience</h2>
       <seqsal-salience-module .api=${this.api} group=${this.group}
           .methods=${menu.methods} .defaultMethod=${menu.defaultMethod}
+          .defaultByGranularity=${menu.defaultByGranularity ?? {}}
           .contrastive=${this.info ? supportsFoil(this.info, this.group) : false}
+          .edits=${this.info ? supportsEdits(this.info, this.group) : false}
+          @open-edited=${(e: CustomEvent<{from: Example, data: ExampleData}>) => this.onOpenEdited(e.detail)}
           .inputFields=${this.info ? exampleInputFields(this.info, this.group) : []}
           .sourceOptions=${this.sourceOptions} .lengthLimits=${this.lengthLimits()}
           .names=${this.names} .example=${this.selected} .examples=${this.allExamples}></seqsal-salience-module>

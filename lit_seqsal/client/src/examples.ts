@@ -101,8 +101,12 @@ export function withDraft(data: ExampleData, draft: Draft): ExampleData {
   if (draft.target) next.target = draft.target; else delete next.target;
   if (draft.stop.length) next['stop'] = [...draft.stop]; else delete next['stop'];
   if (draft.maxNewTokens > 0) next['max_new_tokens'] = draft.maxNewTokens; else delete next['max_new_tokens'];
-  // A conversation no longer matches an edited prompt: the prompt is what runs now.
-  if (draft.prompt !== data.prompt) delete next['messages'];
+  // A conversation no longer matches an edited prompt: the prompt is what runs now;
+  // nor does the record of an earlier "drop it and regenerate".
+  if (draft.prompt !== data.prompt) {
+    delete next['messages'];
+    delete next['edit'];
+  }
   return next;
 }
 
@@ -126,9 +130,28 @@ export function applyDraft(selected: Example | undefined, draft: Draft, newId: (
   if (selected.meta.added && (selected.meta.editedFrom || selected.meta.typed)) {
     return {kind: 'update', example: {...selected, data}};
   }
-  const source = selected.data.source || 'example';
-  return {kind: 'copy', example: {
-    id: newId(), data: {...data, source: `${source} (edited)`},
-    meta: {added: true, source, editedFrom: selected.id},
-  }};
+  return {kind: 'copy', example: editedCopy(selected, data, newId())};
+}
+
+/**
+ * A new example made by editing `from` (in the editor, or by "drop it and
+ * regenerate"): `data`, named after the original's source with " (edited)",
+ * marked edited, with the way back to the original.
+ */
+export function editedCopy(from: Example, data: ExampleData, id: string): Example {
+  const source = from.data.source || 'example';
+  return {id, data: {...data, source: `${source} (edited)`}, meta: {added: true, source, editedFrom: from.id}};
+}
+
+/**
+ * The data of the example "drop it and regenerate" opens: the edited prompt
+ * (as the server built it), the original's stop sequences and most new
+ * tokens, and the record of what was changed (`edit`, as the generation model
+ * returned it); no target (it was the original prompt's) and no conversation
+ * (the edited prompt is what runs).
+ */
+export function editedExampleData(data: ExampleData, editedPrompt: string, edit: unknown): ExampleData {
+  const next: ExampleData = {...data, prompt: editedPrompt, edit};
+  for (const field of ['target', 'messages']) delete next[field];
+  return next;
 }

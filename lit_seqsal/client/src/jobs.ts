@@ -161,6 +161,7 @@ export class SharedWork<T> {
   private readonly listeners = new Set<(status: JobStatus) => void>();
   private callers = 0;
   private settled = false;
+  private ok = false;
   private last?: JobStatus;
   private readonly abandonHandlers: Array<() => void> = [];
   /** Settles when the work has finished or stopped (after a cancel, once the server has stopped it). */
@@ -171,7 +172,12 @@ export class SharedWork<T> {
       this.last = status;
       for (const listener of this.listeners) listener(status);
     });
-    this.done.then(() => this.settled = true, () => this.settled = true);
+    this.done.then(() => this.settled = this.ok = true, () => this.settled = true);
+  }
+
+  /** Whether it finished with a result (a caller joining now gets it at once). */
+  get succeeded(): boolean {
+    return this.ok;
   }
 
   /** Whether every caller left before it finished (a new caller must start it again). */

@@ -40,6 +40,12 @@ export interface MethodInfo {
   on_request: boolean;
   /** Whether it explains a span against a foil. */
   contrastive: boolean;
+  /**
+   * Whether the spans of one output share its work (occlusion: one set of
+   * deletions serves them all): its scores are prefetched for every span of
+   * the output, as the gradients' are. Absent from older servers: false.
+   */
+  shares_spans?: boolean;
   settings: MethodSetting[];
   /** What the model does while it runs; {units} and {granularity} are filled in (see workNote). */
   work_note: string | null;
@@ -48,10 +54,12 @@ export interface MethodInfo {
   cost?: string;
 }
 
-/** The methods of a group, in menu order, and the one shown first. */
+/** The methods of a group, in menu order, and the one shown first (at each granularity, where the server says). */
 export interface MethodMenu {
   methods: MethodInfo[];
   defaultMethod: string;
+  /** Granularity -> the method shown first there, where it is offered (else defaultMethod). */
+  defaultByGranularity?: Record<string, string>;
 }
 
 /** The method shown first where the server does not say (an older server). */
@@ -89,7 +97,20 @@ export function groupMethods(info: ServerInfo, group: string, seqsal?: SeqsalInf
   const methods = salienceMethods(info, group).map((name) => described.get(name) ?? legacy.get(name)!);
   const names = methods.map((m) => m.name);
   const wanted = [seqsal?.default_method, FALLBACK_DEFAULT_METHOD].find((n) => n && names.includes(n));
-  return {methods, defaultMethod: wanted ?? names[0] ?? FALLBACK_DEFAULT_METHOD};
+  const byGranularity = Object.entries(seqsal?.default_method_by_granularity ?? {})
+      .filter(([, name]) => names.includes(name));
+  return {methods, defaultMethod: wanted ?? names[0] ?? FALLBACK_DEFAULT_METHOD,
+          defaultByGranularity: Object.fromEntries(byGranularity)};
+}
+
+/**
+ * The method shown first at `granularity`: the server's choice there
+ * (`default_method_by_granularity`, the most faithful method cheap enough at
+ * that granularity), else the menu's default.
+ */
+export function defaultMethodFor(menu: Pick<MethodMenu, 'defaultMethod' | 'defaultByGranularity'>,
+                                 granularity: Granularity): string {
+  return menu.defaultByGranularity?.[granularity] ?? menu.defaultMethod;
 }
 
 export function methodNamed(methods: readonly MethodInfo[], name: string): MethodInfo | undefined {

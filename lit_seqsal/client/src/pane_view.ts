@@ -9,6 +9,7 @@ import {aggregate, isSigned, scaleMax} from './aggregate.js';
 import {colorFor, legend, textColorFor} from './colors.js';
 import {legendText, viewKind} from './contrastive.js';
 import type {ExportedSegment, ExportedView} from './export.js';
+import {progressFraction} from './jobs.js';
 import type {PrefetchProgress} from './prefetch.js';
 import type {Tokenized} from './salience_data.js';
 import {segmentTokens, tokenText} from './segments.js';
@@ -289,23 +290,43 @@ const UNITS: Record<Granularity, [string, string]> = {
   custom: ['segment', 'segments'],
 };
 
+/** "sentence" or "sentences": the word for n units of a granularity. */
+export function unitWord(n: number, granularity: Granularity): string {
+  const [one, many] = UNITS[granularity] ?? UNITS.custom;
+  return n === 1 ? one : many;
+}
+
 /** "1 sentence", "5 sentences": a count of units of a granularity. */
 export function unitCount(n: number, granularity: Granularity): string {
-  const [one, many] = UNITS[granularity] ?? UNITS.custom;
-  return `${n} ${n === 1 ? one : many}`;
+  return `${n} ${unitWord(n, granularity)}`;
+}
+
+/** What a background prefetch fetches, as its line names it. */
+export interface PrefetchSubject {
+  /** A costly method's name (its scores are computed, not just fetched); absent for the gradients. */
+  method?: string;
+  /** Every output segment (no selection), not the others of a selection. */
+  all?: boolean;
 }
 
 /**
  * What the pane says of its background prefetch (prefetch.ts): how many of
- * the other output segments are ready while it runs, why it stopped if a
- * request failed, nothing once done.
+ * the output segments are ready while it runs (and how far the request on
+ * its way is, where it is a job that tells), why it stopped if a request
+ * failed, nothing once done.
  */
-export function prefetchText(progress: PrefetchProgress | undefined, granularity: Granularity): string {
+export function prefetchText(progress: PrefetchProgress | undefined, granularity: Granularity,
+                             subject: PrefetchSubject = {}): string {
   if (!progress || !progress.total) return '';
-  if (progress.error) return `Stopped fetching the other ${unitCount(progress.total, granularity)}: ${progress.error}`;
+  const units = subject.all ? `the ${unitCount(progress.total, granularity)} of the output` :
+      `the other ${unitCount(progress.total, granularity)}`;
+  const doing = subject.method ? `computing ${subject.method.replace(/_/g, ' ')} for ${units}` : `fetching ${units}`;
+  if (progress.error) return `Stopped ${doing}: ${progress.error}`;
   if (!progress.running) return '';
-  return `Fetching the other ${unitCount(progress.total, granularity)} in the background ` +
-         `(${progress.done} of ${progress.total} ready): click any part of the output meanwhile.`;
+  const fraction = progressFraction(progress.request);
+  const request = fraction !== undefined ? `; this request ${Math.floor(fraction * 100)}%` : '';
+  return `${doing[0].toUpperCase()}${doing.slice(1)} in the background ` +
+         `(${progress.done} of ${progress.total} ready${request}): click any part of the output meanwhile.`;
 }
 
 /** How long an input the server takes (GET /seqsal/info). */

@@ -9,12 +9,16 @@
  * tokens, a generation, the scores of a click) is waiting. So a click never
  * queues behind prefetch in the client: its request goes at once, and the
  * next prefetch request waits until it is answered. A newer plan of the same
- * owner (a new selection, another granularity) replaces the older one; the
- * request already on its way finishes (its answers are cached) but nothing
- * more of the old plan is sent. Cancel drops a plan.
+ * owner replaces the older one: nothing more of the old plan is sent; the
+ * request already on its way finishes (its answers are cached) when the new
+ * plan is for the same work (its `key`: the same output and method, a new
+ * selection), and is stopped when it is for other work (its signal aborts: a
+ * job is cancelled on the server unless the user waits for it too). Cancel
+ * drops a plan and stops its request on its way.
  */
 
 import {errorMessage} from './errors.js';
+import type {JobStatus} from './jobs.js';
 
 /** What a plan's owner shows: how far its prefetch is. */
 export interface PrefetchProgress {
@@ -25,6 +29,14 @@ export interface PrefetchProgress {
   running: boolean;
   /** Why it stopped ('' unless a request failed). */
   error: string;
+  /** The progress of the request on its way, where it is a job that tells. */
+  request?: JobStatus;
+}
+
+/** What a prefetch request hears: a signal that aborts when its plan is stopped, and a way to tell its progress. */
+export interface PrefetchHandlers {
+  signal: AbortSignal;
+  onProgress: (status: JobStatus) => void;
 }
 
 export interface PrefetchPlan<T> {
@@ -34,8 +46,13 @@ export interface PrefetchPlan<T> {
   items: readonly T[];
   /** Items per request. */
   chunkSize: number;
+  /**
+   * What work it is (say, an output and a method): a newer plan of the same
+   * owner for other work stops this plan's request on its way. Default: ''.
+   */
+  key?: string;
   /** One request for these items; settles when their answers are stored. */
-  fetch: (items: T[]) => Promise<unknown>;
+  fetch: (items: T[], handlers: PrefetchHandlers) => Promise<unknown>;
   /** Whether an item is already fetched (or being fetched by the user): it is skipped. */
   ready?: (item: T) => boolean;
   /** Told after each change (also once at the end: running false). */
@@ -50,6 +67,10 @@ interface Active<T> {
   error: string;
   /** Replaced or cancelled: tells nothing more. */
   dropped: boolean;
+  /** Stops the request on its way (aborts its signal). */
+  abort?: AbortController;
+  /** The progress of the request on its way. */
+  request?: JobStatus;
 }
 
 export class PrefetchScheduler {
@@ -70,7 +91,7 @@ export class PrefetchScheduler {
    * previous plan. Items already fetched count as done at once.
    */
   submit<T>(plan: PrefetchPlan<T>) {
-    this.drop(plan.owner);
+    this.drop(plan.owner, (active) => (active.plan.key ?? '') !== (plan.key ?? ''));
     const ready = plan.ready ?? (() => false);
     const queue = plan.items.filter((item) => !ready(item));
     const active: Active<T> = {plan, queue, done: plan.items.length - queue.length, error: '', dropped: false};
@@ -79,9 +100,9 @@ export class PrefetchScheduler {
     this.schedule();
   }
 
-  /** Drops `owner`'s plan: nothing more of it is sent (a request on its way still finishes). */
+  /** Drops `owner`'s plan: nothing more of it is sent, and its request on its way is stopped. */
   cancel(owner: object) {
-    this.drop(owner);
+    this.drop(owner, () => true);
     this.schedule();
   }
 
@@ -110,10 +131,15 @@ export class PrefetchScheduler {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private drop(owner: object) {
+  /** Drops `owner`'s plan; its request on its way is stopped where `stop` says so. */
+  private drop(owner: object, stop: (active: Active<unknown>) => boolean) {
     for (const a of this.plans) if (a.plan.owner === owner) a.dropped = true;
     this.plans = this.plans.filter((a) => a.plan.owner !== owner);
-    if (this.inFlight?.plan.owner === owner) this.inFlight.dropped = true;
+    const inFlight = this.inFlight;
+    if (inFlight?.plan.owner === owner) {
+      inFlight.dropped = true;
+      if (stop(inFlight)) inFlight.abort?.abort();
+    }
   }
 
   /** The next step after the current task: foreground work registered meanwhile goes first. */
@@ -152,10 +178,20 @@ export class PrefetchScheduler {
     }
     this.inFlight = active;
     this.sent++;
+    const abort = active.abort = new AbortController();
+    active.request = undefined;
     this.tell(active);
+    const handlers: PrefetchHandlers = {
+      signal: abort.signal,
+      onProgress: (status) => {
+        if (active.abort !== abort) return;
+        active.request = status;
+        this.tell(active);
+      },
+    };
     let request: Promise<unknown>;
     try {
-      request = plan.fetch(chunk);
+      request = plan.fetch(chunk, handlers);
     } catch (e) {
       request = Promise.reject(e);
     }
@@ -168,6 +204,8 @@ export class PrefetchScheduler {
       active.queue = [];
     }).finally(() => {
       this.inFlight = undefined;
+      active.abort = undefined;
+      active.request = undefined;
       this.tell(active);
       this.schedule();
     });
@@ -176,7 +214,10 @@ export class PrefetchScheduler {
   private tell<T>(active: Active<T>) {
     if (active.dropped) return;
     const running = active.queue.length > 0 || this.inFlight === active;
-    active.plan.onProgress?.({done: active.done, total: active.plan.items.length, running, error: active.error});
+    const progress: PrefetchProgress =
+        {done: active.done, total: active.plan.items.length, running, error: active.error};
+    if (active.request) progress.request = active.request;
+    active.plan.onProgress?.(progress);
   }
 }
 

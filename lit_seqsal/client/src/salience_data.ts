@@ -6,15 +6,24 @@
  * segments are prefetched behind it in small requests (prefetch.ts: the
  * source's `background` scheduler, which waits while any of the user's own
  * requests is on its way); the costly methods and generation run as jobs with
- * progress and cancel where the server offers jobs.
+ * progress and cancel where the server offers jobs. A costly method whose
+ * spans share their work (occlusion: one set of deletions serves every span
+ * of an output) is prefetched for every span too, and the first request of
+ * an output, which does that work, is waited for rather than repeated. The
+ * deletion check of an explanation and "drop it and regenerate" (a
+ * generation from the prompt with token ranges removed or replaced) are
+ * asked for here too.
  */
 
 import {salienceModelName, tokenizerModelName} from './api.js';
 import type {LitApi} from './api.js';
+import type {CheckInfo, CheckRecord} from './check_view.js';
+import {CancelledError} from './errors.js';
 import {SharedWork, runJob} from './jobs.js';
 import type {JobStatus} from './jobs.js';
-import type {PrefetchProgress} from './prefetch.js';
+import type {PrefetchHandlers, PrefetchProgress} from './prefetch.js';
 import {PrefetchScheduler} from './prefetch.js';
+import type {PromptEdit} from './prompt_edits.js';
 import {maskFor, rangeKey, sameRange} from './ranges.js';
 import type {TokenRange} from './segments.js';
 import {parseTokenTurns} from './turns.js';
@@ -107,6 +116,20 @@ export interface SourceOptions {
   jobs: boolean;
   /** Masks per gradient request (see api.maskChunkSize). */
   maxMasks: number;
+  /** The deletion check, as the server describes it (GET /seqsal/info `check`); absent: no check. */
+  check?: CheckInfo;
+  /** Milliseconds between polls of a job (default: jobs.runJob's). */
+  pollMs?: number;
+}
+
+/** What "drop it and regenerate" answers: the generation from the edited prompt, and what changed. */
+export interface Regenerated {
+  /** The model's generation from the edited prompt. */
+  response: string;
+  /** The edited prompt, as the server built it from the tokens. */
+  editedPrompt: string;
+  /** The record of what was changed (the generation model's `edit` field). */
+  edit: unknown;
 }
 
 /** What a caller of long work hears and how it stops waiting. */
@@ -115,6 +138,13 @@ export interface WorkHandlers {
   onProgress?: (status: JobStatus) => void;
   /** Aborting stops waiting (CancelledError); the job is cancelled once nobody waits for it. */
   signal?: AbortSignal;
+}
+
+/** The ranges, each once, in their order. */
+function unique(ranges: readonly TokenRange[]): TokenRange[] {
+  const out: TokenRange[] = [];
+  for (const range of ranges) if (!out.some((u) => sameRange(u, range))) out.push(range);
+  return out;
 }
 
 /** Small bounded cache: the oldest entry goes first. */
@@ -141,6 +171,16 @@ export class SalienceSource {
   private readonly methodCache = new BoundedCache<SharedWork<number[]>>(2000);
   /** Contrastive gradient scores, per range and foil. */
   private readonly foilCache = new BoundedCache<Promise<Scores>>(2000);
+  /**
+   * Per output and method whose spans share their work: its requests on
+   * their way while none has finished yet (the first of an output does the
+   * work every span reads; later ones wait for it), and whether one has.
+   */
+  private readonly sharedOutputs = new BoundedCache<{ready: boolean, pending: Array<SharedWork<unknown>>}>(256);
+  /** Deletion checks, per range, method, settings, foil and granularity. */
+  private readonly checkCache = new BoundedCache<SharedWork<CheckRecord>>(500);
+  /** Generations from edited prompts, per prompt, output and edits. */
+  private readonly regenerateCache = new BoundedCache<SharedWork<Regenerated>>(100);
   /** The model's alternatives at a range's first token (the raw `alternatives` field), per range. */
   private readonly alternativesCache = new BoundedCache<Promise<unknown>>(20000);
   /** Keys of scores a prefetch request is fetching (the user does not wait for those). */
@@ -259,10 +299,9 @@ export class SalienceSource {
   prefetchInBackground(owner: object, prompt: PromptInput, output: string, tokens: number,
                        ranges: readonly TokenRange[], chunkSize: number,
                        onProgress?: (progress: PrefetchProgress) => void) {
-    const unique: TokenRange[] = [];
-    for (const range of ranges) if (!unique.some((u) => sameRange(u, range))) unique.push(range);
     this.background.submit({
-      owner, items: unique, chunkSize: Math.min(chunkSize, this.options.maxMasks), onProgress,
+      owner, key: SalienceSource.planKey(prompt, output), items: unique(ranges),
+      chunkSize: Math.min(chunkSize, this.options.maxMasks), onProgress,
       ready: (range) => this.known(prompt, output, range),
       fetch: (chunk) => Promise.all(this.fetchScores(prompt, output, tokens, chunk, true)),
     });
@@ -313,23 +352,196 @@ export class SalienceSource {
    * Scores of one costly method (integrated gradients, occlusion) for one
    * range, asked for on its own with its request `settings` (see
    * score_loader.methodSettings). With a `foil`, contrastive: why the range's
-   * tokens rather than the foil's. Cached per range, method, settings and foil.
+   * tokens rather than the foil's. Cached per range, method, settings and
+   * foil; a range a prefetch request is computing joins it (its progress
+   * shows). For a method whose spans share their work (`sharesSpans`), a
+   * request waits for the output's first request on its way (which does the
+   * work every span reads) instead of doing that work a second time.
    */
   methodScores(prompt: PromptInput, output: string, tokens: number, range: TokenRange, method: string,
-               settings: Readonly<Record<string, string | number>> = {}, handlers: WorkHandlers = {}, foil = ''):
-      Promise<number[]> {
+               settings: Readonly<Record<string, string | number>> = {}, handlers: WorkHandlers = {}, foil = '',
+               sharesSpans = false): Promise<number[]> {
     const ask = {method, settings, foil};
+    const outputKey = cacheKey(prompt, output, undefined, ask);
+    // A contrastive span's deletions are its own (the foil's row is scored at the foil): nothing is shared.
+    sharesSpans &&= !foil;
     return this.shared(this.methodCache, cacheKey(prompt, output, range, ask), (signal, onProgress) =>
-      this.predict<Scores>(salienceModelName(this.group), [salienceInput(prompt, output, tokens, range, ask)], [method],
-                           signal, onProgress)
-          .then((preds) => preds[0][method]), handlers);
+      this.afterFirst(sharesSpans ? outputKey : undefined, signal, onProgress, () =>
+        this.predict<Scores>(salienceModelName(this.group), [salienceInput(prompt, output, tokens, range, ask)],
+                             [method], signal, onProgress).then((preds) => preds[0][method])),
+    handlers, (work) => sharesSpans && this.started(outputKey, work));
+  }
+
+  /** Whether this range's scores of a costly method are here (a click needs no request). */
+  methodReady(prompt: PromptInput, output: string, range: TokenRange, method: string,
+              settings: Readonly<Record<string, string | number>> = {}, foil = ''): boolean {
+    return !!this.methodCache.get(cacheKey(prompt, output, range, {method, settings, foil}))?.succeeded;
+  }
+
+  /** Whether this range's scores of a costly method are here or on their way (a prefetch skips it). */
+  private methodKnown(prompt: PromptInput, output: string, range: TokenRange, ask: Ask): boolean {
+    const work = this.methodCache.get(cacheKey(prompt, output, range, ask));
+    return work !== undefined && !work.abandoned;
+  }
+
+  /** What a prefetch of `ask` (a costly method; none: the gradients) for this output is: a plan's key. */
+  static planKey(prompt: PromptInput, output: string, ask?: Ask): string {
+    return cacheKey(prompt, output, undefined, ask ?? {method: '(gradients)'});
+  }
+
+  /**
+   * Prefetches a costly method whose spans share their work for `ranges`
+   * (most wanted first) in the background for `owner`, replacing its
+   * previous prefetch (see prefetchInBackground): jobs of `chunkSize` masks
+   * where the server runs jobs, the first of which does the work of every
+   * span; a click on a range on its way joins its request.
+   */
+  prefetchMethod(owner: object, prompt: PromptInput, output: string, tokens: number, ranges: readonly TokenRange[],
+                 method: string, settings: Readonly<Record<string, string | number>>, chunkSize: number,
+                 onProgress?: (progress: PrefetchProgress) => void) {
+    const ask = {method, settings, foil: ''};
+    this.background.submit({
+      owner, key: SalienceSource.planKey(prompt, output, ask), items: unique(ranges),
+      chunkSize: Math.min(chunkSize, this.options.maxMasks), onProgress,
+      ready: (range) => this.methodKnown(prompt, output, range, ask),
+      fetch: (chunk, handlers) => this.fetchMethodChunk(prompt, output, tokens, chunk, ask, handlers),
+    });
+  }
+
+  /**
+   * One background request (a job) for a costly method's scores of several
+   * ranges of one output: each range's scores are cached as work of its own
+   * that joins the request, so that a click on one of them waits for it (and
+   * sees its progress), and the request stops only when neither the prefetch
+   * nor anyone else waits for it.
+   */
+  private fetchMethodChunk(prompt: PromptInput, output: string, tokens: number, chunk: readonly TokenRange[],
+                           ask: Ask & {method: string}, handlers: PrefetchHandlers): Promise<unknown> {
+    // Ranges the user asked for meanwhile are theirs already.
+    const ranges = chunk.filter((range) => !this.methodKnown(prompt, output, range, ask));
+    if (!ranges.length) return Promise.resolve();
+    const outputKey = cacheKey(prompt, output, undefined, ask);
+    const request = new SharedWork<number[][]>((signal, onProgress) =>
+      this.afterFirst(outputKey, signal, onProgress, () =>
+        this.predict<Scores>(salienceModelName(this.group),
+                             ranges.map((range) => salienceInput(prompt, output, tokens, range, ask)), [ask.method],
+                             signal, onProgress, true)
+            .then((preds) => preds.map((p) => p[ask.method]))));
+    this.started(outputKey, request);
+    // Without jobs a request cannot be stopped: stopping the plan leaves it to finish and be cached.
+    const signal = this.options.jobs ? handlers.signal : undefined;
+    const joined: Array<Promise<unknown>> = [request.join(handlers.onProgress, signal)];
+    ranges.forEach((range, i) => {
+      const work = this.cacheShared(this.methodCache, cacheKey(prompt, output, range, ask), (stop, onProgress) =>
+        request.join(onProgress, stop).then((values) => values[i]));
+      joined.push(work.join(undefined, signal));
+    });
+    return Promise.all(joined);
+  }
+
+  /**
+   * Runs `ask` once the first request of an output (`outputKey`) on its way
+   * has finished, where there is one and none has finished yet (it does the
+   * work every span of the output reads); at once otherwise. Waiting, it
+   * joins that request: its progress shows, and it is not cancelled while
+   * this waits for it.
+   */
+  private async afterFirst<T>(outputKey: string | undefined, signal: AbortSignal,
+                              onProgress: (status: JobStatus) => void, ask: () => Promise<T>): Promise<T> {
+    const state = outputKey === undefined ? undefined : this.sharedOutputs.get(outputKey);
+    const first = state && !state.ready ? state.pending.find((w) => !w.abandoned) : undefined;
+    if (first) {
+      try {
+        await first.join(onProgress, signal);
+      } catch (e) {
+        if (signal.aborted) throw e instanceof CancelledError ? e : new CancelledError();
+        // It failed or was cancelled: this request does the work itself.
+      }
+    }
+    return ask();
+  }
+
+  /** Registers a request of an output whose spans share their work, until one has finished. */
+  private started(outputKey: string, work: SharedWork<unknown>) {
+    let state = this.sharedOutputs.get(outputKey);
+    if (!state) this.sharedOutputs.set(outputKey, state = {ready: false, pending: []});
+    if (state.ready) return;
+    const entry = state;
+    entry.pending.push(work);
+    const settle = (ready: boolean) => {
+      entry.pending = entry.pending.filter((w) => w !== work);
+      if (ready) entry.ready = true;
+    };
+    work.done.then(() => settle(true), () => settle(false));
+  }
+
+  /**
+   * The deletion check of `method`'s explanation of one range (the salience
+   * model's `check` field, as a job where the server runs jobs: heavy work),
+   * with the method's request `settings`, at `granularity`, against `foil`
+   * where one is set. Cached per range, method, settings, foil and granularity.
+   */
+  check(prompt: PromptInput, output: string, tokens: number, range: TokenRange, method: string,
+        settings: Readonly<Record<string, string | number>>, granularity: string, foil = '',
+        handlers: WorkHandlers = {}): Promise<CheckRecord> {
+    const ask = {method, settings, foil};
+    const field = this.options.check?.field ?? 'check';
+    const granularityField = this.options.check?.settings[0]?.name ?? 'check_granularity';
+    const input = {...salienceInput(prompt, output, tokens, range, ask), [field]: method,
+                   [granularityField]: granularity};
+    return this.shared(this.checkCache, `${cacheKey(prompt, output, range, ask)}\u0000${granularity}`,
+                       (signal, onProgress) =>
+                         this.predict<Record<string, CheckRecord>>(salienceModelName(this.group), [input], [field],
+                                                                   signal, onProgress)
+                             .then((preds) => preds[0][field]), handlers);
+  }
+
+  /** The deletion check of this view if it was done (see check), else undefined. */
+  checkDone(prompt: PromptInput, output: string, range: TokenRange, method: string,
+            settings: Readonly<Record<string, string | number>>, granularity: string, foil = ''):
+      Promise<CheckRecord> | undefined {
+    const work = this.checkCache.get(`${cacheKey(prompt, output, range, {method, settings, foil})}\u0000${granularity}`);
+    return work?.succeeded ? work.done : undefined;
+  }
+
+  /**
+   * Drop it and regenerate: the model's generation from the prompt with
+   * `edits` applied (token ranges of the tokens of prompt + `output`, as the
+   * pane shows them; the server builds the edited prompt from the same
+   * tokens), as a job where the server runs jobs. `prompt` is the generation
+   * input (with its stop sequences and most new tokens). Cached per prompt,
+   * output and edits.
+   */
+  regenerate(prompt: PromptInput, output: string, edits: readonly PromptEdit[], handlers: WorkHandlers = {}):
+      Promise<Regenerated> {
+    type Answer = {response: string, edited_prompt: string, edit: unknown};
+    const input = {...promptFields(prompt), target: output, edits: edits.map((e) => ({...e}))};
+    return this.shared(this.regenerateCache, `${cacheKey(prompt, output)}\u0000${JSON.stringify(edits)}`,
+                       (signal, onProgress) =>
+                         this.predict<Answer>(this.group, [input], ['response', 'edited_prompt', 'edit'], signal,
+                                              onProgress)
+                             .then(([p]) => ({response: p.response, editedPrompt: p.edited_prompt, edit: p.edit})),
+                       handlers);
+  }
+
+  /**
+   * Remembers `text` as the model's generation for `prompt` (a generation
+   * from an edited prompt, opened as an example of its own), so that asking
+   * for it shows it at once.
+   */
+  rememberGeneration(prompt: PromptInput, text: string) {
+    const key = cacheKey(prompt);
+    if (this.hasGeneration(prompt)) return;
+    this.generationCache.set(key, new SharedWork(() => Promise.resolve(text)));
   }
 
   /** Predictions as a job (progress, cancel) where the server runs jobs; else one request. */
   private predict<T>(model: string, inputs: object[], fields: string[], signal: AbortSignal,
-                     onProgress: (status: JobStatus) => void): Promise<T[]> {
-    if (!this.options.jobs) return this.background.foreground(this.api.getPreds<T>(model, inputs, fields));
-    return this.background.foreground(runJob<T[]>({
+                     onProgress: (status: JobStatus) => void, background = false): Promise<T[]> {
+    // The user's own requests hold back the prefetch; a prefetch request does not.
+    const mark = <V>(work: Promise<V>) => background ? work : this.background.foreground(work);
+    if (!this.options.jobs) return mark(this.api.getPreds<T>(model, inputs, fields));
+    return mark(runJob<T[]>({
       start: async () => {
         // A job cancelled a moment ago may hold the model until its current batch ends.
         await Promise.allSettled([...this.stopping]);
@@ -337,30 +549,42 @@ export class SalienceSource {
       },
       poll: (id) => this.api.pollJob<T[]>(id),
       cancel: (id) => this.api.cancelJob<T[]>(id),
-    }, {signal, onProgress}));
+    }, {signal, onProgress, intervalMs: this.options.pollMs}));
   }
 
-  /** Long work in `cache`, shared by whoever asks for the same key while it runs. */
+  /**
+   * Long work in `cache`, shared by whoever asks for the same key while it
+   * runs; `created` hears of the work when this call starts it.
+   */
   private shared<T>(cache: BoundedCache<SharedWork<T>>, key: string,
                     run: (signal: AbortSignal, onProgress: (status: JobStatus) => void) => Promise<T>,
-                    handlers: WorkHandlers): Promise<T> {
+                    handlers: WorkHandlers, created?: (work: SharedWork<T>) => void): Promise<T> {
     let work = cache.get(key);
     if (!work || work.abandoned) {
-      const created = work = new SharedWork(run);
-      cache.set(key, created);
-      const forget = () => {
-        if (cache.get(key) === created) cache.delete(key);
-      };
-      // A failed request must not stay cached: the user may fix the input and retry.
-      created.done.catch(forget);
-      created.onAbandon(() => {
-        forget();
-        const stopped = created.done.catch(() => undefined).finally(() => this.stopping.delete(stopped));
-        this.stopping.add(stopped);
-      });
+      work = this.cacheShared(cache, key, run);
+      created?.(work);
     }
     // Without jobs the request cannot be stopped: let it finish and stay cached.
     return work.join(handlers.onProgress, this.options.jobs ? handlers.signal : undefined);
+  }
+
+  /** New work in `cache` under `key`: forgotten when it fails or everyone left it. */
+  private cacheShared<T>(cache: BoundedCache<SharedWork<T>>, key: string,
+                         run: (signal: AbortSignal, onProgress: (status: JobStatus) => void) => Promise<T>):
+      SharedWork<T> {
+    const created = new SharedWork(run);
+    cache.set(key, created);
+    const forget = () => {
+      if (cache.get(key) === created) cache.delete(key);
+    };
+    // A failed request must not stay cached: the user may fix the input and retry.
+    created.done.catch(forget);
+    created.onAbandon(() => {
+      forget();
+      const stopped = created.done.catch(() => undefined).finally(() => this.stopping.delete(stopped));
+      this.stopping.add(stopped);
+    });
+    return created;
   }
 
   private forgetOnError<V>(cache: BoundedCache<Promise<V>>, key: string, value: Promise<V>) {

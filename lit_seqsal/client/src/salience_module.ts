@@ -10,11 +10,11 @@ import {LitElement, css, html, nothing} from 'lit';
 import type {PropertyValues} from 'lit';
 
 import type {LitApi} from './api.js';
-import type {Example} from './api.js';
+import type {Example, ExampleData} from './api.js';
 import {textColorFor} from './colors.js';
 import {applyFoil} from './contrastive.js';
 import {viewToHtml, viewToJson} from './export.js';
-import {FALLBACK_DEFAULT_METHOD, menuLabel, methodNamed} from './methods.js';
+import {FALLBACK_DEFAULT_METHOD, defaultMethodFor, menuLabel, methodNamed} from './methods.js';
 import type {MethodInfo} from './methods.js';
 import {SalienceSource} from './salience_data.js';
 import type {SourceOptions} from './salience_data.js';
@@ -48,7 +48,9 @@ export class SalienceModule extends LitElement {
     group: {},
     methods: {attribute: false},
     defaultMethod: {},
+    defaultByGranularity: {attribute: false},
     contrastive: {attribute: false},
+    edits: {attribute: false},
     inputFields: {attribute: false},
     sourceOptions: {attribute: false},
     example: {attribute: false},
@@ -75,6 +77,10 @@ export class SalienceModule extends LitElement {
   methods: MethodInfo[] = [];
   /** The method shown until the user picks one. */
   defaultMethod = FALLBACK_DEFAULT_METHOD;
+  /** The method shown first at each granularity, where the server says (else defaultMethod). */
+  defaultByGranularity: Record<string, string> = {};
+  /** Whether the generation model takes `edits` (api.supportsEdits): "drop it and regenerate" is offered. */
+  edits = false;
   /** Whether the server explains against a foil (api.supportsFoil): "instead of" is offered. */
   contrastive = false;
   /** Example fields the models take besides prompt and target (api.exampleInputFields). */
@@ -187,7 +193,9 @@ export class SalienceModule extends LitElement {
 
   protected override willUpdate(changed: PropertyValues<this>) {
     if (changed.has('sourceOptions') || changed.has('api')) this.sources.clear();
-    if (changed.has('methods') || changed.has('defaultMethod')) this.offerMethods(changed.get('methods'));
+    if (changed.has('methods') || changed.has('defaultMethod') || changed.has('defaultByGranularity')) {
+      this.offerMethods(changed.get('methods'));
+    }
     if (changed.has('example') && this.example && !this.example.data.target) {
       // Nothing to explain but the model's own output.
       this.mode = 'generation';
@@ -211,8 +219,15 @@ export class SalienceModule extends LitElement {
     const same = old !== undefined && old.map((m) => m.name).join() === names.join();
     const chosen = same || this.methodPicked || this.switchedFrom !== undefined;
     if (chosen && names.includes(this.settings.method)) return;
-    const method = names.includes(this.defaultMethod) ? this.defaultMethod : names[0];
+    const wanted = this.defaultAt(this.settings.granularity);
+    const method = names.includes(wanted) ? wanted : names[0];
     if (method !== this.settings.method) this.settings = {...this.settings, method};
+  }
+
+  /** The method shown first at a granularity (the server's choice there; else the default). */
+  private defaultAt(granularity: Granularity): string {
+    return defaultMethodFor({defaultMethod: this.defaultMethod, defaultByGranularity: this.defaultByGranularity},
+                            granularity);
   }
 
   private set(changes: Partial<ViewSettings>) {
@@ -264,6 +279,12 @@ export class SalienceModule extends LitElement {
       this.onPattern(this.patternText, 'custom');
     } else {
       this.set({granularity: value});
+    }
+    // Until the user (or a foil) picks a method, each granularity shows its own default.
+    const method = this.defaultAt(value);
+    if (!this.methodPicked && this.switchedFrom === undefined && method !== this.settings.method &&
+        this.methods.some((m) => m.name === method)) {
+      this.set({method});
     }
   }
 
@@ -337,7 +358,7 @@ export class SalienceModule extends LitElement {
     const shared = this.sharedMax;
     const pane = (example: Example | undefined, label: string, mirror?: SelectionRequest) => html`
       <seqsal-salience-pane .source=${this.source} .methods=${this.methods} .contrastive=${this.contrastive}
-          .inputFields=${this.inputFields} .lengthLimits=${this.lengthLimits}
+          .inputFields=${this.inputFields} .lengthLimits=${this.lengthLimits} .edits=${this.edits}
           .example=${example?.data} .mode=${this.mode} .scaleMax=${shared}
           .settings=${s} .requestedSelection=${mirror} label=${label}></seqsal-salience-pane>`;
     const select = (id: string, label: string, value: string, onChange: (v: string) => void,
@@ -416,12 +437,24 @@ export class SalienceModule extends LitElement {
             this.exportError = '';
           }}
           @foil-change=${(e: CustomEvent<string>) => this.onFoil(e.detail)}
+          @open-edited-example=${(e: CustomEvent<ExampleData>) => this.onOpenEdited(e)}
           @turns-change=${(e: CustomEvent<boolean>) => this.onTurns(e)}
           @scale-change=${(e: CustomEvent<number>) => this.onScale(e)}>
         ${pane(this.example, this.compare ? this.nameOf(this.example, 'Selected example') : '')}
         ${this.compare ? pane(other, this.nameOf(other, 'Compared example'), this.mirror) : nothing}
       </div>
     `;
+  }
+
+  /**
+   * A pane's "drop it and regenerate" opened its edited prompt as a new
+   * example: the app adds it (edited from that pane's example) and selects it.
+   */
+  private onOpenEdited(e: CustomEvent<ExampleData>) {
+    const index = this.panes().indexOf(e.target as SaliencePane);
+    const from = index === 0 ? this.example : this.examples.find((x) => x.id === this.compareId);
+    if (!from) return;
+    this.dispatchEvent(new CustomEvent('open-edited', {detail: {from, data: e.detail}, bubbles: true, composed: true}));
   }
 
   /** A pane's own scale changed: the shared one follows. */

@@ -14,40 +14,61 @@
  * Its head (status, progress, the background prefetch, the legend and what
  * it means) stays in view under the module's controls while the text
  * scrolls; the output is scrolled into view when it arrives.
+ * Beside the text (below it in a narrow pane) are the ranked segments
+ * (ranked_list.ts: a click scrolls to one and flashes it), "Check this
+ * explanation" (check_panel.ts) and "Drop it and regenerate" (drop_panel.ts:
+ * prompt parts marked here, by clicking them while it is open, are dropped
+ * and the model asked again). With a method whose spans share their work
+ * (occlusion), the whole output is prefetched in the background as the
+ * gradients are.
  */
 
 import {LitElement, css, html, nothing} from 'lit';
 import type {PropertyValues} from 'lit';
 
 import type {ExampleData} from './api.js';
+import './check_panel.js';  // defines <seqsal-check-panel>
+import type {CheckTask} from './check_panel.js';
+import {checkGranularities} from './check_view.js';
 import {ChipSelection} from './chip_selection.js';
 import {legend, textColorFor} from './colors.js';
 import {legendText, parseAlternatives, viewKind} from './contrastive.js';
 import type {Alternative} from './contrastive.js';
 import {formatScore} from './export.js';
 import type {ExportedView} from './export.js';
+import './drop_panel.js';  // defines <seqsal-drop-panel>
+import type {DropResult, DropTask} from './drop_panel.js';
+import {editedExampleData} from './examples.js';
 import './foil_bar.js';  // defines <seqsal-foil-bar>
 import {GENERATION_FIELDS} from './api.js';
 import {CancelledError} from './errors.js';
 import {formatProgress, progressFraction, sleep} from './jobs.js';
 import {prefetchChunkSize} from './prefetch.js';
 import type {PrefetchProgress} from './prefetch.js';
-import {methodNamed} from './methods.js';
+import {methodNamed, methodSettings} from './methods.js';
 import type {MethodInfo} from './methods.js';
 import {
   NO_SELECTION, chipStyle, chips, clampSelection, exportedView, lengthAdvice, paneSegments, paneView, prefetchText,
-  requestedIndex, selectedRange, selectedText, selectionCovering,
+  requestedIndex, selectedRange, selectedText, selectionCovering, unitWord,
 } from './pane_view.js';
-import type {LengthLimits, PaneSegments, PaneView, Selection} from './pane_view.js';
-import {rangeKey} from './ranges.js';
-import type {PromptInput, SalienceSource, Scores, Tokenized} from './salience_data.js';
+import type {LengthLimits, PaneSegments, PaneView, PrefetchSubject, Selection} from './pane_view.js';
+import type {PromptEdit} from './prompt_edits.js';
+import './ranked_list.js';  // defines <seqsal-ranked-list>
+import type {SegmentRef} from './ranked_list.js';
+import {explainedRange, rangeKey} from './ranges.js';
+import {rankSegments, topPromptSegments} from './ranking.js';
+import {SalienceSource, cacheKey} from './salience_data.js';
+import type {PromptInput, Scores, Tokenized} from './salience_data.js';
 import {loadScores, planScores} from './score_loader.js';
-import type {ScoreQuery} from './score_loader.js';
+import type {ScorePlan, ScoreQuery} from './score_loader.js';
 import type {Granularity, TokenRange} from './segments.js';
 import type {OutputMode, SelectionRequest, ViewSettings} from './settings.js';
 import {templateTokens, turnLabel} from './turns.js';
 import {WorkController} from './work_controller.js';
 import type {WorkHandlers} from './work_controller.js';
+
+/** What a prefetch of a whole output depends on. */
+type OutputQuery = Pick<ScoreQuery, 'prompt' | 'output' | 'tokenized' | 'granularity'>;
 
 /** The status line while prompt and output are tokenized. */
 const TOKENIZING = 'Tokenizing…';
@@ -72,6 +93,10 @@ export class SaliencePane extends LitElement {
     prefetch: {state: true},
     lengthLimits: {attribute: false},
     scaleMax: {attribute: false},
+    edits: {attribute: false},
+    marked: {state: true},
+    dropOpen: {state: true},
+    flash: {state: true},
   };
 
   source?: SalienceSource;
@@ -90,6 +115,14 @@ export class SaliencePane extends LitElement {
   lengthLimits?: LengthLimits;
   /** A colour scale shared with the compared pane (its largest |value|); undefined: this pane's own. */
   scaleMax?: number;
+  /** Whether the generation model takes `edits` (drop it and regenerate; api.supportsEdits). */
+  edits = false;
+  /** Prompt segments (indices at the current granularity) marked to drop. */
+  marked: ReadonlySet<number> = new Set();
+  /** "Drop it and regenerate" is open: a click on a prompt chip marks it. */
+  dropOpen = false;
+  /** The chip a ranked entry was clicked for, flashing for a moment. */
+  flash?: SegmentRef;
 
   output?: string;
   tokenized?: Tokenized;
@@ -101,6 +134,16 @@ export class SaliencePane extends LitElement {
   /** The background prefetch of the other output segments' scores, while it runs. */
   prefetch?: PrefetchProgress;
   private prefetchGranularity: Granularity = 'words';
+  /** What the running prefetch fetches (its line's words) and its plan's key (SalienceSource.planKey). */
+  private prefetchSubject: PrefetchSubject = {};
+  private prefetchKey = '';
+  /** Cancelling the selection's costly method also stops the prefetch it may have joined. */
+  private cancelStopsPrefetch = false;
+  private flashTimer?: ReturnType<typeof setTimeout>;
+  private headObserver?: ResizeObserver;
+  private observedHead?: Element;
+  /** The check panel's task, kept while its view is the same (check_panel.ts). */
+  private checkTaskFor?: CheckTask;
 
   /** The pane's async work, one at a time: its status line, error, progress, Cancel and Restart. */
   private readonly work = new WorkController(this);
@@ -119,7 +162,7 @@ export class SaliencePane extends LitElement {
   private lastView?: PaneView;
 
   static styles = css`
-    :host { display: block; font-size: 14px; min-width: 0; }
+    :host { display: block; font-size: 14px; min-width: 0; container-type: inline-size; }
     .head { position: sticky; top: var(--seqsal-controls-height, 0px); z-index: 2; background: #fff;
             padding-bottom: 2px; }
     .label { font-size: 13px; }
@@ -158,6 +201,20 @@ export class SaliencePane extends LitElement {
                         color: #263238; font-weight: 600; }
     .view-kind.contrastive .badge { background: #3c1361; color: #fff; }
     .text.contrastive { border: 2px solid #7a4fa3; border-left: 6px solid #c05a00; }
+    .body { display: grid; grid-template-columns: minmax(0, 1fr); gap: 10px; align-items: start; }
+    .side { display: grid; gap: 10px; min-width: 0; border: 1px solid #e0e0e0; border-radius: 6px; padding: 6px 8px; }
+    /* Beside the text where the pane has the room; its own scroll, in view under the pane's head. */
+    @container (min-width: 640px) {
+      .body.with-side { grid-template-columns: minmax(0, 1fr) minmax(240px, 34%); }
+      .side { position: sticky; top: calc(var(--seqsal-controls-height, 0px) + var(--seqsal-pane-head-height, 0px));
+              max-height: 75vh; overflow: auto; }
+    }
+    .seg.markable { cursor: pointer; }
+    .seg.markable:hover { outline: 1px dashed #8e0018; }
+    .seg.marked { text-decoration: line-through 2px #b00020; outline: 2px dashed #b00020; outline-offset: 1px; }
+    .seg.flash { animation: flash 0.5s ease-in-out 3; outline: 3px solid #ff6f00; outline-offset: 2px; }
+    @keyframes flash { 50% { outline-color: transparent; } }
+    @media (prefers-reduced-motion: reduce) { .seg.flash { animation: none; } }
     button { font: inherit; }
     button:focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
     @media (max-width: 800px) {
@@ -197,10 +254,10 @@ export class SaliencePane extends LitElement {
     return this.inputOf([...this.inputFields, ...GENERATION_FIELDS]);
   }
 
-  private inputOf(fields: readonly string[]): PromptInput {
-    const data = this.example;
+  private inputOf(fields: readonly string[], data: ExampleData | undefined = this.example): PromptInput {
+    const prompt = data?.prompt ?? '';
     const extra = [...new Set(fields)].filter((f) => data && data[f] !== undefined && data[f] !== null && data[f] !== '');
-    return extra.length ? {prompt: this.prompt, ...Object.fromEntries(extra.map((f) => [f, data![f]]))} : this.prompt;
+    return extra.length ? {prompt, ...Object.fromEntries(extra.map((f) => [f, data![f]]))} : prompt;
   }
 
   /** The selected output segments, as shown. */
@@ -244,7 +301,9 @@ export class SaliencePane extends LitElement {
     if (changed.has('tokenized') || resegment) {
       this.resegment();  // re-reads the selection's scores
     } else if (changed.has('settings') && old && (old.method !== s.method || old.foil !== s.foil)) {
-      this.updateScores();  // cached for the gradient methods; asks for a costly or contrastive one
+      // Cached for the gradient methods; asks for a costly or contrastive one; without a selection,
+      // prefetches a method whose spans share their work.
+      if (this.selectedRange()) this.updateScores(); else this.prefetchWholeOutput();
     }
     if (changed.has('requestedSelection') && this.requestedSelection) this.applyRequestedSelection();
   }
@@ -257,6 +316,7 @@ export class SaliencePane extends LitElement {
     this.alternatives = undefined;
     this.alternativesFor = '';
     this.anchor = this.focusIndex = -1;
+    this.marked = new Set();
     this.work.reset();
     this.stopPrefetch();
     if (!this.example || !this.source) return;
@@ -274,6 +334,7 @@ export class SaliencePane extends LitElement {
     const source = this.source;
     if (!source || !this.example) return;
     const input = this.generationInput;
+    this.cancelStopsPrefetch = false;
     this.work.run((handlers) => source.generate(input, handlers), {
       status: 'Generating…', progress: source.usesJobs,
       cancelled: {notice: 'Generation cancelled.', restart: () => this.generate()},
@@ -293,7 +354,29 @@ export class SaliencePane extends LitElement {
       status: TOKENIZING, done: (tokenized) => this.tokenized = tokenized});
   }
 
+  override disconnectedCallback() {
+    super.disconnectedCallback();
+    this.headObserver?.disconnect();
+    this.headObserver = undefined;
+    this.observedHead = undefined;
+    clearTimeout(this.flashTimer);
+  }
+
+  /** The side panel stays under the pane's sticky head: it hears the head's height. */
+  private observeHead() {
+    const head = this.renderRoot.querySelector('.head');
+    if (!head || head === this.observedHead) return;
+    this.headObserver ??= new ResizeObserver((entries) => {
+      const height = entries[0]?.target.getBoundingClientRect().height ?? 0;
+      this.style.setProperty('--seqsal-pane-head-height', `${Math.ceil(height)}px`);
+    });
+    this.headObserver.disconnect();
+    this.headObserver.observe(head);
+    this.observedHead = head;
+  }
+
   protected override updated() {
+    this.observeHead();
     // The output to explain, in view once it is drawn (a long prompt puts it below the fold).
     if (this.revealOutput && this.tokenized) {
       this.revealOutput = false;
@@ -315,12 +398,15 @@ export class SaliencePane extends LitElement {
       return;
     }
     this.segments = paneSegments(t, this.settings.granularity, this.settings.pattern);
+    // Marks are of segments at the granularity they were made at.
+    if (this.marked.size) this.marked = new Set();
     if (previous) {
       this.selection = selectionCovering(this.segments.output, previous);
       this.updateScores();
     } else if (this.requestedSelection) {
       this.applyRequestedSelection();
     }
+    if (!this.selectedRange()) this.prefetchWholeOutput();
   }
 
   private applyRequestedSelection() {
@@ -379,14 +465,18 @@ export class SaliencePane extends LitElement {
     if (!source || !query) return;
     const plan = planScores(source, query);
     const costly = plan.kind === 'costly' || plan.kind === 'unavailable';
+    // A costly method's scores not at hand yet (prefetched ones are): the view waits for them.
+    const waits = plan.kind === 'unavailable' || (plan.kind === 'costly' && !!plan.status);
     // A selection still moving (the keyboard) waits for it to settle, unless its scores are at hand.
     const settle = plan.status && plan.kind !== 'unavailable' ? settleMs : 0;
     if (costly && !settle) {
-      this.scores = undefined;
+      if (waits) this.scores = undefined;
       // Ahead of the costly method's long request (they come with the gradient scores).
       this.loadAlternatives(plan.wanted);
     }
-    if (plan.kind !== 'gradients') this.stopPrefetch();
+    // A prefetch of other work (another output or method) stops; one of this work goes on.
+    if (this.prefetchKey && this.prefetchKey !== this.prefetchKeyOf(source, query, plan)) this.stopPrefetch();
+    this.cancelStopsPrefetch = plan.kind === 'costly' && plan.sharesSpans;
     if (plan.kind === 'unavailable') {
       this.work.stop();
       this.work.fail(plan.error);
@@ -396,14 +486,14 @@ export class SaliencePane extends LitElement {
       if (!settle) return loadScores(source, query, plan, handlers);
       return sleep(settle, handlers.signal).then(() => {
         if (handlers.signal.aborted) throw new CancelledError();
-        if (costly) this.scores = undefined;
+        if (waits) this.scores = undefined;
         const scores = loadScores(source, query, plan, handlers);
         this.loadAlternatives(plan.wanted);
         return scores;
       });
     };
     this.work.run(load, {
-      status: plan.status, progress: costly && source.usesJobs,
+      status: plan.status, progress: waits && source.usesJobs,
       cancelled: plan.kind === 'costly' ? {
         notice: `Cancelled: ${plan.method.replace(/_/g, ' ')} for this selection. Press Restart, pick the method ` +
                 'again or click the selection to start over.',
@@ -413,11 +503,23 @@ export class SaliencePane extends LitElement {
         this.scores = scores;
         // The rest behind it, for the next clicks (it waits while the user asks for anything).
         if (plan.kind === 'gradients') this.startPrefetch(source, query, plan.background);
+        if (plan.kind === 'costly' && plan.sharesSpans) {
+          this.startMethodPrefetch(source, query, plan.method, plan.settings, plan.background, false);
+        }
       },
       failed: () => this.scores = undefined,
     });
     // They come with the gradient or contrastive scores just asked for, unless known already.
     if (!costly && !settle) this.loadAlternatives(plan.wanted);
+  }
+
+  /** The key of the prefetch `plan` leads to (SalienceSource.planKey); '' for none. */
+  private prefetchKeyOf(source: SalienceSource, query: ScoreQuery, plan: ScorePlan): string {
+    if (plan.kind === 'gradients') return SalienceSource.planKey(query.prompt, query.output);
+    if (plan.kind === 'costly' && plan.sharesSpans) {
+      return SalienceSource.planKey(query.prompt, query.output, {method: plan.method, settings: plan.settings, foil: ''});
+    }
+    return '';
   }
 
   /**
@@ -428,17 +530,66 @@ export class SaliencePane extends LitElement {
   private startPrefetch(source: SalienceSource, query: ScoreQuery, ranges: TokenRange[]) {
     const n = query.tokenized.tokens.length;
     const granularity = query.granularity;
+    this.prefetchKey = SalienceSource.planKey(query.prompt, query.output);
     source.prefetchInBackground(this, query.prompt, query.output, n, ranges,
                                 prefetchChunkSize(n, source.options.maxMasks), (progress) => {
                                   this.prefetch = progress;
                                   this.prefetchGranularity = granularity;
+                                  this.prefetchSubject = {};
                                 });
+  }
+
+  /**
+   * Prefetches a costly method whose spans share their work (occlusion) for
+   * `ranges` of the output (`all`: the whole output, nothing selected) in
+   * the background, replacing this pane's earlier prefetch: requests of as
+   * many spans as the server takes (the first does the work of every span,
+   * the others cost little), as jobs where the server runs jobs.
+   */
+  private startMethodPrefetch(source: SalienceSource, query: OutputQuery, method: string,
+                              settings: Record<string, string | number>, ranges: TokenRange[],
+                              all: boolean) {
+    if (!ranges.length) return;
+    const {granularity} = query;
+    this.prefetchKey = SalienceSource.planKey(query.prompt, query.output, {method, settings, foil: ''});
+    source.prefetchMethod(this, query.prompt, query.output, query.tokenized.tokens.length, ranges, method, settings,
+                          source.options.maxMasks, (progress) => {
+                            this.prefetch = progress;
+                            this.prefetchGranularity = granularity;
+                            this.prefetchSubject = {method, all};
+                          });
+  }
+
+  /**
+   * With nothing selected and a method whose spans share their work shown
+   * (occlusion), its scores of every output segment are prefetched in the
+   * background, in order, so that a click on any is instant once there.
+   */
+  private prefetchWholeOutput() {
+    const source = this.source;
+    const t = this.tokenized;
+    const method = methodNamed(this.methods, this.settings.method);
+    const {granularity, foil} = this.settings;
+    if (!source || !t || this.output === undefined || foil || !method?.on_request || !method.shares_spans) return;
+    const {settings, error} = methodSettings(method, granularity);
+    if (error) return;
+    const ranges = this.segments.output.map((seg) => explainedRange(t.tokens, seg, this.template))
+        .filter((r) => !this.template[r.start]);
+    this.startMethodPrefetch(source, {prompt: this.promptInput, output: this.output, tokenized: t, granularity},
+                             method.name, settings, ranges, true);
   }
 
   /** Stops this pane's prefetch (the Stop button, a new example, another kind of view). */
   stopPrefetch() {
     this.source?.background.cancel(this);
     this.prefetch = undefined;
+    this.prefetchKey = '';
+  }
+
+  /** The progress bar's Cancel: the selection's work, and a prefetch it joined. */
+  private cancelWork() {
+    this.work.cancel();
+    if (this.cancelStopsPrefetch) this.stopPrefetch();
   }
 
   /** The model's alternatives at the first token of `wanted` (for "instead of"); quietly none on failure. */
@@ -484,11 +635,15 @@ export class SaliencePane extends LitElement {
       if (c.scored) return `${s.method}: ${c.value}${turn ? ` · ${turn}` : ''}`;
       return turn || nothing;
     };
-    const promptChips = prompt.map((c, i) => html`<span class="seg${c.template ? ' template' : ''}" data-role="prompt"
-        data-i=${i} style=${c.template ? nothing : chipStyle(c.color, s.mark)}
+    const flash = (role: string, i: number) => this.flash?.role === role && this.flash.index === i ? ' flash' : '';
+    const marking = this.dropOpen && hasScores;
+    const promptChips = prompt.map((c, i) => html`<span class="seg${c.template ? ' template' : ''}${
+        this.marked.has(i) ? ' marked' : ''}${marking && !c.template ? ' markable' : ''}${flash('prompt', i)}"
+        data-role="prompt" data-i=${i} style=${c.template ? nothing : chipStyle(c.color, s.mark)}
         title=${title(c, view.prompt[i])}>${c.text}</span>`);
     const outputChips = output.map((c, i) => {
-      const cls = `seg out${c.selected ? ' selected' : ''}${c.after ? ' after' : ''}${c.template ? ' template' : ''}`;
+      const cls = `seg out${c.selected ? ' selected' : ''}${c.after ? ' after' : ''}${c.template ? ' template' : ''}` +
+          flash('output', i);
       return html`<span class=${cls} data-role="output" data-i=${i}
           style=${c.template ? nothing : chipStyle(c.color, s.mark)} title=${title(c, view.output[i])}>${c.text}</span>`;
     });
@@ -513,12 +668,118 @@ export class SaliencePane extends LitElement {
         ${this.tokenized && !hasScores && this.output !== undefined && !this.status && !this.notice ?
           html`<div class="hint">${hint}</div>` : nothing}
       </div>
-      ${this.tokenized ? html`
+      ${this.tokenized ? html`<div class="body${hasScores ? ' with-side' : ''}">
         <div class=${textClass} tabindex="0" role="group" data-testid="text"
             aria-label="Prompt and output: arrow keys select parts of the output"
             @mousedown=${this.chipSelection.onMouseDown} @mouseover=${this.chipSelection.onMouseOver}
-            @keydown=${this.chipSelection.onKeyDown}>${promptChips}${outputChips}</div>` : nothing}
+            @click=${this.onTextClick}
+            @keydown=${this.chipSelection.onKeyDown}>${promptChips}${outputChips}</div>
+        ${hasScores ? this.renderSide(view) : nothing}
+      </div>` : nothing}
     `;
+  }
+
+  /** Beside the text: the ranked segments, the check and "drop it and regenerate". */
+  private renderSide(view: PaneView) {
+    const ranking = rankSegments(view, true);
+    const g = this.settings.granularity;
+    const check = this.checkTask();
+    const drop = this.dropTask();
+    return html`<aside class="side" aria-label="The explanation at a glance" data-testid="side"
+        @reveal-segment=${(e: CustomEvent<SegmentRef>) => this.reveal(e.detail)}
+        @mark-toggle=${(e: CustomEvent<number>) => this.toggleMark(e.detail)}
+        @mark-top=${(e: CustomEvent<number>) => this.marked = new Set(topPromptSegments(ranking, e.detail))}
+        @mark-clear=${() => this.marked = new Set()}
+        @drop-open=${(e: CustomEvent<boolean>) => this.dropOpen = e.detail}
+        @open-edited=${(e: CustomEvent<DropResult>) => this.openEdited(e.detail)}>
+      <seqsal-ranked-list .ranking=${ranking} unit=${unitWord(2, g)} ?marking=${this.dropOpen}
+          .marked=${this.marked}></seqsal-ranked-list>
+      ${check ? html`<seqsal-check-panel .task=${check}></seqsal-check-panel>` : nothing}
+      ${drop ? html`<seqsal-drop-panel .task=${drop}></seqsal-drop-panel>` : nothing}
+    </aside>`;
+  }
+
+  /** A click in the text while "drop it and regenerate" is open: a prompt chip is marked, or unmarked. */
+  private readonly onTextClick = (e: MouseEvent) => {
+    if (!this.dropOpen || !this.scores) return;
+    const target = e.target as HTMLElement | null;
+    if (target?.dataset?.['role'] !== 'prompt' || target.classList.contains('template')) return;
+    this.toggleMark(Number(target.dataset['i']));
+  };
+
+  private toggleMark(index: number) {
+    const marked = new Set(this.marked);
+    if (!marked.delete(index)) marked.add(index);
+    this.marked = marked;
+  }
+
+  /** Scrolls to a segment's chip and flashes it (a ranked entry was clicked). */
+  private async reveal(ref: SegmentRef) {
+    clearTimeout(this.flashTimer);
+    this.flash = undefined;
+    await this.updateComplete;
+    this.flash = ref;
+    await this.updateComplete;
+    this.renderRoot.querySelector(`.seg[data-role=${ref.role}][data-i="${ref.index}"]`)
+        ?.scrollIntoView({block: 'center', behavior: 'smooth'});
+    this.flashTimer = setTimeout(() => this.flash = undefined, 1600);
+  }
+
+  /** The check panel's task for the view shown: the selection's method and granularity; undefined without one. */
+  private checkTask(): CheckTask | undefined {
+    const source = this.source;
+    const query = this.scoreQuery();
+    const info = source?.options.check;
+    if (!source || !query || !info) return undefined;
+    const method = methodNamed(this.methods, query.method?.name ?? this.settings.method);
+    const name = method?.name ?? this.settings.method;
+    const {settings, error} = method ? methodSettings(method, query.granularity) : {settings: {}, error: ''};
+    const granularities = checkGranularities(info);
+    const wanted = explainedRange(query.tokenized.tokens, query.range, query.template);
+    const n = query.tokenized.tokens.length;
+    const {prompt, output, granularity, foil} = query;
+    const key = `${cacheKey(prompt, output, wanted, {method: name, settings, foil})}\u0000${granularity}`;
+    if (this.checkTaskFor?.key === key) return this.checkTaskFor;
+    const unavailable = error || (granularities.includes(granularity) ? '' :
+      `The check works on ${granularities.join(', ')}: pick one of those granularities.`);
+    return this.checkTaskFor = {
+      key, unavailable, progress: source.usesJobs, foil,
+      run: (handlers) => source.check(prompt, output, n, wanted, name, settings, granularity, foil, handlers),
+      done: source.checkDone(prompt, output, wanted, name, settings, granularity, foil),
+    };
+  }
+
+  /** The drop panel's task: this example's prompt segments, what is marked, and how to regenerate. */
+  private dropTask(): DropTask | undefined {
+    const source = this.source;
+    const t = this.tokenized;
+    const output = this.output;
+    if (!this.edits || !source || !t || output === undefined) return undefined;
+    const generationInput = this.generationInput;
+    const generated = this.mode === 'generation';
+    return {
+      key: cacheKey(this.promptInput, output), segments: this.segments.prompt,
+      marked: [...this.marked].sort((a, b) => a - b), unit: unitWord(2, this.settings.granularity),
+      progress: source.usesJobs, generated,
+      run: async (edits: PromptEdit[], handlers) => {
+        // The model's own generation from the original prompt, to compare with (the output, when it is that).
+        const original = generated ? output : await source.generate(generationInput, handlers);
+        const regenerated = await source.regenerate(generationInput, output, edits, handlers);
+        return {original, regenerated, edits};
+      },
+    };
+  }
+
+  /**
+   * "Open as new example": the edited prompt becomes an example of its own
+   * (its generation at hand), which the module adds after this pane's.
+   */
+  private openEdited(result: DropResult) {
+    if (!this.example || !this.source) return;
+    const data = editedExampleData(this.example, result.regenerated.editedPrompt, result.regenerated.edit);
+    this.source.rememberGeneration(this.inputOf([...this.inputFields, ...GENERATION_FIELDS], data),
+                                   result.regenerated.response);
+    this.dispatchEvent(new CustomEvent('open-edited-example', {detail: data, bubbles: true, composed: true}));
   }
 
   /** The input over the server's limit: its length, the limit and what to do (before the server refuses it). */
@@ -537,13 +798,13 @@ export class SaliencePane extends LitElement {
     return html`<div class="progress" data-testid="progress">
       <progress max="1" value=${fraction ?? nothing} aria-label=${this.status || 'Progress'}></progress>
       <span class="progress-text">${formatProgress(this.work.progress)}</span>
-      <button class="cancel" data-testid="cancel" @click=${() => this.work.cancel()}>Cancel</button>
+      <button class="cancel" data-testid="cancel" @click=${() => this.cancelWork()}>Cancel</button>
     </div>`;
   }
 
   /** The background prefetch's progress and Stop (nothing once it is done). */
   private renderPrefetch() {
-    const text = prefetchText(this.prefetch, this.prefetchGranularity);
+    const text = prefetchText(this.prefetch, this.prefetchGranularity, this.prefetchSubject);
     if (!text) return nothing;
     const p = this.prefetch!;
     return html`<div class="prefetch" data-testid="prefetch" role="status">

@@ -44,8 +44,14 @@ export type ScorePlan = {wanted: TokenRange, status: string} & (
   {kind: 'gradients', background: TokenRange[]} |
   /** The gradient methods of the selection against the foil. */
   {kind: 'contrastive', foil: string} |
-  /** One costly method for the selection alone (a job where the server runs jobs); contrastive with a foil. */
-  {kind: 'costly', method: string, settings: Record<string, string | number>, foil: string} |
+  /**
+   * One costly method for the selection alone (a job where the server runs
+   * jobs); contrastive with a foil. `background`: the other output segments,
+   * nearest first, for a method whose spans share their work (prefetched
+   * after it, as the gradients are; none with a foil).
+   */
+  {kind: 'costly', method: string, settings: Record<string, string | number>, foil: string, sharesSpans: boolean} &
+    {background: TokenRange[]} |
   /** The method cannot run in this view: nothing is requested. */
   {kind: 'unavailable', error: string});
 
@@ -71,9 +77,14 @@ export function planScores(source: SalienceSource, q: ScoreQuery): ScorePlan {
   if (method?.on_request) {
     const {status, error} = costlyStatus(method, q.granularity, q.segments, wanted);
     if (error) return {kind: 'unavailable', wanted, status: '', error};
+    const settings = methodSettings(method, q.granularity).settings;
+    const sharesSpans = !!method.shares_spans && !foil;
+    // Prefetched (or asked for before): at hand, nothing to wait for.
+    const ready = source.methodReady(q.prompt, q.output, wanted, method.name, settings, foil);
     return {
-      kind: 'costly', wanted, method: method.name, settings: methodSettings(method, q.granularity).settings, foil,
-      status: foil ? `${status} (contrastive, instead of ${quote(foil)})` : status,
+      kind: 'costly', wanted, method: method.name, settings, foil, sharesSpans,
+      background: sharesSpans ? background : [],
+      status: ready ? '' : foil ? `${status} (contrastive, instead of ${quote(foil)})` : status,
     };
   }
   if (foil) {
@@ -100,7 +111,8 @@ export function loadScores(source: SalienceSource, q: ScoreQuery, plan: ScorePla
     case 'contrastive':
       return source.contrastiveScores(q.prompt, q.output, n, plan.wanted, plan.foil);
     case 'costly':
-      return source.methodScores(q.prompt, q.output, n, plan.wanted, plan.method, plan.settings, handlers, plan.foil)
+      return source.methodScores(q.prompt, q.output, n, plan.wanted, plan.method, plan.settings, handlers, plan.foil,
+                                 plan.sharesSpans)
           .then((values) => ({[plan.method]: values}));
     case 'unavailable':
       return Promise.reject(new Error(plan.error));

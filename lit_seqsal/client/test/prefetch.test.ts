@@ -4,7 +4,7 @@ import {test} from 'node:test';
 import {LitApi} from '../src/api.js';
 import type {Fetch} from '../src/api.js';
 import {PrefetchScheduler, prefetchChunkSize, prefetchOrder} from '../src/prefetch.js';
-import type {PrefetchProgress} from '../src/prefetch.js';
+import type {PrefetchHandlers, PrefetchProgress} from '../src/prefetch.js';
 import {SalienceSource} from '../src/salience_data.js';
 import type {TokenRange} from '../src/segments.js';
 
@@ -126,6 +126,36 @@ test('scheduler: a newer plan of the same owner replaces the older; the newest o
   sent[1].release();
   await scheduler.idle();
   assert.deepEqual(sent.map((s) => s.items), [[1], [20]], 'the cancelled plan sent nothing more');
+});
+
+test('scheduler: the request on its way is stopped by cancel and by a plan for other work, not by one for the same ' +
+     'work; its job\'s progress shows', async () => {
+  const scheduler = new PrefetchScheduler();
+  const signals: AbortSignal[] = [];
+  const {sent, fetch: held} = heldFetches();
+  const seen: PrefetchProgress[] = [];
+  const fetch = (items: number[], handlers: PrefetchHandlers) => {
+    signals.push(handlers.signal);
+    handlers.onProgress({id: 'j', state: 'running', done: 2, total: 4, fraction: 0.5, elapsed_s: 1, remaining_s: 1});
+    return held(items);
+  };
+  const pane = {};
+  scheduler.submit({owner: pane, key: 'occlusion', items: [1, 2, 3], chunkSize: 1, fetch, onProgress: (p) => seen.push(p)});
+  await settle();
+  assert.equal(seen.at(-1)?.request?.fraction, 0.5, 'the job\'s progress, with the plan\'s');
+  // The same work (another selection): the request on its way goes on.
+  scheduler.submit({owner: pane, key: 'occlusion', items: [2, 3], chunkSize: 1, fetch});
+  assert.equal(signals[0].aborted, false);
+  // Other work (another granularity, method or output): it is stopped.
+  scheduler.submit({owner: pane, key: 'occlusion words', items: [5], chunkSize: 1, fetch});
+  assert.equal(signals[0].aborted, true);
+  sent[0].fail(new Error('Cancelled.'));
+  await settle();
+  assert.deepEqual(sent.map((s) => s.items), [[1], [5]]);
+  scheduler.cancel(pane);
+  assert.equal(signals[1].aborted, true, 'cancel stops it too');
+  sent[1].release();
+  await scheduler.idle();
 });
 
 test('scheduler: items fetched meanwhile are skipped; a failed request ends its plan with the error', async () => {

@@ -1,7 +1,7 @@
 /**
- * The methods as our server describes them (GET /seqsal/info: `methods` and
- * `default_method`, from lit_seqsal/salience/methods.py describe_all()), for
- * the client's unit tests.
+ * The methods as our server describes them (GET /seqsal/info: `methods`,
+ * `default_method` and `default_method_by_granularity`, from
+ * lit_seqsal/salience/methods.py describe_all()), for the client's unit tests.
  */
 
 import type {MethodInfo} from '../src/methods.js';
@@ -14,6 +14,7 @@ export const SERVER_METHODS: MethodInfo[] = [
     signed: false,
     on_request: false,
     contrastive: true,
+    shares_spans: false,
     measures: 'size of the gradient at each token (unsigned)',
     cost: '1 forward + 1 backward, shared by all spans of an output',
     settings: [],
@@ -26,6 +27,7 @@ export const SERVER_METHODS: MethodInfo[] = [
     signed: true,
     on_request: false,
     contrastive: true,
+    shares_spans: false,
     measures: 'gradient · embedding: first-order effect of the token (signed)',
     cost: 'as above',
     settings: [],
@@ -38,6 +40,7 @@ export const SERVER_METHODS: MethodInfo[] = [
     signed: true,
     on_request: true,
     contrastive: true,
+    shares_spans: false,
     measures: 'the gradient integrated from a baseline to the input, · (input − baseline); signed; sums to the log-likelihood change',
     cost: '`ig_steps` forward + backward passes, batched',
     settings: [{name: 'ig_steps', default: 64, help: 'Gauss-Legendre integration points', follows: null, low: 1, high: 512}],
@@ -50,6 +53,7 @@ export const SERVER_METHODS: MethodInfo[] = [
     signed: true,
     on_request: true,
     contrastive: true,
+    shares_spans: true,
     measures: 'log-likelihood of the target minus that with the segment deleted; signed',
     cost:
       'one forward pass per segment of the input, shared by all spans of an output'
@@ -60,5 +64,10 @@ export const SERVER_METHODS: MethodInfo[] = [
 ];
 
 export const SERVER_DEFAULT_METHOD = 'grad_l2';
+
+/** The method shown first at each granularity (`default_method_by_granularity`). */
+export const SERVER_DEFAULT_BY_GRANULARITY: Record<string, string> = {
+  tokens: 'grad_l2', words: 'grad_l2', sentences: 'grad_l2', lines: 'grad_l2', paragraphs: 'grad_l2',
+};
 
 export const SERVER_METHOD = (name: string): MethodInfo => SERVER_METHODS.find((m) => m.name === name)!;
