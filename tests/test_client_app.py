@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -246,3 +248,87 @@ def test_walkthrough_in_our_client_on_the_bundled_model(served_bundled, tmp_path
   out_dir = os.environ.get("LIT_SEQSAL_SCREENSHOT_DIR")
   if out_dir:
     shutil.copy(shot, Path(out_dir) / shot.name)
+
+
+def _word_lcs(a: list[str], b: list[str]) -> int:
+  """The length of a longest common subsequence of two word lists (plain dynamic programming)."""
+  row = [0] * (len(b) + 1)
+  for x in a:
+    prev = 0
+    for j, y in enumerate(b):
+      prev, row[j + 1] = row[j + 1], prev + 1 if x == y else max(row[j + 1], row[j])
+  return row[-1]
+
+
+def _replay(url: str, request: dict) -> dict:
+  """A request the page made (to get_preds or as a job), sent again to /get_preds."""
+  query = urllib.parse.parse_qs(urllib.parse.urlsplit(request["url"]).query)
+  params = {k: v[0] for k, v in query.items() if k in ("model", "requested_fields")}
+  (answer,) = post(url, "/get_preds", json.loads(request["body"]), **params)
+  return answer
+
+
+@pytest.mark.bundled
+def test_check_ranked_list_and_drop_in_our_client_on_the_bundled_model(served_bundled, tmp_path):
+  """Issue 23's browser test: the ranked list, the check against the API, drop and regenerate (app_checkable.mjs)."""
+  require_browser_tools()
+  require_built_client()
+  result = subprocess.run(
+    ["node", str(BROWSER_DIR / "app_checkable.mjs"), served_bundled.url, "gemma", str(tmp_path)],
+    capture_output=True,
+    text=True,
+    timeout=1500,
+  )
+  lines = result.stdout.strip().splitlines()
+  assert lines, result.stderr[-4000:]
+  answer = json.loads(lines[-1])
+  failed = [c for c in answer["checks"] if not c["ok"]]
+  assert not failed, json.dumps(failed, indent=1)[:6000]
+  assert len(answer["checks"]) >= 13 and result.returncode == 0
+  out_dir = os.environ.get("LIT_SEQSAL_SCREENSHOT_DIR")
+  if out_dir:
+    for shot in tmp_path.glob("*.png"):
+      shutil.copy(shot, Path(out_dir) / shot.name)
+  seen = answer["seen"]
+  (check_request,) = [r for r in seen["requests"] if '"check"' in r["body"]]
+  (drop_request,) = [r for r in seen["requests"] if '"edits"' in r["body"]]
+
+  # The check the page shows is the API's: the same input over LIT's /get_preds.
+  record = _replay(served_bundled.url, check_request)["check"]
+  assert record["verdict"] == seen["verdict"]
+  assert len(seen["rows"]) == len(record["by_k"])
+  for row, entry in zip(seen["rows"], record["by_k"]):
+    assert int(row[0]) == entry["k"]
+  last = record["by_k"][-1]
+  # The sentence's numbers (check_view.ts: 2 decimals, or 2 significant digits below 0.01).
+  sentence = seen["sentence"].replace("\u2212", "-")
+  words = re.search(
+    r"(?:from (\S+) to (\S+)|at (\S+)); removing \d+ random \w+: to (\S+) \(±(\S+)\)", sentence
+  )
+  assert words, sentence
+  before, top, at, random_mean, random_spread = words.groups()
+  shown = [float(before or at), float(top or at), float(random_mean), float(random_spread)]
+  api = [
+    record["prob"],
+    last["top"]["prob"],
+    last["random"]["prob_mean"],
+    last["random"]["prob_std"],
+  ]
+  for s_value, a_value in zip(shown, api):
+    assert abs(s_value - a_value) <= max(0.005, 0.05 * abs(a_value)), (shown, api, sentence)
+
+  # Drop and regenerate: the edited prompt is the original without the top sentence,
+  # the new generation is the API's for that edit, and the diff marks a minimal set of words.
+  top = seen["topEntry"]
+  assert (
+    seen["editedPrompt"]
+    == seen["prompt"][: top["at"]] + seen["prompt"][top["at"] + len(top["text"]) :]
+  )
+  regenerated = _replay(served_bundled.url, drop_request)
+  assert regenerated["edited_prompt"] == seen["editedPrompt"]
+  after = "".join(p["text"] for p in seen["after"])
+  assert after == regenerated["response"]
+  kept_before = [w for p in seen["before"] if p["kind"] == "same" for w in p["text"].split()]
+  kept_after = [w for p in seen["after"] if p["kind"] == "same" for w in p["text"].split()]
+  assert kept_before == kept_after
+  assert len(kept_before) == _word_lcs(seen["original"].split(), after.split())
