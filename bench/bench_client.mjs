@@ -2,7 +2,9 @@
 // Debian's chromium. The server is simulated (page.route answers LIT's API
 // with synthetic tokens and scores), so only the client's own work is timed:
 // rendering the view once scores are there, and re-aggregating + re-rendering
-// after a granularity or method change (all salience already cached).
+// after a granularity or method change (all salience already cached), each
+// with the ranked list of segments beside the text (ranked_list.ts), and a
+// click on a ranked entry (scroll to its chip and flash it).
 //
 // usage: node bench/bench_client.mjs [--tokens 2000] [--repeats 7]
 // Needs the built client (make client) and tests/browser's playwright-core.
@@ -82,15 +84,20 @@ try {
     const start = performance.now();
     if (change.settings) module.settings = {...module.settings, ...change.settings};
     if (change.select !== undefined) pane.select(change.select, change.select, false);
+    const ranked = () => pane.renderRoot.querySelector('seqsal-ranked-list');
+    if (change.reveal) ranked().renderRoot.querySelector('[data-testid=ranked-entry]').click();
     await module.updateComplete;
     await pane.updateComplete;
+    await ranked()?.updateComplete;
     while (pane.status) await new Promise((r) => setTimeout(r, 0));  // scores arrive from the cache
     // Warming up: the other segments are prefetched behind the selection (prefetch.ts); wait for them.
     while (change.settle && pane.prefetch?.running) await new Promise((r) => setTimeout(r, 5));
     await pane.updateComplete;
+    await ranked()?.updateComplete;
     pane.renderRoot.querySelector('.text').getBoundingClientRect();  // force layout
     await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));  // and paint
-    return {ms: performance.now() - start, chips: pane.renderRoot.querySelectorAll('.seg').length};
+    return {ms: performance.now() - start, chips: pane.renderRoot.querySelectorAll('.seg').length,
+            ranked: ranked()?.renderRoot.querySelectorAll('li').length ?? 0};
   }, change);
 
   // Warm the caches: every granularity fetched once (simulated server, instant), prefetch included.
@@ -105,24 +112,26 @@ try {
     ['granularity: words -> sentences', [{settings: {granularity: 'words'}}], {settings: {granularity: 'sentences'}}],
     ['granularity: sentences -> tokens', [{settings: {granularity: 'sentences'}}], {settings: {granularity: 'tokens'}}],
     ['method: grad_l2 -> grad_dot_input (tokens)', [{settings: {granularity: 'tokens', method: 'grad_l2'}}], {settings: {method: 'grad_dot_input'}}],
+    ['ranked list: click an entry (tokens)', [{settings: {granularity: 'tokens'}}], {reveal: true}],
     ['intensity (tokens)', [{settings: {granularity: 'tokens', intensity: 0.5}}], {settings: {intensity: 0.8}}],
   ];
   console.log(`lit-seqsal client, ${NUM_TOKENS}-token prompt, Debian chromium headless, median of ${REPEATS}.`);
   console.log(`Ratio: median / ${BUDGET_MS} ms budget (below 1.00 is within budget).`);
-  console.log(`${'change'.padEnd(46)} ${'chips'.padStart(6)} ${'median ms'.padStart(10)} ${'max ms'.padStart(8)} ${'ratio'.padStart(6)}`);
+  console.log(`${'change'.padEnd(46)} ${'chips'.padStart(6)} ${'ranked'.padStart(7)} ${'median ms'.padStart(10)} ${'max ms'.padStart(8)} ${'ratio'.padStart(6)}`);
   for (const [name, setup, change, undo] of cases) {
     const times = [];
-    let chips = 0;
+    let chips = 0, ranked = 0;
     for (let i = 0; i < REPEATS; i++) {
       for (const s of setup) await timeChange(s);
       if (undo) await timeChange(undo);
       const r = await timeChange(change);
       times.push(r.ms);
       chips = r.chips;
+      ranked = r.ranked;
     }
     times.sort((a, b) => a - b);
     const median = times[Math.floor(times.length / 2)];
-    console.log(`${name.padEnd(46)} ${String(chips).padStart(6)} ${median.toFixed(1).padStart(10)} ${times.at(-1).toFixed(1).padStart(8)} ${(median / BUDGET_MS).toFixed(2).padStart(6)}`);
+    console.log(`${name.padEnd(46)} ${String(chips).padStart(6)} ${String(ranked).padStart(7)} ${median.toFixed(1).padStart(10)} ${times.at(-1).toFixed(1).padStart(8)} ${(median / BUDGET_MS).toFixed(2).padStart(6)}`);
   }
 } finally {
   await browser.close();
