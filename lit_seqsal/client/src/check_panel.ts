@@ -14,8 +14,8 @@ import type {PropertyValues} from 'lit';
 
 import {checkChart, checkRows, checkSentence, formatNumber, verdictText} from './check_view.js';
 import type {CheckChart, CheckRecord} from './check_view.js';
-import {formatProgress, progressFraction} from './jobs.js';
 import {WorkController} from './work_controller.js';
+import {renderWork, workStyles} from './work_view.js';
 import type {WorkHandlers} from './work_controller.js';
 
 /** What the pane hands the panel for the view it shows. */
@@ -48,17 +48,12 @@ export class CheckPanel extends LitElement {
   private readonly work = new WorkController(this);
   private shownFor = '';
 
-  static styles = css`
+  static styles = [workStyles, css`
     :host { display: block; font-size: 12px; }
     h3 { font-size: 12px; margin: 0 0 4px; color: #263238; }
     button { font: inherit; }
     :focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
     .why { color: #555; margin: 2px 0; }
-    .status { color: #555; min-height: 1em; }
-    .progress { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin: 2px 0; }
-    .progress progress { flex: 0 1 120px; height: 8px; }
-    .error { color: #b00020; background: #fdecee; padding: 4px 6px; border-radius: 4px; white-space: pre-wrap; }
-    .notice { background: #f1f3f4; padding: 4px 6px; border-radius: 4px; }
     .sentence { margin: 6px 0 4px; line-height: 1.4; color: #1a1a1a; font-size: 13px; }
     .verdict { margin: 4px 0; padding: 4px 6px; border-radius: 4px; border-left: 4px solid #78909c; background: #f5f7f8; }
     .verdict.supported { border-left-color: #1b5e20; background: #edf7ee; }
@@ -72,7 +67,7 @@ export class CheckPanel extends LitElement {
     th, td { border-bottom: 1px solid #e0e0e0; padding: 2px 6px; text-align: right; }
     th:first-child, td:first-child { text-align: left; }
     details summary { cursor: pointer; color: #0b57d0; width: fit-content; }
-  `;
+  `];
 
   protected override willUpdate(changed: PropertyValues<this>) {
     if (!changed.has('task')) return;
@@ -112,22 +107,9 @@ export class CheckPanel extends LitElement {
           aria-describedby="check-why" @click=${() => this.check()}>Check this explanation</button>
       <p class="why" id="check-why">${task.unavailable ||
           'Removes the parts it ranks highest and compares with removing random parts (heavy: runs the model many times).'}</p>
-      <div class="status" role="status" data-testid="check-status">${this.work.status}</div>
-      ${this.work.working ? this.renderProgress() : nothing}
-      ${this.work.notice ? html`<div class="notice" role="status">${this.work.notice}
-        <button data-testid="check-restart" @click=${() => this.work.restart()}>Restart</button></div>` : nothing}
-      ${this.work.error ? html`<div class="error" role="alert" data-testid="check-error">${this.work.error}</div>` : nothing}
+      ${renderWork(this.work, 'check', 'the check')}
       ${this.record ? this.renderRecord(this.record, task.foil) : nothing}
     </section>`;
-  }
-
-  private renderProgress() {
-    const fraction = progressFraction(this.work.progress);
-    return html`<div class="progress" data-testid="check-progress">
-      <progress max="1" value=${fraction ?? nothing} aria-label="Progress of the check"></progress>
-      <span>${formatProgress(this.work.progress)}</span>
-      <button data-testid="check-cancel" @click=${() => this.work.cancel()}>Cancel</button>
-    </div>`;
   }
 
   private renderRecord(record: CheckRecord, foil: string) {

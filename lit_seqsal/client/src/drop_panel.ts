@@ -13,7 +13,6 @@
 import {LitElement, css, html, nothing} from 'lit';
 import type {PropertyValues} from 'lit';
 
-import {formatProgress, progressFraction} from './jobs.js';
 import {describeEdits, dropEdits} from './prompt_edits.js';
 import type {PromptEdit} from './prompt_edits.js';
 import {segmentLabel} from './ranking.js';
@@ -22,6 +21,7 @@ import type {Segment} from './segments.js';
 import {wordDiff} from './word_diff.js';
 import type {DiffPart} from './word_diff.js';
 import {WorkController} from './work_controller.js';
+import {renderWork, workStyles} from './work_view.js';
 import type {WorkHandlers} from './work_controller.js';
 
 /** What regenerating answers: the generation from the original prompt, and from the edited one. */
@@ -67,7 +67,7 @@ export class DropPanel extends LitElement {
   private readonly work = new WorkController(this);
   private shownFor = '';
 
-  static styles = css`
+  static styles = [workStyles, css`
     :host { display: block; font-size: 12px; }
     details > summary { cursor: pointer; font-weight: 600; color: #263238; }
     button, input { font: inherit; }
@@ -78,11 +78,6 @@ export class DropPanel extends LitElement {
     input.replacement { width: 100%; box-sizing: border-box; }
     .marked { margin: 4px 0; padding-left: 16px; }
     .marked li { text-decoration: line-through; color: #5f2120; }
-    .status { color: #555; min-height: 1em; }
-    .progress { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; }
-    .progress progress { flex: 0 1 120px; height: 8px; }
-    .error { color: #b00020; background: #fdecee; padding: 4px 6px; border-radius: 4px; white-space: pre-wrap; }
-    .notice { background: #f1f3f4; padding: 4px 6px; border-radius: 4px; }
     .diff { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 8px; margin: 6px 0; }
     .diff h4 { margin: 0 0 2px; font-size: 12px; color: #37474f; }
     .diff .text { white-space: pre-wrap; border: 1px solid #ddd; border-radius: 4px; padding: 4px 6px; font-size: 13px;
@@ -91,7 +86,7 @@ export class DropPanel extends LitElement {
     ins { background: #e6f4ea; color: #0d5a1d; text-decoration: underline; }
     .summary { color: #333; }
     pre.prompt { white-space: pre-wrap; max-height: 12em; overflow: auto; background: #f5f5f5; padding: 4px; margin: 2px 0; }
-  `;
+  `];
 
   protected override willUpdate(changed: PropertyValues<this>) {
     if (!changed.has('task')) return;
@@ -160,22 +155,9 @@ export class DropPanel extends LitElement {
             @click=${() => this.regenerate()}>${this.replacement && marked.length ? 'Regenerate with the change' :
               `Regenerate without ${marked.length === 1 ? 'it' : 'them'}`}</button>
       </div>
-      <div class="status" role="status" data-testid="drop-status">${this.work.status}</div>
-      ${this.work.working ? this.renderProgress() : nothing}
-      ${this.work.notice ? html`<div class="notice" role="status">${this.work.notice}
-        <button data-testid="drop-restart" @click=${() => this.work.restart()}>Restart</button></div>` : nothing}
-      ${this.work.error ? html`<div class="error" role="alert" data-testid="drop-error">${this.work.error}</div>` : nothing}
+      ${renderWork(this.work, 'drop', 'the regeneration')}
       ${this.result ? this.renderResult(this.result, task) : nothing}
     </details>`;
-  }
-
-  private renderProgress() {
-    const fraction = progressFraction(this.work.progress);
-    return html`<div class="progress" data-testid="drop-progress">
-      <progress max="1" value=${fraction ?? nothing} aria-label="Progress of the regeneration"></progress>
-      <span>${formatProgress(this.work.progress)}</span>
-      <button data-testid="drop-cancel" @click=${() => this.work.cancel()}>Cancel</button>
-    </div>`;
   }
 
   private renderResult(result: DropResult, task: DropTask) {
