@@ -34,7 +34,7 @@ All deletions of one example run as one set (occlusion.fill: one run of the
 sequence, then the edited rows continuing from its key/value cache). The
 figures printed are what docs/methods.md quotes.
 
-usage: .venv/bin/python bench/bench_faithfulness.py [--limit N] [--datasets sample,bench]
+usage: .venv/bin/python bench/bench_faithfulness.py [--limit N] [--stride N] [--datasets sample,bench]
            [--granularities sentences,words] [--methods grad_l2,...] [--ablations 32]
            [--random_orders 5] [--skip_randomisation] [--out results.json]
 """
@@ -167,6 +167,9 @@ def evaluate(ex: Example, granularity: str, scores: dict, args, rng) -> dict | N
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--limit", type=int, default=None, help="first N examples of each dataset")
+  parser.add_argument(
+    "--stride", type=int, default=1, help="every Nth example of each dataset (a spread-out part)"
+  )
   parser.add_argument("--datasets", default="sample,bench", help=f"any of {', '.join(DATASETS)}")
   parser.add_argument("--granularities", default="sentences,words")
   parser.add_argument("--methods", default=",".join(method_registry.REGISTRY))
@@ -194,7 +197,7 @@ def main() -> None:
   examples = []
   for name in args.datasets.split(","):
     rows = [r for r in datasets.read_examples(DATASETS[name.strip()]) if r.get("target")]
-    examples += rows[: args.limit]
+    examples += rows[:: args.stride][: args.limit]
 
   results = {g: {m: [] for m in methods + [RANDOM]} for g in granularities}
   correlations = {m: [] for m in methods}
