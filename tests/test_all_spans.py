@@ -223,3 +223,35 @@ def test_inputs_sharing_an_output_share_one_set_of_deletions(tiny_model_dir):
   (first,) = model.predict(asked[:1])  # one more deletion (cut at the prompt's end)
   assert rows_run == [1] and prefixes == [1]
   np.testing.assert_array_equal(first["occlusion"], together[0]["occlusion"])
+
+
+@pytest.mark.bundled
+def test_all_spans_equal_per_span_occlusion_on_the_bundled_model(bundled_group):
+  """On Gemma 3 270M (the cached-prefix path of a real model), fewshot-mistake
+  with a two-sentence answer: every output sentence's all-spans occlusion, plain
+  and against a foil, equals its own per-span occlusion."""
+  from lit_seqsal import datasets
+
+  engine = bundled_group["_gemma_salience"].engine
+  (menu,) = [
+    e
+    for e in datasets.read_examples(datasets.sample_prompts_path())
+    if e["source"] == "fewshot-mistake"
+  ]
+  target = " it has cheese in it, which you don't like.\nRecommendation: Avoid."
+  encoded = encode_example(engine, {"prompt": menu["prompt"], "target": target})
+  ids, num_prompt = list(encoded.ids), encoded.num_prompt_tokens
+  masks = _masks_of_output(engine.token_strings(ids), num_prompt, "sentences")
+  (together,) = occlusion.all_spans(engine, [(ids, masks)], "sentences", outputs_from=[num_prompt])
+  for mask, got in zip(masks, together):
+    ((want,),) = attribution.occlusion(engine, [(ids, mask[None])], "sentences")
+    assert got.segments == want.segments
+    scale = np.abs(want.segment_scores).max()
+    np.testing.assert_allclose(got.segment_scores, want.segment_scores, atol=1e-5 * max(scale, 1))
+  encoded = encode_example(
+    engine, {"prompt": menu["prompt"], "target": " Avoid.", "foil": " Try it."}
+  )
+  ((got,),) = occlusion.all_spans(engine, [encoded.row], "sentences")
+  ((want,),) = attribution.occlusion(engine, [encoded.row], "sentences")
+  assert got.segments == want.segments and len(got.segments) > 10
+  np.testing.assert_allclose(got.segment_scores, want.segment_scores, atol=1e-4)
