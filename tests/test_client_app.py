@@ -130,7 +130,10 @@ def served_slow(tiny_model_dir):
   srv.close()
 
 
-def _run_checks(script: str, url: str, group: str, tmp_path, minimum: int, timeout: int = 600):
+def _run_checks(
+  script: str, url: str, group: str, tmp_path, minimum: int, timeout: int = 600
+) -> dict:
+  """Runs a check script (client_checks.mjs) and asserts every check passed; its JSON answer."""
   result = subprocess.run(
     ["node", str(BROWSER_DIR / script), url, group, str(tmp_path)],
     capture_output=True,
@@ -139,15 +142,16 @@ def _run_checks(script: str, url: str, group: str, tmp_path, minimum: int, timeo
   )
   lines = result.stdout.strip().splitlines()
   assert lines, result.stderr[-4000:]
-  checks = json.loads(lines[-1])["checks"]
-  failed = [c for c in checks if not c["ok"]]
+  answer = json.loads(lines[-1])
+  failed = [c for c in answer["checks"] if not c["ok"]]
   assert not failed, json.dumps(failed, indent=1)[:6000]
-  assert len(checks) >= minimum, [c["name"] for c in checks]
+  assert len(answer["checks"]) >= minimum, [c["name"] for c in answer["checks"]]
   assert result.returncode == 0
   out_dir = os.environ.get("LIT_SEQSAL_SCREENSHOT_DIR")
   if out_dir:
     for shot in tmp_path.glob("*.png"):
       shutil.copy(shot, Path(out_dir) / shot.name)
+  return answer
 
 
 def test_client_jobs_errors_and_user_text_in_chromium(served_slow, tmp_path):
@@ -270,25 +274,10 @@ def _replay(url: str, request: dict) -> dict:
 
 @pytest.mark.bundled
 def test_check_ranked_list_and_drop_in_our_client_on_the_bundled_model(served_bundled, tmp_path):
-  """Issue 23's browser test: the ranked list, the check against the API, drop and regenerate (app_checkable.mjs)."""
+  """The ranked list, the check equal to the API's, drop and regenerate, on Gemma (app_checkable.mjs)."""
   require_browser_tools()
   require_built_client()
-  result = subprocess.run(
-    ["node", str(BROWSER_DIR / "app_checkable.mjs"), served_bundled.url, "gemma", str(tmp_path)],
-    capture_output=True,
-    text=True,
-    timeout=1500,
-  )
-  lines = result.stdout.strip().splitlines()
-  assert lines, result.stderr[-4000:]
-  answer = json.loads(lines[-1])
-  failed = [c for c in answer["checks"] if not c["ok"]]
-  assert not failed, json.dumps(failed, indent=1)[:6000]
-  assert len(answer["checks"]) >= 13 and result.returncode == 0
-  out_dir = os.environ.get("LIT_SEQSAL_SCREENSHOT_DIR")
-  if out_dir:
-    for shot in tmp_path.glob("*.png"):
-      shutil.copy(shot, Path(out_dir) / shot.name)
+  answer = _run_checks("app_checkable.mjs", served_bundled.url, "gemma", tmp_path, 13, timeout=1500)
   seen = answer["seen"]
   (check_request,) = [r for r in seen["requests"] if '"check"' in r["body"]]
   (drop_request,) = [r for r in seen["requests"] if '"edits"' in r["body"]]
