@@ -9,13 +9,11 @@
  * check_view.ts.
  */
 
-import {LitElement, css, html, nothing, svg} from 'lit';
-import type {PropertyValues} from 'lit';
+import {css, html, nothing, svg} from 'lit';
 
 import {checkChart, checkRows, checkSentence, formatNumber, verdictText} from './check_view.js';
 import type {CheckChart, CheckRecord} from './check_view.js';
-import {WorkController} from './work_controller.js';
-import {renderWork, workStyles} from './work_view.js';
+import {WorkPanel, renderWork, workStyles} from './work_view.js';
 import type {WorkHandlers} from './work_controller.js';
 
 /** What the pane hands the panel for the view it shows. */
@@ -36,17 +34,14 @@ export interface CheckTask {
 
 const CHART = {width: 260, height: 118, right: 6, top: 8, bottom: 22};
 
-export class CheckPanel extends LitElement {
+export class CheckPanel extends WorkPanel<CheckTask> {
   static properties = {
     task: {attribute: false},
     record: {state: true},
   };
 
-  task?: CheckTask;
   /** The check of the task's view, once known. */
   record?: CheckRecord;
-  private readonly work = new WorkController(this);
-  private shownFor = '';
 
   static styles = [workStyles, css`
     :host { display: block; font-size: 12px; }
@@ -69,13 +64,7 @@ export class CheckPanel extends LitElement {
     details summary { cursor: pointer; color: #0b57d0; width: fit-content; }
   `];
 
-  protected override willUpdate(changed: PropertyValues<this>) {
-    if (!changed.has('task')) return;
-    const key = this.task?.key ?? '';
-    if (key === this.shownFor) return;
-    // Another view: what ran or was shown was for the last one.
-    this.shownFor = key;
-    this.work.reset();
+  protected override viewChanged(key: string) {
     this.record = undefined;
     this.task?.done?.then((record) => {
       if (this.shownFor === key) this.record = record;

@@ -10,8 +10,7 @@
  * example of its own (`open-edited`), which remembers what was changed.
  */
 
-import {LitElement, css, html, nothing} from 'lit';
-import type {PropertyValues} from 'lit';
+import {css, html, nothing} from 'lit';
 
 import {describeEdits, dropEdits} from './prompt_edits.js';
 import type {PromptEdit} from './prompt_edits.js';
@@ -20,8 +19,7 @@ import type {Regenerated} from './salience_data.js';
 import type {Segment} from './segments.js';
 import {wordDiff} from './word_diff.js';
 import type {DiffPart} from './word_diff.js';
-import {WorkController} from './work_controller.js';
-import {renderWork, workStyles} from './work_view.js';
+import {WorkPanel, renderWork, workStyles} from './work_view.js';
 import type {WorkHandlers} from './work_controller.js';
 
 /** What regenerating answers: the generation from the original prompt, and from the edited one. */
@@ -49,7 +47,7 @@ export interface DropTask {
   generated: boolean;
 }
 
-export class DropPanel extends LitElement {
+export class DropPanel extends WorkPanel<DropTask> {
   static properties = {
     task: {attribute: false},
     open: {state: true},
@@ -58,14 +56,11 @@ export class DropPanel extends LitElement {
     result: {state: true},
   };
 
-  task?: DropTask;
   open = false;
   /** Typed text that replaces the first marked part ('' to drop them all). */
   replacement = '';
   topK = 3;
   result?: DropResult;
-  private readonly work = new WorkController(this);
-  private shownFor = '';
 
   static styles = [workStyles, css`
     :host { display: block; font-size: 12px; }
@@ -88,12 +83,7 @@ export class DropPanel extends LitElement {
     pre.prompt { white-space: pre-wrap; max-height: 12em; overflow: auto; background: #f5f5f5; padding: 4px; margin: 2px 0; }
   `];
 
-  protected override willUpdate(changed: PropertyValues<this>) {
-    if (!changed.has('task')) return;
-    const key = this.task?.key ?? '';
-    if (key === this.shownFor) return;
-    this.shownFor = key;
-    this.work.reset();
+  protected override viewChanged() {
     this.result = undefined;
     this.replacement = '';
   }

@@ -1,14 +1,37 @@
 /**
- * How a panel shows its own WorkController (the check, drop and regenerate):
- * the status line, a job's progress bar with Cancel, the notice after a
- * cancel with Restart, and the error. Test ids are `${prefix}-status`,
- * `-progress`, `-cancel`, `-restart` and `-error`.
+ * A panel that runs heavy work of its own for the view the pane shows (the
+ * check, drop and regenerate): its WorkController, reset when the view
+ * changes, and how it shows that work: the status line, a job's progress bar
+ * with Cancel, the notice after a cancel with Restart, and the error. Test
+ * ids are `${prefix}-status`, `-progress`, `-cancel`, `-restart` and `-error`.
  */
 
-import {css, html, nothing} from 'lit';
+import {LitElement, css, html, nothing} from 'lit';
+import type {PropertyValues} from 'lit';
 
 import {formatProgress, progressFraction} from './jobs.js';
-import type {WorkController} from './work_controller.js';
+import {WorkController} from './work_controller.js';
+
+/** A panel's work for one view; `key` names the view (another key: another view). */
+export abstract class WorkPanel<Task extends {key: string}> extends LitElement {
+  task?: Task;
+  protected readonly work = new WorkController(this);
+  /** The key of the view what the panel holds is for. */
+  protected shownFor = '';
+
+  protected override willUpdate(changed: PropertyValues<this>) {
+    if (!changed.has('task')) return;
+    const key = this.task?.key ?? '';
+    if (key === this.shownFor) return;
+    // Another view: what ran or was shown was for the last one.
+    this.shownFor = key;
+    this.work.reset();
+    this.viewChanged(key);
+  }
+
+  /** Another view is shown (its key): forget what was for the last one. */
+  protected abstract viewChanged(key: string): void;
+}
 
 /** The work's state; `what` names it for the progress bar's label ("the check"). */
 export function renderWork(work: WorkController, prefix: string, what: string) {
