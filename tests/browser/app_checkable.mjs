@@ -29,12 +29,15 @@ try {
   await pane().locator('button.generate').click();
   await outputChips().first().waitFor({timeout: LONG});
   await control('granularity').selectOption('sentences');
+  await control('method').selectOption('grad_l2');  // the walkthrough's, whatever the default at Sentences
   const recommendation = outputChips().filter({hasText: 'Recommendation'}).first();
   seen.span = await recommendation.textContent();
   await recommendation.click();
   await waitForScores(page, 0, LONG);
   check('the walkthrough method is shown', await control('method').inputValue() === 'grad_l2',
         await control('method').inputValue());
+  check('its description is shown', (await control('method-help').textContent()).includes('Gradient norm'),
+        await control('method-help').textContent());
 
   // The ranked list: its first prompt entry lies in the first (faulty) example.
   const prompt = await promptChips().evaluateAll((els) => els.map((e) => e.textContent));
