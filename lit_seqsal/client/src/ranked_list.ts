@@ -50,13 +50,16 @@ export class RankedList extends LitElement {
     ol { list-style: none; margin: 0; padding: 0; display: grid; gap: 2px; }
     li { display: grid; grid-template-columns: auto minmax(0, 1fr); gap: 4px; align-items: center; }
     li.output button.reveal .text { font-style: italic; }
-    button.reveal { display: grid; grid-template-columns: 2.2em minmax(0, 1fr) auto; gap: 2px 6px; align-items: center;
+    button.reveal { position: relative; display: grid; grid-template-columns: 2.2em minmax(0, 1fr) auto; gap: 2px 6px; align-items: center;
                     width: 100%; text-align: left; font: inherit; background: #fff; border: 1px solid transparent;
                     border-radius: 4px; padding: 2px 4px; cursor: pointer; color: #1a1a1a; }
     button.reveal:hover { border-color: #b0bec5; }
     button.reveal:focus-visible { outline: 2px solid #1a73e8; outline-offset: 1px; }
     .rank { color: #455a64; font-variant-numeric: tabular-nums; text-align: right; }
     .text { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+    /* Read aloud but not shown: the accessible name is the visible text plus these words. */
+    .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+                       white-space: nowrap; }
     .numbers { text-align: right; font-variant-numeric: tabular-nums; color: #333; white-space: nowrap; }
     .track { grid-column: 2 / span 2; height: 6px; background: #eceff1; border-radius: 3px; position: relative; }
     .track.signed::after { content: ''; position: absolute; left: 50%; top: -2px; bottom: -2px; border-left: 1px solid #78909c; }
@@ -114,12 +117,11 @@ export class RankedList extends LitElement {
       ${this.marking && e.role === 'prompt' ? html`<input type="checkbox" data-testid="ranked-mark" .checked=${marked}
           aria-label="Drop “${e.label}” when regenerating" @change=${() => this.toggle(e)}>` :
         html`<span class="spacer"></span>`}
-      <button class="reveal" data-testid="ranked-entry" title=${e.text}
-          aria-label="${e.rank}. ${where}: ${e.label}; score ${score}, ${share} of the total. Show it in the text."
-          @click=${() => this.reveal(e)}>
+      <button class="reveal" data-testid="ranked-entry" title=${e.text} @click=${() => this.reveal(e)}>
         <span class="rank">${e.rank}.</span>
+        <span class="visually-hidden">${where}:</span>
         <span class="text">${e.label}</span>
-        <span class="numbers">${score} · ${share}</span>
+        <span class="numbers">${score} · ${share}<span class="visually-hidden"> of the total</span></span>
         <span class="track${this.ranking.signed ? ' signed' : ''}" aria-hidden="true">
           <span class="fill${kind}" style=${fill}></span></span>
       </button>
