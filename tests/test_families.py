@@ -10,6 +10,7 @@ the others are slow. docs/models.md's table is generated from tests/families.py
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -50,25 +51,19 @@ def _params(cases):
 
 @pytest.fixture(scope="module")
 def family_dir(tmp_path_factory):
-  built: dict[str, str] = {}
-
+  @functools.cache
   def get(key: str) -> str:
-    if key not in built:
-      built[key] = str(families.build_hf(key, tmp_path_factory.mktemp(key)))
-    return built[key]
+    return str(families.build_hf(key, tmp_path_factory.mktemp(key)))
 
   return get
 
 
 @pytest.fixture(scope="module")
 def family_group(family_dir):
-  groups: dict[str, dict] = {}
-
+  @functools.cache
   def get(key: str) -> dict:
-    if key not in groups:
-      (entry,) = [f"{key}:{family_dir(key)}"]  # as --models=NAME:DIR
-      groups[key] = models.get_models([entry], batch_size=2, max_length=256, max_new_tokens=12)
-    return groups[key]
+    entry = f"{key}:{family_dir(key)}"  # as --models=NAME:DIR
+    return models.get_models([entry], batch_size=2, max_length=256, max_new_tokens=12)
 
   return get
 

@@ -199,6 +199,17 @@ def test_configure_menu_loads_dataset_and_model(served, tmp_path, tiny_model_dir
   assert {"tiny2", "_tiny2_salience", "_tiny2_tokenizer"} <= set(info["models"])
 
 
+def _start(cmd: list[str]) -> subprocess.Popen:
+  """A server process started from the command line, its output on its stdout."""
+  return subprocess.Popen(
+    cmd,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT,
+    text=True,
+    env=os.environ | {"PYTHONUNBUFFERED": "1"},
+  )
+
+
 def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 240):
   deadline = time.time() + timeout
   while time.time() < deadline:
@@ -229,13 +240,7 @@ def test_demo_module_serves_from_command_line(tiny_model_dir, tmp_path):
     "--dl_runtime=torch",
     "--precision=float32",
   ]
-  proc = subprocess.Popen(
-    cmd,
-    stdout=subprocess.PIPE,
-    stderr=subprocess.STDOUT,
-    text=True,
-    env=os.environ | {"PYTHONUNBUFFERED": "1"},
-  )
+  proc = _start(cmd)
   try:
     info = _wait_for(f"http://127.0.0.1:{port}", proc)
     assert "_tiny_salience" in info["models"]
@@ -275,13 +280,7 @@ def test_demo_module_serves_a_keras_model_on_torch(tiny_keras_preset):
     "--sampler=top_k",
     "--max_new_tokens=4",
   ]
-  proc = subprocess.Popen(
-    cmd,
-    stdout=subprocess.PIPE,
-    stderr=subprocess.STDOUT,
-    text=True,
-    env=os.environ | {"PYTHONUNBUFFERED": "1"},
-  )
+  proc = _start(cmd)
   try:
     url = f"http://127.0.0.1:{port}"
     info = _wait_for(url, proc)

@@ -11,6 +11,8 @@ compile. The fast tier keeps the Gemma 3 preset of test_keras_engine.py.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from keras import ops
@@ -40,35 +42,28 @@ CONVERSATION = [
 
 @pytest.fixture(scope="module")
 def family_dir(tmp_path_factory):
-  built: dict[str, str] = {}
-
+  @functools.cache
   def get(key: str) -> str:
-    if key not in built:
-      out = tmp_path_factory.mktemp(key)
-      if families.BY_KEY[key].keras == "native":
-        built[key] = str(tiny_keras.build_tiny_phi3(out))
-      else:
-        built[key] = str(families.build_hf(key, out))
-    return built[key]
+    out = tmp_path_factory.mktemp(key)
+    if families.BY_KEY[key].keras == "native":
+      return str(tiny_keras.build_tiny_phi3(out))
+    return str(families.build_hf(key, out))
 
   return get
 
 
 @pytest.fixture(scope="module")
 def keras_group(family_dir):
-  groups: dict[str, dict] = {}
-
+  @functools.cache
   def get(key: str) -> dict:
-    if key not in groups:
-      groups[key] = models.get_models(
-        [f"{key}:{family_dir(key)}"],
-        dl_framework="kerasnlp",
-        dl_runtime=RUNTIME,
-        batch_size=2,
-        max_length=256,
-        max_new_tokens=12,
-      )
-    return groups[key]
+    return models.get_models(
+      [f"{key}:{family_dir(key)}"],
+      dl_framework="kerasnlp",
+      dl_runtime=RUNTIME,
+      batch_size=2,
+      max_length=256,
+      max_new_tokens=12,
+    )
 
   return get
 
