@@ -38,6 +38,54 @@ SPELLING_PROMPTS = (
 )
 
 
+# Prompts for the generation tests: with random weights some end at once.
+GENERATION_PROMPTS = (
+  "Taste-likes: Cheese\nSuggestion: Onion soup\nAnalysis:",
+  "Headline:",
+  "今天天气",
+  "Recommendation: Avoid. Why?",
+)
+CONVERSATION = [
+  {"role": "user", "content": "Is a cake fine?"},
+  {"role": "assistant", "content": "No, it has eggs."},
+  {"role": "user", "content": "What instead? 用中文。"},
+]
+
+
+def assert_generation_stops(gen) -> None:
+  """A generation model (either framework) ends its response where a stop
+  sequence starts, and a stop sequence that never occurs changes nothing."""
+  # Random weights: some prompts end at once; take the first that goes on.
+  prompts = [{"prompt": p} for p in GENERATION_PROMPTS]
+  prompt, full = next(
+    ((p, r["response"]) for p, r in zip(prompts, gen.predict(prompts)) if len(r["response"]) >= 2),
+    (None, ""),
+  )
+  assert prompt is not None, "every generation ended at once"
+  middle = full[len(full) // 2 : len(full) // 2 + (2 if len(full) > 4 else 1)]
+  assert gen.predict([prompt | {"stop": [middle]}])[0]["response"] == full[: full.find(middle)]
+  assert gen.predict([prompt | {"stop": ["\u2603never"]}])[0]["response"] == full
+
+
+def assert_chat_matches(engine, tokenizer) -> None:
+  """An engine encodes CONVERSATION as the Hugging Face `tokenizer`'s chat
+  template does, and tags each turn's tokens with its turn and role."""
+  ids, tags = engine.encode_chat(CONVERSATION)
+  theirs = tokenizer.apply_chat_template(
+    CONVERSATION, tokenize=True, add_generation_prompt=True, return_dict=True
+  )["input_ids"]
+  assert list(ids) == list(theirs)
+  tokens = engine.token_strings(ids)
+  for turn, message in enumerate(CONVERSATION):
+    # A token holding template text and content (Mistral's "[INST] " + "Is" as
+    # "▁Is") is the template's: a turn's tokens are its content, less at most
+    # such a first token.
+    text = "".join(t for t, g in zip(tokens, tags) if g == f"{turn}:{message['role']}")
+    text = text.replace("▁", " ").strip()
+    assert text and message["content"].endswith(text)
+    assert len(message["content"]) - len(text) <= 2, (text, message)
+
+
 def training_text() -> list[str]:
   return tiny_models.training_text() + list(MULTILINGUAL) * 3
 

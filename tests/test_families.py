@@ -30,17 +30,6 @@ PROMPT = (
   "Taste-likes: 奶酪 (cheese)\nTaste-dislikes: Can't eat eggs 🥚\nSuggestion: Quiche\nAnalysis:"
 )
 TARGET = " it has eggs in it. 不要吃！\nRecommendation: Avoid."
-GENERATION_PROMPTS = (
-  "Taste-likes: Cheese\nSuggestion: Onion soup\nAnalysis:",
-  "Headline:",
-  "今天天气",
-  "Recommendation: Avoid. Why?",
-)
-CONVERSATION = [
-  {"role": "user", "content": "Is a cake fine?"},
-  {"role": "assistant", "content": "No, it has eggs."},
-  {"role": "user", "content": "What instead? 用中文。"},
-]
 
 
 def _params(cases):
@@ -111,36 +100,14 @@ def test_salience_matches_the_models_full_forward(key, family_group):
 @pytest.mark.parametrize("key", _params(families.CASES))
 def test_generation_stops_at_stop_sequences(key, family_group):
   gen = family_group(key)[key]
-  # Random weights: some prompts end at once; take the first that goes on.
-  prompts = [{"prompt": p} for p in GENERATION_PROMPTS]
-  prompt, full = next(
-    ((p, r["response"]) for p, r in zip(prompts, gen.predict(prompts)) if len(r["response"]) >= 2),
-    (None, ""),
-  )
-  assert prompt is not None, "every generation ended at once"
-  middle = full[len(full) // 2 : len(full) // 2 + (2 if len(full) > 4 else 1)]
-  assert gen.predict([prompt | {"stop": [middle]}])[0]["response"] == full[: full.find(middle)]
-  assert gen.predict([prompt | {"stop": ["\u2603never"]}])[0]["response"] == full
+  families.assert_generation_stops(gen)
 
 
 @pytest.mark.parametrize("key", _params([c for c in families.CASES if c.chat]))
 def test_chat_template_is_the_tokenizers(key, family_group):
   engine = family_group(key)[key].engine
   assert engine.uses_chat_template
-  ids, tags = engine.encode_chat(CONVERSATION)
-  theirs = engine.tokenizer.apply_chat_template(
-    CONVERSATION, tokenize=True, add_generation_prompt=True, return_dict=True
-  )["input_ids"]
-  assert list(ids) == list(theirs)
-  tokens = engine.token_strings(ids)
-  for turn, message in enumerate(CONVERSATION):
-    # A token holding template text and content (Mistral's "[INST] " + "Is" as
-    # "▁Is") is the template's: a turn's tokens are its content, less at most
-    # such a first token.
-    text = "".join(t for t, g in zip(tokens, tags) if g == f"{turn}:{message['role']}")
-    text = text.replace("▁", " ").strip()
-    assert text and message["content"].endswith(text)
-    assert len(message["content"]) - len(text) <= 2, (text, message)
+  families.assert_chat_matches(engine, engine.tokenizer)
 
 
 # -- token strings spell the text; words and sentences in any script ---------------

@@ -27,17 +27,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.keras]
 CASES = [c for c in families.CASES if c.keras]
 PROMPT = "Taste-likes: 奶酪 (cheese)\nTaste-dislikes: eggs 🥚\nSuggestion: Quiche\nAnalysis:"
 TARGET = " it has eggs. 不要吃！\nRecommendation: Avoid."
-GENERATION_PROMPTS = (
-  "Taste-likes: Cheese\nSuggestion: Onion soup\nAnalysis:",
-  "Headline:",
-  "今天天气",
-  "Recommendation: Avoid. Why?",
-)
-CONVERSATION = [
-  {"role": "user", "content": "Is a cake fine?"},
-  {"role": "assistant", "content": "No, it has eggs."},
-  {"role": "user", "content": "What instead? 用中文。"},
-]
 
 
 @pytest.fixture(scope="module")
@@ -159,15 +148,7 @@ def test_same_scores_as_transformers_on_the_same_weights(key, keras_group, famil
 @pytest.mark.parametrize("key", [c.key for c in CASES])
 def test_generation_stops_at_stop_sequences(key, keras_group):
   gen = keras_group(key)[key]
-  # Random weights: some prompts end at once; take the first that goes on.
-  prompts = [{"prompt": p} for p in GENERATION_PROMPTS]
-  prompt, full = next(
-    ((p, r["response"]) for p, r in zip(prompts, gen.predict(prompts)) if len(r["response"]) >= 2),
-    (None, ""),
-  )
-  assert prompt is not None, "every generation ended at once"
-  middle = full[len(full) // 2 : len(full) // 2 + (2 if len(full) > 4 else 1)]
-  assert gen.predict([prompt | {"stop": [middle]}])[0]["response"] == full[: full.find(middle)]
+  families.assert_generation_stops(gen)
 
 
 @pytest.mark.parametrize("key", [c.key for c in CASES if c.chat])
@@ -178,7 +159,6 @@ def test_chat_format_is_the_templates(key, keras_group, family_dir):
 
   engine = keras_group(key)[key].engine
   assert engine.uses_chat_template
-  ids, tags = engine.encode_chat(CONVERSATION)
   path = family_dir(key)
   if families.BY_KEY[key].keras == "native":
     from pathlib import Path
@@ -196,13 +176,4 @@ def test_chat_format_is_the_templates(key, keras_group, family_dir):
     tokenizer.chat_template = families.PHI3_TEMPLATE
   else:
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-  theirs = tokenizer.apply_chat_template(
-    CONVERSATION, tokenize=True, add_generation_prompt=True, return_dict=True
-  )["input_ids"]
-  assert list(ids) == list(theirs)
-  tokens = engine.token_strings(ids)
-  for turn, message in enumerate(CONVERSATION):
-    text = "".join(t for t, g in zip(tokens, tags) if g == f"{turn}:{message['role']}")
-    text = text.replace("▁", " ").strip()
-    assert text and message["content"].endswith(text)
-    assert len(message["content"]) - len(text) <= 2, (text, message)
+  families.assert_chat_matches(engine, tokenizer)
