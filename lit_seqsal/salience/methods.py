@@ -335,7 +335,9 @@ DEFAULT_METHOD = FieldNames.GRAD_L2
 # The method a client shows first at a granularity, where it is not
 # DEFAULT_METHOD: the most faithful method that is cheap enough there
 # (bench/bench_faithfulness.py; docs/methods.md, "Which method to trust").
-# Empty for now: grad_l2 everywhere until the benchmark's full run decides.
+# Empty: occlusion is the most faithful at sentences but not cheap enough to
+# show first on a CPU (all spans of an output cost 4x their gradient prefetch
+# on a 230-token prompt, and grow with the segments before the span).
 DEFAULT_METHOD_BY_GRANULARITY: dict[str, str] = {}
 
 # The deletion check of an explanation (lit_seqsal/salience/check.py): input
