@@ -116,7 +116,8 @@ def greedy_reference(engine, prompt_ids, max_new_tokens: int) -> str:
   ids, new = list(prompt_ids), []
   with torch.no_grad():
     for _ in range(max_new_tokens):
-      logits = engine.model(input_ids=torch.tensor([ids + new]), use_cache=False).logits[0, -1]
+      batch = torch.tensor([ids + new], device=engine.model.device)
+      logits = engine.model(input_ids=batch, use_cache=False).logits[0, -1]
       token = int(logits.argmax())
       if token in engine.stop_ids or token == engine.pad_id:
         break
