@@ -40,7 +40,9 @@ setup(
     },
     install_requires=[
         "lit-nlp==1.3.1",
-        "transformers>=5.0,<6",
+        # 5.24 renamed the key/value cache argument and output to `cache`,
+        # which the engine passes and reads (older 5.x ignore it and fail).
+        "transformers>=5.24,<6",
         # A range, so that an installed torch (a CUDA build, say) is kept. On a
         # machine without torch, install the build you want first (the README's
         # set-up installs the CPU wheel), or pip picks its default build.
