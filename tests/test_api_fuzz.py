@@ -86,7 +86,8 @@ def lit_inputs(draw):
   ex_id = draw(st.one_of(st.text(max_size=6), json_values))
   if draw(st.sampled_from([True, True, True, False])):  # hypothesis favours the first
     data["_id"] = ex_id
-  return draw(st.sampled_from([{"id": ex_id, "data": data, "meta": {}}] * 4 + [ex_id, data]))
+  objects = [{"id": ex_id, "data": data, "meta": {}}] * 4 + [{"data": data, "meta": {}}]
+  return draw(st.sampled_from(objects + [ex_id, data]))
 
 
 inputs = st.one_of(
@@ -185,6 +186,20 @@ def test_a_blank_body_is_a_clear_400(hosted_client):
   )
   _assert_clean(response)
   assert response.status_code == 400 and "blank" in response.get_json()["error"]["message"]
+
+
+def test_an_example_without_id_is_a_clear_400(hosted_client):
+  """With a dataset, LIT reads each example object's 'id' (found by `make demo`)."""
+  example = lit_example()
+  del example["id"], example["data"]["_id"]  # neither: the ids' check passed, LIT then failed
+  response = hosted_client.post(
+    "/get_preds",
+    query_string={"model": "_tiny_salience", "dataset_name": "sample_prompts"},
+    data=json.dumps({"inputs": [example]}),
+  )
+  _assert_clean(response)
+  assert response.status_code == 400
+  assert "Input 0: 'id' is missing" in response.get_json()["error"]["message"]
 
 
 def test_good_requests_still_served_after_fuzzing(hosted_client):

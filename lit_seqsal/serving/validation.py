@@ -158,6 +158,11 @@ class RequestChecks:
       if "meta" in ex and not isinstance(ex["meta"], dict):
         raise errors.BadRequest(f"Input {i}: 'meta' must be an object.")
       if dataset is not None:
+        if "id" not in ex:  # LIT reads it to check the ids (a KeyError there)
+          raise errors.BadRequest(
+            f"Input {i}: 'id' is missing; with 'dataset_name', an example object needs"
+            " 'id' equal to 'data._id' (LIT's convention for examples it caches)."
+          )
         if ex_id != data_id:
           raise errors.BadRequest(
             f"Input {i}: 'id' and 'data._id' must be equal (LIT's"
